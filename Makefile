@@ -1,0 +1,46 @@
+# reel: two commands. `make demo` renders the bundled demo, `make test` runs every check.
+# Both install what is missing first (Debian packages: FFmpeg -dev libraries, clang for
+# bindgen, pkg-config; the ffmpeg/ffprobe programs the tests use as independent judges).
+
+SHELL := /bin/bash
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+DEB_PACKAGES := libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev \
+	libclang-dev clang pkg-config ffmpeg
+CARGO ?= cargo
+
+.PHONY: deps demo test lint unit bench fmt clean
+
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		$(SUDO) apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+	@command -v $(CARGO) >/dev/null || { echo "cargo not found: install Rust (https://rustup.rs)"; exit 1; }
+
+demo: deps
+	$(CARGO) run --release --example render -- fixtures/demo/demo.json -o out/demo.mp4
+
+# Formatting, lints (warnings are errors), then every test: unit, integration, doc.
+test: deps lint unit
+
+lint:
+	@$(CARGO) fmt --version >/dev/null 2>&1 || rustup component add rustfmt
+	@$(CARGO) clippy --version >/dev/null 2>&1 || rustup component add clippy
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --lib -- -D warnings -D clippy::unwrap_used -D clippy::expect_used
+
+unit:
+	$(CARGO) test --all-targets
+	$(CARGO) test --doc
+
+bench: deps
+	$(CARGO) bench --bench stages
+
+fmt:
+	$(CARGO) fmt --all
+
+clean:
+	rm -rf out target

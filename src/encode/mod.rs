@@ -1,0 +1,211 @@
+//! The only module that names FFmpeg: H.264 encoding and MP4 muxing through ffmpeg-next.
+//!
+//! Notes from `PITFALLS.md`, all applied here: threads set explicitly (libavcodec defaults
+//! to one); packet durations set before rescaling (FFmpeg 5.1's libx264 leaves them at 0 and
+//! the MP4 would lose the last frame's duration); encoder time base 1/fps with the frame
+//! index as pts, rescaled to the stream's time base read back after the header; global
+//! header flag when the muxer asks; the stream tagged BT.709, limited range; output written
+//! to a temporary file and renamed into place when complete.
+
+mod yuv;
+
+pub use yuv::Yuv420;
+
+use crate::error::{Error, Result};
+use crate::time::Fps;
+use ffmpeg_next as ff;
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+
+/// H.264 settings of one output.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VideoSettings {
+    /// Frame width (even).
+    pub width: u32,
+    /// Frame height (even).
+    pub height: u32,
+    /// Frame rate.
+    pub fps: Fps,
+    /// x264 preset (`ultrafast` .. `veryslow`).
+    pub preset: String,
+    /// Constant rate factor, 0..=51.
+    pub crf: u8,
+    /// x264 profile (`high`, `main`, `baseline`).
+    pub profile: String,
+    /// Level (`4.1`), or none to let x264 choose.
+    pub level: Option<String>,
+    /// Keyframe interval in frames, or none for x264's default.
+    pub gop: Option<u32>,
+    /// Cap in kbit/s (VBV max rate and buffer), or none.
+    pub max_kbps: Option<u32>,
+    /// Encoder threads; 0 lets libavcodec choose.
+    pub threads: usize,
+}
+
+fn init() -> Result<()> {
+    static INIT: Once = Once::new();
+    let mut result = Ok(());
+    INIT.call_once(|| {
+        result = ff::init().map_err(Error::from);
+        ff::util::log::set_level(ff::util::log::Level::Error);
+    });
+    result
+}
+
+/// The temporary name a final path is written under: hidden, in the same folder (so the
+/// rename is atomic), unique per process.
+pub fn temp_path(final_path: &Path) -> PathBuf {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = final_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
+    final_path.with_file_name(format!(".{name}.{}-{n}.part", std::process::id()))
+}
+
+/// Writes H.264 in MP4 to a temporary file; [`Mp4Writer::finish`] renames it into place.
+/// Dropped unfinished, it removes the temporary file.
+pub struct Mp4Writer {
+    octx: ff::format::context::Output,
+    encoder: ff::encoder::Video,
+    frame: ff::frame::Video,
+    enc_tb: ff::Rational,
+    st_tb: ff::Rational,
+    next_pts: i64,
+    tmp: PathBuf,
+    target: PathBuf,
+    done: bool,
+}
+
+impl std::fmt::Debug for Mp4Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mp4Writer").field("target", &self.target).finish()
+    }
+}
+
+impl Mp4Writer {
+    /// Opens the encoder and the muxer for `target`.
+    pub fn create(target: &Path, s: &VideoSettings) -> Result<Mp4Writer> {
+        init()?;
+        let tmp = temp_path(target);
+        let enc_err = |what: &str, e: ff::Error| Error::Encode(format!("{what}: {e}"));
+        let mut octx = ff::format::output_as(&tmp, "mp4").map_err(|e| {
+            match std::fs::OpenOptions::new().write(true).create(true).truncate(true).open(&tmp) {
+                Err(io) => Error::io(&tmp, io),
+                Ok(_) => {
+                    let _ = std::fs::remove_file(&tmp);
+                    enc_err("opening the MP4 muxer", e)
+                }
+            }
+        })?;
+        let global_header = octx.format().flags().contains(ff::format::Flags::GLOBAL_HEADER);
+        let codec = ff::encoder::find_by_name("libx264")
+            .ok_or_else(|| Error::Encode("this FFmpeg build has no libx264 encoder".into()))?;
+        let mut ost = octx.add_stream(codec).map_err(|e| enc_err("adding the video stream", e))?;
+        let mut enc = ff::codec::context::Context::new_with_codec(codec)
+            .encoder()
+            .video()
+            .map_err(|e| enc_err("creating the encoder", e))?;
+        let enc_tb = ff::Rational(s.fps.den as i32, s.fps.num as i32);
+        enc.set_width(s.width);
+        enc.set_height(s.height);
+        enc.set_format(ff::format::Pixel::YUV420P);
+        enc.set_time_base(enc_tb);
+        enc.set_frame_rate(Some(ff::Rational(s.fps.num as i32, s.fps.den as i32)));
+        // BT.709, limited range: what our RGB -> YUV conversion produces.
+        enc.set_colorspace(ff::color::Space::BT709);
+        enc.set_color_range(ff::color::Range::MPEG);
+        enc.set_color_primaries(ff::color::Primaries::BT709);
+        enc.set_color_transfer_characteristic(ff::color::TransferCharacteristic::BT709);
+        if let Some(g) = s.gop {
+            enc.set_gop(g);
+        }
+        if let Some(k) = s.max_kbps {
+            enc.set_max_bit_rate(k as usize * 1000);
+            unsafe {
+                (*enc.as_mut_ptr()).rc_buffer_size = (k * 2000) as i32;
+            }
+        }
+        enc.set_threading(ff::threading::Config {
+            kind: ff::threading::Type::Frame,
+            count: s.threads,
+            ..Default::default()
+        });
+        if global_header {
+            enc.set_flags(ff::codec::Flags::GLOBAL_HEADER);
+        }
+        let mut opts = ff::Dictionary::new();
+        opts.set("preset", &s.preset);
+        opts.set("crf", &s.crf.to_string());
+        opts.set("profile", &s.profile);
+        if let Some(l) = &s.level {
+            opts.set("level", l);
+        }
+        if let Some(g) = s.gop {
+            // A fixed keyframe cadence: no scene-cut keyframes in between, no longer GOPs.
+            opts.set("x264-params", &format!("keyint={g}:min-keyint={g}:scenecut=0"));
+        }
+        let encoder = enc.open_with(opts).map_err(|e| enc_err("opening libx264", e))?;
+        ost.set_parameters(&encoder);
+        let mut mux_opts = ff::Dictionary::new();
+        mux_opts.set("movflags", "+faststart");
+        octx.write_header_with(mux_opts).map_err(|e| enc_err("writing the MP4 header", e))?;
+        let st_tb = octx.stream(0).map(|s| s.time_base()).unwrap_or(enc_tb);
+        let frame = ff::frame::Video::new(ff::format::Pixel::YUV420P, s.width, s.height);
+        Ok(Mp4Writer {
+            octx,
+            encoder,
+            frame,
+            enc_tb,
+            st_tb,
+            next_pts: 0,
+            tmp,
+            target: target.to_path_buf(),
+            done: false,
+        })
+    }
+
+    /// Encodes the next frame.
+    pub fn write(&mut self, f: &Yuv420) -> Result<()> {
+        let w = f.width as usize;
+        for (plane, src, pw) in [(0, &f.y, w), (1, &f.u, w / 2), (2, &f.v, w / 2)] {
+            let stride = self.frame.stride(plane);
+            let dst = self.frame.data_mut(plane);
+            for (row, chunk) in src.chunks_exact(pw).enumerate() {
+                dst[row * stride..row * stride + pw].copy_from_slice(chunk);
+            }
+        }
+        self.frame.set_pts(Some(self.next_pts));
+        self.next_pts += 1;
+        self.encoder.send_frame(&self.frame).map_err(|e| Error::Encode(format!("sending a frame to libx264: {e}")))?;
+        self.drain()
+    }
+
+    fn drain(&mut self) -> Result<()> {
+        let mut pkt = ff::Packet::empty();
+        while self.encoder.receive_packet(&mut pkt).is_ok() {
+            pkt.set_stream(0);
+            pkt.set_duration(1);
+            pkt.rescale_ts(self.enc_tb, self.st_tb);
+            pkt.write_interleaved(&mut self.octx).map_err(|e| Error::Encode(format!("writing a packet: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// Flushes the encoder, writes the trailer (faststart moves the index to the front) and
+    /// renames the file into place.
+    pub fn finish(mut self) -> Result<PathBuf> {
+        self.encoder.send_eof().map_err(|e| Error::Encode(format!("flushing libx264: {e}")))?;
+        self.drain()?;
+        self.octx.write_trailer().map_err(|e| Error::Encode(format!("writing the MP4 trailer: {e}")))?;
+        std::fs::rename(&self.tmp, &self.target).map_err(|e| Error::io(&self.target, e))?;
+        self.done = true;
+        Ok(self.target.clone())
+    }
+}
+
+impl Drop for Mp4Writer {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! RGBA -> Y'CbCr 4:2:0, BT.709 matrix, limited ("TV") range, in integer arithmetic.
+//!
+//! We convert ourselves instead of through swscale: the matrix is then certainly BT.709
+//! (swscale defaults to BT.601, `PITFALLS.md`), and the conversion runs on the frame
+//! workers in parallel instead of on the encoder thread.
+
+/// A planar 4:2:0 frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Yuv420 {
+    /// Luma width (even).
+    pub width: u32,
+    /// Luma height (even).
+    pub height: u32,
+    /// `width * height` luma samples.
+    pub y: Vec<u8>,
+    /// `width/2 * height/2` Cb samples.
+    pub u: Vec<u8>,
+    /// `width/2 * height/2` Cr samples.
+    pub v: Vec<u8>,
+}
+
+// BT.709: Kr = 0.2126, Kb = 0.0722. Limited range: Y' in 16..=235, C in 16..=240.
+// Coefficients scaled by 2^16 and rounded.
+const YR: i32 = 11966; // 0.182586 = 219/255 * 0.2126
+const YG: i32 = 40254; // 0.614231 = 219/255 * 0.7152
+const YB: i32 = 4064; // 0.062007 = 219/255 * 0.0722
+const UR: i32 = -6596; // -0.100644
+const UG: i32 = -22189; // -0.338572
+const UB: i32 = 28784; // 0.439216 = 224/255 * 0.5
+const VR: i32 = 28784; // 0.439216
+const VG: i32 = -26145; // -0.398942
+const VB: i32 = -2639; // -0.040274
+
+impl Yuv420 {
+    /// An empty (black) frame.
+    pub fn new(width: u32, height: u32) -> Yuv420 {
+        let (w, h) = (width as usize, height as usize);
+        Yuv420 { width, height, y: vec![16; w * h], u: vec![128; w * h / 4], v: vec![128; w * h / 4] }
+    }
+
+    /// Converts opaque RGBA rows (`width * 4` bytes each) into this frame's planes.
+    /// Chroma is the average of each 2x2 block (MPEG-2/H.264 default siting is close enough
+    /// at this resolution; the error is below one code value on flat areas).
+    pub fn fill_from_rgba(&mut self, rgba: &[u8]) {
+        let (w, h) = (self.width as usize, self.height as usize);
+        debug_assert_eq!(rgba.len(), w * h * 4);
+        let cw = w / 2;
+        for cy in 0..h / 2 {
+            let r0 = &rgba[(2 * cy) * w * 4..(2 * cy + 1) * w * 4];
+            let r1 = &rgba[(2 * cy + 1) * w * 4..(2 * cy + 2) * w * 4];
+            let (y_top, y_rest) = self.y[(2 * cy) * w..(2 * cy + 2) * w].split_at_mut(w);
+            let u_row = &mut self.u[cy * cw..(cy + 1) * cw];
+            let v_row = &mut self.v[cy * cw..(cy + 1) * cw];
+            for cx in 0..cw {
+                let mut rs = 0;
+                let mut gs = 0;
+                let mut bs = 0;
+                for (row, yrow) in [(r0, &mut *y_top), (r1, &mut *y_rest)] {
+                    for dx in 0..2 {
+                        let x = 2 * cx + dx;
+                        let p = &row[x * 4..x * 4 + 4];
+                        let (r, g, b) = (p[0] as i32, p[1] as i32, p[2] as i32);
+                        yrow[x] = ((YR * r + YG * g + YB * b + (16 << 16) + (1 << 15)) >> 16) as u8;
+                        rs += r;
+                        gs += g;
+                        bs += b;
+                    }
+                }
+                // Sums of four: divide by 4 inside the fixed-point shift.
+                u_row[cx] = ((UR * rs + UG * gs + UB * bs + (128 << 18) + (1 << 17)) >> 18).clamp(0, 255) as u8;
+                v_row[cx] = ((VR * rs + VG * gs + VB * bs + (128 << 18) + (1 << 17)) >> 18).clamp(0, 255) as u8;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reference_colors() {
+        let mut f = Yuv420::new(2, 2);
+        for (rgb, yuv) in [
+            ([255u8, 255, 255], [235u8, 128, 128]),
+            ([0, 0, 0], [16, 128, 128]),
+            ([255, 0, 0], [63, 102, 240]),
+            ([0, 255, 0], [173, 42, 26]),
+            ([0, 0, 255], [32, 240, 118]),
+        ] {
+            let px: Vec<u8> = (0..4).flat_map(|_| [rgb[0], rgb[1], rgb[2], 255]).collect();
+            f.fill_from_rgba(&px);
+            assert_eq!([f.y[0], f.u[0], f.v[0]], yuv, "{rgb:?}");
+        }
+    }
+}

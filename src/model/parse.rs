@@ -1,0 +1,141 @@
+//! JSON text -> [`Composition`], with syntax positions, type-error paths and the list of
+//! fields the contract does not know.
+
+use super::Composition;
+use crate::error::{Error, Problem, Result};
+use std::path::Path;
+
+/// A parsed composition and the warnings parsing produced (unknown fields with their paths).
+#[derive(Debug, Clone)]
+pub struct Parsed {
+    /// The composition as written.
+    pub composition: Composition,
+    /// Unknown fields, as `path: unknown field, ignored`.
+    pub warnings: Vec<Problem>,
+}
+
+/// Largest composition file accepted (a generated composition is a few hundred KB).
+pub const MAX_JSON_BYTES: usize = 16 << 20;
+
+/// Parses a composition: the bare object or the service's envelope
+/// `{"composition_id": ..., "composition": {...}}`.
+pub fn from_str(text: &str) -> Result<Parsed> {
+    if text.len() > MAX_JSON_BYTES {
+        return Err(Error::invalid(
+            "",
+            format!("the composition is {} bytes; at most {MAX_JSON_BYTES} are accepted", text.len()),
+        ));
+    }
+    let mut value: serde_json::Value = serde_json::from_str(text).map_err(|e| Error::Syntax {
+        line: e.line(),
+        column: e.column(),
+        message: strip_position(&e.to_string()),
+    })?;
+    if !value.is_object() {
+        return Err(Error::invalid("", format!("expected a composition object, found {}", kind_of(&value))));
+    }
+    // The envelope: an object with `composition` and no `scenes` of its own.
+    if value.get("scenes").is_none() {
+        if let Some(inner) = value.get_mut("composition") {
+            value = inner.take();
+        }
+    }
+    let mut warnings = Vec::new();
+    let mut on_unknown = |path: serde_ignored::Path| {
+        warnings.push(Problem { path: format_ignored(&path), message: "unknown field, ignored".into() })
+    };
+    let de = serde_ignored::Deserializer::new(value, &mut on_unknown);
+    let composition: Composition = serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let path = if path == "." { String::new() } else { path };
+        Error::invalid(path, e.into_inner().to_string())
+    })?;
+    Ok(Parsed { composition, warnings })
+}
+
+/// Reads and parses a composition file.
+pub fn from_path(path: impl AsRef<Path>) -> Result<Parsed> {
+    let path = path.as_ref();
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if meta.len() > MAX_JSON_BYTES as u64 {
+        return Err(Error::invalid(
+            "",
+            format!("{} is {} bytes; at most {MAX_JSON_BYTES} are accepted", path.display(), meta.len()),
+        ));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    from_str(&text)
+}
+
+fn kind_of(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+/// serde_json appends " at line L column C"; we report those as fields.
+fn strip_position(msg: &str) -> String {
+    match msg.rfind(" at line ") {
+        Some(i) => msg[..i].to_owned(),
+        None => msg.to_owned(),
+    }
+}
+
+/// `scenes[1].layers[0].foo`, the same notation as serde_path_to_error.
+fn format_ignored(path: &serde_ignored::Path) -> String {
+    use serde_ignored::Path as P;
+    match path {
+        P::Root => String::new(),
+        P::Seq { parent, index } => format!("{}[{index}]", format_ignored(parent)),
+        P::Map { parent, key } => {
+            let p = format_ignored(parent);
+            if p.is_empty() {
+                key.clone()
+            } else {
+                format!("{p}.{key}")
+            }
+        }
+        P::Some { parent } | P::NewtypeStruct { parent } | P::NewtypeVariant { parent } => format_ignored(parent),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_fields_are_warnings_with_paths() {
+        let p = from_str(
+            r#"{"id":"c","scenes":[{"id":"a","durationFrames":3,"wobble":1,
+                "layers":[{"type":"text","text":"x","sparkle":true}]}]}"#,
+        )
+        .unwrap();
+        let paths: Vec<_> = p.warnings.iter().map(|w| w.path.as_str()).collect();
+        assert_eq!(paths, ["scenes[0].wobble", "scenes[0].layers[0].sparkle"]);
+    }
+
+    #[test]
+    fn type_errors_name_the_field() {
+        let e = from_str(
+            r#"{"id":"c","scenes":[{"id":"a","durationFrames":3,"layers":[{"type":"text","fontSize":true}]}]}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.problems()[0].path, "scenes[0].layers[0].fontSize");
+        assert!(e.problems()[0].message.contains("Length"), "{e}");
+    }
+
+    #[test]
+    fn envelope_and_syntax() {
+        let p = from_str(r#"{"composition_id":"x","composition":{"id":"c","scenes":[]}}"#).unwrap();
+        assert_eq!(p.composition.id, "c");
+        match from_str("{\n  \"id\": ,\n}") {
+            Err(Error::Syntax { line, column, .. }) => assert_eq!((line, column), (2, 9)),
+            other => panic!("{other:?}"),
+        }
+    }
+}

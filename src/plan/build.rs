@@ -1,0 +1,1116 @@
+//! The validation pass. One function per part of the contract; each pushes problems into a
+//! [`Checker`] and returns a best-effort value so that later checks still run.
+
+use super::color;
+use super::*;
+use crate::anim::{Key, Preset};
+use crate::error::{Error, Problems, Result};
+use crate::media::{decode_image, resize_premultiplied, AssetResolver, ImageLimits};
+use crate::model::{self, Composition, Length, StrOr};
+use crate::text::{Align, FontLibrary, PlateSpec, TextSpec, DEFAULT_FAMILY};
+use rayon::prelude::*;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// What to do when the scenes' timeline does not end at `totalDurationFrames`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DurationPolicy {
+    /// Scale scene durations proportionally to end exactly at the target.
+    #[default]
+    Fit,
+    /// Hold the last frame, or cut the end.
+    Pad,
+    /// Refuse a timeline more than one second off; otherwise pad.
+    Strict,
+}
+
+impl DurationPolicy {
+    /// Parses `fit`, `pad` or `strict`.
+    pub fn parse(s: &str) -> Option<DurationPolicy> {
+        match s {
+            "fit" => Some(DurationPolicy::Fit),
+            "pad" => Some(DurationPolicy::Pad),
+            "strict" => Some(DurationPolicy::Strict),
+            _ => None,
+        }
+    }
+    /// The contract name.
+    pub fn name(self) -> &'static str {
+        match self {
+            DurationPolicy::Fit => "fit",
+            DurationPolicy::Pad => "pad",
+            DurationPolicy::Strict => "strict",
+        }
+    }
+}
+
+/// Limits a composition must stay within; refused before any work, naming the limit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    /// Largest canvas side.
+    pub max_side: u32,
+    /// Longest output, in seconds.
+    pub max_seconds: f64,
+    /// Most scenes.
+    pub max_scenes: usize,
+    /// Most layers in one scene.
+    pub max_layers: usize,
+    /// Decoding limits for images.
+    pub image: ImageLimits,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_side: 8192, max_seconds: 3600.0, max_scenes: 1000, max_layers: 200, image: ImageLimits::default() }
+    }
+}
+
+/// Inputs of planning besides the composition.
+#[derive(Clone)]
+pub struct PlanOptions {
+    /// Where asset keys are looked up.
+    pub assets: Arc<dyn AssetResolver>,
+    /// The fonts text may use.
+    pub fonts: Arc<FontLibrary>,
+    /// Overrides the composition's `durationPolicy`.
+    pub duration_policy: Option<DurationPolicy>,
+    /// Limits.
+    pub limits: Limits,
+}
+
+impl std::fmt::Debug for PlanOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlanOptions")
+            .field("duration_policy", &self.duration_policy)
+            .field("limits", &self.limits)
+            .finish()
+    }
+}
+
+struct Checker {
+    problems: Vec<Problem>,
+    warnings: Vec<Problem>,
+}
+
+impl Checker {
+    fn err(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.problems.push(Problem { path: path.into(), message: message.into() });
+    }
+    fn warn(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.warnings.push(Problem { path: path.into(), message: message.into() });
+    }
+    fn pick<T: Copy>(&mut self, path: &str, value: &str, table: &[(&str, T)]) -> Option<T> {
+        if let Some((_, v)) = table.iter().find(|(n, _)| *n == value) {
+            return Some(*v);
+        }
+        let names: Vec<_> = table.iter().map(|(n, _)| format!("\"{n}\"")).collect();
+        self.err(path, format!("expected one of {}, found {value:?}", names.join(", ")));
+        None
+    }
+    fn color(&mut self, path: &str, s: &str, palette: &BTreeMap<String, String>) -> Color {
+        match color::parse(s, palette) {
+            Ok(c) => c,
+            Err(m) => {
+                self.err(path, m);
+                Color::BLACK
+            }
+        }
+    }
+    fn easing(&mut self, path: &str, s: Option<&str>, default: Easing) -> Easing {
+        match s {
+            None => default,
+            Some(s) => Easing::parse(s).unwrap_or_else(|| {
+                self.err(path, format!("expected an easing (\"linear\", \"easeIn\", \"easeOut\", \"easeInOut\", \"spring\" or \"cubicBezier(x1,y1,x2,y2)\" with x1, x2 in 0..=1), found {s:?}"));
+                default
+            }),
+        }
+    }
+    fn range(&mut self, path: &str, v: Option<f64>, lo: f64, hi: f64, default: f64) -> f64 {
+        match v {
+            None => default,
+            Some(v) if v.is_finite() && (lo..=hi).contains(&v) => v,
+            Some(v) => {
+                self.err(path, format!("expected a number in {lo}..={hi}, found {v}"));
+                default
+            }
+        }
+    }
+    fn frames(&mut self, path: &str, v: Option<i64>, min: i64, default: u64) -> u64 {
+        match v {
+            None => default,
+            Some(v) if v >= min && v <= MAX_FRAMES => v as u64,
+            Some(v) => {
+                self.err(path, format!("expected a whole number of frames >= {min}, found {v}"));
+                default
+            }
+        }
+    }
+}
+
+/// No timing may exceed this (about 10 hours at 120 fps); larger values are refused.
+const MAX_FRAMES: i64 = 5_000_000;
+
+/// Canvas axis a percentage refers to.
+#[derive(Clone, Copy)]
+enum Axis {
+    W,
+    H,
+}
+
+struct Ctx<'a> {
+    w: f32,
+    h: f32,
+    palette: &'a BTreeMap<String, String>,
+    images: &'a HashMap<String, Arc<Pixmap>>,
+    fonts: &'a FontLibrary,
+    style: &'a model::Style,
+    motion: Option<MotionDefaults>,
+    resized: HashMap<(String, u32, u32), Arc<Pixmap>>,
+    font_warned: HashSet<String>,
+}
+
+impl Ctx<'_> {
+    fn len(&self, ck: &mut Checker, path: &str, l: &Length, axis: Axis) -> f32 {
+        let base = match axis {
+            Axis::W => self.w,
+            Axis::H => self.h,
+        };
+        match l {
+            Length::Px(v) if v.is_finite() && v.abs() <= 1e6 => *v as f32,
+            Length::Str(s) => match s.trim().strip_suffix('%').and_then(|n| n.trim().parse::<f32>().ok()) {
+                Some(p) if p.is_finite() && p.abs() <= 1e4 => p / 100.0 * base,
+                _ => {
+                    ck.err(path, format!("expected a Length (number or \"NN%\"), found {s:?}"));
+                    0.0
+                }
+            },
+            Length::Px(v) => {
+                ck.err(path, format!("expected a Length of at most 1000000 pixels, found {v}"));
+                0.0
+            }
+        }
+    }
+    fn len_opt(&self, ck: &mut Checker, path: &str, l: &Option<Length>, axis: Axis) -> Option<f32> {
+        l.as_ref().map(|l| self.len(ck, path, l, axis))
+    }
+    fn nonneg(&self, ck: &mut Checker, path: &str, l: &Option<Length>, axis: Axis) -> f32 {
+        let v = self.len_opt(ck, path, l, axis).unwrap_or(0.0);
+        if v < 0.0 {
+            ck.err(path, format!("expected a Length >= 0, found {v}"));
+            return 0.0;
+        }
+        v
+    }
+}
+
+#[derive(Clone, Copy)]
+struct MotionDefaults {
+    transition: (TransitionKind, u64, Easing),
+    enter: Motion,
+}
+
+fn motion_defaults(name: &str) -> MotionDefaults {
+    let m = |preset, frames, easing| Motion { preset, frames, easing };
+    match name {
+        "energetic" => MotionDefaults {
+            transition: (TransitionKind::Push, 6, Easing::EaseOut),
+            enter: m(Preset::Pop, 8, Easing::EaseOut),
+        },
+        "minimal" => MotionDefaults {
+            transition: (TransitionKind::Fade, 12, Easing::Linear),
+            enter: m(Preset::Fade, 12, Easing::EaseOut),
+        },
+        "playful" => MotionDefaults {
+            transition: (TransitionKind::Zoom, 15, Easing::Spring),
+            enter: m(Preset::ScaleIn, 18, Easing::Spring),
+        },
+        // cinematic, and anything else (with a warning)
+        _ => MotionDefaults {
+            transition: (TransitionKind::Fade, 20, Easing::EaseInOut),
+            enter: m(Preset::SlideUp, 24, Easing::EaseInOut),
+        },
+    }
+}
+
+const TRANSITIONS: &[(&str, TransitionKind)] = &[
+    ("cut", TransitionKind::Cut),
+    ("fade", TransitionKind::Fade),
+    ("dipToBlack", TransitionKind::DipToBlack),
+    ("dipToWhite", TransitionKind::DipToWhite),
+    ("slide", TransitionKind::Slide),
+    ("push", TransitionKind::Push),
+    ("wipe", TransitionKind::Wipe),
+    ("zoom", TransitionKind::Zoom),
+];
+const DIRECTIONS: &[(&str, Direction)] =
+    &[("left", Direction::Left), ("right", Direction::Right), ("up", Direction::Up), ("down", Direction::Down)];
+const FITS: &[(&str, Fit)] =
+    &[("cover", Fit::Cover), ("contain", Fit::Contain), ("fill", Fit::Fill), ("none", Fit::None)];
+const ANCHORS: &[(&str, (f32, f32))] = &[
+    ("center", (0.5, 0.5)),
+    ("top-left", (0.0, 0.0)),
+    ("top", (0.5, 0.0)),
+    ("top-right", (1.0, 0.0)),
+    ("left", (0.0, 0.5)),
+    ("right", (1.0, 0.5)),
+    ("bottom-left", (0.0, 1.0)),
+    ("bottom", (0.5, 1.0)),
+    ("bottom-right", (1.0, 1.0)),
+];
+const ALIGNS: &[(&str, Align)] = &[("left", Align::Left), ("center", Align::Center), ("right", Align::Right)];
+const SHAPES: &[(&str, ShapeKind)] =
+    &[("rect", ShapeKind::Rect), ("ellipse", ShapeKind::Ellipse), ("line", ShapeKind::Line)];
+const ASPECTS: &[(&str, (u32, u32))] = &[
+    ("16:9", (1920, 1080)),
+    ("9:16", (1080, 1920)),
+    ("1:1", (1080, 1080)),
+    ("4:5", (1080, 1350)),
+    ("2:3", (1080, 1620)),
+];
+
+/// Validates a composition into a plan. `warnings` from parsing (unknown fields) are carried
+/// into the plan's warnings.
+pub fn build(comp: &Composition, parse_warnings: &[Problem], opts: &PlanOptions) -> Result<Plan> {
+    let mut ck = Checker { problems: Vec::new(), warnings: parse_warnings.to_vec() };
+    let lim = opts.limits;
+
+    if comp.id.trim().is_empty() {
+        ck.err("id", "expected a non-empty composition id");
+    }
+
+    // ---- canvas
+    let aspect = match comp.aspect_ratio.as_deref() {
+        None => (1920, 1080),
+        Some(a) => ck.pick("aspectRatio", a, ASPECTS).unwrap_or((1920, 1080)),
+    };
+    let mut dim = |name: &str, v: Option<i64>, default: u32| -> u32 {
+        match v {
+            None => default,
+            Some(v) if (16..=lim.max_side as i64).contains(&v) && v % 2 == 0 => v as u32,
+            Some(v) => {
+                ck.err(name, format!("expected an even number of pixels in 16..={}, found {v}", lim.max_side));
+                default
+            }
+        }
+    };
+    let (mut width, mut height) = (dim("width", comp.width, aspect.0), dim("height", comp.height, aspect.1));
+    match (comp.width, comp.height) {
+        (Some(_), None) => height = even((width as f64 * aspect.1 as f64 / aspect.0 as f64).round() as u32),
+        (None, Some(_)) => width = even((height as f64 * aspect.0 as f64 / aspect.1 as f64).round() as u32),
+        _ => {}
+    }
+    if comp.aspect_ratio.is_some() && comp.width.is_some() && comp.height.is_some() {
+        let want = aspect.0 as f64 / aspect.1 as f64;
+        let got = width as f64 / height as f64;
+        if (got / want - 1.0).abs() > 0.01 {
+            ck.err(
+                "width",
+                format!(
+                    "{width}x{height} does not match aspectRatio {:?} within 1 %",
+                    comp.aspect_ratio.as_deref().unwrap_or("")
+                ),
+            );
+        }
+    }
+    let fps = match comp.fps {
+        None => Fps::new(30, 1),
+        Some(v) if (1.0..=120.0).contains(&v) => Fps::from_f64(v),
+        Some(v) => {
+            ck.err("fps", format!("expected a frame rate in 1..=120, found {v}"));
+            None
+        }
+    }
+    .unwrap_or(Fps { num: 30, den: 1 });
+
+    let style = &comp.style;
+    let palette = &style.color_palette;
+    for (name, value) in palette {
+        if color::parse_literal(value).is_none() {
+            ck.err(
+                format!("style.colorPalette.{name}"),
+                format!("expected a Color ({}), found {value:?}", color::ALLOWED),
+            );
+        }
+    }
+    let gap = match palette.get("background").and_then(|v| color::parse_literal(v)) {
+        Some(c) => c,
+        None => Color::BLACK,
+    };
+    let motion = match style.motion_language.as_deref() {
+        None => None,
+        Some(m @ ("cinematic" | "energetic" | "minimal" | "playful")) => Some(motion_defaults(m)),
+        Some(other) => {
+            ck.warn("style.motionLanguage", format!("unknown motion language {other:?}, using \"cinematic\""));
+            Some(motion_defaults("cinematic"))
+        }
+    };
+    if let Some(s) = style.typography.scale {
+        if !(s.is_finite() && s > 0.0 && s <= 10.0) {
+            ck.err("style.typography.scale", format!("expected a number in 0..=10 (exclusive of 0), found {s}"));
+        }
+    }
+
+    // ---- scenes: counts, ids, durations
+    if comp.scenes.is_empty() {
+        ck.err("scenes", "expected at least one scene, found none");
+    }
+    if comp.scenes.len() > lim.max_scenes {
+        ck.err("scenes", format!("{} scenes; the limit is {}", comp.scenes.len(), lim.max_scenes));
+    }
+    let mut ids = HashSet::new();
+    for (i, s) in comp.scenes.iter().enumerate() {
+        if s.id.trim().is_empty() {
+            ck.err(format!("scenes[{i}].id"), "expected a non-empty scene id");
+        } else if !ids.insert(s.id.as_str()) {
+            ck.err(format!("scenes[{i}].id"), format!("duplicate scene id {:?}", s.id));
+        }
+        if s.layers.len() > lim.max_layers {
+            ck.err(
+                format!("scenes[{i}].layers"),
+                format!("{} layers; the limit is {} per scene", s.layers.len(), lim.max_layers),
+            );
+        }
+    }
+
+    // ---- timing
+    let mut lens: Vec<u64> = Vec::new();
+    let mut explicit_start: Vec<Option<u64>> = Vec::new();
+    let mut transitions: Vec<Option<TransitionPlan>> = Vec::new();
+    for (i, s) in comp.scenes.iter().enumerate() {
+        let p = format!("scenes[{i}]");
+        lens.push(ck.frames(&format!("{p}.durationFrames"), Some(s.duration_frames), 1, 1));
+        explicit_start.push(s.start_frame.map(|v| ck.frames(&format!("{p}.startFrame"), Some(v), 0, 0)));
+        transitions.push(transition(&mut ck, &p, s.transition.as_ref(), motion, i));
+    }
+    // Overlaps may not exceed either scene.
+    for i in 0..transitions.len() {
+        if let Some(t) = transitions[i] {
+            let prev = if i > 0 { lens[i - 1] } else { u64::MAX };
+            if t.frames > lens[i] || t.frames > prev {
+                let explicit = comp.scenes[i].transition.as_ref().and_then(|t| t.duration_frames).is_some();
+                if explicit {
+                    ck.err(
+                        format!("scenes[{i}].transition.durationFrames"),
+                        format!(
+                            "a transition of {} frames is longer than {} ({} frames)",
+                            t.frames,
+                            if t.frames > lens[i] { "its scene" } else { "the previous scene" },
+                            lens[i].min(prev)
+                        ),
+                    );
+                } else {
+                    // A default from the motion language that does not fit: shorten it.
+                    transitions[i] = Some(TransitionPlan { frames: lens[i].min(prev), ..t });
+                }
+            }
+        }
+    }
+    let starts = place(&lens, &explicit_start, &transitions);
+    let planned_end = starts.iter().zip(&lens).map(|(s, l)| s + l).max().unwrap_or(0);
+    let target = match comp.total_duration_frames {
+        Some(v) => ck.frames("totalDurationFrames", Some(v), 1, planned_end.max(1)),
+        None => planned_end.max(1),
+    };
+    if fps.seconds(target) > lim.max_seconds {
+        ck.err(
+            "totalDurationFrames",
+            format!("{target} frames is {:.0} s; the limit is {} s", fps.seconds(target), lim.max_seconds),
+        );
+    }
+    let policy = opts.duration_policy.or_else(|| {
+        comp.duration_policy.as_deref().and_then(|p| {
+            let v = DurationPolicy::parse(p);
+            if v.is_none() {
+                ck.err("durationPolicy", format!("expected one of \"fit\", \"pad\", \"strict\", found {p:?}"));
+            }
+            v
+        })
+    });
+    let policy = policy.unwrap_or_default();
+    let (starts, lens, duration) =
+        apply_policy(&mut ck, policy, fps, target, planned_end, starts, lens, &explicit_start, &transitions);
+    let timeline_end = starts.iter().zip(&lens).map(|(s, l)| s + l).max().unwrap_or(0);
+
+    let poster_frame = match comp.poster_frame {
+        Some(v) if v >= 0 && (v as u64) < target => v as u64,
+        Some(v) => {
+            ck.err("posterFrame", format!("expected a frame in 0..{target}, found {v}"));
+            0
+        }
+        None => starts.first().map(|s| s + lens[0] / 2).unwrap_or(0).min(target.saturating_sub(1)),
+    };
+
+    // ---- assets: resolve every key (all missing ones listed), then decode in parallel.
+    let mut keys: Vec<(String, String)> = Vec::new(); // (path, key)
+    for (i, s) in comp.scenes.iter().enumerate() {
+        if let Some(StrOr::Obj(bg)) = &s.background {
+            if bg.type_ == "image" || bg.type_ == "video" {
+                match &bg.asset {
+                    Some(k) => keys.push((format!("scenes[{i}].background.asset"), k.clone())),
+                    None => {
+                        ck.err(format!("scenes[{i}].background.asset"), "an image or video background needs an asset")
+                    }
+                }
+            }
+        }
+        for (j, l) in s.layers.iter().enumerate() {
+            if l.kind == "image" || l.kind == "video" {
+                match &l.asset {
+                    Some(k) => keys.push((format!("scenes[{i}].layers[{j}].asset"), k.clone())),
+                    None => {
+                        ck.err(format!("scenes[{i}].layers[{j}].asset"), format!("an {} layer needs an asset", l.kind))
+                    }
+                }
+            }
+        }
+    }
+    let mut resolved: Vec<(String, std::path::PathBuf)> = Vec::new();
+    let mut seen = HashSet::new();
+    for (path, key) in &keys {
+        match opts.assets.resolve(key) {
+            Ok(file) => {
+                if seen.insert(key.clone()) {
+                    resolved.push((key.clone(), file));
+                }
+            }
+            Err(why) => ck.err(path.clone(), format!("asset {key:?}: {why}")),
+        }
+    }
+    let video_keys: HashSet<&str> = comp
+        .scenes
+        .iter()
+        .flat_map(|s| {
+            let bg = match &s.background {
+                Some(StrOr::Obj(b)) if b.type_ == "video" => b.asset.as_deref(),
+                _ => None,
+            };
+            bg.into_iter().chain(s.layers.iter().filter(|l| l.kind == "video").filter_map(|l| l.asset.as_deref()))
+        })
+        .collect();
+    let decoded: Vec<(String, Result<Pixmap, String>)> = resolved
+        .par_iter()
+        .filter(|(k, _)| !video_keys.contains(k.as_str()))
+        .map(|(k, f)| (k.clone(), decode_image(f, lim.image)))
+        .collect();
+    let mut images = HashMap::new();
+    for (key, r) in decoded {
+        match r {
+            Ok(p) => {
+                images.insert(key, Arc::new(p));
+            }
+            Err(why) => {
+                let path = keys.iter().find(|(_, k)| *k == key).map(|(p, _)| p.clone()).unwrap_or_default();
+                ck.err(path, format!("asset {key:?}: {why}"));
+            }
+        }
+    }
+
+    // ---- scenes' content
+    let mut ctx = Ctx {
+        w: width as f32,
+        h: height as f32,
+        palette,
+        images: &images,
+        fonts: &opts.fonts,
+        style,
+        motion,
+        resized: HashMap::new(),
+        font_warned: HashSet::new(),
+    };
+    let mut scenes = Vec::new();
+    for (i, s) in comp.scenes.iter().enumerate() {
+        let p = format!("scenes[{i}]");
+        let background = match &s.background {
+            None => Fill::Solid(gap),
+            Some(bg) => background(&mut ck, &mut ctx, &format!("{p}.background"), bg),
+        };
+        let mut layers = Vec::new();
+        for (j, l) in s.layers.iter().enumerate() {
+            if let Some(lp) = layer(&mut ck, &mut ctx, &format!("{p}.layers[{j}]"), l, lens[i]) {
+                layers.push(lp);
+            }
+        }
+        scenes.push(ScenePlan {
+            id: s.id.clone(),
+            start: starts[i],
+            len: lens[i],
+            background,
+            layers,
+            transition: transitions[i],
+        });
+    }
+
+    if !ck.problems.is_empty() {
+        return Err(Error::Invalid(Problems(ck.problems)));
+    }
+    Ok(Plan {
+        id: comp.id.clone(),
+        width,
+        height,
+        fps,
+        frames: target,
+        gap,
+        scenes,
+        timeline_end,
+        duration,
+        poster_frame,
+        warnings: ck.warnings,
+        slide_distance: 0.06 * height as f32,
+    })
+}
+
+fn even(v: u32) -> u32 {
+    (v + 1) & !1
+}
+
+fn transition(
+    ck: &mut Checker,
+    p: &str,
+    t: Option<&model::Transition>,
+    motion: Option<MotionDefaults>,
+    index: usize,
+) -> Option<TransitionPlan> {
+    let (kind, frames, easing, direction) = match t {
+        None => {
+            let m = motion?;
+            (m.transition.0, m.transition.1, m.transition.2, Direction::Left)
+        }
+        Some(t) => {
+            let kind = ck.pick(&format!("{p}.transition.type"), &t.kind, TRANSITIONS).unwrap_or(TransitionKind::Cut);
+            let def = motion.map(|m| m.transition.1).unwrap_or(15);
+            let frames = ck.frames(&format!("{p}.transition.durationFrames"), t.duration_frames, 1, def);
+            let direction = match &t.direction {
+                None => Direction::Left,
+                Some(d) => ck.pick(&format!("{p}.transition.direction"), d, DIRECTIONS).unwrap_or(Direction::Left),
+            };
+            let easing = motion.map(|m| m.transition.2).unwrap_or(Easing::EaseInOut);
+            (kind, frames, easing, direction)
+        }
+    };
+    if kind == TransitionKind::Cut {
+        return None;
+    }
+    if index == 0 {
+        if t.is_some() {
+            ck.warn(format!("{p}.transition"), "the first scene has no scene before it; its transition is ignored");
+        }
+        return None;
+    }
+    Some(TransitionPlan { kind, frames, direction, easing })
+}
+
+/// Start frames: explicit ones where given, else right after the previous scene minus the
+/// incoming transition's overlap.
+fn place(lens: &[u64], explicit: &[Option<u64>], transitions: &[Option<TransitionPlan>]) -> Vec<u64> {
+    let mut starts = Vec::with_capacity(lens.len());
+    let mut prev_end = 0u64;
+    for i in 0..lens.len() {
+        let overlap = transitions[i].map(|t| t.frames).unwrap_or(0);
+        let s = explicit[i].unwrap_or(prev_end.saturating_sub(overlap));
+        starts.push(s);
+        prev_end = s + lens[i];
+    }
+    starts
+}
+
+#[allow(clippy::too_many_arguments)] // one call site; the arguments are the timing state
+fn apply_policy(
+    ck: &mut Checker,
+    policy: DurationPolicy,
+    fps: Fps,
+    target: u64,
+    planned: u64,
+    starts: Vec<u64>,
+    lens: Vec<u64>,
+    explicit: &[Option<u64>],
+    transitions: &[Option<TransitionPlan>],
+) -> (Vec<u64>, Vec<u64>, DurationInfo) {
+    let info = |action: String| DurationInfo { target_frames: target, planned_frames: planned, policy, action };
+    if planned == target || lens.is_empty() {
+        return (starts, lens, info("the timeline ends at the target; nothing to do".into()));
+    }
+    let secs = |f: u64| fps.seconds(f);
+    match policy {
+        DurationPolicy::Strict | DurationPolicy::Pad => {
+            let off = planned.abs_diff(target);
+            if policy == DurationPolicy::Strict && off as f64 > fps.as_f64() {
+                ck.err(
+                    "totalDurationFrames",
+                    format!(
+                        "duration policy \"strict\": the scenes end at frame {planned} ({:.3} s) but the target is {target} frames ({:.3} s), {:.3} s apart (at most 1 s allowed)",
+                        secs(planned),
+                        secs(target),
+                        secs(off)
+                    ),
+                );
+            }
+            let action = if planned < target {
+                format!("held the last frame for {} frames ({:.3} s)", target - planned, secs(target - planned))
+            } else {
+                format!("cut the last {} frames ({:.3} s)", planned - target, secs(planned - target))
+            };
+            (starts, lens, info(action))
+        }
+        DurationPolicy::Fit => {
+            // Scale every scene's length (and explicit starts) so the timeline ends at the
+            // target, keeping transitions' lengths: sum(len') - overlaps = target.
+            let overlaps: u64 = transitions.iter().map(|t| t.map(|t| t.frames).unwrap_or(0)).sum();
+            let sum: u64 = lens.iter().sum();
+            let sequential = explicit.iter().all(|e| e.is_none());
+            let k = if sequential {
+                (target + overlaps) as f64 / sum.max(1) as f64
+            } else {
+                target as f64 / planned as f64
+            };
+            let mut new_lens = Vec::with_capacity(lens.len());
+            let mut acc = 0.0f64;
+            let mut prev_round = 0u64;
+            for (i, l) in lens.iter().enumerate() {
+                acc += *l as f64 * k;
+                let r = acc.round() as u64;
+                let min = 1
+                    .max(transitions[i].map(|t| t.frames).unwrap_or(0))
+                    .max(transitions.get(i + 1).copied().flatten().map(|t| t.frames).unwrap_or(0));
+                new_lens.push((r - prev_round.min(r)).max(min));
+                prev_round = r;
+            }
+            let new_explicit: Vec<Option<u64>> =
+                explicit.iter().map(|e| e.map(|s| (s as f64 * k).round() as u64)).collect();
+            let mut new_starts = place(&new_lens, &new_explicit, transitions);
+            let end = new_starts.iter().zip(&new_lens).map(|(s, l)| s + l).max().unwrap_or(0);
+            // Rounding and minimums can leave a few frames: settle them on the last scene.
+            if end != target {
+                let last = new_lens.len() - 1;
+                let want = new_lens[last] as i64 + target as i64 - end as i64;
+                if want >= 1 {
+                    new_lens[last] = want as u64;
+                }
+                new_starts = place(&new_lens, &new_explicit, transitions);
+            }
+            let action = format!(
+                "scaled scene durations by {:.4} so the timeline ends at frame {target} instead of {planned}",
+                k
+            );
+            (new_starts, new_lens, info(action))
+        }
+    }
+}
+
+fn background(ck: &mut Checker, ctx: &mut Ctx, p: &str, bg: &StrOr<model::Background>) -> Fill {
+    match bg {
+        StrOr::Str(c) => Fill::Solid(ck.color(p, c, ctx.palette)),
+        StrOr::Obj(b) => match b.type_.as_str() {
+            "color" => match &b.color {
+                Some(c) => Fill::Solid(ck.color(&format!("{p}.color"), c, ctx.palette)),
+                None => {
+                    ck.err(format!("{p}.color"), "a color background needs a color");
+                    Fill::Solid(Color::BLACK)
+                }
+            },
+            "gradient" => Fill::Gradient(gradient(ck, ctx, p, &b.kind, &b.colors, b.angle)),
+            "image" => {
+                let kb = ken_burns(ck, &format!("{p}.kenBurns"), b.ken_burns.as_ref());
+                let fit = fit(ck, p, b.fit.as_deref(), Fit::Cover);
+                let radius = ctx.nonneg(ck, &format!("{p}.cornerRadius"), &b.corner_radius, Axis::W);
+                match image_plan(ctx, b.asset.as_deref(), fit, kb, radius, ctx.w, ctx.h) {
+                    Some(img) => Fill::Image(img),
+                    None => Fill::Solid(Color::BLACK),
+                }
+            }
+            "video" => {
+                ck.err(format!("{p}.type"), "video backgrounds are not supported by this version of reel yet");
+                Fill::Solid(Color::BLACK)
+            }
+            other => {
+                ck.err(
+                    format!("{p}.type"),
+                    format!("expected one of \"color\", \"gradient\", \"image\", \"video\", found {other:?}"),
+                );
+                Fill::Solid(Color::BLACK)
+            }
+        },
+    }
+}
+
+fn gradient(
+    ck: &mut Checker,
+    ctx: &Ctx,
+    p: &str,
+    kind: &Option<String>,
+    colors: &Option<Vec<String>>,
+    angle: Option<f64>,
+) -> GradientPlan {
+    let radial = match kind.as_deref() {
+        None | Some("linear") => false,
+        Some("radial") => true,
+        Some(other) => {
+            ck.err(format!("{p}.kind"), format!("expected one of \"linear\", \"radial\", found {other:?}"));
+            false
+        }
+    };
+    let colors: Vec<Color> = match colors {
+        Some(c) if !c.is_empty() => {
+            c.iter().enumerate().map(|(i, c)| ck.color(&format!("{p}.colors[{i}]"), c, ctx.palette)).collect()
+        }
+        _ => {
+            ck.err(format!("{p}.colors"), "a gradient needs at least one color");
+            vec![Color::BLACK]
+        }
+    };
+    let angle = match angle {
+        Some(a) if a.is_finite() => a as f32,
+        Some(a) => {
+            ck.err(format!("{p}.angle"), format!("expected degrees, found {a}"));
+            0.0
+        }
+        None => 90.0,
+    };
+    GradientPlan { radial, colors, angle }
+}
+
+fn fit(ck: &mut Checker, p: &str, v: Option<&str>, default: Fit) -> Fit {
+    match v {
+        None => default,
+        Some(v) => ck.pick(&format!("{p}.fit"), v, FITS).unwrap_or(default),
+    }
+}
+
+fn ken_burns(ck: &mut Checker, p: &str, kb: Option<&model::KenBurns>) -> Option<KenBurnsPlan> {
+    let kb = kb?;
+    let mut point = |name: &str, pt: &Option<model::KenBurnsPoint>| {
+        let pt = pt.clone().unwrap_or_default();
+        let s = ck.range(&format!("{p}.{name}.scale"), pt.scale, 0.1, 10.0, 1.0) as f32;
+        let x = ck.range(&format!("{p}.{name}.x"), pt.x, 0.0, 1.0, 0.5) as f32;
+        let y = ck.range(&format!("{p}.{name}.y"), pt.y, 0.0, 1.0, 0.5) as f32;
+        (s, x, y)
+    };
+    let from = point("from", &kb.from);
+    let to = point("to", &kb.to);
+    let easing = ck.easing(&format!("{p}.easing"), kb.easing.as_deref(), Easing::Linear);
+    Some(KenBurnsPlan { from, to, easing })
+}
+
+/// The image for `key`, pre-scaled (once, Lanczos3) to the largest size it is ever drawn at
+/// when that is well below the source size: per-frame bilinear sampling then reads a small
+/// image and never aliases.
+fn image_plan(
+    ctx: &mut Ctx,
+    key: Option<&str>,
+    fit: Fit,
+    kb: Option<KenBurnsPlan>,
+    radius: f32,
+    bw: f32,
+    bh: f32,
+) -> Option<ImagePlan> {
+    let key = key?;
+    let src = ctx.images.get(key)?.clone();
+    let (iw, ih) = (src.width() as f32, src.height() as f32);
+    let s = match fit {
+        Fit::Cover => (bw / iw).max(bh / ih),
+        Fit::Contain => (bw / iw).min(bh / ih),
+        Fit::Fill => (bw / iw).max(bh / ih),
+        Fit::None => 1.0,
+    };
+    let zoom = kb.map(|k| k.from.0.max(k.to.0)).unwrap_or(1.0).max(1.0);
+    let scale = s * zoom;
+    let pixmap = if scale < 0.8 {
+        let (tw, th) = ((iw * scale).ceil() as u32 + 2, (ih * scale).ceil() as u32 + 2);
+        let id = (key.to_string(), tw, th);
+        ctx.resized.entry(id).or_insert_with(|| Arc::new(resize_premultiplied(&src, tw, th))).clone()
+    } else {
+        src
+    };
+    Some(ImagePlan { pixmap, fit, ken_burns: kb, corner_radius: radius })
+}
+
+fn motion(
+    ck: &mut Checker,
+    p: &str,
+    m: Option<&model::Motion>,
+    default: Option<Motion>,
+    is_text: bool,
+) -> Option<Motion> {
+    let Some(m) = m else { return default };
+    let preset = ck.pick(&format!("{p}.preset"), &m.preset, Preset::NAMES)?;
+    if !is_text && matches!(preset, Preset::Typewriter | Preset::WordByWord) {
+        ck.err(format!("{p}.preset"), format!("{:?} is for text layers only", m.preset));
+        return None;
+    }
+    if preset == Preset::None {
+        return None;
+    }
+    let frames =
+        ck.frames(&format!("{p}.durationFrames"), m.duration_frames, 1, default.map(|d| d.frames).unwrap_or(15));
+    let easing =
+        ck.easing(&format!("{p}.easing"), m.easing.as_deref(), default.map(|d| d.easing).unwrap_or(Easing::EaseOut));
+    Some(Motion { preset, frames, easing })
+}
+
+fn track(ck: &mut Checker, ctx: &Ctx, p: &str, keys: &Option<Vec<model::Keyframe>>, axis: Option<Axis>) -> Track {
+    let Some(keys) = keys else { return Track::default() };
+    let mut out: Vec<Key> = Vec::new();
+    for (i, k) in keys.iter().enumerate() {
+        let kp = format!("{p}[{i}]");
+        let frame = ck.frames(&format!("{kp}.frame"), Some(k.frame), 0, 0);
+        if let Some(prev) = out.last() {
+            if frame <= prev.frame {
+                ck.err(
+                    format!("{kp}.frame"),
+                    format!("keyframes must be in increasing frame order: {frame} follows {}", prev.frame),
+                );
+            }
+        }
+        let value = match (axis, &k.value) {
+            (Some(a), v) => ctx.len(ck, &format!("{kp}.value"), v, a),
+            (None, Length::Px(v)) if v.is_finite() => *v as f32,
+            (None, v) => {
+                ck.err(format!("{kp}.value"), format!("expected a number, found {v:?}"));
+                0.0
+            }
+        };
+        let easing = ck.easing(&format!("{kp}.easing"), k.easing.as_deref(), Easing::Linear);
+        out.push(Key { frame, value, easing });
+    }
+    Track(out)
+}
+
+fn layer(ck: &mut Checker, ctx: &mut Ctx, p: &str, l: &model::Layer, scene_len: u64) -> Option<LayerPlan> {
+    let kinds = ["text", "image", "video", "shape"];
+    if !kinds.contains(&l.kind.as_str()) {
+        ck.err(
+            format!("{p}.type"),
+            format!("expected one of \"text\", \"image\", \"video\", \"shape\", found {:?}", l.kind),
+        );
+        return None;
+    }
+    let start = ck.frames(&format!("{p}.fromFrame"), l.from_frame, 0, 0);
+    if start >= scene_len {
+        ck.warn(
+            format!("{p}.fromFrame"),
+            format!("the layer starts at frame {start}, after its scene's {scene_len} frames: never visible"),
+        );
+    }
+    let len = ck.frames(&format!("{p}.durationFrames"), l.duration_frames, 1, scene_len.saturating_sub(start).max(1));
+    let x = ctx.len_opt(ck, &format!("{p}.x"), &l.x, Axis::W).unwrap_or(ctx.w / 2.0);
+    let y = ctx.len_opt(ck, &format!("{p}.y"), &l.y, Axis::H).unwrap_or(ctx.h / 2.0);
+    let bw = ctx.len_opt(ck, &format!("{p}.width"), &l.width, Axis::W);
+    let bh = ctx.len_opt(ck, &format!("{p}.height"), &l.height, Axis::H);
+    for (name, v) in [("width", bw), ("height", bh)] {
+        if v.is_some_and(|v| v < 0.0) {
+            ck.err(format!("{p}.{name}"), format!("expected a Length >= 0, found {}", v.unwrap_or(0.0)));
+        }
+    }
+    let anchor = match &l.anchor {
+        None => (0.5, 0.5),
+        Some(a) => ck.pick(&format!("{p}.anchor"), a, ANCHORS).unwrap_or((0.5, 0.5)),
+    };
+    let opacity = ck.range(&format!("{p}.opacity"), l.opacity, 0.0, 1.0, 1.0) as f32;
+    let rotation = ck.range(&format!("{p}.rotation"), l.rotation, -36000.0, 36000.0, 0.0) as f32;
+    let scale = ck.range(&format!("{p}.scale"), l.scale, 0.0, 100.0, 1.0) as f32;
+    let is_text = l.kind == "text";
+    let default_enter = if is_text { ctx.motion.map(|m| m.enter) } else { None };
+    let enter = motion(ck, &format!("{p}.enter"), l.enter.as_ref(), default_enter, is_text);
+    let exit = motion(ck, &format!("{p}.exit"), l.exit.as_ref(), None, is_text);
+    let kf = l.keyframes.clone().unwrap_or_default();
+    let kp = format!("{p}.keyframes");
+    let tracks = Tracks {
+        opacity: track(ck, ctx, &format!("{kp}.opacity"), &kf.opacity, None),
+        x: track(ck, ctx, &format!("{kp}.x"), &kf.x, Some(Axis::W)),
+        y: track(ck, ctx, &format!("{kp}.y"), &kf.y, Some(Axis::H)),
+        scale: track(ck, ctx, &format!("{kp}.scale"), &kf.scale, None),
+        rotation: track(ck, ctx, &format!("{kp}.rotation"), &kf.rotation, None),
+    };
+
+    let (w, h, content) = match l.kind.as_str() {
+        "text" => {
+            let block = text(ck, ctx, p, l);
+            (block.width, block.height, Content::Text(Arc::new(block)))
+        }
+        "image" => {
+            let kb = ken_burns(ck, &format!("{p}.kenBurns"), l.ken_burns.as_ref());
+            let fit = fit(ck, p, l.fit.as_deref(), Fit::Contain);
+            let radius = ctx.nonneg(ck, &format!("{p}.cornerRadius"), &l.corner_radius, Axis::W);
+            let natural =
+                l.asset.as_ref().and_then(|k| ctx.images.get(k)).map(|i| (i.width() as f32, i.height() as f32));
+            let (nw, nh) = natural.unwrap_or((1.0, 1.0));
+            let (w, h) = match (bw, bh) {
+                (Some(w), Some(h)) => (w, h),
+                (Some(w), None) => (w, w * nh / nw),
+                (None, Some(h)) => (h * nw / nh, h),
+                (None, None) => (nw, nh),
+            };
+            let img = image_plan(ctx, l.asset.as_deref(), fit, kb, radius, w.max(1.0), h.max(1.0))?;
+            (w, h, Content::Image(img))
+        }
+        "video" => {
+            ck.err(format!("{p}.type"), "video layers are not supported by this version of reel yet");
+            return None;
+        }
+        _ => {
+            let kind = match &l.shape {
+                None => ShapeKind::Rect,
+                Some(s) => ck.pick(&format!("{p}.shape"), s, SHAPES).unwrap_or(ShapeKind::Rect),
+            };
+            let fill = match &l.fill {
+                None if kind == ShapeKind::Line => None,
+                None => Some(Fill::Solid(Color::WHITE)),
+                Some(StrOr::Str(c)) => Some(Fill::Solid(ck.color(&format!("{p}.fill"), c, ctx.palette))),
+                Some(StrOr::Obj(g)) => {
+                    Some(Fill::Gradient(gradient(ck, ctx, &format!("{p}.fill"), &g.kind, &g.colors, g.angle)))
+                }
+            };
+            let stroke = match &l.stroke {
+                None if kind == ShapeKind::Line => Some((Color::WHITE, 4.0)),
+                None => None,
+                Some(s) => {
+                    let c = s
+                        .color
+                        .as_deref()
+                        .map(|c| ck.color(&format!("{p}.stroke.color"), c, ctx.palette))
+                        .unwrap_or(Color::WHITE);
+                    let w = ctx.nonneg(ck, &format!("{p}.stroke.width"), &s.width, Axis::W);
+                    Some((c, if s.width.is_some() { w } else { 4.0 }))
+                }
+            };
+            let radius = ctx.nonneg(ck, &format!("{p}.cornerRadius"), &l.corner_radius, Axis::W);
+            (
+                bw.unwrap_or(ctx.w),
+                bh.unwrap_or(ctx.h),
+                Content::Shape(ShapePlan { kind, fill, stroke, corner_radius: radius }),
+            )
+        }
+    };
+    Some(LayerPlan { start, len, x, y, w, h, anchor, opacity, rotation, scale, enter, exit, tracks, content })
+}
+
+/// Role defaults at a 1080-pixel-high canvas: (size, heading font?, default weight).
+fn role(name: &str) -> Option<(f32, bool, u16)> {
+    Some(match name {
+        "headline" => (96.0, true, 700),
+        "subheadline" => (56.0, true, 500),
+        "body" => (40.0, false, 400),
+        "caption" => (32.0, false, 400),
+        "cta" => (48.0, true, 700),
+        _ => return None,
+    })
+}
+
+fn text(ck: &mut Checker, ctx: &mut Ctx, p: &str, l: &model::Layer) -> crate::text::TextBlock {
+    let typo = &ctx.style.typography;
+    let role_def = match &l.role {
+        None => None,
+        Some(r) => {
+            let v = role(r);
+            if v.is_none() {
+                ck.err(
+                    format!("{p}.role"),
+                    format!(
+                        "expected one of \"headline\", \"subheadline\", \"body\", \"caption\", \"cta\", found {r:?}"
+                    ),
+                );
+            }
+            v
+        }
+    };
+    let (role_size, heading, role_weight) = role_def.unwrap_or((48.0, false, 400));
+    let tscale = typo.scale.filter(|s| s.is_finite() && *s > 0.0).unwrap_or(1.0) as f32;
+    let size = match &l.font_size {
+        Some(fs) => ctx.len(ck, &format!("{p}.fontSize"), fs, Axis::H),
+        None => role_size * tscale * ctx.h / 1080.0,
+    };
+    if !(size > 0.0 && size <= 2000.0) {
+        ck.err(format!("{p}.fontSize"), format!("expected a size in 0..=2000 pixels (exclusive of 0), found {size}"));
+    }
+    let style_family = if heading { typo.heading_font.as_deref() } else { typo.body_font.as_deref() };
+    let family_path = if l.font.is_some() {
+        format!("{p}.font")
+    } else if heading {
+        "style.typography.headingFont".into()
+    } else {
+        "style.typography.bodyFont".into()
+    };
+    let wanted = l.font.as_deref().or(style_family).unwrap_or(DEFAULT_FAMILY);
+    let family = match ctx.fonts.find_family(wanted) {
+        Some(f) => f,
+        None => {
+            if ctx.font_warned.insert(wanted.to_string()) {
+                ck.warn(family_path, format!("font family {wanted:?} is not available; using {DEFAULT_FAMILY:?}"));
+            }
+            DEFAULT_FAMILY.to_string()
+        }
+    };
+    let style_weight = if heading { typo.heading_weight } else { typo.body_weight };
+    let weight = match l.font_weight.or(style_weight) {
+        None => role_weight,
+        Some(w) if (1.0..=1000.0).contains(&w) => w.round() as u16,
+        Some(w) => {
+            ck.err(format!("{p}.fontWeight"), format!("expected a weight in 100..=900, found {w}"));
+            400
+        }
+    };
+    let color = l
+        .color
+        .as_deref()
+        .map(|c| ck.color(&format!("{p}.color"), c, ctx.palette))
+        .unwrap_or_else(|| ctx.palette.get("text").and_then(|c| color::parse_literal(c)).unwrap_or(Color::WHITE));
+    let align = match &l.align {
+        None => Align::Center,
+        Some(a) => ck.pick(&format!("{p}.align"), a, ALIGNS).unwrap_or(Align::Center),
+    };
+    let line_height = ck.range(&format!("{p}.lineHeight"), l.line_height, 0.1, 10.0, 1.2) as f32;
+    let letter_spacing = ck.range(&format!("{p}.letterSpacing"), l.letter_spacing, -1000.0, 1000.0, 0.0) as f32;
+    let max_width = match (&l.max_width, &l.width) {
+        (Some(m), _) => ctx.len(ck, &format!("{p}.maxWidth"), m, Axis::W),
+        (None, Some(w)) => ctx.len(ck, &format!("{p}.width"), w, Axis::W),
+        (None, None) => 0.8 * ctx.w,
+    };
+    let max_lines = match l.max_lines {
+        None => None,
+        Some(n) if n >= 1 => Some(n as usize),
+        Some(n) => {
+            ck.err(format!("{p}.maxLines"), format!("expected a whole number >= 1, found {n}"));
+            None
+        }
+    };
+    let plate = l.plate.as_ref().map(|b| PlateSpec {
+        color: b
+            .color
+            .as_deref()
+            .map(|c| ck.color(&format!("{p}.box.color"), c, ctx.palette))
+            .unwrap_or(Color::from_rgba8(0, 0, 0, 153)),
+        padding: if b.padding.is_some() {
+            ctx.nonneg(ck, &format!("{p}.box.padding"), &b.padding, Axis::W)
+        } else {
+            size * 0.3
+        },
+        radius: ctx.nonneg(ck, &format!("{p}.box.cornerRadius"), &b.corner_radius, Axis::W),
+    });
+    let raw = l.text.clone().unwrap_or_else(|| {
+        ck.err(format!("{p}.text"), "a text layer needs text");
+        String::new()
+    });
+    let text = if l.uppercase == Some(true) { raw.to_uppercase() } else { raw };
+    if !ck.problems.is_empty() {
+        // Do not spend time shaping when the plan is already refused.
+        return crate::text::TextBlock {
+            pixmap: crate::raster::pixmap_or_tiny(1, 1),
+            width: 1.0,
+            height: 1.0,
+            origin: (0.0, 0.0),
+            lines: 0,
+        };
+    }
+    let size = size.clamp(1.0, 2000.0);
+    ctx.fonts.layout(&TextSpec {
+        text,
+        family,
+        weight: weight.clamp(1, 1000),
+        size,
+        line_height,
+        letter_spacing,
+        max_width: max_width.max(size),
+        max_lines,
+        align,
+        color,
+        plate,
+    })
+}

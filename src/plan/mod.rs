@@ -1,0 +1,212 @@
+//! Validation and normalization: [`crate::model::Composition`] -> a read-only [`Plan`].
+//!
+//! Everything that can fail happens here, before frame 0: every value is checked (all
+//! problems are collected, not only the first), colors and lengths are resolved to pixels,
+//! timings to integer frames, assets are resolved inside their folder and decoded, fonts are
+//! looked up and text is shaped and rasterized once. The rasterizer reads only the plan.
+
+mod build;
+pub mod color;
+
+pub use build::{build, DurationPolicy, Limits, PlanOptions};
+
+use crate::anim::{Easing, Motion, Track};
+use crate::error::Problem;
+use crate::text::TextBlock;
+use crate::time::Fps;
+use std::sync::Arc;
+use tiny_skia::{Color, Pixmap};
+
+/// A validated composition, ready to render. Read-only; cheap to share between threads.
+#[derive(Debug)]
+pub struct Plan {
+    pub(crate) id: String,
+    pub(crate) width: u32,
+    pub(crate) height: u32,
+    pub(crate) fps: Fps,
+    pub(crate) frames: u64,
+    pub(crate) gap: Color,
+    pub(crate) scenes: Vec<ScenePlan>,
+    pub(crate) timeline_end: u64,
+    pub(crate) duration: DurationInfo,
+    pub(crate) poster_frame: u64,
+    pub(crate) warnings: Vec<Problem>,
+    pub(crate) slide_distance: f32,
+}
+
+impl Plan {
+    /// The composition's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+    /// Canvas width in pixels.
+    pub fn width(&self) -> u32 {
+        self.width
+    }
+    /// Canvas height in pixels.
+    pub fn height(&self) -> u32 {
+        self.height
+    }
+    /// The exact frame rate.
+    pub fn fps(&self) -> Fps {
+        self.fps
+    }
+    /// Number of frames the output holds (`totalDurationFrames`).
+    pub fn frame_count(&self) -> u64 {
+        self.frames
+    }
+    /// Frame used for the posters.
+    pub fn poster_frame(&self) -> u64 {
+        self.poster_frame
+    }
+    /// Warnings: unknown fields, font fallbacks, ignored values.
+    pub fn warnings(&self) -> &[Problem] {
+        &self.warnings
+    }
+    /// What the duration policy did.
+    pub fn duration(&self) -> &DurationInfo {
+        &self.duration
+    }
+    /// Scene ids with their start frame and length after the duration policy.
+    pub fn scene_timings(&self) -> Vec<(String, u64, u64)> {
+        self.scenes.iter().map(|s| (s.id.clone(), s.start, s.len)).collect()
+    }
+}
+
+/// Target, planned and rendered durations, and what the policy did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DurationInfo {
+    /// `totalDurationFrames` (or the timeline's end when absent).
+    pub target_frames: u64,
+    /// Where the scenes' timeline ended as written.
+    pub planned_frames: u64,
+    /// The policy applied.
+    pub policy: DurationPolicy,
+    /// One sentence: what was done.
+    pub action: String,
+}
+
+#[derive(Debug)]
+pub(crate) struct ScenePlan {
+    pub id: String,
+    pub start: u64,
+    pub len: u64,
+    pub background: Fill,
+    pub layers: Vec<LayerPlan>,
+    pub transition: Option<TransitionPlan>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Fill {
+    Solid(Color),
+    Gradient(GradientPlan),
+    Image(ImagePlan),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct GradientPlan {
+    pub radial: bool,
+    pub colors: Vec<Color>,
+    pub angle: f32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fit {
+    Cover,
+    Contain,
+    Fill,
+    None,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ImagePlan {
+    pub pixmap: Arc<Pixmap>,
+    /// Size of the original source; `pixmap` may be pre-scaled from it.
+    pub fit: Fit,
+    pub ken_burns: Option<KenBurnsPlan>,
+    pub corner_radius: f32,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct KenBurnsPlan {
+    pub from: (f32, f32, f32),
+    pub to: (f32, f32, f32),
+    pub easing: Easing,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TransitionKind {
+    Cut,
+    Fade,
+    DipToBlack,
+    DipToWhite,
+    Slide,
+    Push,
+    Wipe,
+    Zoom,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Direction {
+    Left,
+    Right,
+    Up,
+    Down,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TransitionPlan {
+    pub kind: TransitionKind,
+    pub frames: u64,
+    pub direction: Direction,
+    pub easing: Easing,
+}
+
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Tracks {
+    pub opacity: Track,
+    pub x: Track,
+    pub y: Track,
+    pub scale: Track,
+    pub rotation: Track,
+}
+
+#[derive(Debug)]
+pub(crate) struct LayerPlan {
+    pub start: u64,
+    pub len: u64,
+    pub x: f32,
+    pub y: f32,
+    pub w: f32,
+    pub h: f32,
+    pub anchor: (f32, f32),
+    pub opacity: f32,
+    pub rotation: f32,
+    pub scale: f32,
+    pub enter: Option<Motion>,
+    pub exit: Option<Motion>,
+    pub tracks: Tracks,
+    pub content: Content,
+}
+
+#[derive(Debug)]
+pub(crate) enum Content {
+    Text(Arc<TextBlock>),
+    Image(ImagePlan),
+    Shape(ShapePlan),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ShapeKind {
+    Rect,
+    Ellipse,
+    Line,
+}
+
+#[derive(Debug)]
+pub(crate) struct ShapePlan {
+    pub kind: ShapeKind,
+    pub fill: Option<Fill>,
+    pub stroke: Option<(Color, f32)>,
+    pub corner_radius: f32,
+}

@@ -1,0 +1,161 @@
+//! Filling a box with a color, a gradient or an image (fit modes and Ken Burns).
+
+use crate::plan::{Fill, Fit, GradientPlan, ImagePlan};
+use crate::text::rounded_rect;
+use tiny_skia::{
+    FillRule, FilterQuality, GradientStop, LinearGradient, Paint, Pattern, PixmapMut, Point, RadialGradient, Rect,
+    Shader, SpreadMode, Transform,
+};
+
+/// Fills the box `(0, 0, w, h)` under transform `ts` with `fill` at `opacity`; `local` and
+/// `len` drive Ken Burns; `radius` rounds the corners.
+#[allow(clippy::too_many_arguments)] // a paint call: geometry, time and look, all needed
+pub(crate) fn paint_box(
+    pm: &mut PixmapMut,
+    fill: &Fill,
+    w: f32,
+    h: f32,
+    ts: Transform,
+    opacity: f32,
+    local: u64,
+    len: u64,
+    radius: f32,
+) {
+    let Some(rect) = Rect::from_xywh(0.0, 0.0, w, h) else { return };
+    let shader = match fill {
+        Fill::Solid(c) => {
+            let mut c = *c;
+            c.apply_opacity(opacity);
+            Shader::SolidColor(c)
+        }
+        Fill::Gradient(g) => match gradient(g, w, h, opacity) {
+            Some(s) => s,
+            None => return,
+        },
+        Fill::Image(img) => {
+            let radius = radius.max(img.corner_radius);
+            return paint_image(pm, img, w, h, ts, opacity, local, len, radius);
+        }
+    };
+    let paint = Paint { shader, anti_alias: true, ..Paint::default() };
+    draw(pm, rect, radius, &paint, ts);
+}
+
+fn draw(pm: &mut PixmapMut, rect: Rect, radius: f32, paint: &Paint, ts: Transform) {
+    if radius <= 0.0 && ts.is_identity() {
+        pm.fill_rect(rect, paint, ts, None);
+    } else if let Some(path) = rounded_rect(rect, radius) {
+        pm.fill_path(&path, paint, FillRule::Winding, ts, None);
+    }
+}
+
+fn gradient(g: &GradientPlan, w: f32, h: f32, opacity: f32) -> Option<Shader<'static>> {
+    let n = g.colors.len();
+    let stops: Vec<GradientStop> = g
+        .colors
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let mut c = *c;
+            c.apply_opacity(opacity);
+            GradientStop::new(if n > 1 { i as f32 / (n - 1) as f32 } else { 0.0 }, c)
+        })
+        .collect();
+    if n == 1 {
+        let mut c = g.colors[0];
+        c.apply_opacity(opacity);
+        return Some(Shader::SolidColor(c));
+    }
+    let (cx, cy) = (w / 2.0, h / 2.0);
+    if g.radial {
+        let r = (cx * cx + cy * cy).sqrt();
+        return RadialGradient::new(
+            Point::from_xy(cx, cy),
+            Point::from_xy(cx, cy),
+            r,
+            stops,
+            SpreadMode::Pad,
+            Transform::identity(),
+        );
+    }
+    // The gradient line passes through the center; its half length is the box's extent along
+    // the direction (CSS linear-gradient semantics), so the end colors touch the corners.
+    let a = g.angle.to_radians();
+    let (dx, dy) = (a.cos(), a.sin());
+    let half = (w * dx.abs() + h * dy.abs()) / 2.0;
+    LinearGradient::new(
+        Point::from_xy(cx - dx * half, cy - dy * half),
+        Point::from_xy(cx + dx * half, cy + dy * half),
+        stops,
+        SpreadMode::Pad,
+        Transform::identity(),
+    )
+}
+
+/// The image-to-box transform for a fit mode and a Ken Burns state (zoom, focus x, focus y).
+pub(crate) fn image_transform(iw: f32, ih: f32, w: f32, h: f32, fit: Fit, kb: (f32, f32, f32)) -> (Transform, bool) {
+    let (zoom, fx, fy) = kb;
+    let (sx, sy) = match fit {
+        Fit::Cover => {
+            let s = (w / iw).max(h / ih);
+            (s, s)
+        }
+        Fit::Contain => {
+            let s = (w / iw).min(h / ih);
+            (s, s)
+        }
+        Fit::Fill => (w / iw, h / ih),
+        Fit::None => (1.0, 1.0),
+    };
+    let (sx, sy) = (sx * zoom, sy * zoom);
+    let (dw, dh) = (iw * sx, ih * sy);
+    // Put the focus point at the box center, then keep the box covered when the image is
+    // larger than it; center it when smaller.
+    let place = |box_len: f32, len: f32, focus: f32| {
+        if len >= box_len {
+            (box_len / 2.0 - focus * len).clamp(box_len - len, 0.0)
+        } else {
+            (box_len - len) / 2.0
+        }
+    };
+    let (ox, oy) = (place(w, dw, fx), place(h, dh, fy));
+    let clip = dw > w + 0.01 || dh > h + 0.01;
+    (Transform::from_row(sx, 0.0, 0.0, sy, ox, oy), clip)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn paint_image(
+    pm: &mut PixmapMut,
+    img: &ImagePlan,
+    w: f32,
+    h: f32,
+    ts: Transform,
+    opacity: f32,
+    local: u64,
+    len: u64,
+    radius: f32,
+) {
+    let kb = match img.ken_burns {
+        None => (1.0, 0.5, 0.5),
+        Some(k) => {
+            let p = if len > 1 { local as f32 / (len - 1) as f32 } else { 1.0 };
+            let e = k.easing.apply(p);
+            let lerp = |a: f32, b: f32| a + (b - a) * e;
+            (lerp(k.from.0, k.to.0), lerp(k.from.1, k.to.1), lerp(k.from.2, k.to.2))
+        }
+    };
+    let src = &img.pixmap;
+    let (iw, ih) = (src.width() as f32, src.height() as f32);
+    let (img_ts, _) = image_transform(iw, ih, w, h, img.fit, kb);
+    // Draw the image's rectangle clipped to the box: a pattern-filled rect does both at once.
+    let (dl, dt) = (img_ts.tx, img_ts.ty);
+    let (dr, db) = (dl + iw * img_ts.sx, dt + ih * img_ts.sy);
+    let (l, t, r, b) = (dl.max(0.0), dt.max(0.0), dr.min(w), db.min(h));
+    let Some(rect) = Rect::from_ltrb(l, t, r, b) else { return };
+    // Exact 1:1 draws sample without filtering (sharper and faster).
+    let unscaled = (img_ts.sx - 1.0).abs() < 1e-4 && (img_ts.sy - 1.0).abs() < 1e-4 && ts.is_translate();
+    let quality = if unscaled { FilterQuality::Nearest } else { FilterQuality::Bilinear };
+    let shader = Pattern::new(src.as_ref().as_ref(), SpreadMode::Pad, quality, opacity, img_ts);
+    let paint = Paint { shader, anti_alias: !ts.is_translate(), ..Paint::default() };
+    draw(pm, rect, radius, &paint, ts);
+}

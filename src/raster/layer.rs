@@ -1,0 +1,144 @@
+//! One layer at one instant: animation state, transform, content.
+
+use super::fill::paint_box;
+use crate::anim::Effect;
+use crate::plan::{Content, Fill, LayerPlan, Plan, ShapeKind};
+use tiny_skia::{
+    FillRule, FilterQuality, Paint, PathBuilder, Pattern, PixmapMut, Rect, Shader, SpreadMode, Stroke, Transform,
+};
+
+/// The animated state of a layer at local frame `t`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct State {
+    pub x: f32,
+    pub y: f32,
+    pub opacity: f32,
+    pub scale: f32,
+    pub rotation: f32,
+    pub reveal: f32,
+}
+
+pub(crate) fn state(plan: &Plan, l: &LayerPlan, t: u64) -> State {
+    let mut fx = Effect::IDENTITY;
+    if let Some(m) = l.enter {
+        if t < m.frames {
+            fx = fx.then(m.effect(t as f32 / m.frames as f32, plan.slide_distance));
+        }
+    }
+    if let Some(m) = l.exit {
+        let from_end = l.len.saturating_sub(1).saturating_sub(t);
+        if from_end < m.frames {
+            fx = fx.then(m.effect(from_end as f32 / m.frames as f32, plan.slide_distance));
+        }
+    }
+    let tr = &l.tracks;
+    State {
+        x: tr.x.value(t).unwrap_or(l.x) + fx.dx,
+        y: tr.y.value(t).unwrap_or(l.y) + fx.dy,
+        opacity: (l.opacity * tr.opacity.value(t).unwrap_or(1.0) * fx.opacity).clamp(0.0, 1.0),
+        scale: l.scale * tr.scale.value(t).unwrap_or(1.0) * fx.scale,
+        rotation: l.rotation + tr.rotation.value(t).unwrap_or(0.0),
+        reveal: fx.reveal,
+    }
+}
+
+pub(crate) fn paint(plan: &Plan, l: &LayerPlan, t: u64, pm: &mut PixmapMut) {
+    let s = state(plan, l, t);
+    if s.opacity <= 0.0 || s.scale <= 0.0 || l.w <= 0.0 || l.h <= 0.0 {
+        return;
+    }
+    let ts = Transform::from_translate(s.x, s.y)
+        .pre_rotate(s.rotation)
+        .pre_scale(s.scale, s.scale)
+        .pre_translate(-l.anchor.0 * l.w, -l.anchor.1 * l.h);
+    match &l.content {
+        Content::Text(block) => {
+            let (mx, my) = block.origin;
+            let pw = block.pixmap.width() as f32;
+            let ph = block.pixmap.height() as f32;
+            // typewriter / wordByWord: reveal the block left to right (per-glyph reveal is
+            // issue 3's work).
+            let visible_w = if s.reveal < 1.0 { mx + block.width * s.reveal } else { pw };
+            let Some(rect) = Rect::from_xywh(-mx, -my, visible_w, ph) else { return };
+            let snapped = ts.is_translate() && s.reveal >= 1.0;
+            let (ts, img_ts) = if snapped {
+                // Whole-pixel placement keeps glyph edges crisp and samples without filtering.
+                let (tx, ty) = ((ts.tx - mx).round(), (ts.ty - my).round());
+                (Transform::from_translate(tx + mx, ty + my), Transform::from_translate(-mx, -my))
+            } else {
+                (ts, Transform::from_translate(-mx, -my))
+            };
+            let quality = if snapped { FilterQuality::Nearest } else { FilterQuality::Bilinear };
+            let paint = Paint {
+                shader: Pattern::new(block.pixmap.as_ref(), SpreadMode::Pad, quality, s.opacity, img_ts),
+                anti_alias: !snapped,
+                ..Paint::default()
+            };
+            pm.fill_rect(rect, &paint, ts, None);
+        }
+        Content::Image(img) => {
+            paint_box(pm, &Fill::Image(img.clone()), l.w, l.h, ts, s.opacity, t, l.len, 0.0);
+        }
+        Content::Shape(shape) => {
+            let path = match shape.kind {
+                ShapeKind::Rect => {
+                    if let Some(fill) = &shape.fill {
+                        paint_box(pm, fill, l.w, l.h, ts, s.opacity, t, l.len, shape.corner_radius);
+                    }
+                    Rect::from_xywh(0.0, 0.0, l.w, l.h).and_then(|r| crate::text::rounded_rect(r, shape.corner_radius))
+                }
+                ShapeKind::Ellipse => {
+                    let path = Rect::from_xywh(0.0, 0.0, l.w, l.h).and_then(PathBuilder::from_oval);
+                    if let (Some(fill), Some(path)) = (&shape.fill, &path) {
+                        let shader = match fill {
+                            Fill::Solid(c) => {
+                                let mut c = *c;
+                                c.apply_opacity(s.opacity);
+                                Shader::SolidColor(c)
+                            }
+                            _ => {
+                                // Gradients: fill the bounding box through the ellipse as a clip.
+                                let mut mask = tiny_skia::Mask::new(pm.width(), pm.height());
+                                if let Some(m) = mask.as_mut() {
+                                    m.fill_path(path, FillRule::Winding, true, ts);
+                                }
+                                if let Some(m) = mask {
+                                    let mut tmp = tiny_skia::Pixmap::new(pm.width(), pm.height());
+                                    if let Some(tmp) = tmp.as_mut() {
+                                        paint_box(&mut tmp.as_mut(), fill, l.w, l.h, ts, s.opacity, t, l.len, 0.0);
+                                        pm.draw_pixmap(
+                                            0,
+                                            0,
+                                            tmp.as_ref(),
+                                            &tiny_skia::PixmapPaint::default(),
+                                            Transform::identity(),
+                                            Some(&m),
+                                        );
+                                    }
+                                }
+                                Shader::SolidColor(tiny_skia::Color::TRANSPARENT)
+                            }
+                        };
+                        let paint = Paint { shader, anti_alias: true, ..Paint::default() };
+                        pm.fill_path(path, &paint, FillRule::Winding, ts, None);
+                    }
+                    path
+                }
+                ShapeKind::Line => {
+                    let mut pb = PathBuilder::new();
+                    pb.move_to(0.0, l.h / 2.0);
+                    pb.line_to(l.w, l.h / 2.0);
+                    pb.finish()
+                }
+            };
+            if let (Some((color, width)), Some(path)) = (shape.stroke, path) {
+                if width > 0.0 {
+                    let mut c = color;
+                    c.apply_opacity(s.opacity);
+                    let paint = Paint { shader: Shader::SolidColor(c), anti_alias: true, ..Paint::default() };
+                    pm.stroke_path(&path, &paint, &Stroke { width, ..Stroke::default() }, ts, None);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! Painting one frame of a [`Plan`] with tiny-skia. Nothing here can fail: every value was
+//! checked while planning, and degenerate geometry (a zero-sized box, a non-invertible
+//! transform) simply draws nothing.
+
+mod fill;
+mod layer;
+mod transition;
+
+use crate::plan::{Plan, ScenePlan};
+use crate::timeline::{view, View};
+use tiny_skia::{Pixmap, PixmapMut};
+
+/// Per-worker buffers reused from frame to frame (no per-frame allocation).
+#[derive(Debug)]
+pub struct Scratch {
+    below: Pixmap,
+    above: Pixmap,
+}
+
+impl Scratch {
+    /// Buffers for a `width` x `height` canvas.
+    pub fn new(width: u32, height: u32) -> Scratch {
+        let mk = || pixmap_or_tiny(width, height);
+        Scratch { below: mk(), above: mk() }
+    }
+}
+
+/// Paints output frame `frame` of `plan` into `out` (the canvas size; opaque result).
+pub fn render_frame(plan: &Plan, frame: u64, out: &mut PixmapMut, scratch: &mut Scratch) {
+    match view(plan, frame) {
+        View::Gap => out.fill(plan.gap),
+        View::Scene(s, local) => paint_scene(plan, s, local, out),
+        View::Transition { below, above, transition, progress } => {
+            let Scratch { below: b, above: a } = scratch;
+            match below {
+                Some((s, local)) => paint_scene(plan, s, local, &mut b.as_mut()),
+                None => b.fill(plan.gap),
+            }
+            paint_scene(plan, above.0, above.1, &mut a.as_mut());
+            transition::composite(out, b, a, transition, progress);
+        }
+    }
+}
+
+fn paint_scene(plan: &Plan, scene: &ScenePlan, local: u64, pm: &mut PixmapMut) {
+    let (w, h) = (plan.width as f32, plan.height as f32);
+    pm.fill(tiny_skia::Color::BLACK);
+    fill::paint_box(pm, &scene.background, w, h, tiny_skia::Transform::identity(), 1.0, local, scene.len, 0.0);
+    for l in &scene.layers {
+        if local >= l.start && local < l.start + l.len {
+            layer::paint(plan, l, local - l.start, pm);
+        }
+    }
+}
+
+/// A transparent pixmap of `width` x `height`, or 1x1 when that size cannot be allocated
+/// (zero or beyond tiny-skia's limits). Planning keeps real sizes far inside the limits.
+pub(crate) fn pixmap_or_tiny(width: u32, height: u32) -> Pixmap {
+    Pixmap::new(width.max(1), height.max(1)).unwrap_or_else(tiny)
+}
+
+#[allow(clippy::expect_used)] // 1x1 is always a valid pixmap size: this cannot fail
+fn tiny() -> Pixmap {
+    Pixmap::new(1, 1).expect("a 1x1 pixmap")
+}

@@ -1,0 +1,90 @@
+//! Compositing two rendered scenes for a transition at a given progress.
+
+use crate::plan::{Direction, TransitionKind, TransitionPlan};
+use tiny_skia::{
+    Color, FilterQuality, Paint, Pattern, Pixmap, PixmapMut, PixmapPaint, Rect, Shader, SpreadMode, Transform,
+};
+
+fn copy(out: &mut PixmapMut, src: &Pixmap) {
+    out.data_mut().copy_from_slice(src.data());
+}
+
+fn draw(out: &mut PixmapMut, src: &Pixmap, opacity: f32, ts: Transform) {
+    let paint = PixmapPaint {
+        opacity,
+        quality: if ts.is_translate() { FilterQuality::Nearest } else { FilterQuality::Bilinear },
+        ..PixmapPaint::default()
+    };
+    out.draw_pixmap(0, 0, src.as_ref(), &paint, ts, None);
+}
+
+fn overlay(out: &mut PixmapMut, color: Color, alpha: f32) {
+    let mut c = color;
+    c.apply_opacity(alpha);
+    if let Some(r) = Rect::from_xywh(0.0, 0.0, out.width() as f32, out.height() as f32) {
+        let paint = Paint { shader: Shader::SolidColor(c), ..Paint::default() };
+        out.fill_rect(r, &paint, Transform::identity(), None);
+    }
+}
+
+/// Paints `below` turning into `above` at linear progress `p` (0..1) into `out`.
+pub(crate) fn composite(out: &mut PixmapMut, below: &Pixmap, above: &Pixmap, t: &TransitionPlan, p: f32) {
+    let e = t.easing.apply(p);
+    let (w, h) = (out.width() as f32, out.height() as f32);
+    // Unit vector of the movement: "left" moves content leftwards (enters from the right).
+    let (ux, uy) = match t.direction {
+        Direction::Left => (-1.0, 0.0),
+        Direction::Right => (1.0, 0.0),
+        Direction::Up => (0.0, -1.0),
+        Direction::Down => (0.0, 1.0),
+    };
+    let shift = |amount: f32| Transform::from_translate((ux * w * amount).round(), (uy * h * amount).round());
+    match t.kind {
+        TransitionKind::Cut => copy(out, above),
+        TransitionKind::Fade => {
+            copy(out, below);
+            draw(out, above, e, Transform::identity());
+        }
+        TransitionKind::DipToBlack | TransitionKind::DipToWhite => {
+            let c = if t.kind == TransitionKind::DipToBlack { Color::BLACK } else { Color::WHITE };
+            if e < 0.5 {
+                copy(out, below);
+                overlay(out, c, e * 2.0);
+            } else {
+                copy(out, above);
+                overlay(out, c, (1.0 - e) * 2.0);
+            }
+        }
+        TransitionKind::Slide => {
+            copy(out, below);
+            draw(out, above, 1.0, shift(-(1.0 - e)));
+        }
+        TransitionKind::Push => {
+            out.fill(Color::BLACK);
+            draw(out, below, 1.0, shift(e));
+            draw(out, above, 1.0, shift(-(1.0 - e)));
+        }
+        TransitionKind::Wipe => {
+            copy(out, below);
+            // The edge travels in the direction of movement, uncovering `above` behind it.
+            let r = match t.direction {
+                Direction::Left => Rect::from_ltrb(w * (1.0 - e), 0.0, w, h),
+                Direction::Right => Rect::from_ltrb(0.0, 0.0, w * e, h),
+                Direction::Up => Rect::from_ltrb(0.0, h * (1.0 - e), w, h),
+                Direction::Down => Rect::from_ltrb(0.0, 0.0, w, h * e),
+            };
+            if let Some(r) = r {
+                let shader =
+                    Pattern::new(above.as_ref(), SpreadMode::Pad, FilterQuality::Nearest, 1.0, Transform::identity());
+                out.fill_rect(r, &Paint { shader, ..Paint::default() }, Transform::identity(), None);
+            }
+        }
+        TransitionKind::Zoom => {
+            let about =
+                |s: f32| Transform::from_translate(w / 2.0, h / 2.0).pre_scale(s, s).pre_translate(-w / 2.0, -h / 2.0);
+            copy(out, below);
+            draw(out, below, 1.0, about(1.0 + 0.25 * e));
+            draw(out, above, e, about(1.25 - 0.25 * e));
+        }
+    }
+}
