@@ -24,13 +24,25 @@ pub type DecodedImage = Pixmap;
 /// Decodes a PNG, JPEG or WebP file. The error is a sentence for the user.
 pub fn decode_image(path: &Path, limits: ImageLimits) -> Result<DecodedImage, String> {
     use ::image::ImageDecoder;
-    let reader = ::image::ImageReader::open(path)
-        .map_err(|e| e.to_string())?
-        .with_guessed_format()
-        .map_err(|e| e.to_string())?;
-    if reader.format().is_none() {
-        return Err("not a PNG, JPEG or WebP image".into());
+    use std::io::Read;
+    // Decide the format from the content, never from the name: a mislabelled file still
+    // decodes, and a file that is no image says so.
+    let mut head = [0u8; 64];
+    let n = std::fs::File::open(path).and_then(|mut f| f.read(&mut head)).map_err(|e| e.to_string())?;
+    if n == 0 {
+        return Err("the file is empty".into());
     }
+    let format = match ::image::guess_format(&head[..n]) {
+        Ok(f @ (::image::ImageFormat::Png | ::image::ImageFormat::Jpeg | ::image::ImageFormat::WebP)) => f,
+        Ok(f) => return Err(format!("{f:?} images are not supported (PNG, JPEG or WebP)")),
+        Err(_) => return Err("not a PNG, JPEG or WebP image".into()),
+    };
+    let open = || -> Result<_, String> {
+        let mut r = ::image::ImageReader::open(path).map_err(|e| e.to_string())?;
+        r.set_format(format);
+        Ok(r)
+    };
+    let reader = open()?;
     let (w, h) = reader.into_dimensions().map_err(|e| format!("corrupt image: {e}"))?;
     if w == 0 || h == 0 {
         return Err("the image is empty (0 pixels)".into());

@@ -1,1 +1,10 @@
-//! stub
+//! The integration tests: one binary, a module per area.
+//!
+//! Outputs are judged by independent decoders: `ffprobe`/`ffmpeg` read the MP4s we write.
+
+mod cli;
+mod common;
+mod encode;
+mod golden;
+mod timeline;
+mod validate;

@@ -1,0 +1,106 @@
+//! The `render` example binary: exit codes, messages, and no file left behind on failure.
+
+use crate::common::*;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn render_bin() -> PathBuf {
+    // target/<profile>/deps/integration-xxxx -> target/<profile>/examples/render
+    let exe = std::env::current_exe().expect("current exe");
+    let bin = exe.parent().and_then(Path::parent).expect("target dir").join("examples").join("render");
+    assert!(bin.exists(), "{} not built (cargo test builds examples)", bin.display());
+    bin
+}
+
+fn run(dir: &Path, args: &[&str]) -> Output {
+    Command::new(render_bin()).current_dir(dir).args(args).output().expect("run render")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn renders_a_video_and_a_still() {
+    let dir = media_dir();
+    std::fs::write(
+        dir.path().join("c.json"),
+        r##"{"id": "c", "width": 160, "height": 90, "scenes": [{"id": "s", "durationFrames": 12, "background": "#224466",
+            "layers": [{"type": "image", "asset": "quad.png", "width": 80}]}]}"##,
+    )
+    .expect("write");
+    let o = run(dir.path(), &["c.json", "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(probe(&dir.path().join("c.mp4"))["streams"][0]["nb_read_frames"], "12");
+    let o = run(dir.path(), &["c.json", "--still", "3", "-o", "still.png"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let img = image::open(dir.path().join("still.png")).expect("png").to_rgba8();
+    assert_eq!(img.dimensions(), (160, 90));
+    assert_eq!(img.get_pixel(2, 2).0, [0x22, 0x44, 0x66, 255]);
+    // The image layer (contain, 80 px wide, centered): red top-left quadrant at (50, 30).
+    assert_eq!(img.get_pixel(50, 30).0, [255, 0, 0, 255]);
+}
+
+/// Each kind of bad input: exit code 2, the path or key on stderr, and no output file.
+#[test]
+fn bad_input_exits_2_and_writes_nothing() {
+    let dir = media_dir();
+    let cases: &[(&str, &str, &str)] = &[
+        ("syntax", "{\"id\": \"c\",, }", "line 1, column 12"),
+        ("type", r#"{"id": "c", "scenes": [{"id": "s", "durationFrames": true}]}"#, "scenes[0].durationFrames"),
+        (
+            "color",
+            r##"{"id": "c", "scenes": [{"id": "s", "durationFrames": 3, "background": "#zz0000"}]}"##,
+            "scenes[0].background",
+        ),
+        (
+            "timing",
+            r#"{"id": "c", "scenes": [{"id": "a", "durationFrames": 3}, {"id": "b", "durationFrames": 3, "transition": {"type": "fade", "durationFrames": 9}}]}"#,
+            "scenes[1].transition.durationFrames",
+        ),
+        (
+            "missing",
+            r#"{"id": "c", "scenes": [{"id": "s", "durationFrames": 3, "layers": [{"type": "image", "asset": "gone.png"}, {"type": "image", "asset": "gone2.png"}]}]}"#,
+            "gone2.png",
+        ),
+        (
+            "escape",
+            r#"{"id": "c", "scenes": [{"id": "s", "durationFrames": 3, "background": {"type": "image", "asset": "../../etc/hosts"}}]}"#,
+            "'..'",
+        ),
+        (
+            "size",
+            r#"{"id": "c", "width": 99999, "height": 1080, "scenes": [{"id": "s", "durationFrames": 3}]}"#,
+            "width",
+        ),
+    ];
+    for (name, json, needle) in cases {
+        let file = format!("{name}.json");
+        std::fs::write(dir.path().join(&file), json).expect("write");
+        let before = files_in(dir.path());
+        let o = run(dir.path(), &[&file, "-o", "out.mp4", "--quiet"]);
+        assert_eq!(o.status.code(), Some(2), "{name}: {}", stderr(&o));
+        assert!(stderr(&o).contains(needle), "{name}: stderr lacks {needle:?}:\n{}", stderr(&o));
+        assert_eq!(files_in(dir.path()), before, "{name}: no file may be written");
+    }
+    // A missing composition file is an input error too, but not a JSON one.
+    let o = run(dir.path(), &["nope.json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("nope.json"));
+    let o = run(dir.path(), &["--frobnicate"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn unwritable_output_exits_1_without_partial_file() {
+    let dir = media_dir();
+    std::fs::write(
+        dir.path().join("c.json"),
+        r#"{"id": "c", "width": 160, "height": 90, "scenes": [{"id": "s", "durationFrames": 3}]}"#,
+    )
+    .expect("write");
+    std::fs::write(dir.path().join("blocker"), b"").expect("write");
+    let o = run(dir.path(), &["c.json", "-o", "blocker/out.mp4", "--quiet"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("blocker"), "{}", stderr(&o));
+}

@@ -1,0 +1,118 @@
+//! Helpers shared by the test modules.
+
+use reel::{Plan, PlanOptions};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Plans a composition given as JSON text, with assets from `assets`.
+pub fn plan(json: &str, assets: &Path) -> reel::Result<Plan> {
+    let parsed = reel::parse(json)?;
+    Plan::build(&parsed, &PlanOptions::new(assets))
+}
+
+/// A folder with test media: `quad.png` (200x100: red, green / blue, white quadrants),
+/// `logo.png` (64x64, a white disc on transparency).
+pub fn media_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    quadrants(200, 100).save(dir.path().join("quad.png")).expect("write quad.png");
+    let logo = image::RgbaImage::from_fn(64, 64, |x, y| {
+        let (dx, dy) = (x as f32 - 31.5, y as f32 - 31.5);
+        if dx * dx + dy * dy < 900.0 {
+            image::Rgba([255, 255, 255, 255])
+        } else {
+            image::Rgba([0, 0, 0, 0])
+        }
+    });
+    logo.save(dir.path().join("logo.png")).expect("write logo.png");
+    dir
+}
+
+/// Red, green on top; blue, white below.
+pub fn quadrants(w: u32, h: u32) -> image::RgbaImage {
+    image::RgbaImage::from_fn(w, h, |x, y| match (x < w / 2, y < h / 2) {
+        (true, true) => image::Rgba([255, 0, 0, 255]),
+        (false, true) => image::Rgba([0, 255, 0, 255]),
+        (true, false) => image::Rgba([0, 0, 255, 255]),
+        (false, false) => image::Rgba([255, 255, 255, 255]),
+    })
+}
+
+/// `ffprobe -show_streams -show_format -count_frames` as JSON.
+pub fn probe(path: &Path) -> serde_json::Value {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-show_streams", "-show_format", "-of", "json"])
+        .arg(path)
+        .output()
+        .expect("run ffprobe (installed by `make test`)");
+    assert!(out.status.success(), "ffprobe failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("ffprobe JSON")
+}
+
+/// Decodes every frame of the first video stream to RGB24 with the `ffmpeg` program, using
+/// the BT.709 matrix the stream is tagged with.
+pub fn decode_rgb(path: &Path) -> (u32, u32, Vec<Vec<u8>>) {
+    let p = probe(path);
+    let s = &p["streams"][0];
+    let (w, h) = (s["width"].as_u64().expect("width") as u32, s["height"].as_u64().expect("height") as u32);
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .output()
+        .expect("run ffmpeg");
+    assert!(out.status.success(), "ffmpeg failed: {}", String::from_utf8_lossy(&out.stderr));
+    let size = (w * h * 3) as usize;
+    let frames = out.stdout.chunks_exact(size).map(|c| c.to_vec()).collect();
+    (w, h, frames)
+}
+
+/// The RGB at (x, y) of a decoded RGB24 frame.
+pub fn rgb_at(frame: &[u8], w: u32, x: u32, y: u32) -> [u8; 3] {
+    let i = ((y * w + x) * 3) as usize;
+    [frame[i], frame[i + 1], frame[i + 2]]
+}
+
+pub fn assert_near(got: [u8; 3], want: [u8; 3], tol: u8, what: &str) {
+    let ok = got.iter().zip(want).all(|(g, w)| g.abs_diff(w) <= tol);
+    assert!(ok, "{what}: got {got:?}, expected {want:?} within {tol}");
+}
+
+/// The top-level MP4 box types in order.
+pub fn mp4_boxes(path: &Path) -> Vec<String> {
+    let data = std::fs::read(path).expect("read mp4");
+    let mut boxes = Vec::new();
+    let mut i = 0usize;
+    while i + 8 <= data.len() {
+        let mut size = u32::from_be_bytes(data[i..i + 4].try_into().expect("4 bytes")) as u64;
+        let kind = String::from_utf8_lossy(&data[i + 4..i + 8]).into_owned();
+        if size == 1 && i + 16 <= data.len() {
+            size = u64::from_be_bytes(data[i + 8..i + 16].try_into().expect("8 bytes"));
+        }
+        boxes.push(kind);
+        if size < 8 {
+            break;
+        }
+        i += size as usize;
+    }
+    boxes
+}
+
+/// Files in `dir` (names), sorted.
+pub fn files_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Parses "30000/1001" into (30000, 1001).
+pub fn ratio(s: &serde_json::Value) -> (u64, u64) {
+    let s = s.as_str().expect("ratio string");
+    let (a, b) = s.split_once('/').expect("a/b");
+    (a.parse().expect("num"), b.parse().expect("den"))
+}

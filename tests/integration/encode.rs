@@ -1,0 +1,146 @@
+//! Encoded output judged by ffprobe/ffmpeg: codec, profile, size, pixel format, colour tags,
+//! frame count, rate, duration, box order, and pixel colours after the round trip.
+
+use crate::common::*;
+use reel::RenderOptions;
+
+fn render_json(json: &str, name: &str) -> (tempfile::TempDir, std::path::PathBuf, reel::RenderReport) {
+    let dir = media_dir();
+    let plan = plan(json, dir.path()).expect("valid composition");
+    let out = dir.path().join(name);
+    let report = reel::render(&plan, &RenderOptions::new(&out)).expect("render");
+    (dir, out, report)
+}
+
+const FLAT: &str = r##"{"id": "flat", "width": 320, "height": 180, "fps": 30, "totalDurationFrames": 45,
+  "scenes": [
+    {"id": "a", "durationFrames": 15, "background": "#c03030"},
+    {"id": "b", "durationFrames": 15, "background": {"type": "color", "color": "#3060c0"},
+     "layers": [{"type": "shape", "shape": "rect", "fill": "#ffffff", "width": 80, "height": 60, "x": 40, "y": 30}]},
+    {"id": "c", "durationFrames": 15, "background": "rgb(20, 160, 60)"}
+  ]}"##;
+
+#[test]
+fn mp4_has_the_contracted_stream() {
+    let (_dir, out, report) = render_json(FLAT, "flat.mp4");
+    assert_eq!(report.frames, 45);
+    let p = probe(&out);
+    let v = &p["streams"][0];
+    assert_eq!(v["codec_name"], "h264");
+    assert_eq!(v["profile"], "High");
+    assert_eq!(v["pix_fmt"], "yuv420p");
+    assert_eq!((v["width"].as_u64(), v["height"].as_u64()), (Some(320), Some(180)));
+    assert_eq!(v["color_space"], "bt709");
+    assert_eq!(v["color_primaries"], "bt709");
+    assert_eq!(v["color_transfer"], "bt709");
+    assert_eq!(v["color_range"], "tv");
+    assert_eq!(ratio(&v["r_frame_rate"]), (30, 1));
+    assert_eq!(v["nb_read_frames"], "45");
+    let dur: f64 = p["format"]["duration"].as_str().expect("duration").parse().expect("f64");
+    assert!((dur - 1.5).abs() <= 1.0 / 30.0, "container duration {dur}");
+    let boxes = mp4_boxes(&out);
+    let moov = boxes.iter().position(|b| b == "moov").expect("moov");
+    let mdat = boxes.iter().position(|b| b == "mdat").expect("mdat");
+    assert!(moov < mdat, "faststart: moov must come before mdat, got {boxes:?}");
+}
+
+#[test]
+fn flat_colors_survive_the_round_trip() {
+    let (_dir, out, _) = render_json(FLAT, "colors.mp4");
+    let (w, _h, frames) = decode_rgb(&out);
+    assert_eq!(frames.len(), 45);
+    // Each scene's flat color, in the middle of each scene, away from edges.
+    assert_near(rgb_at(&frames[7], w, 200, 120), [0xc0, 0x30, 0x30], 6, "scene a");
+    assert_near(rgb_at(&frames[22], w, 200, 120), [0x30, 0x60, 0xc0], 6, "scene b background");
+    assert_near(rgb_at(&frames[22], w, 40, 30), [255, 255, 255], 6, "scene b white rect");
+    assert_near(rgb_at(&frames[37], w, 200, 120), [20, 160, 60], 6, "scene c");
+    // Cuts are frame-exact: the last frame of a and the first of b.
+    assert_near(rgb_at(&frames[14], w, 200, 120), [0xc0, 0x30, 0x30], 6, "frame 14");
+    assert_near(rgb_at(&frames[15], w, 200, 120), [0x30, 0x60, 0xc0], 6, "frame 15");
+}
+
+#[test]
+fn frame_timestamps_are_one_frame_apart() {
+    let json = FLAT.replace("\"fps\": 30", "\"fps\": 29.97");
+    let (_dir, out, _) = render_json(&json, "ntsc.mp4");
+    let o = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v", "-show_entries", "frame=pts_time", "-of", "csv=p=0"])
+        .arg(&out)
+        .output()
+        .expect("ffprobe");
+    let pts: Vec<f64> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
+        .collect();
+    assert_eq!(pts.len(), 45);
+    for (i, t) in pts.iter().enumerate() {
+        let want = i as f64 * 1001.0 / 30000.0;
+        assert!((t - want).abs() < 0.0005, "frame {i}: pts {t}, expected {want}");
+    }
+}
+
+/// Every aspect ratio at its default size, and the common frame rates, give the right size,
+/// rate and count.
+#[test]
+fn aspect_ratios_and_frame_rates() {
+    for (aspect, w, h) in [("9:16", 1080, 1920), ("1:1", 1080, 1080), ("4:5", 1080, 1350), ("2:3", 1080, 1620)] {
+        let json = format!(
+            r##"{{"id": "a", "aspectRatio": "{aspect}", "fps": 25, "scenes": [{{"id": "s", "durationFrames": 5, "background": "#336699",
+                 "layers": [{{"type": "text", "text": "Hi", "role": "headline"}}]}}]}}"##
+        );
+        let (_d, out, _) = render_json(&json, "aspect.mp4");
+        let v = &probe(&out)["streams"][0];
+        assert_eq!((v["width"].as_u64(), v["height"].as_u64()), (Some(w), Some(h)), "{aspect}");
+        assert_eq!(v["nb_read_frames"], "5", "{aspect}");
+    }
+    for (fps, num, den, frames) in
+        [("24", 24, 1, 48), ("25", 25, 1, 50), ("29.97", 30000, 1001, 60), ("60", 60, 1, 120)]
+    {
+        let json = format!(
+            r##"{{"id": "r", "width": 160, "height": 90, "fps": {fps}, "totalDurationFrames": {frames},
+                 "scenes": [{{"id": "s", "durationFrames": {frames}, "background": "#804020"}}]}}"##
+        );
+        let (_d, out, _) = render_json(&json, "rate.mp4");
+        let p = probe(&out);
+        let v = &p["streams"][0];
+        assert_eq!(ratio(&v["r_frame_rate"]), (num, den), "{fps}");
+        assert_eq!(v["nb_read_frames"], frames.to_string(), "{fps}");
+        let dur: f64 = p["format"]["duration"].as_str().expect("duration").parse().expect("f64");
+        let want = frames as f64 * den as f64 / num as f64;
+        assert!((dur - want).abs() <= den as f64 / num as f64, "{fps}: duration {dur}, want {want}");
+    }
+}
+
+#[test]
+fn cancel_leaves_no_file() {
+    let dir = media_dir();
+    let plan = plan(FLAT, dir.path()).expect("plan");
+    let out = dir.path().join("cancelled.mp4");
+    let mut opts = RenderOptions::new(&out);
+    let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let f2 = flag.clone();
+    opts.cancel = Some(flag);
+    opts.progress = Some(std::sync::Arc::new(move |p: reel::Progress| {
+        if p.frames_done >= 5 {
+            f2.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }));
+    let before = files_in(dir.path());
+    match reel::render(&plan, &opts) {
+        Err(reel::Error::Cancelled) => {}
+        other => panic!("expected Cancelled, got {other:?}"),
+    }
+    assert_eq!(files_in(dir.path()), before, "no output and no temporary file may remain");
+}
+
+#[test]
+fn unwritable_folder_is_a_clear_error() {
+    let dir = media_dir();
+    let plan = plan(FLAT, dir.path()).expect("plan");
+    // A path below a regular file cannot be created.
+    let blocker = dir.path().join("file");
+    std::fs::write(&blocker, b"x").expect("write");
+    let err = reel::render(&plan, &RenderOptions::new(blocker.join("out.mp4"))).expect_err("must fail");
+    assert!(!err.is_input_error(), "{err}");
+    assert!(err.to_string().contains("file"), "{err}");
+}

@@ -1,0 +1,230 @@
+//! Bad input: every kind gets a clear error naming the path (or asset key), the value, and
+//! what is allowed; every problem is reported at once.
+
+use crate::common::*;
+use reel::Error;
+
+fn problems(json: &str) -> Vec<reel::Problem> {
+    let dir = media_dir();
+    match plan(json, dir.path()) {
+        Err(Error::Invalid(p)) => p.0,
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+}
+
+fn has(ps: &[reel::Problem], path: &str, needle: &str) {
+    assert!(
+        ps.iter().any(|p| p.path == path && p.message.contains(needle)),
+        "no problem at {path} containing {needle:?} in:\n{}",
+        ps.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n")
+    );
+}
+
+fn scene(extra: &str) -> String {
+    format!(r#"{{"id": "c", "width": 160, "height": 90, "scenes": [{{"id": "s", "durationFrames": 10 {extra}}}]}}"#)
+}
+
+#[test]
+fn syntax_error_has_line_and_column() {
+    match reel::parse("{\n  \"id\": \"c\",\n  \"scenes\": [,]\n}") {
+        Err(Error::Syntax { line, column, .. }) => assert_eq!((line, column), (3, 14)),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(reel::parse(""), Err(Error::Syntax { .. })));
+    assert!(matches!(reel::parse("[1, 2]"), Err(Error::Invalid(_))));
+}
+
+#[test]
+fn wrong_types_name_the_path() {
+    let e = reel::parse(&scene(r#", "layers": [{"type": "text", "text": "x", "fontSize": {"big": 1}}]"#)).unwrap_err();
+    assert_eq!(e.problems()[0].path, "scenes[0].layers[0].fontSize");
+    let e = reel::parse(r#"{"id": "c", "scenes": [{"id": "s", "durationFrames": "ten"}]}"#).unwrap_err();
+    assert_eq!(e.problems()[0].path, "scenes[0].durationFrames");
+    assert!(e.problems()[0].message.contains("\"ten\""), "{e}");
+    let e = reel::parse(r#"{"scenes": []}"#).unwrap_err();
+    assert!(e.problems()[0].message.contains("id"), "{e}");
+}
+
+#[test]
+fn bad_lengths_name_value_and_form() {
+    let ps = problems(&scene(r#", "layers": [{"type": "text", "text": "x", "fontSize": "big"}]"#));
+    has(&ps, "scenes[0].layers[0].fontSize", r#"expected a Length (number or "NN%"), found "big""#);
+}
+
+#[test]
+fn bad_colors() {
+    let ps =
+        problems(&scene(r##", "background": "#12345", "layers": [{"type": "text", "text": "x", "color": "@brand"}]"##));
+    has(&ps, "scenes[0].background", "\"#12345\"");
+    has(&ps, "scenes[0].layers[0].color", "no \"brand\"");
+    let ps = problems(
+        r##"{"id": "c", "style": {"colorPalette": {"primary": "blue-ish"}}, "scenes": [{"id": "s", "durationFrames": 1}]}"##,
+    );
+    has(&ps, "style.colorPalette.primary", "blue-ish");
+}
+
+#[test]
+fn out_of_range_numbers_and_absurd_sizes() {
+    let ps = problems(
+        r#"{"id": "c", "width": 100000, "height": 91, "fps": 0, "totalDurationFrames": -3,
+        "scenes": [{"id": "s", "durationFrames": 0, "layers": [{"type": "shape", "opacity": 2}]}]}"#,
+    );
+    has(&ps, "width", "16..=8192, found 100000");
+    has(&ps, "height", "even");
+    has(&ps, "fps", "1..=120");
+    has(&ps, "totalDurationFrames", "found -3");
+    has(&ps, "scenes[0].durationFrames", "found 0");
+    has(&ps, "scenes[0].layers[0].opacity", "0..=1, found 2");
+    let ps = problems(
+        r#"{"id": "c", "aspectRatio": "16:9", "width": 1000, "height": 1000, "scenes": [{"id": "s", "durationFrames": 1}]}"#,
+    );
+    has(&ps, "width", "aspectRatio");
+    let ps = problems(
+        r#"{"id": "c", "fps": 30, "totalDurationFrames": 4000000, "scenes": [{"id": "s", "durationFrames": 1}]}"#,
+    );
+    has(&ps, "totalDurationFrames", "limit");
+}
+
+#[test]
+fn impossible_timings() {
+    let ps = problems(
+        r#"{"id": "c", "scenes": [{"id": "a", "durationFrames": 10},
+        {"id": "b", "durationFrames": 30, "transition": {"type": "fade", "durationFrames": 20}},
+        {"id": "b", "durationFrames": 5, "layers": [{"type": "shape", "keyframes": {"x": [{"frame": 5, "value": 1}, {"frame": 2, "value": 3}]}}]}]}"#,
+    );
+    has(&ps, "scenes[1].transition.durationFrames", "longer than the previous scene");
+    has(&ps, "scenes[2].id", "duplicate");
+    has(&ps, "scenes[2].layers[0].keyframes.x[1].frame", "increasing");
+}
+
+#[test]
+fn unknown_enum_values_list_the_allowed_ones() {
+    let ps = problems(&scene(
+        r#", "transition": {"type": "spin"}, "layers": [{"type": "text", "text": "x", "anchor": "middle", "align": "justify",
+            "enter": {"preset": "explode", "easing": "bouncy"}}, {"type": "hologram"}]"#,
+    ));
+    has(&ps, "scenes[0].transition.type", "\"dipToBlack\"");
+    has(&ps, "scenes[0].layers[0].anchor", "\"top-left\"");
+    has(&ps, "scenes[0].layers[0].align", "found \"justify\"");
+    has(&ps, "scenes[0].layers[0].enter.preset", "\"slideUp\"");
+    has(&ps, "scenes[0].layers[1].type", "found \"hologram\"");
+    let ps = problems(r#"{"id": "c", "aspectRatio": "3:1", "scenes": [{"id": "s", "durationFrames": 1}]}"#);
+    has(&ps, "aspectRatio", "\"9:16\"");
+}
+
+#[test]
+fn all_problems_are_reported_at_once() {
+    let ps = problems(
+        r##"{"id": "c", "scenes": [
+        {"id": "a", "durationFrames": 10, "background": "nope"},
+        {"id": "b", "durationFrames": -1, "layers": [{"type": "text", "text": "x", "fontWeight": 5000}]}]}"##,
+    );
+    assert!(ps.len() >= 3, "{ps:?}");
+    has(&ps, "scenes[0].background", "nope");
+    has(&ps, "scenes[1].durationFrames", "-1");
+    has(&ps, "scenes[1].layers[0].fontWeight", "5000");
+}
+
+#[test]
+fn missing_assets_are_all_listed() {
+    let ps = problems(&scene(
+        r#", "background": {"type": "image", "asset": "nope/a.png"},
+            "layers": [{"type": "image", "asset": "b.jpg"}, {"type": "image", "asset": "quad.png"}]"#,
+    ));
+    has(&ps, "scenes[0].background.asset", "\"nope/a.png\": not found");
+    has(&ps, "scenes[0].layers[0].asset", "\"b.jpg\": not found");
+    assert_eq!(ps.len(), 2, "{ps:?}");
+}
+
+#[test]
+fn asset_keys_that_leave_the_folder_are_refused() {
+    let dir = media_dir();
+    let outside = tempfile::tempdir().expect("tmp");
+    quadrants(4, 4).save(outside.path().join("secret.png")).expect("save");
+    std::os::unix::fs::symlink(outside.path().join("secret.png"), dir.path().join("link.png")).expect("symlink");
+    for (key, why) in [
+        ("/etc/passwd", "absolute"),
+        ("../secret.png", "'..'"),
+        ("a/../../secret.png", "'..'"),
+        ("%2e%2e/secret.png", "percent-encoded"),
+        ("link.png", "outside the asset folder"),
+    ] {
+        let json = scene(&format!(r#", "layers": [{{"type": "image", "asset": "{key}"}}]"#));
+        match plan(&json, dir.path()) {
+            Err(Error::Invalid(p)) => {
+                assert_eq!(p.0[0].path, "scenes[0].layers[0].asset", "{key}");
+                assert!(p.0[0].message.contains(why), "{key}: {}", p.0[0]);
+            }
+            other => panic!("{key}: expected Invalid, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn corrupt_empty_and_mislabelled_images_name_the_key() {
+    let dir = media_dir();
+    std::fs::write(dir.path().join("corrupt.png"), b"\x89PNG\r\n\x1a\nthis is not a png").expect("write");
+    std::fs::write(dir.path().join("empty.jpg"), b"").expect("write");
+    std::fs::write(dir.path().join("text.png"), b"hello, world").expect("write");
+    // A PNG header claiming 30000 x 30000 pixels in a few bytes: refused before decoding.
+    let mut ihdr = b"IHDR".to_vec();
+    ihdr.extend_from_slice(&30000u32.to_be_bytes());
+    ihdr.extend_from_slice(&30000u32.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 6, 0, 0, 0]);
+    let mut bomb = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0d".to_vec();
+    bomb.extend_from_slice(&ihdr);
+    bomb.extend_from_slice(&crc32(&ihdr).to_be_bytes());
+    let idat = b"IDAT\x78\x9c\x63\x00\x00";
+    bomb.extend_from_slice(&5u32.to_be_bytes());
+    bomb.extend_from_slice(idat);
+    bomb.extend_from_slice(&crc32(idat).to_be_bytes());
+    std::fs::write(dir.path().join("bomb.png"), &bomb).expect("write");
+    for (key, needle) in
+        [("corrupt.png", "corrupt"), ("empty.jpg", "empty"), ("text.png", "not a PNG"), ("bomb.png", "30000x30000")]
+    {
+        let json = scene(&format!(r#", "layers": [{{"type": "image", "asset": "{key}"}}]"#));
+        match plan(&json, dir.path()) {
+            Err(Error::Invalid(p)) => {
+                assert!(p.0[0].message.contains(key) && p.0[0].message.contains(needle), "{key}: {}", p.0[0]);
+            }
+            other => panic!("{key}: expected Invalid, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn unknown_fields_and_fonts_are_warnings() {
+    let dir = media_dir();
+    let p = plan(
+        &scene(r#", "sparkle": 1, "layers": [{"type": "text", "text": "x", "font": "Comic Sans MS", "glow": true}]"#),
+        dir.path(),
+    )
+    .expect("warnings are not errors");
+    let w: Vec<String> = p.warnings().iter().map(|w| w.to_string()).collect();
+    assert!(w.iter().any(|w| w.starts_with("scenes[0].sparkle: unknown field")), "{w:?}");
+    assert!(w.iter().any(|w| w.starts_with("scenes[0].layers[0].glow: unknown field")), "{w:?}");
+    assert!(w.iter().any(|w| w.starts_with("scenes[0].layers[0].font:") && w.contains("Comic Sans MS")), "{w:?}");
+}
+
+#[test]
+fn envelope_is_accepted() {
+    let dir = media_dir();
+    let p = plan(
+        r#"{"composition_id": "x", "composition": {"id": "c", "width": 160, "height": 90, "scenes": [{"id": "s", "durationFrames": 3}]}}"#,
+        dir.path(),
+    )
+    .expect("envelope");
+    assert_eq!((p.id(), p.frame_count(), p.width()), ("c", 3, 160));
+}
+
+/// CRC-32 (IEEE), as PNG chunks carry it.
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = 0xffff_ffffu32;
+    for &b in data {
+        crc ^= b as u32;
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
+}
