@@ -32,9 +32,10 @@ lint:
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) clippy --lib -- -D warnings -D clippy::unwrap_used -D clippy::expect_used
 
+# Plain `cargo test` builds the examples as binaries (the CLI tests run `render`) and runs
+# unit, integration and doc tests; clippy --all-targets above already compiled the benches.
 unit:
-	$(CARGO) test --all-targets
-	$(CARGO) test --doc
+	$(CARGO) test
 
 bench: deps
 	$(CARGO) bench --bench stages

@@ -48,6 +48,7 @@
 #![warn(missing_docs)]
 
 pub mod anim;
+pub mod audio;
 pub mod encode;
 pub mod error;
 pub mod media;

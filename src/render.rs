@@ -5,10 +5,12 @@
 //! being rendered, one being encoded), whatever the video's length. YUV buffers come back
 //! from the encoder through a free list, so steady state allocates nothing per frame.
 
-use crate::encode::{Mp4Writer, VideoSettings, Yuv420};
+use crate::encode::{AudioSettings, Mp4Writer, VideoSettings, Yuv420};
 use crate::error::{Error, Problem, Result};
+use crate::media::ClipDecoder;
 use crate::plan::{DurationInfo, Plan};
-use crate::raster::{render_frame, Scratch};
+use crate::raster::{render_frame, ClipFrames, Scratch};
+use crate::timeline::clip_time;
 use rayon::prelude::*;
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
@@ -48,6 +50,10 @@ pub struct RenderOptions {
     pub progress: Option<ProgressFn>,
     /// Set it to stop the render; the call then returns [`Error::Cancelled`] and leaves no file.
     pub cancel: Option<Arc<AtomicBool>>,
+    /// Normalize the mix to this EBU R128 integrated loudness (LUFS), e.g. -14 for social.
+    pub loudness: Option<f64>,
+    /// AAC bit rate of the main output, bit/s.
+    pub audio_bitrate: usize,
 }
 
 impl RenderOptions {
@@ -61,6 +67,8 @@ impl RenderOptions {
             crf: 20,
             progress: None,
             cancel: None,
+            loudness: None,
+            audio_bitrate: 192_000,
         }
     }
 }
@@ -113,7 +121,7 @@ thread_local! {
 }
 
 /// Renders frame `frame` into `yuv` on the calling thread, reusing that thread's buffers.
-fn frame_to_yuv(plan: &Plan, frame: u64, yuv: &mut Yuv420) {
+fn frame_to_yuv(plan: &Plan, frame: u64, yuv: &mut Yuv420, clips: ClipFrames) {
     WORKER.with(|cell| {
         let mut slot = cell.borrow_mut();
         let fits = matches!(&*slot, Some((p, _)) if p.width() == plan.width && p.height() == plan.height);
@@ -121,7 +129,7 @@ fn frame_to_yuv(plan: &Plan, frame: u64, yuv: &mut Yuv420) {
             *slot = Pixmap::new(plan.width, plan.height).map(|p| (p, Scratch::new(plan.width, plan.height)));
         }
         if let Some((pixmap, scratch)) = slot.as_mut() {
-            render_frame(plan, frame, &mut pixmap.as_mut(), scratch);
+            render_frame(plan, frame, &mut pixmap.as_mut(), scratch, clips);
             yuv.fill_from_rgba(pixmap.data());
         }
     })
@@ -131,7 +139,17 @@ fn frame_to_yuv(plan: &Plan, frame: u64, yuv: &mut Yuv420) {
 pub fn render_still(plan: &Plan, frame: u64) -> image::RgbaImage {
     let mut pixmap = crate::raster::pixmap_or_tiny(plan.width, plan.height);
     let mut scratch = Scratch::new(plan.width, plan.height);
-    render_frame(plan, frame.min(plan.frames.saturating_sub(1)), &mut pixmap.as_mut(), &mut scratch);
+    let frame = frame.min(plan.frames.saturating_sub(1));
+    // Clips: open each visible one and decode the frame shown (one seek).
+    let clips: Vec<Option<Arc<Pixmap>>> = plan
+        .clips
+        .iter()
+        .map(|c| {
+            let t = crate::timeline::clip_time(plan, c, frame)?;
+            ClipDecoder::open(&c.path, c.out.0, c.out.1).ok()?.frame_at(t)
+        })
+        .collect();
+    render_frame(plan, frame, &mut pixmap.as_mut(), &mut scratch, &clips);
     let (w, h) = (pixmap.width(), pixmap.height());
     // Frames are opaque, so premultiplied and straight RGBA are the same bytes.
     image::RgbaImage::from_raw(w, h, pixmap.take()).unwrap_or_else(|| image::RgbaImage::new(w, h))
@@ -176,7 +194,21 @@ pub fn render(plan: &Plan, opts: &RenderOptions) -> Result<RenderReport> {
         max_kbps: None,
         threads: 0,
     };
-    let writer = Mp4Writer::create(&opts.output, &settings)?;
+    if let Some(l) = opts.loudness {
+        if !(-70.0..=0.0).contains(&l) {
+            return Err(Error::Option { name: "loudness", message: format!("expected -70..=0 LUFS, found {l}") });
+        }
+    }
+    // The soundtrack: mixed once, before frame 0 (pure; cannot fail).
+    let audio = (!plan.audio.is_empty()).then(|| AudioSettings {
+        samples: Arc::new(crate::audio::mix(
+            &plan.audio,
+            plan.fps.sample_at(plan.frames, crate::audio::RATE),
+            opts.loudness,
+        )),
+        bitrate: opts.audio_bitrate,
+    });
+    let writer = Mp4Writer::create(&opts.output, &settings, audio.as_ref())?;
     let total = plan.frames;
     let batch = (pool.current_num_threads() * 2).max(2) as u64;
     let (tx, rx) = crossbeam_channel::bounded::<Yuv420>(batch as usize);
@@ -197,16 +229,46 @@ pub fn render(plan: &Plan, opts: &RenderOptions) -> Result<RenderReport> {
             }
             Ok((writer, n))
         });
+        // One decoder thread per clip, running ahead of the rasterizer: it sends the picture
+        // of every output frame where the clip is visible, in order, through a bounded channel.
+        let clip_rx: Vec<crossbeam_channel::Receiver<Option<Arc<Pixmap>>>> = plan
+            .clips
+            .iter()
+            .map(|c| {
+                let (tx, rx) = crossbeam_channel::bounded(batch as usize);
+                scope.spawn(move || {
+                    let mut dec = ClipDecoder::open(&c.path, c.out.0, c.out.1).ok();
+                    for f in 0..total {
+                        if let Some(t) = clip_time(plan, c, f) {
+                            let pic = dec.as_mut().and_then(|d| d.frame_at(t));
+                            if tx.send(pic).is_err() {
+                                return; // the render stopped
+                            }
+                        }
+                    }
+                });
+                rx
+            })
+            .collect();
         let mut next = 0u64;
         let mut failed = false;
         while next < total && !cancelled() {
             let end = (next + batch).min(total);
+            let inputs: Vec<Vec<Option<Arc<Pixmap>>>> = (next..end)
+                .map(|f| {
+                    plan.clips
+                        .iter()
+                        .zip(&clip_rx)
+                        .map(|(c, rx)| clip_time(plan, c, f).and_then(|_| rx.recv().ok().flatten()))
+                        .collect()
+                })
+                .collect();
             let frames: Vec<Yuv420> = pool.install(|| {
                 (next..end)
                     .into_par_iter()
                     .map(|i| {
                         let mut yuv = free_rx.try_recv().unwrap_or_else(|_| Yuv420::new(plan.width, plan.height));
-                        frame_to_yuv(plan, i, &mut yuv);
+                        frame_to_yuv(plan, i, &mut yuv, &inputs[(i - next) as usize]);
                         yuv
                     })
                     .collect()
@@ -223,6 +285,7 @@ pub fn render(plan: &Plan, opts: &RenderOptions) -> Result<RenderReport> {
             next = end;
         }
         drop(tx);
+        drop(clip_rx);
         let (writer, n) = encoder.join().map_err(|_| Error::Encode("the encoder thread panicked".into()))??;
         if cancelled() {
             drop(writer); // removes the temporary file

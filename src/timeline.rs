@@ -41,3 +41,26 @@ pub(crate) fn view(plan: &Plan, frame: u64) -> View<'_> {
     }
     View::Scene(scene, local)
 }
+
+/// The clip time (seconds in the file) shown at output frame `frame`, or `None` when the
+/// clip is not on screen then. Exact in frames: `trimStart + n / fps * playbackRate` for the
+/// layer's n-th frame, wrapped when looping, held at the end otherwise.
+pub(crate) fn clip_time(plan: &Plan, c: &crate::plan::ClipPlan, frame: u64) -> Option<f64> {
+    let f = if plan.timeline_end > 0 { frame.min(plan.timeline_end - 1) } else { frame };
+    let scene = plan.scenes.get(c.scene)?;
+    if f < scene.start || f >= scene.start + scene.len || f < c.start || f >= c.start + c.len {
+        return None;
+    }
+    let n = f - c.start;
+    let t = n as f64 * plan.fps.den as f64 / plan.fps.num as f64 * c.rate;
+    let span = c.end - c.trim_start;
+    let t = if t < span {
+        t
+    } else if c.looped {
+        t % span
+    } else {
+        // Hold the last frame: just inside the end.
+        (span - 1e-4).max(0.0)
+    };
+    Some(c.trim_start + t)
+}

@@ -42,7 +42,8 @@ pub struct VideoSettings {
     pub threads: usize,
 }
 
-fn init() -> Result<()> {
+/// Initializes FFmpeg once per process (quiet logging).
+pub fn init() -> Result<()> {
     static INIT: Once = Once::new();
     let mut result = Ok(());
     INIT.call_once(|| {
@@ -61,7 +62,28 @@ pub fn temp_path(final_path: &Path) -> PathBuf {
     final_path.with_file_name(format!(".{name}.{}-{n}.part", std::process::id()))
 }
 
-/// Writes H.264 in MP4 to a temporary file; [`Mp4Writer::finish`] renames it into place.
+/// The soundtrack of an output: the whole mix, interleaved stereo f32 at 48 kHz, exactly as
+/// long as the video.
+#[derive(Debug, Clone)]
+pub struct AudioSettings {
+    /// The samples.
+    pub samples: std::sync::Arc<Vec<f32>>,
+    /// AAC bit rate in bit/s.
+    pub bitrate: usize,
+}
+
+struct AudioOut {
+    encoder: ff::encoder::Audio,
+    frame: ff::frame::Audio,
+    frame_size: usize,
+    enc_tb: ff::Rational,
+    st_tb: ff::Rational,
+    samples: std::sync::Arc<Vec<f32>>,
+    /// Sample frames sent to the encoder so far.
+    sent: usize,
+}
+
+/// Writes H.264 (and AAC) in MP4 to a temporary file; [`Mp4Writer::finish`] renames it into place.
 /// Dropped unfinished, it removes the temporary file.
 pub struct Mp4Writer {
     octx: ff::format::context::Output,
@@ -70,6 +92,8 @@ pub struct Mp4Writer {
     enc_tb: ff::Rational,
     st_tb: ff::Rational,
     next_pts: i64,
+    fps: Fps,
+    audio: Option<AudioOut>,
     tmp: PathBuf,
     target: PathBuf,
     done: bool,
@@ -83,7 +107,7 @@ impl std::fmt::Debug for Mp4Writer {
 
 impl Mp4Writer {
     /// Opens the encoder and the muxer for `target`.
-    pub fn create(target: &Path, s: &VideoSettings) -> Result<Mp4Writer> {
+    pub fn create(target: &Path, s: &VideoSettings, audio: Option<&AudioSettings>) -> Result<Mp4Writer> {
         init()?;
         let tmp = temp_path(target);
         let enc_err = |what: &str, e: ff::Error| Error::Encode(format!("{what}: {e}"));
@@ -145,10 +169,18 @@ impl Mp4Writer {
         }
         let encoder = enc.open_with(opts).map_err(|e| enc_err("opening libx264", e))?;
         ost.set_parameters(&encoder);
+        let audio = match audio {
+            None => None,
+            Some(a) => Some(Self::add_audio(&mut octx, a, global_header)?),
+        };
         let mut mux_opts = ff::Dictionary::new();
         mux_opts.set("movflags", "+faststart");
         octx.write_header_with(mux_opts).map_err(|e| enc_err("writing the MP4 header", e))?;
         let st_tb = octx.stream(0).map(|s| s.time_base()).unwrap_or(enc_tb);
+        let mut audio = audio;
+        if let Some(a) = audio.as_mut() {
+            a.st_tb = octx.stream(1).map(|s| s.time_base()).unwrap_or(a.enc_tb);
+        }
         let frame = ff::frame::Video::new(ff::format::Pixel::YUV420P, s.width, s.height);
         Ok(Mp4Writer {
             octx,
@@ -157,10 +189,79 @@ impl Mp4Writer {
             enc_tb,
             st_tb,
             next_pts: 0,
+            fps: s.fps,
+            audio,
             tmp,
             target: target.to_path_buf(),
             done: false,
         })
+    }
+
+    /// FFmpeg's native AAC encoder: AAC-LC, planar float, 1024-sample frames, 48 kHz stereo.
+    fn add_audio(octx: &mut ff::format::context::Output, a: &AudioSettings, global_header: bool) -> Result<AudioOut> {
+        let enc_err = |what: &str, e: ff::Error| Error::Encode(format!("{what}: {e}"));
+        let codec = ff::encoder::find(ff::codec::Id::AAC)
+            .ok_or_else(|| Error::Encode("this FFmpeg build has no AAC encoder".into()))?;
+        let mut ost = octx.add_stream(codec).map_err(|e| enc_err("adding the audio stream", e))?;
+        let mut enc = ff::codec::context::Context::new_with_codec(codec)
+            .encoder()
+            .audio()
+            .map_err(|e| enc_err("creating the AAC encoder", e))?;
+        let rate = crate::audio::RATE as i32;
+        let enc_tb = ff::Rational(1, rate);
+        enc.set_rate(rate);
+        enc.set_channel_layout(ff::ChannelLayout::STEREO);
+        enc.set_format(ff::format::Sample::F32(ff::format::sample::Type::Planar));
+        enc.set_bit_rate(a.bitrate);
+        enc.set_time_base(enc_tb);
+        if global_header {
+            enc.set_flags(ff::codec::Flags::GLOBAL_HEADER);
+        }
+        let encoder = enc.open_as(codec).map_err(|e| enc_err("opening the AAC encoder", e))?;
+        ost.set_parameters(&encoder);
+        let frame_size = (encoder.frame_size() as usize).max(1);
+        let mut frame = ff::frame::Audio::new(
+            ff::format::Sample::F32(ff::format::sample::Type::Planar),
+            frame_size,
+            ff::ChannelLayout::STEREO,
+        );
+        frame.set_rate(rate as u32);
+        Ok(AudioOut { encoder, frame, frame_size, enc_tb, st_tb: enc_tb, samples: a.samples.clone(), sent: 0 })
+    }
+
+    /// Encodes audio up to sample frame `until` (whole encoder frames only unless `last`).
+    fn feed_audio(&mut self, until: usize, last: bool) -> Result<()> {
+        let Some(a) = self.audio.as_mut() else { return Ok(()) };
+        let total = a.samples.len() / 2;
+        let until = until.min(total);
+        while a.sent < until && (last || a.sent + a.frame_size <= until) {
+            let n = a.frame_size.min(until - a.sent);
+            a.frame.set_samples(n);
+            let src = &a.samples[a.sent * 2..(a.sent + n) * 2];
+            for ch in 0..2 {
+                let plane = a.frame.plane_mut::<f32>(ch);
+                for (i, d) in plane.iter_mut().take(n).enumerate() {
+                    *d = src[i * 2 + ch];
+                }
+            }
+            a.frame.set_pts(Some(a.sent as i64));
+            a.encoder
+                .send_frame(&a.frame)
+                .map_err(|e| Error::Encode(format!("sending audio to the AAC encoder: {e}")))?;
+            a.sent += n;
+            Self::drain_audio(a, &mut self.octx)?;
+        }
+        Ok(())
+    }
+
+    fn drain_audio(a: &mut AudioOut, octx: &mut ff::format::context::Output) -> Result<()> {
+        let mut pkt = ff::Packet::empty();
+        while a.encoder.receive_packet(&mut pkt).is_ok() {
+            pkt.set_stream(1);
+            pkt.rescale_ts(a.enc_tb, a.st_tb);
+            pkt.write_interleaved(octx).map_err(|e| Error::Encode(format!("writing an audio packet: {e}")))?;
+        }
+        Ok(())
     }
 
     /// Encodes the next frame.
@@ -176,7 +277,10 @@ impl Mp4Writer {
         self.frame.set_pts(Some(self.next_pts));
         self.next_pts += 1;
         self.encoder.send_frame(&self.frame).map_err(|e| Error::Encode(format!("sending a frame to libx264: {e}")))?;
-        self.drain()
+        self.drain()?;
+        // Keep the audio level with the video so the muxer interleaves closely.
+        let until = self.fps.sample_at(self.next_pts as u64, crate::audio::RATE) as usize;
+        self.feed_audio(until, false)
     }
 
     fn drain(&mut self) -> Result<()> {
@@ -195,6 +299,11 @@ impl Mp4Writer {
     pub fn finish(mut self) -> Result<PathBuf> {
         self.encoder.send_eof().map_err(|e| Error::Encode(format!("flushing libx264: {e}")))?;
         self.drain()?;
+        self.feed_audio(usize::MAX, true)?;
+        if let Some(a) = self.audio.as_mut() {
+            a.encoder.send_eof().map_err(|e| Error::Encode(format!("flushing the AAC encoder: {e}")))?;
+            Self::drain_audio(a, &mut self.octx)?;
+        }
         self.octx.write_trailer().map_err(|e| Error::Encode(format!("writing the MP4 trailer: {e}")))?;
         std::fs::rename(&self.tmp, &self.target).map_err(|e| Error::io(&self.target, e))?;
         self.done = true;

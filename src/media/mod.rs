@@ -1,8 +1,10 @@
 //! Assets: resolving storage keys to files safely, and decoding images.
 
 mod image;
+mod video;
 
 pub use self::image::{decode_image, resize_premultiplied, DecodedImage, ImageLimits};
+pub use self::video::{probe_video, ClipDecoder, VideoInfo};
 
 use std::path::{Component, Path, PathBuf};
 

@@ -166,6 +166,10 @@ struct Ctx<'a> {
     motion: Option<MotionDefaults>,
     resized: HashMap<(String, u32, u32), Arc<Pixmap>>,
     font_warned: HashSet<String>,
+    videos: &'a HashMap<String, (std::path::PathBuf, Result<crate::media::VideoInfo, String>)>,
+    clips: Vec<ClipPlan>,
+    scene: usize,
+    scene_start: u64,
 }
 
 impl Ctx<'_> {
@@ -491,6 +495,18 @@ pub fn build(comp: &Composition, parse_warnings: &[Problem], opts: &PlanOptions)
         .filter(|(k, _)| !video_keys.contains(k.as_str()))
         .map(|(k, f)| (k.clone(), decode_image(f, lim.image)))
         .collect();
+    let videos: HashMap<String, (std::path::PathBuf, Result<crate::media::VideoInfo, String>)> = resolved
+        .par_iter()
+        .filter(|(k, _)| video_keys.contains(k.as_str()))
+        .map(|(k, f)| (k.clone(), (f.clone(), crate::media::probe_video(f))))
+        .collect();
+    for (key, (_, r)) in &videos {
+        if let Err(why) = r {
+            for (path, _) in keys.iter().filter(|(_, k)| k == key) {
+                ck.err(path.clone(), format!("asset {key:?}: {why}"));
+            }
+        }
+    }
     let mut images = HashMap::new();
     for (key, r) in decoded {
         match r {
@@ -515,13 +531,19 @@ pub fn build(comp: &Composition, parse_warnings: &[Problem], opts: &PlanOptions)
         motion,
         resized: HashMap::new(),
         font_warned: HashSet::new(),
+        videos: &videos,
+        clips: Vec::new(),
+        scene: 0,
+        scene_start: 0,
     };
     let mut scenes = Vec::new();
     for (i, s) in comp.scenes.iter().enumerate() {
         let p = format!("scenes[{i}]");
+        ctx.scene = i;
+        ctx.scene_start = starts[i];
         let background = match &s.background {
             None => Fill::Solid(gap),
-            Some(bg) => background(&mut ck, &mut ctx, &format!("{p}.background"), bg),
+            Some(bg) => background(&mut ck, &mut ctx, &format!("{p}.background"), bg, lens[i]),
         };
         let mut layers = Vec::new();
         for (j, l) in s.layers.iter().enumerate() {
@@ -539,10 +561,15 @@ pub fn build(comp: &Composition, parse_warnings: &[Problem], opts: &PlanOptions)
         });
     }
 
+    let clips = std::mem::take(&mut ctx.clips);
+    let audio = audio(&mut ck, comp.audio.as_ref(), opts.assets.as_ref(), fps, target);
+
     if !ck.problems.is_empty() {
         return Err(Error::Invalid(Problems(ck.problems)));
     }
     Ok(Plan {
+        audio,
+        clips,
         id: comp.id.clone(),
         width,
         height,
@@ -695,7 +722,7 @@ fn apply_policy(
     }
 }
 
-fn background(ck: &mut Checker, ctx: &mut Ctx, p: &str, bg: &StrOr<model::Background>) -> Fill {
+fn background(ck: &mut Checker, ctx: &mut Ctx, p: &str, bg: &StrOr<model::Background>, scene_len: u64) -> Fill {
     match bg {
         StrOr::Str(c) => Fill::Solid(ck.color(p, c, ctx.palette)),
         StrOr::Obj(b) => match b.type_.as_str() {
@@ -717,8 +744,20 @@ fn background(ck: &mut Checker, ctx: &mut Ctx, p: &str, bg: &StrOr<model::Backgr
                 }
             }
             "video" => {
-                ck.err(format!("{p}.type"), "video backgrounds are not supported by this version of reel yet");
-                Fill::Solid(Color::BLACK)
+                let fit = fit(ck, p, b.fit.as_deref(), Fit::Cover);
+                let radius = ctx.nonneg(ck, &format!("{p}.cornerRadius"), &b.corner_radius, Axis::W);
+                let m = ClipFields {
+                    trim_start: b.trim_start,
+                    trim_end: b.trim_end,
+                    rate: b.playback_rate,
+                    looped: b.looped,
+                    volume: b.volume,
+                };
+                let (w, h) = (ctx.w, ctx.h);
+                match clip(ck, ctx, p, b.asset.as_deref(), &m, fit, (w, h), 0, scene_len) {
+                    Some(clip) => Fill::Video(VideoRef { clip, fit, corner_radius: radius }),
+                    None => Fill::Solid(Color::BLACK),
+                }
             }
             other => {
                 ck.err(
@@ -942,8 +981,30 @@ fn layer(ck: &mut Checker, ctx: &mut Ctx, p: &str, l: &model::Layer, scene_len: 
             (w, h, Content::Image(img))
         }
         "video" => {
-            ck.err(format!("{p}.type"), "video layers are not supported by this version of reel yet");
-            return None;
+            let fit = fit(ck, p, l.fit.as_deref(), Fit::Contain);
+            let radius = ctx.nonneg(ck, &format!("{p}.cornerRadius"), &l.corner_radius, Axis::W);
+            let natural = l
+                .asset
+                .as_ref()
+                .and_then(|k| ctx.videos.get(k))
+                .and_then(|(_, r)| r.as_ref().ok())
+                .map(|i| (i.width as f32, i.height as f32));
+            let (nw, nh) = natural.unwrap_or((1.0, 1.0));
+            let (w, h) = match (bw, bh) {
+                (Some(w), Some(h)) => (w, h),
+                (Some(w), None) => (w, w * nh / nw),
+                (None, Some(h)) => (h * nw / nh, h),
+                (None, None) => (nw, nh),
+            };
+            let m = ClipFields {
+                trim_start: l.trim_start,
+                trim_end: l.trim_end,
+                rate: l.playback_rate,
+                looped: l.looped,
+                volume: l.volume,
+            };
+            let clip = clip(ck, ctx, p, l.asset.as_deref(), &m, fit, (w.max(1.0), h.max(1.0)), start, len)?;
+            (w, h, Content::Video(VideoRef { clip, fit, corner_radius: radius }))
         }
         _ => {
             let kind = match &l.shape {
@@ -1113,4 +1174,173 @@ fn text(ck: &mut Checker, ctx: &mut Ctx, p: &str, l: &model::Layer) -> crate::te
         color,
         plate,
     })
+}
+
+/// Resolves and decodes every audio file (in parallel), and places it on the timeline.
+fn audio(
+    ck: &mut Checker,
+    a: Option<&model::Audio>,
+    assets: &dyn AssetResolver,
+    fps: Fps,
+    target: u64,
+) -> crate::audio::AudioPlan {
+    use crate::audio::{AudioPlan, Duck, Music, Placed, RATE};
+    let Some(a) = a else { return AudioPlan::default() };
+    // (path, key, startFrame, volume)
+    struct Want {
+        path: String,
+        key: String,
+        start: u64,
+        gain: f32,
+    }
+    let want =
+        |ck: &mut Checker, p: String, key: &Option<String>, start: Option<i64>, vol: Option<f64>| -> Option<Want> {
+            let start = ck.frames(&format!("{p}.startFrame"), start, 0, 0);
+            let gain = ck.range(&format!("{p}.volume"), vol, 0.0, 4.0, 1.0) as f32;
+            match key {
+                Some(k) => Some(Want { path: format!("{p}.asset"), key: k.clone(), start, gain }),
+                None => {
+                    ck.err(format!("{p}.asset"), "an audio entry needs an asset");
+                    None
+                }
+            }
+        };
+    let mut voice = Vec::new();
+    if let Some(v) = &a.voiceover {
+        match &v.segments {
+            Some(segs) => {
+                for (i, s) in segs.iter().enumerate() {
+                    voice.extend(want(ck, format!("audio.voiceover.segments[{i}]"), &s.asset, s.start_frame, s.volume));
+                }
+            }
+            None => voice.extend(want(ck, "audio.voiceover".into(), &v.asset, v.start_frame, v.volume)),
+        }
+    }
+    let music = a.music.as_ref().and_then(|m| {
+        let w = want(ck, "audio.music".into(), &m.asset, m.start_frame, m.volume)?;
+        let fade_in = ck.frames("audio.music.fadeInFrames", m.fade_in_frames, 0, 0);
+        let fade_out = ck.frames("audio.music.fadeOutFrames", m.fade_out_frames, 0, 0);
+        let duck = m.duck.as_ref().and_then(|d| {
+            if d.under_voiceover == Some(false) {
+                return None;
+            }
+            let amount = ck.range("audio.music.duck.amountDb", d.amount_db, -60.0, 0.0, -12.0) as f32;
+            Some(Duck { amount_db: amount })
+        });
+        Some((w, m.looped.unwrap_or(true), fade_in, fade_out, duck))
+    });
+    let tracks: Vec<Want> = a
+        .tracks
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| want(ck, format!("audio.tracks[{i}]"), &t.asset, t.start_frame, t.volume))
+        .collect();
+
+    // Resolve (all missing listed), then decode each distinct file once, in parallel.
+    let all: Vec<&Want> = voice.iter().chain(music.iter().map(|m| &m.0)).chain(tracks.iter()).collect();
+    let mut files: Vec<(String, std::path::PathBuf)> = Vec::new();
+    for w in &all {
+        match assets.resolve(&w.key) {
+            Ok(f) => {
+                if !files.iter().any(|(k, _)| *k == w.key) {
+                    files.push((w.key.clone(), f));
+                }
+            }
+            Err(why) => ck.err(w.path.clone(), format!("asset {:?}: {why}", w.key)),
+        }
+    }
+    let decoded: HashMap<String, Result<Arc<Vec<f32>>, String>> =
+        files.par_iter().map(|(k, f)| (k.clone(), crate::audio::decode_file(f).map(Arc::new))).collect();
+    for (k, r) in &decoded {
+        if let Err(why) = r {
+            for w in all.iter().filter(|w| w.key == *k) {
+                ck.err(w.path.clone(), format!("asset {k:?}: {why}"));
+            }
+        }
+    }
+    let place = |w: &Want| -> Option<Placed> {
+        let samples = decoded.get(&w.key)?.as_ref().ok()?.clone();
+        Some(Placed { samples, start: fps.sample_at(w.start, RATE), gain: w.gain })
+    };
+    let end = fps.sample_at(target, RATE);
+    AudioPlan {
+        voice: voice.iter().filter_map(place).collect(),
+        music: music.and_then(|(w, looped, fi, fo, duck)| {
+            Some(Music {
+                clip: place(&w)?,
+                looped,
+                fade_in: fps.sample_at(fi, RATE),
+                fade_out: fps.sample_at(fo, RATE).min(end),
+                duck,
+            })
+        }),
+        tracks: tracks.iter().filter_map(place).collect(),
+    }
+}
+
+struct ClipFields {
+    trim_start: Option<f64>,
+    trim_end: Option<f64>,
+    rate: Option<f64>,
+    looped: Option<bool>,
+    volume: Option<f64>,
+}
+
+/// Registers one use of a clip; returns its index in `Plan::clips`.
+#[allow(clippy::too_many_arguments)] // the clip's box and time span, all needed
+fn clip(
+    ck: &mut Checker,
+    ctx: &mut Ctx,
+    p: &str,
+    key: Option<&str>,
+    m: &ClipFields,
+    fit: Fit,
+    (bw, bh): (f32, f32),
+    start: u64,
+    len: u64,
+) -> Option<usize> {
+    let trim_start = ck.range(&format!("{p}.trimStart"), m.trim_start, 0.0, 1e6, 0.0);
+    let rate = ck.range(&format!("{p}.playbackRate"), m.rate, 0.01, 100.0, 1.0);
+    let _volume = ck.range(&format!("{p}.volume"), m.volume, 0.0, 4.0, 1.0);
+    let key = key?;
+    let (path, info) = match ctx.videos.get(key) {
+        Some((path, Ok(info))) => (path.clone(), info.clone()),
+        _ => return None, // missing or corrupt: already reported
+    };
+    let end = match m.trim_end {
+        None => info.duration,
+        Some(e) if e.is_finite() && e > trim_start => e.min(info.duration.max(trim_start + 1e-3)),
+        Some(e) => {
+            ck.err(format!("{p}.trimEnd"), format!("expected seconds after trimStart ({trim_start}), found {e}"));
+            info.duration
+        }
+    };
+    if trim_start >= info.duration && info.duration > 0.0 {
+        ck.err(
+            format!("{p}.trimStart"),
+            format!("the clip is {:.3} s long; trimStart {trim_start} is past its end", info.duration),
+        );
+    }
+    // Decode at the drawn size (never upscale in the decoder: the rasterizer does that).
+    let (iw, ih) = (info.width as f32, info.height as f32);
+    let s = match fit {
+        Fit::Cover => (bw / iw).max(bh / ih),
+        Fit::Contain => (bw / iw).min(bh / ih),
+        Fit::Fill => (bw / iw).max(bh / ih),
+        Fit::None => 1.0,
+    }
+    .min(1.0);
+    let out = (((iw * s).round() as u32).max(1), ((ih * s).round() as u32).max(1));
+    ctx.clips.push(ClipPlan {
+        path,
+        out,
+        scene: ctx.scene,
+        start: ctx.scene_start + start,
+        len,
+        trim_start,
+        end: end.max(trim_start + 1e-3),
+        rate,
+        looped: m.looped.unwrap_or(true),
+    });
+    Some(ctx.clips.len() - 1)
 }

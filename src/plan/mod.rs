@@ -32,6 +32,8 @@ pub struct Plan {
     pub(crate) poster_frame: u64,
     pub(crate) warnings: Vec<Problem>,
     pub(crate) slide_distance: f32,
+    pub(crate) audio: crate::audio::AudioPlan,
+    pub(crate) clips: Vec<ClipPlan>,
 }
 
 impl Plan {
@@ -67,6 +69,10 @@ impl Plan {
     pub fn duration(&self) -> &DurationInfo {
         &self.duration
     }
+    /// True when the composition has an audio track.
+    pub fn has_audio(&self) -> bool {
+        !self.audio.is_empty()
+    }
     /// Scene ids with their start frame and length after the duration policy.
     pub fn scene_timings(&self) -> Vec<(String, u64, u64)> {
         self.scenes.iter().map(|s| (s.id.clone(), s.start, s.len)).collect()
@@ -101,6 +107,32 @@ pub(crate) enum Fill {
     Solid(Color),
     Gradient(GradientPlan),
     Image(ImagePlan),
+    Video(VideoRef),
+}
+
+/// A video clip drawn somewhere: which clip, how it fits its box.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct VideoRef {
+    pub clip: usize,
+    pub fit: Fit,
+    pub corner_radius: f32,
+}
+
+/// One use of a video clip: where it plays on the timeline and which part of the file.
+#[derive(Debug, Clone)]
+pub(crate) struct ClipPlan {
+    pub path: std::path::PathBuf,
+    /// Decoded frames are scaled to this size (never larger than drawn, never upscaled).
+    pub out: (u32, u32),
+    pub scene: usize,
+    /// Absolute first frame and length of the layer (or background) on the timeline.
+    pub start: u64,
+    pub len: u64,
+    pub trim_start: f64,
+    /// Where playback ends in the file, seconds.
+    pub end: f64,
+    pub rate: f64,
+    pub looped: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -193,6 +225,7 @@ pub(crate) struct LayerPlan {
 pub(crate) enum Content {
     Text(Arc<TextBlock>),
     Image(ImagePlan),
+    Video(VideoRef),
     Shape(ShapePlan),
 }
 

@@ -7,8 +7,17 @@ use tiny_skia::{
     Shader, SpreadMode, Transform,
 };
 
-/// Fills the box `(0, 0, w, h)` under transform `ts` with `fill` at `opacity`; `local` and
-/// `len` drive Ken Burns; `radius` rounds the corners.
+/// Where in time a box is painted: its local frame and length (Ken Burns), and the decoded
+/// clip pictures of this output frame.
+#[derive(Clone, Copy)]
+pub(crate) struct Time<'a> {
+    pub local: u64,
+    pub len: u64,
+    pub clips: super::ClipFrames<'a>,
+}
+
+/// Fills the box `(0, 0, w, h)` under transform `ts` with `fill` at `opacity`; `radius`
+/// rounds the corners.
 #[allow(clippy::too_many_arguments)] // a paint call: geometry, time and look, all needed
 pub(crate) fn paint_box(
     pm: &mut PixmapMut,
@@ -17,8 +26,7 @@ pub(crate) fn paint_box(
     h: f32,
     ts: Transform,
     opacity: f32,
-    local: u64,
-    len: u64,
+    at: Time,
     radius: f32,
 ) {
     let Some(rect) = Rect::from_xywh(0.0, 0.0, w, h) else { return };
@@ -34,7 +42,15 @@ pub(crate) fn paint_box(
         },
         Fill::Image(img) => {
             let radius = radius.max(img.corner_radius);
-            return paint_image(pm, img, w, h, ts, opacity, local, len, radius);
+            return paint_image(pm, img, w, h, ts, opacity, at.local, at.len, radius);
+        }
+        Fill::Video(v) => {
+            if let Some(Some(pic)) = at.clips.get(v.clip) {
+                let img =
+                    ImagePlan { pixmap: pic.clone(), fit: v.fit, ken_burns: None, corner_radius: v.corner_radius };
+                paint_image(pm, &img, w, h, ts, opacity, 0, 1, radius.max(v.corner_radius));
+            }
+            return;
         }
     };
     let paint = Paint { shader, anti_alias: true, ..Paint::default() };

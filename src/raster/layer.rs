@@ -42,7 +42,8 @@ pub(crate) fn state(plan: &Plan, l: &LayerPlan, t: u64) -> State {
     }
 }
 
-pub(crate) fn paint(plan: &Plan, l: &LayerPlan, t: u64, pm: &mut PixmapMut) {
+pub(crate) fn paint(plan: &Plan, l: &LayerPlan, t: u64, pm: &mut PixmapMut, clips: super::ClipFrames) {
+    let at = super::fill::Time { local: t, len: l.len, clips };
     let s = state(plan, l, t);
     if s.opacity <= 0.0 || s.scale <= 0.0 || l.w <= 0.0 || l.h <= 0.0 {
         return;
@@ -77,13 +78,16 @@ pub(crate) fn paint(plan: &Plan, l: &LayerPlan, t: u64, pm: &mut PixmapMut) {
             pm.fill_rect(rect, &paint, ts, None);
         }
         Content::Image(img) => {
-            paint_box(pm, &Fill::Image(img.clone()), l.w, l.h, ts, s.opacity, t, l.len, 0.0);
+            paint_box(pm, &Fill::Image(img.clone()), l.w, l.h, ts, s.opacity, at, 0.0);
+        }
+        Content::Video(v) => {
+            paint_box(pm, &Fill::Video(*v), l.w, l.h, ts, s.opacity, at, 0.0);
         }
         Content::Shape(shape) => {
             let path = match shape.kind {
                 ShapeKind::Rect => {
                     if let Some(fill) = &shape.fill {
-                        paint_box(pm, fill, l.w, l.h, ts, s.opacity, t, l.len, shape.corner_radius);
+                        paint_box(pm, fill, l.w, l.h, ts, s.opacity, at, shape.corner_radius);
                     }
                     Rect::from_xywh(0.0, 0.0, l.w, l.h).and_then(|r| crate::text::rounded_rect(r, shape.corner_radius))
                 }
@@ -105,7 +109,7 @@ pub(crate) fn paint(plan: &Plan, l: &LayerPlan, t: u64, pm: &mut PixmapMut) {
                                 if let Some(m) = mask {
                                     let mut tmp = tiny_skia::Pixmap::new(pm.width(), pm.height());
                                     if let Some(tmp) = tmp.as_mut() {
-                                        paint_box(&mut tmp.as_mut(), fill, l.w, l.h, ts, s.opacity, t, l.len, 0.0);
+                                        paint_box(&mut tmp.as_mut(), fill, l.w, l.h, ts, s.opacity, at, 0.0);
                                         pm.draw_pixmap(
                                             0,
                                             0,

@@ -8,6 +8,7 @@ mod transition;
 
 use crate::plan::{Plan, ScenePlan};
 use crate::timeline::{view, View};
+use std::sync::Arc;
 use tiny_skia::{Pixmap, PixmapMut};
 
 /// Per-worker buffers reused from frame to frame (no per-frame allocation).
@@ -25,30 +26,35 @@ impl Scratch {
     }
 }
 
+/// Decoded video frames for one output frame: entry `i` is clip `i`'s picture, or `None`
+/// where the clip is not visible (or its frame was not provided: nothing is drawn).
+pub type ClipFrames<'a> = &'a [Option<Arc<Pixmap>>];
+
 /// Paints output frame `frame` of `plan` into `out` (the canvas size; opaque result).
-pub fn render_frame(plan: &Plan, frame: u64, out: &mut PixmapMut, scratch: &mut Scratch) {
+pub fn render_frame(plan: &Plan, frame: u64, out: &mut PixmapMut, scratch: &mut Scratch, clips: ClipFrames) {
     match view(plan, frame) {
         View::Gap => out.fill(plan.gap),
-        View::Scene(s, local) => paint_scene(plan, s, local, out),
+        View::Scene(s, local) => paint_scene(plan, s, local, out, clips),
         View::Transition { below, above, transition, progress } => {
             let Scratch { below: b, above: a } = scratch;
             match below {
-                Some((s, local)) => paint_scene(plan, s, local, &mut b.as_mut()),
+                Some((s, local)) => paint_scene(plan, s, local, &mut b.as_mut(), clips),
                 None => b.fill(plan.gap),
             }
-            paint_scene(plan, above.0, above.1, &mut a.as_mut());
+            paint_scene(plan, above.0, above.1, &mut a.as_mut(), clips);
             transition::composite(out, b, a, transition, progress);
         }
     }
 }
 
-fn paint_scene(plan: &Plan, scene: &ScenePlan, local: u64, pm: &mut PixmapMut) {
+fn paint_scene(plan: &Plan, scene: &ScenePlan, local: u64, pm: &mut PixmapMut, clips: ClipFrames) {
     let (w, h) = (plan.width as f32, plan.height as f32);
     pm.fill(tiny_skia::Color::BLACK);
-    fill::paint_box(pm, &scene.background, w, h, tiny_skia::Transform::identity(), 1.0, local, scene.len, 0.0);
+    let at = fill::Time { local, len: scene.len, clips };
+    fill::paint_box(pm, &scene.background, w, h, tiny_skia::Transform::identity(), 1.0, at, 0.0);
     for l in &scene.layers {
         if local >= l.start && local < l.start + l.len {
-            layer::paint(plan, l, local - l.start, pm);
+            layer::paint(plan, l, local - l.start, pm, clips);
         }
     }
 }

@@ -1,0 +1,14 @@
+//! Audio: decoding files to 48 kHz stereo (symphonia + rubato), and mixing the soundtrack
+//! (pure functions over buffers: placement, loops, fades, ducking, loudness, limiting).
+//!
+//! All buffers are interleaved stereo `f32` at [`RATE`]. The mix of a whole video is held in
+//! memory (about 23 MB per minute); frames, which are far larger, stream.
+
+mod decode;
+mod mix;
+
+pub use decode::decode_file;
+pub use mix::{mix, true_peak_ceiling, AudioPlan, Duck, Music, Placed};
+
+/// The output sample rate.
+pub const RATE: u32 = 48_000;

@@ -1,0 +1,215 @@
+//! Video clips: probing at plan time, and a forward-only decoder that returns, for a clip
+//! time `t`, the frame whose presentation time is the latest at or before `t`, converted to
+//! RGBA (BT.709 or BT.601 as the stream says) at the size it is drawn.
+//!
+//! FFmpeg is named here and in `encode/`, nowhere else.
+
+use ffmpeg_next as ff;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tiny_skia::{IntSize, Pixmap};
+
+/// What planning needs to know about a clip.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VideoInfo {
+    /// Coded width.
+    pub width: u32,
+    /// Coded height.
+    pub height: u32,
+    /// Seconds (stream or container duration).
+    pub duration: f64,
+    /// Codec name.
+    pub codec: String,
+}
+
+fn open_input(path: &Path) -> Result<(ff::format::context::Input, usize), String> {
+    crate::encode::init().map_err(|e| e.to_string())?;
+    let ictx = ff::format::input(&path).map_err(|e| format!("not a readable video file: {e}"))?;
+    let index = ictx.streams().best(ff::media::Type::Video).map(|s| s.index()).ok_or("the file has no video stream")?;
+    Ok((ictx, index))
+}
+
+/// Probes a clip and decodes its first frame, so a corrupt or unsupported file is refused
+/// before rendering starts. The error is a sentence for the user.
+pub fn probe_video(path: &Path) -> Result<VideoInfo, String> {
+    let (ictx, index) = open_input(path)?;
+    let stream = ictx.stream(index).ok_or("the file has no video stream")?;
+    let tb = stream.time_base();
+    let dur = if stream.duration() > 0 {
+        stream.duration() as f64 * f64::from(tb)
+    } else if ictx.duration() > 0 {
+        ictx.duration() as f64 / ff::ffi::AV_TIME_BASE as f64
+    } else {
+        0.0
+    };
+    let params = stream.parameters();
+    let codec = ff::codec::context::Context::from_parameters(params).map_err(|e| format!("unsupported video: {e}"))?;
+    let dec = codec.decoder().video().map_err(|e| format!("unsupported video codec: {e}"))?;
+    let (w, h) = (dec.width(), dec.height());
+    let name = dec.codec().map(|c| c.name().to_string()).unwrap_or_default();
+    if w == 0 || h == 0 || w > 8192 || h > 8192 {
+        return Err(format!("unsupported frame size {w}x{h} (at most 8192x8192)"));
+    }
+    drop(dec);
+    let mut d = ClipDecoder::open(path, w.min(64), h.min(64))?;
+    if d.frame_at(0.0).is_none() {
+        return Err("corrupt video: no frame could be decoded".into());
+    }
+    Ok(VideoInfo { width: w, height: h, duration: dur.max(d.last_pts), codec: name })
+}
+
+/// Decodes a clip forward, converting frames to premultiplied RGBA pixmaps of a fixed size.
+pub struct ClipDecoder {
+    path: PathBuf,
+    ictx: ff::format::context::Input,
+    index: usize,
+    decoder: ff::decoder::Video,
+    tb: f64,
+    out: (u32, u32),
+    scaler: Option<(ff::format::Pixel, u32, u32, ff::software::scaling::Context)>,
+    /// The newest decoded frame (its time and picture).
+    current: Option<(f64, Arc<Pixmap>)>,
+    /// A decoded frame not yet shown (its time is after the last request).
+    pending: Option<(f64, ff::frame::Video)>,
+    eof: bool,
+    /// Largest presentation time seen.
+    pub last_pts: f64,
+}
+
+impl std::fmt::Debug for ClipDecoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClipDecoder").field("path", &self.path).field("out", &self.out).finish()
+    }
+}
+
+impl ClipDecoder {
+    /// Opens `path`, producing frames of `out_w` x `out_h`.
+    pub fn open(path: &Path, out_w: u32, out_h: u32) -> Result<ClipDecoder, String> {
+        let (ictx, index) = open_input(path)?;
+        let stream = ictx.stream(index).ok_or("the file has no video stream")?;
+        let tb = f64::from(stream.time_base());
+        let mut ctx = ff::codec::context::Context::from_parameters(stream.parameters()).map_err(|e| e.to_string())?;
+        ctx.set_threading(ff::threading::Config { kind: ff::threading::Type::Frame, count: 2, ..Default::default() });
+        let decoder = ctx.decoder().video().map_err(|e| format!("unsupported video codec: {e}"))?;
+        Ok(ClipDecoder {
+            path: path.to_path_buf(),
+            ictx,
+            index,
+            decoder,
+            tb,
+            out: (out_w.max(1), out_h.max(1)),
+            scaler: None,
+            current: None,
+            pending: None,
+            eof: false,
+            last_pts: 0.0,
+        })
+    }
+
+    /// Decodes the next frame in presentation order, or `None` at the end.
+    fn next_frame(&mut self) -> Option<(f64, ff::frame::Video)> {
+        if let Some(p) = self.pending.take() {
+            return Some(p);
+        }
+        let mut frame = ff::frame::Video::empty();
+        loop {
+            if self.decoder.receive_frame(&mut frame).is_ok() {
+                let pts = frame.timestamp().or(frame.pts()).unwrap_or(0) as f64 * self.tb;
+                self.last_pts = self.last_pts.max(pts);
+                return Some((pts, frame));
+            }
+            if self.eof {
+                return None;
+            }
+            // Feed the next packet of our stream.
+            let mut fed = false;
+            for (stream, packet) in self.ictx.packets() {
+                if stream.index() == self.index {
+                    // A damaged packet is skipped; the decoder recovers at the next keyframe.
+                    let _ = self.decoder.send_packet(&packet);
+                    fed = true;
+                    break;
+                }
+            }
+            if !fed {
+                self.eof = true;
+                let _ = self.decoder.send_eof();
+            }
+        }
+    }
+
+    fn convert(&mut self, frame: &ff::frame::Video) -> Option<Arc<Pixmap>> {
+        let (w, h) = self.out;
+        let key = (frame.format(), frame.width(), frame.height());
+        if self.scaler.as_ref().map(|s| (s.0, s.1, s.2)) != Some(key) {
+            let flags = if frame.width() > w * 2 {
+                ff::software::scaling::Flags::AREA
+            } else {
+                ff::software::scaling::Flags::BICUBIC
+            };
+            let mut ctx =
+                ff::software::scaling::Context::get(key.0, key.1, key.2, ff::format::Pixel::RGBA, w, h, flags).ok()?;
+            // swscale assumes BT.601; HD and untagged HD-sized streams are BT.709 (PITFALLS.md).
+            let bt709 = match frame.color_space() {
+                ff::color::Space::BT709 => true,
+                ff::color::Space::Unspecified => frame.height() >= 720,
+                _ => false,
+            };
+            let full = frame.color_range() == ff::color::Range::JPEG;
+            unsafe {
+                let cs = if bt709 { ff::ffi::SWS_CS_ITU709 } else { ff::ffi::SWS_CS_DEFAULT };
+                let coef = ff::ffi::sws_getCoefficients(cs);
+                ff::ffi::sws_setColorspaceDetails(ctx.as_mut_ptr(), coef, full as i32, coef, 1, 0, 1 << 16, 1 << 16);
+            }
+            self.scaler = Some((key.0, key.1, key.2, ctx));
+        }
+        let (_, _, _, scaler) = self.scaler.as_mut()?;
+        let mut rgba = ff::frame::Video::empty();
+        scaler.run(frame, &mut rgba).ok()?;
+        let stride = rgba.stride(0);
+        let data = rgba.data(0);
+        let mut buf = Vec::with_capacity((w * h * 4) as usize);
+        for y in 0..h as usize {
+            buf.extend_from_slice(&data[y * stride..y * stride + w as usize * 4]);
+        }
+        // Decoded video is opaque: premultiplied and straight RGBA are the same bytes.
+        Pixmap::from_vec(buf, IntSize::from_wh(w, h)?).map(Arc::new)
+    }
+
+    /// The frame shown at clip time `t` seconds: the latest whose presentation time is at or
+    /// before `t` (the first frame before the first timestamp, the last after the end).
+    /// Playing forward never seeks; going back seeks once, then decodes forward.
+    pub fn frame_at(&mut self, t: f64) -> Option<Arc<Pixmap>> {
+        let eps = 1e-6;
+        if let Some((cur, _)) = &self.current {
+            if t + eps < *cur {
+                self.seek(t);
+            }
+        }
+        loop {
+            let Some((pts, frame)) = self.next_frame() else { break };
+            if pts <= t + eps || self.current.is_none() {
+                let pic = self.convert(&frame);
+                if let Some(pic) = pic {
+                    self.current = Some((pts, pic));
+                }
+                if pts > t + eps {
+                    break; // the first frame stands in for times before it
+                }
+            } else {
+                self.pending = Some((pts, frame));
+                break;
+            }
+        }
+        self.current.as_ref().map(|(_, p)| p.clone())
+    }
+
+    fn seek(&mut self, t: f64) {
+        let ts = (t.max(0.0) * ff::ffi::AV_TIME_BASE as f64) as i64;
+        let _ = self.ictx.seek(ts, ..ts);
+        self.decoder.flush();
+        self.current = None;
+        self.pending = None;
+        self.eof = false;
+    }
+}
