@@ -1,5 +1,5 @@
 //! `render COMPOSITION.json [-o OUT.mp4] [--assets DIR] [--still FRAME]
-//!  [--duration-policy fit|pad|strict] [--threads N] [--preset P] [--crf N] [--quiet]`
+//!  [--duration-policy fit|pad|strict] [--threads N] [--preset P] [--crf N] [--loudness LUFS] [--quiet]`
 //!
 //! Exit codes: 0 success, 2 bad input (composition or assets), 1 any other failure.
 
@@ -18,11 +18,12 @@ struct Args {
     threads: usize,
     preset: String,
     crf: u8,
+    loudness: Option<f64>,
     quiet: bool,
 }
 
 const USAGE: &str = "usage: render COMPOSITION.json [-o OUT.mp4] [--assets DIR] [--still FRAME] \
-[--duration-policy fit|pad|strict] [--threads N] [--preset P] [--crf N] [--quiet]";
+[--duration-policy fit|pad|strict] [--threads N] [--preset P] [--crf N] [--loudness LUFS] [--quiet]";
 
 fn parse_args() -> Result<Args, String> {
     use lexopt::prelude::*;
@@ -36,6 +37,7 @@ fn parse_args() -> Result<Args, String> {
         threads: 0,
         preset: "veryfast".into(),
         crf: 20,
+        loudness: None,
         quiet: false,
     };
     let mut input = None;
@@ -57,6 +59,9 @@ fn parse_args() -> Result<Args, String> {
             Long("threads") => a.threads = s(p.value())?.parse().map_err(|_| "--threads takes a number")?,
             Long("preset") => a.preset = s(p.value())?,
             Long("crf") => a.crf = s(p.value())?.parse().map_err(|_| "--crf takes a number 0..=51")?,
+            Long("loudness") => {
+                a.loudness = Some(s(p.value())?.parse().map_err(|_| "--loudness takes LUFS, e.g. -14")?)
+            }
             Short('q') | Long("quiet") => a.quiet = true,
             Short('h') | Long("help") => return Err(USAGE.into()),
             Value(v) if input.is_none() => input = Some(PathBuf::from(v)),
@@ -115,6 +120,7 @@ fn run(a: &Args) -> Result<(), reel::Error> {
     ro.threads = a.threads;
     ro.preset = a.preset.clone();
     ro.crf = a.crf;
+    ro.loudness = a.loudness;
     let cancel = Arc::new(AtomicBool::new(false));
     ro.cancel = Some(cancel);
     let bar = if a.quiet {

@@ -48,7 +48,8 @@ pub fn init() -> Result<()> {
     let mut result = Ok(());
     INIT.call_once(|| {
         result = ff::init().map_err(Error::from);
-        ff::util::log::set_level(ff::util::log::Level::Error);
+        // Quiet: every failure reaches the caller as an Error naming the file.
+        ff::util::log::set_level(ff::util::log::Level::Quiet);
     });
     result
 }

@@ -116,3 +116,74 @@ pub fn ratio(s: &serde_json::Value) -> (u64, u64) {
     let (a, b) = s.split_once('/').expect("a/b");
     (a.parse().expect("num"), b.parse().expect("den"))
 }
+
+/// Writes a 16-bit PCM WAV.
+pub fn write_wav(path: &Path, rate: u32, channels: u16, samples: &[f32]) {
+    let data: Vec<u8> = samples.iter().flat_map(|s| ((s.clamp(-1.0, 1.0) * 32767.0) as i16).to_le_bytes()).collect();
+    let mut out = Vec::new();
+    out.extend_from_slice(b"RIFF");
+    out.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    out.extend_from_slice(&16u32.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&channels.to_le_bytes());
+    out.extend_from_slice(&rate.to_le_bytes());
+    out.extend_from_slice(&(rate * channels as u32 * 2).to_le_bytes());
+    out.extend_from_slice(&(channels * 2).to_le_bytes());
+    out.extend_from_slice(&16u16.to_le_bytes());
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    out.extend_from_slice(&data);
+    std::fs::write(path, out).expect("write wav");
+}
+
+/// A mono sine of `secs` seconds.
+pub fn sine(rate: u32, freq: f32, secs: f32, amp: f32) -> Vec<f32> {
+    (0..(rate as f32 * secs) as usize)
+        .map(|i| amp * (2.0 * std::f32::consts::PI * freq * i as f32 / rate as f32).sin())
+        .collect()
+}
+
+/// Decodes the first audio stream to mono (left channel) f32 at 48 kHz with `ffmpeg`.
+pub fn decode_audio_left(path: &Path) -> Vec<f32> {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-map", "0:a:0", "-f", "f32le", "-ac", "2", "-ar", "48000", "-"])
+        .output()
+        .expect("run ffmpeg");
+    assert!(out.status.success(), "ffmpeg: {}", String::from_utf8_lossy(&out.stderr));
+    out.stdout.chunks_exact(8).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+}
+
+/// Encodes RGB24 frames into an H.264 MP4 with the `ffmpeg` program (test media only).
+pub fn write_clip(path: &Path, w: u32, h: u32, fps: &str, frames: impl Iterator<Item = Vec<u8>>) {
+    use std::io::Write;
+    let mut child = Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-s",
+            &format!("{w}x{h}"),
+            "-r",
+            fps,
+            "-i",
+            "-",
+        ])
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-crf", "12", "-pix_fmt", "yuv420p"])
+        .arg(path)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("run ffmpeg");
+    let mut stdin = child.stdin.take().expect("stdin");
+    for f in frames {
+        stdin.write_all(&f).expect("pipe frame");
+    }
+    drop(stdin);
+    assert!(child.wait().expect("ffmpeg").success());
+}

@@ -6,5 +6,6 @@ mod cli;
 mod common;
 mod encode;
 mod golden;
+mod media;
 mod timeline;
 mod validate;

@@ -1,0 +1,344 @@
+//! Video clips and the soundtrack, judged on the decoded output: every frame's source index,
+//! audio/video sync, ducking and fades by band level, loudness, stream durations, bad media.
+
+use crate::common::*;
+use reel::RenderOptions;
+use std::path::Path;
+
+const W: u32 = 160;
+const H: u32 = 96;
+const BITS: u32 = 8;
+
+/// A clip whose frame i shows i in binary: 8 vertical stripes, white for 1.
+fn counter_clip(path: &Path, fps: &str, frames: u32) {
+    write_clip(
+        path,
+        W,
+        H,
+        fps,
+        (0..frames).map(|i| {
+            let mut f = vec![0u8; (W * H * 3) as usize];
+            for y in 0..H {
+                for x in 0..W {
+                    let bit = x / (W / BITS);
+                    let on = (i >> (BITS - 1 - bit)) & 1 == 1;
+                    let p = ((y * W + x) * 3) as usize;
+                    f[p..p + 3].fill(if on { 255 } else { 0 });
+                }
+            }
+            f
+        }),
+    );
+}
+
+fn read_index(frame: &[u8], w: u32, h: u32) -> u32 {
+    (0..BITS).fold(0, |acc, b| {
+        let x = (b * w / BITS) + w / BITS / 2;
+        let on = rgb_at(frame, w, x, h / 2)[1] > 128;
+        (acc << 1) | on as u32
+    })
+}
+
+struct Case {
+    src_fps: u32,
+    src_frames: u32,
+    comp_fps: &'static str,
+    comp_num: u64,
+    comp_den: u64,
+    frames: u64,
+    trim_start: f64,
+    trim_end: Option<f64>,
+    rate: f64,
+    looped: bool,
+}
+
+fn expected(c: &Case, n: u64) -> u32 {
+    let dur = c.src_frames as f64 / c.src_fps as f64;
+    let end = c.trim_end.unwrap_or(dur);
+    let span = end - c.trim_start;
+    let mut t = n as f64 * c.comp_den as f64 / c.comp_num as f64 * c.rate;
+    if t >= span {
+        t = if c.looped { t % span } else { span - 1e-4 };
+    }
+    (((c.trim_start + t) * c.src_fps as f64) + 1e-6).floor() as u32
+}
+
+#[test]
+fn clip_frames_are_exact_across_rates_trims_and_loops() {
+    let cases = [
+        Case {
+            src_fps: 24,
+            src_frames: 72,
+            comp_fps: "25",
+            comp_num: 25,
+            comp_den: 1,
+            frames: 100,
+            trim_start: 0.5,
+            trim_end: None,
+            rate: 1.0,
+            looped: true,
+        },
+        Case {
+            src_fps: 30,
+            src_frames: 60,
+            comp_fps: "30",
+            comp_num: 30,
+            comp_den: 1,
+            frames: 45,
+            trim_start: 0.0,
+            trim_end: None,
+            rate: 2.0,
+            looped: false,
+        },
+        Case {
+            src_fps: 60,
+            src_frames: 180,
+            comp_fps: "29.97",
+            comp_num: 30000,
+            comp_den: 1001,
+            frames: 80,
+            trim_start: 1.0,
+            trim_end: None,
+            rate: 0.5,
+            looped: true,
+        },
+        Case {
+            src_fps: 30,
+            src_frames: 90,
+            comp_fps: "25",
+            comp_num: 25,
+            comp_den: 1,
+            frames: 90,
+            trim_start: 0.2,
+            trim_end: Some(2.0),
+            rate: 1.0,
+            looped: true,
+        },
+        Case {
+            src_fps: 60,
+            src_frames: 120,
+            comp_fps: "30",
+            comp_num: 30,
+            comp_den: 1,
+            frames: 70,
+            trim_start: 0.0,
+            trim_end: None,
+            rate: 1.0,
+            looped: true,
+        },
+    ];
+    let dir = media_dir();
+    for (k, c) in cases.iter().enumerate() {
+        let clip = dir.path().join(format!("counter{}x{}.mp4", c.src_fps, c.src_frames));
+        if !clip.exists() {
+            counter_clip(&clip, &c.src_fps.to_string(), c.src_frames);
+        }
+        let json = format!(
+            r#"{{"id": "clip{k}", "width": {W}, "height": {H}, "fps": {fps}, "scenes": [{{"id": "s", "durationFrames": {frames},
+                "background": {{"type": "video", "asset": "counter{src}x{n}.mp4", "fit": "fill", "trimStart": {ts}, {te}
+                "playbackRate": {rate}, "loop": {looped}}}}}]}}"#,
+            fps = c.comp_fps,
+            frames = c.frames,
+            src = c.src_fps,
+            n = c.src_frames,
+            ts = c.trim_start,
+            te = c.trim_end.map(|e| format!(r#""trimEnd": {e},"#)).unwrap_or_default(),
+            rate = c.rate,
+            looped = c.looped,
+        );
+        let plan = plan(&json, dir.path()).expect("plan");
+        let out = dir.path().join(format!("out{k}.mp4"));
+        reel::render(&plan, &RenderOptions::new(&out)).expect("render");
+        let (w, h, frames) = decode_rgb(&out);
+        assert_eq!(frames.len() as u64, c.frames, "case {k}");
+        let got: Vec<u32> = frames.iter().map(|f| read_index(f, w, h)).collect();
+        let want: Vec<u32> = (0..c.frames).map(|n| expected(c, n)).collect();
+        assert_eq!(
+            got, want,
+            "case {k}: {}fps -> {}fps, trim {} rate {} loop {}",
+            c.src_fps, c.comp_fps, c.trim_start, c.rate, c.looped
+        );
+        // The still path (seek, then decode forward) agrees with the streaming path.
+        for n in [0, c.frames / 2, c.frames - 1] {
+            let still = reel::render_still(&plan, n);
+            let rgb: Vec<u8> = still.pixels().flat_map(|p| [p[0], p[1], p[2]]).collect();
+            assert_eq!(read_index(&rgb, W, H), want[n as usize], "case {k} still {n}");
+        }
+    }
+}
+
+fn band_level(x: &[f32], freq: f32) -> f32 {
+    // Goertzel: amplitude of one frequency over the window.
+    let n = x.len() as f32;
+    let w = 2.0 * std::f32::consts::PI * freq / 48000.0;
+    let (mut s1, mut s2) = (0.0f32, 0.0f32);
+    for &v in x {
+        let s = v + 2.0 * w.cos() * s1 - s2;
+        s2 = s1;
+        s1 = s;
+    }
+    let power = s1 * s1 + s2 * s2 - 2.0 * w.cos() * s1 * s2;
+    2.0 * power.sqrt() / n
+}
+
+fn db(x: f32) -> f32 {
+    20.0 * x.max(1e-9).log10()
+}
+
+#[test]
+fn music_ducks_under_the_voice_fades_and_never_clips() {
+    let dir = media_dir();
+    write_wav(&dir.path().join("music.wav"), 44100, 1, &sine(44100, 200.0, 6.0, 0.5));
+    write_wav(&dir.path().join("voice.wav"), 48000, 1, &sine(48000, 1000.0, 2.0, 0.5));
+    let json = r#"{"id": "duck", "width": 64, "height": 36, "fps": 30, "scenes": [{"id": "s", "durationFrames": 180}],
+        "audio": {"voiceover": {"asset": "voice.wav", "startFrame": 60},
+                  "music": {"asset": "music.wav", "volume": 1.0, "fadeInFrames": 15, "fadeOutFrames": 15,
+                            "duck": {"underVoiceover": true, "amountDb": -12}}}}"#;
+    let plan = plan(json, dir.path()).expect("plan");
+    let out = dir.path().join("duck.mp4");
+    reel::render(&plan, &RenderOptions::new(&out)).expect("render");
+    let a = decode_audio_left(&out);
+    let win = |t0: f32, t1: f32| &a[(t0 * 48000.0) as usize..(t1 * 48000.0) as usize];
+    let before = band_level(win(1.0, 1.5), 200.0);
+    let during = band_level(win(3.0, 3.5), 200.0);
+    let after = band_level(win(5.0, 5.4), 200.0);
+    let fade_in = band_level(win(0.0, 0.1), 200.0);
+    let fade_out = band_level(win(5.93, 6.0), 200.0);
+    let ducked = db(during) - db(before);
+    assert!((ducked + 12.0).abs() < 1.5, "ducked by {ducked:.2} dB, want -12");
+    assert!((db(after) - db(before)).abs() < 1.0, "music back after the voice: {:.2} dB", db(after) - db(before));
+    assert!(db(fade_in) < db(before) - 6.0, "fade in: {:.1} vs {:.1} dB", db(fade_in), db(before));
+    assert!(db(fade_out) < db(before) - 6.0, "fade out: {:.1} vs {:.1} dB", db(fade_out), db(before));
+    let voice = band_level(win(3.0, 3.5), 1000.0);
+    assert!(db(voice) > -10.0, "the voice is there: {:.1} dB", db(voice));
+    // 0.5 + 0.5 would clip: the limiter keeps it under -1 dBFS (allow the codec 0.5 dB).
+    let peak = a.iter().fold(0f32, |m, s| m.max(s.abs()));
+    assert!(db(peak) <= -0.5, "peak {:.2} dBFS", db(peak));
+}
+
+#[test]
+fn a_sound_at_frame_n_is_heard_at_frame_n() {
+    let dir = media_dir();
+    let mut click = vec![0f32; 4800];
+    click[..240].iter_mut().enumerate().for_each(|(i, s)| *s = if i % 2 == 0 { 0.8 } else { -0.8 });
+    write_wav(&dir.path().join("click.wav"), 48000, 1, &click);
+    for (fps, num, den, at) in [("30", 30u64, 1u64, 45u64), ("29.97", 30000, 1001, 52), ("25", 25, 1, 33)] {
+        let json = format!(
+            r##"{{"id": "sync", "width": 64, "height": 36, "fps": {fps}, "scenes": [{{"id": "s", "durationFrames": 90, "background": "#000000",
+                "layers": [{{"type": "shape", "fill": "#ffffff", "fromFrame": {at}, "durationFrames": 2}}]}}],
+                "audio": {{"tracks": [{{"asset": "click.wav", "startFrame": {at}}}]}}}}"##
+        );
+        let plan = plan(&json, dir.path()).expect("plan");
+        let out = dir.path().join("sync.mp4");
+        reel::render(&plan, &RenderOptions::new(&out)).expect("render");
+        let (w, _, frames) = decode_rgb(&out);
+        let flash = frames.iter().position(|f| rgb_at(f, w, 32, 18)[0] > 128).expect("flash");
+        let a = decode_audio_left(&out);
+        let sound = a.iter().position(|s| s.abs() > 0.2).expect("click");
+        let t_flash = flash as f64 * den as f64 / num as f64;
+        let t_sound = sound as f64 / 48000.0;
+        assert_eq!(flash as u64, at, "{fps}");
+        assert!(
+            (t_sound - t_flash).abs() <= den as f64 / num as f64,
+            "{fps}: flash {t_flash:.4} s, sound {t_sound:.4} s"
+        );
+    }
+}
+
+#[test]
+fn loudness_normalization_hits_the_target() {
+    let dir = media_dir();
+    write_wav(&dir.path().join("tone.wav"), 48000, 1, &sine(48000, 440.0, 4.0, 0.05));
+    let json = r#"{"id": "loud", "width": 64, "height": 36, "fps": 30, "scenes": [{"id": "s", "durationFrames": 120}],
+        "audio": {"voiceover": {"asset": "tone.wav"}}}"#;
+    let plan = plan(json, dir.path()).expect("plan");
+    let out = dir.path().join("loud.mp4");
+    let mut opts = RenderOptions::new(&out);
+    opts.loudness = Some(-14.0);
+    reel::render(&plan, &opts).expect("render");
+    let o = std::process::Command::new("ffmpeg")
+        .args(["-nostats", "-i"])
+        .arg(&out)
+        .args(["-af", "ebur128", "-f", "null", "-"])
+        .output()
+        .expect("ffmpeg");
+    let log = String::from_utf8_lossy(&o.stderr);
+    let summary = &log[log.rfind("Summary:").expect("ebur128 summary")..];
+    let i: f64 = summary
+        .lines()
+        .find_map(|l| {
+            l.trim().strip_prefix("I:").map(|v| v.trim().trim_end_matches("LUFS").trim().parse().expect("LUFS"))
+        })
+        .expect("I:");
+    assert!((i + 14.0).abs() <= 1.0, "integrated loudness {i} LUFS, want -14 +- 1");
+}
+
+#[test]
+fn audio_and_video_streams_have_the_same_length() {
+    let dir = media_dir();
+    write_wav(&dir.path().join("long.wav"), 48000, 1, &sine(48000, 300.0, 20.0, 0.3));
+    for (fps, frames) in [("25", 61u64), ("29.97", 299), ("60", 97), ("24", 1)] {
+        let json = format!(
+            r#"{{"id": "len", "width": 32, "height": 18, "fps": {fps}, "scenes": [{{"id": "s", "durationFrames": {frames}}}],
+                "audio": {{"music": {{"asset": "long.wav"}}}}}}"#
+        );
+        let plan = plan(&json, dir.path()).expect("plan");
+        let out = dir.path().join("len.mp4");
+        reel::render(&plan, &RenderOptions::new(&out)).expect("render");
+        let p = probe(&out);
+        let d = |i: usize| p["streams"][i]["duration"].as_str().expect("duration").parse::<f64>().expect("f64");
+        assert_eq!(p["streams"][1]["codec_name"], "aac");
+        assert_eq!(p["streams"][1]["sample_rate"], "48000");
+        assert!((d(0) - d(1)).abs() <= 1024.0 / 48000.0, "{fps} x {frames}: video {} s, audio {} s", d(0), d(1));
+    }
+}
+
+#[test]
+fn no_audio_means_no_audio_track() {
+    let dir = media_dir();
+    let plan =
+        plan(r#"{"id": "mute", "width": 32, "height": 18, "scenes": [{"id": "s", "durationFrames": 3}]}"#, dir.path())
+            .expect("plan");
+    assert!(!plan.has_audio());
+    let out = dir.path().join("mute.mp4");
+    reel::render(&plan, &RenderOptions::new(&out)).expect("render");
+    assert_eq!(probe(&out)["streams"].as_array().expect("streams").len(), 1);
+}
+
+#[test]
+fn bad_media_names_the_asset() {
+    let dir = media_dir();
+    std::fs::write(dir.path().join("noise.mp3"), (0..5000u32).map(|i| (i * 7919 % 251) as u8).collect::<Vec<_>>())
+        .expect("write");
+    std::fs::write(dir.path().join("empty.wav"), b"").expect("write");
+    std::fs::write(dir.path().join("junk.mp4"), b"\x00\x00\x00\x18ftypmp42 this is not a video at all").expect("write");
+    std::fs::write(dir.path().join("notes.mp4"), "these are notes, not a video\n".repeat(50)).expect("write");
+    for (json, path, needle) in [
+        (r#""audio": {"voiceover": {"asset": "noise.mp3"}}"#, "audio.voiceover.asset", "noise.mp3"),
+        (r#""audio": {"music": {"asset": "empty.wav"}}"#, "audio.music.asset", "empty"),
+        (r#""audio": {"tracks": [{"asset": "gone.wav"}]}"#, "audio.tracks[0].asset", "not found"),
+        (
+            r#""scenes": [{"id": "s", "durationFrames": 3, "background": {"type": "video", "asset": "junk.mp4"}}]"#,
+            "scenes[0].background.asset",
+            "junk.mp4",
+        ),
+        (
+            r#""scenes": [{"id": "s", "durationFrames": 3, "layers": [{"type": "video", "asset": "notes.mp4"}]}]"#,
+            "scenes[0].layers[0].asset",
+            "notes.mp4",
+        ),
+    ] {
+        let body = if json.starts_with("\"scenes\"") {
+            json.to_string()
+        } else {
+            format!(r#""scenes": [{{"id": "s", "durationFrames": 3}}], {json}"#)
+        };
+        let full = format!(r#"{{"id": "bad", "width": 32, "height": 18, {body}}}"#);
+        match plan(&full, dir.path()) {
+            Err(reel::Error::Invalid(p)) => {
+                assert!(p.0.iter().any(|p| p.path == path && p.message.contains(needle)), "{path}: {p}");
+            }
+            other => panic!("{path}: expected Invalid, got {other:?}"),
+        }
+    }
+}
