@@ -1,5 +1,5 @@
 //! `render COMPOSITION.json [-o OUT.mp4] [--assets DIR] [--still FRAME]
-//!  [--duration-policy fit|pad|strict] [--threads N] [--preset P] [--crf N] [--loudness LUFS] [--quiet]`
+//!  [--duration-policy fit|pad|strict] [--threads N] [--preset P] [--crf N] [--loudness LUFS] [--variants web,preview,posters | --no-variants] [--report FILE] [--quiet]`
 //!
 //! Exit codes: 0 success, 2 bad input (composition or assets), 1 any other failure.
 
@@ -19,11 +19,13 @@ struct Args {
     preset: String,
     crf: u8,
     loudness: Option<f64>,
+    variants: reel::Variants,
+    report: Option<PathBuf>,
     quiet: bool,
 }
 
 const USAGE: &str = "usage: render COMPOSITION.json [-o OUT.mp4] [--assets DIR] [--still FRAME] \
-[--duration-policy fit|pad|strict] [--threads N] [--preset P] [--crf N] [--loudness LUFS] [--quiet]";
+[--duration-policy fit|pad|strict] [--threads N] [--preset P] [--crf N] [--loudness LUFS] [--variants web,preview,posters | --no-variants] [--report FILE] [--quiet]";
 
 fn parse_args() -> Result<Args, String> {
     use lexopt::prelude::*;
@@ -38,6 +40,8 @@ fn parse_args() -> Result<Args, String> {
         preset: "veryfast".into(),
         crf: 20,
         loudness: None,
+        variants: reel::Variants::default(),
+        report: None,
         quiet: false,
     };
     let mut input = None;
@@ -62,6 +66,13 @@ fn parse_args() -> Result<Args, String> {
             Long("loudness") => {
                 a.loudness = Some(s(p.value())?.parse().map_err(|_| "--loudness takes LUFS, e.g. -14")?)
             }
+            Long("variants") => {
+                let v = s(p.value())?;
+                a.variants = reel::Variants::parse(&v)
+                    .ok_or(format!("--variants: expected a list of web, preview, posters, found {v:?}"))?;
+            }
+            Long("no-variants") => a.variants = reel::Variants::NONE,
+            Long("report") => a.report = Some(s(p.value())?.into()),
             Short('q') | Long("quiet") => a.quiet = true,
             Short('h') | Long("help") => return Err(USAGE.into()),
             Value(v) if input.is_none() => input = Some(PathBuf::from(v)),
@@ -121,6 +132,7 @@ fn run(a: &Args) -> Result<(), reel::Error> {
     ro.preset = a.preset.clone();
     ro.crf = a.crf;
     ro.loudness = a.loudness;
+    ro.variants = a.variants;
     let cancel = Arc::new(AtomicBool::new(false));
     ro.cancel = Some(cancel);
     let bar = if a.quiet {
@@ -141,16 +153,22 @@ fn run(a: &Args) -> Result<(), reel::Error> {
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
+    if let Some(path) = &a.report {
+        let json = serde_json::to_vec_pretty(&report).map_err(|e| reel::Error::Encode(e.to_string()))?;
+        std::fs::write(path, json).map_err(|e| reel::Error::Io { path: path.clone(), source: e })?;
+    }
     if !a.quiet {
-        let secs = report.elapsed.as_secs_f64();
+        let secs = report.elapsed_s;
         eprintln!(
-            "wrote {} ({} frames, {:.1} s at {:.1} fps; {})",
-            out.display(),
+            "rendered {} frames in {:.1} s ({:.1} fps); {}",
             report.frames,
             secs,
             report.frames as f64 / secs.max(1e-9),
             report.duration.action
         );
+        for o in &report.outputs {
+            eprintln!("  {} ({}x{}, {} bytes)", o.path.display(), o.width, o.height, o.bytes);
+        }
     }
     Ok(())
 }

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 /// One problem found in a composition: where (a JSON path such as
 /// `scenes[2].layers[0].fontSize`, or an asset key) and what is wrong.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Problem {
     /// JSON path of the offending value, relative to the composition object.
     pub path: String,

@@ -11,11 +11,12 @@ use crate::media::ClipDecoder;
 use crate::plan::{DurationInfo, Plan};
 use crate::raster::{render_frame, ClipFrames, Scratch};
 use crate::timeline::clip_time;
+use crate::variants::{self, Variants};
 use rayon::prelude::*;
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tiny_skia::Pixmap;
 
@@ -54,6 +55,8 @@ pub struct RenderOptions {
     pub loudness: Option<f64>,
     /// AAC bit rate of the main output, bit/s.
     pub audio_bitrate: usize,
+    /// Extra outputs (web copy, preview, posters); all on by default.
+    pub variants: Variants,
 }
 
 impl RenderOptions {
@@ -69,6 +72,7 @@ impl RenderOptions {
             cancel: None,
             loudness: None,
             audio_bitrate: 192_000,
+            variants: Variants::default(),
         }
     }
 }
@@ -85,24 +89,45 @@ impl std::fmt::Debug for RenderOptions {
 }
 
 /// One file a render wrote.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct OutputReport {
     /// Where.
     pub path: PathBuf,
+    /// `main`, `web`, `preview`, `poster`.
+    pub kind: String,
     /// Its size in bytes.
     pub bytes: u64,
     /// Picture size.
     pub width: u32,
     /// Picture size.
     pub height: u32,
-    /// Frames written.
+    /// Frames written (1 for a poster).
     pub frames: u64,
-    /// Codec.
+    /// Duration read back from the written file, seconds (0 for a poster).
+    pub duration_s: f64,
+    /// Codecs (`h264+aac`, `h264`, `jpeg`).
     pub codec: String,
 }
 
+/// Seconds spent per stage, summed over threads (so they can exceed the wall time).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct StageTimes {
+    /// Painting frames (tiny-skia).
+    pub raster_s: f64,
+    /// RGBA to YUV and variant resizing.
+    pub convert_s: f64,
+    /// Waiting on libx264/AAC and the muxers, per output thread.
+    pub encode_s: f64,
+    /// Decoding video clips (on their own threads).
+    pub decode_s: f64,
+    /// Mixing the soundtrack.
+    pub audio_s: f64,
+    /// Posters (resize and JPEG).
+    pub posters_s: f64,
+}
+
 /// What a render did.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct RenderReport {
     /// Files written.
     pub outputs: Vec<OutputReport>,
@@ -110,28 +135,112 @@ pub struct RenderReport {
     pub duration: DurationInfo,
     /// Frames rendered.
     pub frames: u64,
+    /// Rendered duration in seconds (frames / fps, exact).
+    pub rendered_s: f64,
     /// Warnings from planning.
     pub warnings: Vec<Problem>,
-    /// Wall time of the render (after planning).
-    pub elapsed: Duration,
+    /// Wall time of the render (after planning), seconds.
+    pub elapsed_s: f64,
+    /// Time per stage.
+    pub stages: StageTimes,
+    /// Peak resident memory of the process, bytes (Linux), if known.
+    pub peak_rss_bytes: Option<u64>,
+}
+
+/// Peak resident set size of this process (VmHWM), Linux only.
+pub fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// What the workers produce for one output frame: YUV for every video output.
+struct FrameSet {
+    main: Yuv420,
+    web: Option<Yuv420>,
+    preview: Option<Yuv420>,
+}
+
+/// Per-worker buffers, reused from frame to frame.
+struct Worker {
+    canvas: Pixmap,
+    scratch: Scratch,
+    web: Option<Pixmap>,
+    preview: Option<Pixmap>,
+    resizer: fast_image_resize::Resizer,
 }
 
 thread_local! {
-    static WORKER: RefCell<Option<(Pixmap, Scratch)>> = const { RefCell::new(None) };
+    static WORKER: RefCell<Option<Worker>> = const { RefCell::new(None) };
 }
 
-/// Renders frame `frame` into `yuv` on the calling thread, reusing that thread's buffers.
-fn frame_to_yuv(plan: &Plan, frame: u64, yuv: &mut Yuv420, clips: ClipFrames) {
+/// Output sizes of one render: main, and the web and preview copies when they differ.
+#[derive(Clone, Copy)]
+struct Sizes {
+    web: Option<(u32, u32)>,
+    preview: Option<(u32, u32)>,
+}
+
+fn resize_into(resizer: &mut fast_image_resize::Resizer, src: &Pixmap, dst: &mut Pixmap) {
+    use fast_image_resize as fr;
+    let (Ok(s), Ok(mut d)) = (
+        fr::images::ImageRef::new(src.width(), src.height(), src.data(), fr::PixelType::U8x4),
+        fr::images::Image::from_slice_u8(dst.width(), dst.height(), dst.data_mut(), fr::PixelType::U8x4),
+    ) else {
+        return;
+    };
+    // Opaque frames: no alpha handling needed. Bilinear-sized convolution is plenty for a
+    // downscale of at most 3x and costs a third of Lanczos3.
+    let opts =
+        fr::ResizeOptions::new().resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::Bilinear)).use_alpha(false);
+    let _ = resizer.resize(&s, &mut d, &opts);
+}
+
+/// Renders frame `frame` on the calling thread into `set`, reusing that thread's buffers.
+/// Returns (raster, convert) nanoseconds; fills `poster` when asked.
+fn render_into(
+    plan: &Plan,
+    frame: u64,
+    set: &mut FrameSet,
+    sizes: Sizes,
+    clips: ClipFrames,
+    poster: Option<&Mutex<Option<Pixmap>>>,
+) -> (u64, u64) {
     WORKER.with(|cell| {
         let mut slot = cell.borrow_mut();
-        let fits = matches!(&*slot, Some((p, _)) if p.width() == plan.width && p.height() == plan.height);
+        let fits = matches!(&*slot, Some(w) if w.canvas.width() == plan.width && w.canvas.height() == plan.height
+            && w.web.as_ref().map(|p| (p.width(), p.height())) == sizes.web
+            && w.preview.as_ref().map(|p| (p.width(), p.height())) == sizes.preview);
         if !fits {
-            *slot = Pixmap::new(plan.width, plan.height).map(|p| (p, Scratch::new(plan.width, plan.height)));
+            *slot = Pixmap::new(plan.width, plan.height).map(|canvas| Worker {
+                canvas,
+                scratch: Scratch::new(plan.width, plan.height),
+                web: sizes.web.and_then(|(w, h)| Pixmap::new(w, h)),
+                preview: sizes.preview.and_then(|(w, h)| Pixmap::new(w, h)),
+                resizer: fast_image_resize::Resizer::new(),
+            });
         }
-        if let Some((pixmap, scratch)) = slot.as_mut() {
-            render_frame(plan, frame, &mut pixmap.as_mut(), scratch, clips);
-            yuv.fill_from_rgba(pixmap.data());
+        let Some(w) = slot.as_mut() else { return (0, 0) };
+        let t0 = Instant::now();
+        render_frame(plan, frame, &mut w.canvas.as_mut(), &mut w.scratch, clips);
+        let t1 = Instant::now();
+        set.main.fill_from_rgba(w.canvas.data());
+        if let (Some(px), Some(yuv)) = (w.web.as_mut(), set.web.as_mut()) {
+            resize_into(&mut w.resizer, &w.canvas, px);
+            yuv.fill_from_rgba(px.data());
         }
+        if let (Some(px), Some(yuv)) = (w.preview.as_mut(), set.preview.as_mut()) {
+            resize_into(&mut w.resizer, &w.canvas, px);
+            yuv.fill_from_rgba(px.data());
+        }
+        if let Some(p) = poster {
+            if let Ok(mut g) = p.lock() {
+                *g = Some(w.canvas.clone());
+            }
+        }
+        let t2 = Instant::now();
+        ((t1 - t0).as_nanos() as u64, (t2 - t1).as_nanos() as u64)
     })
 }
 
@@ -155,7 +264,12 @@ pub fn render_still(plan: &Plan, frame: u64) -> image::RgbaImage {
     image::RgbaImage::from_raw(w, h, pixmap.take()).unwrap_or_else(|| image::RgbaImage::new(w, h))
 }
 
-/// Renders the plan to an MP4.
+fn nanos(n: &AtomicU64) -> f64 {
+    n.load(Ordering::Relaxed) as f64 / 1e9
+}
+
+/// Renders the plan to `NAME.mp4` and, per [`RenderOptions::variants`], the web copy, the
+/// preview and the posters, all fed from the same frames and the same audio mix.
 pub fn render(plan: &Plan, opts: &RenderOptions) -> Result<RenderReport> {
     let start = Instant::now();
     if opts.crf > 51 {
@@ -168,6 +282,11 @@ pub fn render(plan: &Plan, opts: &RenderOptions) -> Result<RenderReport> {
             name: "preset",
             message: format!("expected one of {}, found {:?}", PRESETS.join(", "), opts.preset),
         });
+    }
+    if let Some(l) = opts.loudness {
+        if !(-70.0..=0.0).contains(&l) {
+            return Err(Error::Option { name: "loudness", message: format!("expected -70..=0 LUFS, found {l}") });
+        }
     }
     if let Some(dir) = opts.output.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
@@ -182,7 +301,7 @@ pub fn render(plan: &Plan, opts: &RenderOptions) -> Result<RenderReport> {
                 .map_err(|e| Error::Encode(format!("starting worker threads: {e}")))?,
         ),
     };
-    let settings = VideoSettings {
+    let main_settings = VideoSettings {
         width: plan.width,
         height: plan.height,
         fps: plan.fps,
@@ -194,41 +313,88 @@ pub fn render(plan: &Plan, opts: &RenderOptions) -> Result<RenderReport> {
         max_kbps: None,
         threads: 0,
     };
-    if let Some(l) = opts.loudness {
-        if !(-70.0..=0.0).contains(&l) {
-            return Err(Error::Option { name: "loudness", message: format!("expected -70..=0 LUFS, found {l}") });
-        }
-    }
+    let web_settings =
+        opts.variants.web.then(|| variants::web_settings(plan.width, plan.height, plan.fps, &opts.preset));
+    let preview_settings =
+        opts.variants.preview.then(|| variants::preview_settings(plan.width, plan.height, plan.fps, &opts.preset));
+    // The web copy reuses the main frames when it has the same size.
+    let sizes = Sizes {
+        web: web_settings.as_ref().map(|s| (s.width, s.height)).filter(|s| *s != (plan.width, plan.height)),
+        preview: preview_settings.as_ref().map(|s| (s.width, s.height)),
+    };
+
     // The soundtrack: mixed once, before frame 0 (pure; cannot fail).
-    let audio = (!plan.audio.is_empty()).then(|| AudioSettings {
-        samples: Arc::new(crate::audio::mix(
-            &plan.audio,
-            plan.fps.sample_at(plan.frames, crate::audio::RATE),
-            opts.loudness,
-        )),
-        bitrate: opts.audio_bitrate,
+    let t_audio = Instant::now();
+    let mix = (!plan.audio.is_empty()).then(|| {
+        Arc::new(crate::audio::mix(&plan.audio, plan.fps.sample_at(plan.frames, crate::audio::RATE), opts.loudness))
     });
-    let writer = Mp4Writer::create(&opts.output, &settings, audio.as_ref())?;
+    let audio_s = t_audio.elapsed().as_secs_f64();
+    let audio = |bitrate: usize| mix.as_ref().map(|m| AudioSettings { samples: m.clone(), bitrate });
+
+    // Open every writer before frame 0, so a bad output folder fails before any work.
+    let mut writers: Vec<(&'static str, PathBuf, Mp4Writer)> = Vec::new();
+    writers.push((
+        "main",
+        opts.output.clone(),
+        Mp4Writer::create(&opts.output, &main_settings, audio(opts.audio_bitrate).as_ref())?,
+    ));
+    if let Some(s) = &web_settings {
+        let p = variants::sibling(&opts.output, "_web.mp4");
+        writers.push(("web", p.clone(), Mp4Writer::create(&p, s, audio(128_000).as_ref())?));
+    }
+    if let Some(s) = &preview_settings {
+        let p = variants::sibling(&opts.output, "_preview.mp4");
+        writers.push(("preview", p.clone(), Mp4Writer::create(&p, s, audio(96_000).as_ref())?));
+    }
+
     let total = plan.frames;
     let batch = (pool.current_num_threads() * 2).max(2) as u64;
-    let (tx, rx) = crossbeam_channel::bounded::<Yuv420>(batch as usize);
-    let (free_tx, free_rx) = crossbeam_channel::unbounded::<Yuv420>();
+    let (free_tx, free_rx) = crossbeam_channel::unbounded::<FrameSet>();
     let cancelled = || opts.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed));
+    let (raster_ns, convert_ns, encode_ns, decode_ns) =
+        (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
+    let poster_frame = opts.variants.posters.then_some(plan.poster_frame);
+    let poster: Mutex<Option<Pixmap>> = Mutex::new(None);
+    let done = AtomicU64::new(0);
 
-    let result = std::thread::scope(|scope| -> Result<u64> {
-        let encoder = scope.spawn(move || -> Result<(Mp4Writer, u64)> {
-            let mut writer = writer;
-            let mut n = 0;
-            for f in rx {
-                writer.write(&f)?;
-                n += 1;
-                if let Some(p) = &opts.progress {
-                    p(Progress { frames_done: n, frames_total: total, elapsed: start.elapsed() });
+    let finished = std::thread::scope(|scope| -> Result<Vec<(&'static str, PathBuf, Mp4Writer, u64)>> {
+        // One thread per output: each takes the shared frame set, encodes its own picture,
+        // and the last one to let go of a set returns its buffers to the free list.
+        let mut senders = Vec::new();
+        let mut handles = Vec::new();
+        for (kind, path, writer) in writers {
+            let (tx, rx) = crossbeam_channel::bounded::<Arc<FrameSet>>(batch as usize);
+            senders.push(tx);
+            let free_tx = free_tx.clone();
+            let (encode_ns, done) = (&encode_ns, &done);
+            handles.push(scope.spawn(move || -> Result<(&'static str, PathBuf, Mp4Writer, u64)> {
+                let mut writer = writer;
+                let mut n = 0;
+                for set in rx {
+                    let t = Instant::now();
+                    let yuv = match kind {
+                        "web" => set.web.as_ref().unwrap_or(&set.main),
+                        "preview" => set.preview.as_ref().unwrap_or(&set.main),
+                        _ => &set.main,
+                    };
+                    writer.write(yuv)?;
+                    encode_ns.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                    n += 1;
+                    if kind == "main" {
+                        done.store(n, Ordering::Relaxed);
+                        if let Some(p) = &opts.progress {
+                            p(Progress { frames_done: n, frames_total: total, elapsed: start.elapsed() });
+                        }
+                    }
+                    if let Ok(set) = Arc::try_unwrap(set) {
+                        let _ = free_tx.send(set);
+                    }
                 }
-                let _ = free_tx.send(f);
-            }
-            Ok((writer, n))
-        });
+                Ok((kind, path, writer, n))
+            }));
+        }
+        drop(free_tx);
+
         // One decoder thread per clip, running ahead of the rasterizer: it sends the picture
         // of every output frame where the clip is visible, in order, through a bounded channel.
         let clip_rx: Vec<crossbeam_channel::Receiver<Option<Arc<Pixmap>>>> = plan
@@ -236,11 +402,14 @@ pub fn render(plan: &Plan, opts: &RenderOptions) -> Result<RenderReport> {
             .iter()
             .map(|c| {
                 let (tx, rx) = crossbeam_channel::bounded(batch as usize);
+                let decode_ns = &decode_ns;
                 scope.spawn(move || {
                     let mut dec = ClipDecoder::open(&c.path, c.out.0, c.out.1).ok();
                     for f in 0..total {
                         if let Some(t) = clip_time(plan, c, f) {
+                            let t0 = Instant::now();
                             let pic = dec.as_mut().and_then(|d| d.frame_at(t));
+                            decode_ns.fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
                             if tx.send(pic).is_err() {
                                 return; // the render stopped
                             }
@@ -250,9 +419,14 @@ pub fn render(plan: &Plan, opts: &RenderOptions) -> Result<RenderReport> {
                 rx
             })
             .collect();
+
+        let new_set = || FrameSet {
+            main: Yuv420::new(plan.width, plan.height),
+            web: sizes.web.map(|(w, h)| Yuv420::new(w, h)),
+            preview: sizes.preview.map(|(w, h)| Yuv420::new(w, h)),
+        };
         let mut next = 0u64;
-        let mut failed = false;
-        while next < total && !cancelled() {
+        'frames: while next < total && !cancelled() {
             let end = (next + batch).min(total);
             let inputs: Vec<Vec<Option<Arc<Pixmap>>>> = (next..end)
                 .map(|f| {
@@ -263,52 +437,112 @@ pub fn render(plan: &Plan, opts: &RenderOptions) -> Result<RenderReport> {
                         .collect()
                 })
                 .collect();
-            let frames: Vec<Yuv420> = pool.install(|| {
+            let sets: Vec<FrameSet> = pool.install(|| {
                 (next..end)
                     .into_par_iter()
                     .map(|i| {
-                        let mut yuv = free_rx.try_recv().unwrap_or_else(|_| Yuv420::new(plan.width, plan.height));
-                        frame_to_yuv(plan, i, &mut yuv, &inputs[(i - next) as usize]);
-                        yuv
+                        let mut set = free_rx.try_recv().unwrap_or_else(|_| new_set());
+                        let want_poster = (poster_frame == Some(i)).then_some(&poster);
+                        let (r, c) = render_into(plan, i, &mut set, sizes, &inputs[(i - next) as usize], want_poster);
+                        raster_ns.fetch_add(r, Ordering::Relaxed);
+                        convert_ns.fetch_add(c, Ordering::Relaxed);
+                        set
                     })
                     .collect()
             });
-            for f in frames {
-                if tx.send(f).is_err() {
-                    failed = true; // the encoder stopped: its error is reported below
-                    break;
+            for set in sets {
+                let set = Arc::new(set);
+                for tx in &senders {
+                    if tx.send(set.clone()).is_err() {
+                        break 'frames; // an encoder stopped: its error is reported below
+                    }
                 }
-            }
-            if failed {
-                break;
             }
             next = end;
         }
-        drop(tx);
+        drop(senders);
         drop(clip_rx);
-        let (writer, n) = encoder.join().map_err(|_| Error::Encode("the encoder thread panicked".into()))??;
-        if cancelled() {
-            drop(writer); // removes the temporary file
-            return Err(Error::Cancelled);
+        let mut out = Vec::new();
+        let mut first_err = None;
+        for h in handles {
+            match h.join() {
+                Ok(Ok(w)) => out.push(w),
+                Ok(Err(e)) => first_err = first_err.or(Some(e)),
+                Err(_) => first_err = first_err.or(Some(Error::Encode("an encoder thread panicked".into()))),
+            }
         }
-        writer.finish()?;
-        Ok(n)
+        match first_err {
+            Some(e) => Err(e), // dropping the writers removes their temporary files
+            None => Ok(out),
+        }
     })?;
+    if cancelled() {
+        return Err(Error::Cancelled); // the writers are dropped unfinished: no files remain
+    }
 
-    let bytes = std::fs::metadata(&opts.output).map(|m| m.len()).unwrap_or(0);
-    Ok(RenderReport {
-        outputs: vec![OutputReport {
-            path: opts.output.clone(),
+    // Finish every output (trailers, faststart, renames), then the posters.
+    let mut outputs = Vec::new();
+    let mut pending = Vec::new();
+    for (kind, path, writer, n) in finished {
+        let t = Instant::now();
+        let (w, h) = writer.size();
+        let codec = if mix.is_some() { "h264+aac" } else { "h264" };
+        writer.finish()?;
+        encode_ns.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        pending.push((kind, path, w, h, n, codec));
+    }
+    let t_posters = Instant::now();
+    let mut posters = Vec::new();
+    if poster_frame.is_some() {
+        if let Some(frame) = poster.lock().ok().and_then(|mut g| g.take()) {
+            posters = variants::write_posters(&opts.output, &frame)?;
+        }
+    }
+    let posters_s = t_posters.elapsed().as_secs_f64();
+    for (kind, path, w, h, n, codec) in pending {
+        let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let duration_s = crate::media::container_duration(&path).unwrap_or(0.0);
+        outputs.push(OutputReport {
+            path,
+            kind: kind.into(),
             bytes,
-            width: plan.width,
-            height: plan.height,
-            frames: result,
-            codec: "h264".into(),
-        }],
+            width: w,
+            height: h,
+            frames: n,
+            duration_s,
+            codec: codec.into(),
+        });
+    }
+    for (path, w, h) in posters {
+        let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        outputs.push(OutputReport {
+            path,
+            kind: "poster".into(),
+            bytes,
+            width: w,
+            height: h,
+            frames: 1,
+            duration_s: 0.0,
+            codec: "jpeg".into(),
+        });
+    }
+    let frames = outputs.first().map(|o| o.frames).unwrap_or(0);
+    Ok(RenderReport {
+        outputs,
         duration: plan.duration.clone(),
-        frames: result,
+        frames,
+        rendered_s: frames as f64 * plan.fps.den as f64 / plan.fps.num as f64,
         warnings: plan.warnings.clone(),
-        elapsed: start.elapsed(),
+        elapsed_s: start.elapsed().as_secs_f64(),
+        stages: StageTimes {
+            raster_s: nanos(&raster_ns),
+            convert_s: nanos(&convert_ns),
+            encode_s: nanos(&encode_ns),
+            decode_s: nanos(&decode_ns),
+            audio_s,
+            posters_s,
+        },
+        peak_rss_bytes: peak_rss(),
     })
 }
 

@@ -265,6 +265,11 @@ impl Mp4Writer {
         Ok(())
     }
 
+    /// The picture size this writer encodes.
+    pub fn size(&self) -> (u32, u32) {
+        (self.frame.width(), self.frame.height())
+    }
+
     /// Encodes the next frame.
     pub fn write(&mut self, f: &Yuv420) -> Result<()> {
         let w = f.width as usize;

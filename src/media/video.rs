@@ -213,3 +213,10 @@ impl ClipDecoder {
         self.eof = false;
     }
 }
+
+/// The duration of a written media file as its container reports it, seconds.
+pub fn container_duration(path: &Path) -> Option<f64> {
+    crate::encode::init().ok()?;
+    let ictx = ff::format::input(&path).ok()?;
+    (ictx.duration() > 0).then(|| ictx.duration() as f64 / ff::ffi::AV_TIME_BASE as f64)
+}

@@ -12,7 +12,8 @@ use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// What to do when the scenes' timeline does not end at `totalDurationFrames`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum DurationPolicy {
     /// Scale scene durations proportionally to end exactly at the target.
     #[default]

@@ -80,7 +80,7 @@ impl Plan {
 }
 
 /// Target, planned and rendered durations, and what the policy did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct DurationInfo {
     /// `totalDurationFrames` (or the timeline's end when absent).
     pub target_frames: u64,

@@ -4,7 +4,7 @@ use crate::common::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn render_bin() -> PathBuf {
+pub fn render_bin() -> PathBuf {
     // target/<profile>/deps/integration-xxxx -> target/<profile>/examples/render
     let exe = std::env::current_exe().expect("current exe");
     let bin = exe.parent().and_then(Path::parent).expect("target dir").join("examples").join("render");

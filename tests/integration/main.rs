@@ -9,3 +9,4 @@ mod golden;
 mod media;
 mod timeline;
 mod validate;
+mod variants;
