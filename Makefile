@@ -37,7 +37,12 @@ lint:
 unit:
 	$(CARGO) test
 
+# The workload benchmark (W1-W3, ratios to the ffmpeg floor) and the per-stage criterion
+# benches. W1/W3 media are generated on first use (imagemagick, sox, espeak-ng, ffmpeg).
 bench: deps
+	@for p in imagemagick sox libsox-fmt-mp3 espeak-ng fonts-dejavu-core; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; fi
+	$(CARGO) bench --bench workload
 	$(CARGO) bench --bench stages
 
 fmt:

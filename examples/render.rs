@@ -93,6 +93,10 @@ fn main() -> ExitCode {
     };
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(reel::Error::Cancelled) => {
+            eprintln!("cancelled; no output written");
+            ExitCode::from(130)
+        }
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(if e.is_input_error() { 2 } else { 1 })
@@ -133,7 +137,10 @@ fn run(a: &Args) -> Result<(), reel::Error> {
     ro.crf = a.crf;
     ro.loudness = a.loudness;
     ro.variants = a.variants;
+    // Ctrl-C: stop within a second, remove temporary files, exit 130.
     let cancel = Arc::new(AtomicBool::new(false));
+    let flag = cancel.clone();
+    let _ = ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::Relaxed));
     ro.cancel = Some(cancel);
     let bar = if a.quiet {
         None

@@ -160,7 +160,8 @@ impl Mp4Writer {
         let mut opts = ff::Dictionary::new();
         opts.set("preset", &s.preset);
         opts.set("crf", &s.crf.to_string());
-        opts.set("profile", &s.profile);
+        // CRF 0 is lossless in x264, which needs the High 4:4:4 Predictive profile.
+        opts.set("profile", if s.crf == 0 { "high444" } else { &s.profile });
         if let Some(l) = &s.level {
             opts.set("level", l);
         }

@@ -859,7 +859,8 @@ fn image_plan(
     } else {
         src
     };
-    Some(ImagePlan { pixmap, fit, ken_burns: kb, corner_radius: radius })
+    let opaque = pixmap.pixels().iter().all(|p| p.alpha() == 255);
+    Some(ImagePlan { pixmap, opaque, fit, ken_burns: kb, corner_radius: radius })
 }
 
 fn motion(
@@ -1146,6 +1147,26 @@ fn text(ck: &mut Checker, ctx: &mut Ctx, p: &str, l: &model::Layer) -> crate::te
         },
         radius: ctx.nonneg(ck, &format!("{p}.box.cornerRadius"), &b.corner_radius, Axis::W),
     });
+    let stroke = l.stroke.as_ref().map(|s| {
+        let c =
+            s.color.as_deref().map(|c| ck.color(&format!("{p}.stroke.color"), c, ctx.palette)).unwrap_or(Color::BLACK);
+        let w = if s.width.is_some() {
+            ctx.nonneg(ck, &format!("{p}.stroke.width"), &s.width, Axis::W)
+        } else {
+            (size / 24.0).max(1.0)
+        };
+        (c, w.min(200.0))
+    });
+    let shadow = l.shadow.as_ref().map(|s| crate::text::ShadowSpec {
+        color: s
+            .color
+            .as_deref()
+            .map(|c| ck.color(&format!("{p}.shadow.color"), c, ctx.palette))
+            .unwrap_or(Color::from_rgba8(0, 0, 0, 160)),
+        dx: ck.range(&format!("{p}.shadow.offsetX"), s.offset_x, -500.0, 500.0, 0.0) as f32,
+        dy: ck.range(&format!("{p}.shadow.offsetY"), s.offset_y, -500.0, 500.0, size as f64 / 16.0) as f32,
+        blur: ck.range(&format!("{p}.shadow.blur"), s.blur, 0.0, 200.0, size as f64 / 10.0) as f32,
+    });
     let raw = l.text.clone().unwrap_or_else(|| {
         ck.err(format!("{p}.text"), "a text layer needs text");
         String::new()
@@ -1159,6 +1180,9 @@ fn text(ck: &mut Checker, ctx: &mut Ctx, p: &str, l: &model::Layer) -> crate::te
             height: 1.0,
             origin: (0.0, 0.0),
             lines: 0,
+            size,
+            glyphs: Vec::new(),
+            bands: Vec::new(),
         };
     }
     let size = size.clamp(1.0, 2000.0);
@@ -1169,11 +1193,14 @@ fn text(ck: &mut Checker, ctx: &mut Ctx, p: &str, l: &model::Layer) -> crate::te
         size,
         line_height,
         letter_spacing,
-        max_width: max_width.max(size),
+        max_width: max_width.max(1.0),
         max_lines,
         align,
         color,
         plate,
+        auto_fit: l.auto_fit == Some(true),
+        stroke,
+        shadow,
     })
 }
 

@@ -153,6 +153,8 @@ pub(crate) enum Fit {
 #[derive(Debug, Clone)]
 pub(crate) struct ImagePlan {
     pub pixmap: Arc<Pixmap>,
+    /// Every pixel is opaque (enables the fast cover path).
+    pub opaque: bool,
     /// Size of the original source; `pixmap` may be pre-scaled from it.
     pub fit: Fit,
     pub ken_burns: Option<KenBurnsPlan>,

@@ -57,11 +57,7 @@ pub(crate) fn paint(plan: &Plan, l: &LayerPlan, t: u64, pm: &mut PixmapMut, clip
             let (mx, my) = block.origin;
             let pw = block.pixmap.width() as f32;
             let ph = block.pixmap.height() as f32;
-            // typewriter / wordByWord: reveal the block left to right (per-glyph reveal is
-            // issue 3's work).
-            let visible_w = if s.reveal < 1.0 { mx + block.width * s.reveal } else { pw };
-            let Some(rect) = Rect::from_xywh(-mx, -my, visible_w, ph) else { return };
-            let snapped = ts.is_translate() && s.reveal >= 1.0;
+            let snapped = ts.is_translate();
             let (ts, img_ts) = if snapped {
                 // Whole-pixel placement keeps glyph edges crisp and samples without filtering.
                 let (tx, ty) = ((ts.tx - mx).round(), (ts.ty - my).round());
@@ -75,7 +71,40 @@ pub(crate) fn paint(plan: &Plan, l: &LayerPlan, t: u64, pm: &mut PixmapMut, clip
                 anti_alias: !snapped,
                 ..Paint::default()
             };
-            pm.fill_rect(rect, &paint, ts, None);
+            // In local box coordinates the pixmap spans (-mx, -my) .. (pw - mx, ph - my).
+            let rect = |x0: f32, y0: f32, x1: f32, y1: f32| Rect::from_ltrb(x0 - mx, y0 - my, x1 - mx, y1 - my);
+            if s.reveal >= 1.0 || block.glyphs.is_empty() {
+                if let Some(r) = rect(0.0, 0.0, pw, ph) {
+                    pm.fill_rect(r, &paint, ts, None);
+                }
+                return;
+            }
+            // typewriter / wordByWord: whole lines before the current one, then the current
+            // line up to the last revealed glyph (from the right on right-to-left lines).
+            let n = reveal_count(block, l.enter.map(|m| m.preset), s.reveal);
+            if n == 0 {
+                return;
+            }
+            let last = block.glyphs[n - 1];
+            for (i, band) in block.bands.iter().enumerate() {
+                let (top, bottom) =
+                    (if i == 0 { 0.0 } else { band.top }, if i + 1 == block.bands.len() { ph } else { band.bottom });
+                let r = if i < last.line {
+                    rect(0.0, top, pw, bottom)
+                } else if i == last.line {
+                    let on_line = block.glyphs[..n].iter().filter(|g| g.line == i);
+                    if band.rtl {
+                        rect(on_line.fold(f32::INFINITY, |m, g| m.min(g.x0)), top, pw, bottom)
+                    } else {
+                        rect(0.0, top, on_line.fold(0.0, |m, g| m.max(g.x1)), bottom)
+                    }
+                } else {
+                    None
+                };
+                if let Some(r) = r {
+                    pm.fill_rect(r, &paint, ts, None);
+                }
+            }
         }
         Content::Image(img) => {
             paint_box(pm, &Fill::Image(img.clone()), l.w, l.h, ts, s.opacity, at, 0.0);
@@ -144,5 +173,30 @@ pub(crate) fn paint(plan: &Plan, l: &LayerPlan, t: u64, pm: &mut PixmapMut, clip
                 }
             }
         }
+    }
+}
+
+/// How many glyphs (in logical order) a reveal fraction shows: whole glyphs for typewriter,
+/// whole words for wordByWord.
+fn reveal_count(block: &crate::text::TextBlock, preset: Option<crate::anim::Preset>, reveal: f32) -> usize {
+    let total = block.glyphs.len();
+    if preset == Some(crate::anim::Preset::WordByWord) {
+        let words = block.glyphs.iter().filter(|g| g.word_end).count().max(1);
+        let k = (reveal * words as f32).round() as usize;
+        if k == 0 {
+            return 0;
+        }
+        let mut seen = 0;
+        for (i, g) in block.glyphs.iter().enumerate() {
+            if g.word_end {
+                seen += 1;
+                if seen == k {
+                    return i + 1;
+                }
+            }
+        }
+        total
+    } else {
+        ((reveal * total as f32).round() as usize).min(total)
     }
 }

@@ -13,7 +13,7 @@ use cosmic_text::{
     fontdb, Attrs, Buffer, Family, FontSystem, Metrics, Shaping, SwashCache, SwashContent, Weight, Wrap,
 };
 use std::sync::{Arc, Mutex};
-use tiny_skia::{Color, FillRule, Paint, PathBuilder, Pixmap, Rect, Transform};
+use tiny_skia::{Color, FillRule, LineJoin, Paint, PathBuilder, Pixmap, PixmapPaint, Rect, Shader, Stroke, Transform};
 
 /// The family used when none is named or the named one is missing.
 pub const DEFAULT_FAMILY: &str = "Inter";
@@ -119,49 +119,45 @@ impl FontLibrary {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Shapes, wraps and rasterizes a text block once.
+    /// Shapes, wraps and rasterizes a text block once: plate, blurred shadow, stroke, fill.
     pub fn layout(&self, spec: &TextSpec) -> TextBlock {
         let mut guard = self.lock();
         let Inner { fonts, glyphs } = &mut *guard;
-        let size = spec.size.max(1.0);
+        let size = if spec.auto_fit { fit_size(fonts, spec) } else { spec.size.max(1.0) };
         let line_px = (size * spec.line_height).max(1.0);
-        let mut buffer = Buffer::new(fonts, Metrics::new(size, line_px));
-        buffer.set_wrap(Wrap::WordOrGlyph);
-        buffer.set_size(Some(spec.max_width.max(size)), None);
-        let mut attrs = Attrs::new().family(Family::Name(&spec.family)).weight(Weight(spec.weight));
-        if spec.letter_spacing != 0.0 {
-            attrs = attrs.letter_spacing(spec.letter_spacing / size);
-        }
-        buffer.set_text(&spec.text, &attrs, Shaping::Advanced, None);
-        buffer.shape_until_scroll(fonts, false);
-
-        // Measure: lines and their extents.
-        struct Line {
-            x0: f32,
-            w: f32,
-            y: f32,
-            glyphs: Vec<cosmic_text::LayoutGlyph>,
-        }
-        let mut lines = Vec::new();
-        for run in buffer.layout_runs() {
-            let x0 = run.glyphs.iter().map(|g| g.x).fold(f32::INFINITY, f32::min);
-            let x0 = if x0.is_finite() { x0 } else { 0.0 };
-            lines.push(Line { x0, w: run.line_w, y: run.line_y, glyphs: run.glyphs.to_vec() });
-        }
-        if lines.len() > spec.max_lines.unwrap_or(usize::MAX) {
-            lines.truncate(spec.max_lines.unwrap_or(usize::MAX));
+        let mut lines = shape(fonts, spec, &spec.text, size, Wrap::WordOrGlyph);
+        // maxLines: cut after the last allowed line and end it with an ellipsis that fits.
+        if let Some(max) = spec.max_lines {
+            if lines.len() > max {
+                let end = lines[max - 1].glyphs.iter().map(|g| g.end).max().unwrap_or(0).min(spec.text.len());
+                let mut head = spec.text[..floor_char(&spec.text, end)].trim_end().to_string();
+                for _ in 0..64 {
+                    let candidate = format!("{head}\u{2026}");
+                    let l = shape(fonts, spec, &candidate, size, Wrap::WordOrGlyph);
+                    if l.len() <= max || head.is_empty() {
+                        lines = l;
+                        lines.truncate(max);
+                        break;
+                    }
+                    head = match head.trim_end().rsplit_once(char::is_whitespace) {
+                        Some((h, _)) => h.trim_end().to_string(),
+                        None => head[..floor_char(&head, head.len().saturating_sub(1))].to_string(),
+                    };
+                }
+            }
         }
         let text_w = lines.iter().map(|l| l.w).fold(0.0f32, f32::max).ceil();
         let text_h = (lines.len() as f32 * line_px).ceil();
         let pad = spec.plate.map(|p| p.padding).unwrap_or(0.0);
         let box_w = text_w + 2.0 * pad;
         let box_h = text_h + 2.0 * pad;
-        // Glyphs may overhang the line box (accents, descenders of a tight lineHeight).
-        let margin = (size * 0.5).ceil();
+        // Glyphs may overhang the line box; shadows and strokes reach further.
+        let reach = spec.shadow.map(|s| s.dx.abs().max(s.dy.abs()) + 2.0 * s.blur).unwrap_or(0.0)
+            + spec.stroke.map(|s| s.1).unwrap_or(0.0);
+        let margin = (size * 0.5 + reach).ceil();
         let pw = (box_w + 2.0 * margin).ceil().max(1.0) as u32;
         let ph = (box_h + 2.0 * margin).ceil().max(1.0) as u32;
         let mut pixmap = crate::raster::pixmap_or_tiny(pw, ph);
-
         if let Some(plate) = spec.plate {
             if let Some(rect) = Rect::from_xywh(margin, margin, box_w, box_h) {
                 let mut paint = Paint::default();
@@ -173,11 +169,11 @@ impl FontLibrary {
             }
         }
 
-        let c = spec.color;
-        let (cr, cg, cb, ca) = (c.red(), c.green(), c.blue(), c.alpha());
-        let stride = pw as i32;
-        let data = pixmap.data_mut();
-        for line in &lines {
+        // Place every glyph; remember where each one is for typewriter/wordByWord reveals.
+        let mut placed: Vec<(cosmic_text::PhysicalGlyph, f32, f32)> = Vec::new();
+        let mut reveal = Vec::new();
+        let mut bands = Vec::new();
+        for (li, line) in lines.iter().enumerate() {
             let align_x = match spec.align {
                 Align::Left => 0.0,
                 Align::Center => (text_w - line.w) / 2.0,
@@ -185,57 +181,242 @@ impl FontLibrary {
             };
             let ox = margin + pad + align_x - line.x0;
             let oy = margin + pad + line.y;
+            bands.push(Band {
+                top: margin + pad + li as f32 * line_px,
+                bottom: margin + pad + (li + 1) as f32 * line_px,
+                rtl: line.rtl,
+            });
             for g in &line.glyphs {
                 let phys = g.physical((ox, oy), 1.0);
-                let Some(img) = glyphs.get_image(fonts, phys.cache_key) else { continue };
-                let p = img.placement;
-                let (gx, gy) = (phys.x + p.left, phys.y - p.top);
-                for j in 0..p.height as i32 {
-                    let y = gy + j;
-                    if y < 0 || y >= ph as i32 {
-                        continue;
-                    }
-                    for i in 0..p.width as i32 {
-                        let x = gx + i;
-                        if x < 0 || x >= stride {
-                            continue;
-                        }
-                        let k = (j * p.width as i32 + i) as usize;
-                        let (sr, sg, sb, sa) = match img.content {
-                            SwashContent::Mask => {
-                                let m = img.data[k] as f32 / 255.0 * ca;
-                                (cr * m, cg * m, cb * m, m)
-                            }
-                            SwashContent::SubpixelMask => {
-                                let m = img.data[k * 4] as f32 / 255.0 * ca;
-                                (cr * m, cg * m, cb * m, m)
-                            }
-                            SwashContent::Color => {
-                                let a = img.data[k * 4 + 3] as f32 / 255.0 * ca;
-                                let f = a / 255.0;
-                                (
-                                    img.data[k * 4] as f32 * f,
-                                    img.data[k * 4 + 1] as f32 * f,
-                                    img.data[k * 4 + 2] as f32 * f,
-                                    a,
-                                )
-                            }
-                        };
-                        if sa <= 0.0 {
-                            continue;
-                        }
-                        let d = ((y * stride + x) * 4) as usize;
-                        let inv = 1.0 - sa;
-                        let px = &mut data[d..d + 4];
-                        px[0] = (sr * 255.0 + px[0] as f32 * inv).round().min(255.0) as u8;
-                        px[1] = (sg * 255.0 + px[1] as f32 * inv).round().min(255.0) as u8;
-                        px[2] = (sb * 255.0 + px[2] as f32 * inv).round().min(255.0) as u8;
-                        px[3] = (sa * 255.0 + px[3] as f32 * inv).round().min(255.0) as u8;
-                    }
+                placed.push((phys, ox + g.x, ox + g.x + g.w));
+                let word_end =
+                    spec.text.get(g.end..).is_none_or(|rest| rest.starts_with(char::is_whitespace) || rest.is_empty());
+                reveal.push(RevealGlyph { line: li, x0: ox + g.x, x1: ox + g.x + g.w, word_end });
+            }
+        }
+
+        // Fill: the glyphs alone, so the shadow can be made from their coverage.
+        let mut fill = crate::raster::pixmap_or_tiny(pw, ph);
+        for (phys, _, _) in &placed {
+            if let Some(img) = glyphs.get_image(fonts, phys.cache_key) {
+                blend_glyph(&mut fill, img, phys.x, phys.y, spec.color);
+            }
+        }
+        if let Some(sh) = spec.shadow {
+            let mut shadow = fill.clone();
+            tint_alpha(&mut shadow, sh.color);
+            if sh.blur > 0.0 {
+                blur(&mut shadow, (sh.blur / 2.0).max(1.0) as usize);
+            }
+            pixmap.draw_pixmap(
+                sh.dx.round() as i32,
+                sh.dy.round() as i32,
+                shadow.as_ref(),
+                &PixmapPaint::default(),
+                Transform::identity(),
+                None,
+            );
+        }
+        if let Some((color, width)) = spec.stroke.filter(|s| s.1 > 0.0) {
+            let mut pb = PathBuilder::new();
+            for (phys, _, _) in &placed {
+                if let Some(cmds) = glyphs.get_outline_commands(fonts, phys.cache_key) {
+                    outline(&mut pb, cmds, phys.x as f32, phys.y as f32);
+                }
+            }
+            if let Some(path) = pb.finish() {
+                let paint = Paint { shader: Shader::SolidColor(color), anti_alias: true, ..Paint::default() };
+                // Twice the width, under the fill: the visible part lies outside the glyph.
+                let stroke = Stroke { width: 2.0 * width, line_join: LineJoin::Round, ..Stroke::default() };
+                pixmap.stroke_path(&path, &paint, &stroke, Transform::identity(), None);
+            }
+        }
+        pixmap.draw_pixmap(0, 0, fill.as_ref(), &PixmapPaint::default(), Transform::identity(), None);
+        TextBlock {
+            pixmap,
+            width: box_w,
+            height: box_h,
+            origin: (margin, margin),
+            lines: lines.len(),
+            size,
+            glyphs: reveal,
+            bands,
+        }
+    }
+}
+
+/// The largest index <= `i` on a char boundary.
+fn floor_char(s: &str, mut i: usize) -> usize {
+    while i > 0 && !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// One laid-out line.
+struct Line {
+    x0: f32,
+    w: f32,
+    y: f32,
+    rtl: bool,
+    glyphs: Vec<cosmic_text::LayoutGlyph>,
+}
+
+fn shape(fonts: &mut FontSystem, spec: &TextSpec, text: &str, size: f32, wrap: Wrap) -> Vec<Line> {
+    let line_px = (size * spec.line_height).max(1.0);
+    let mut buffer = Buffer::new(fonts, Metrics::new(size, line_px));
+    buffer.set_wrap(wrap);
+    buffer.set_size(Some(spec.max_width.max(size)), None);
+    let mut attrs = Attrs::new().family(Family::Name(&spec.family)).weight(Weight(spec.weight));
+    if spec.letter_spacing != 0.0 {
+        attrs = attrs.letter_spacing(spec.letter_spacing / size);
+    }
+    buffer.set_text(text, &attrs, Shaping::Advanced, None);
+    buffer.shape_until_scroll(fonts, false);
+    buffer
+        .layout_runs()
+        .map(|run| {
+            let x0 = run.glyphs.iter().map(|g| g.x).fold(f32::INFINITY, f32::min);
+            Line {
+                x0: if x0.is_finite() { x0 } else { 0.0 },
+                w: run.line_w,
+                y: run.line_y,
+                rtl: run.rtl,
+                glyphs: run.glyphs.to_vec(),
+            }
+        })
+        .collect()
+}
+
+/// autoFit: the largest size (at most the asked one) at which the text fits `maxWidth`
+/// without breaking a word, in `maxLines` lines (or its own line count when none is set).
+fn fit_size(fonts: &mut FontSystem, spec: &TextSpec) -> f32 {
+    let limit = spec.max_lines.unwrap_or_else(|| spec.text.lines().count().max(1));
+    let fits = |fonts: &mut FontSystem, s: f32| {
+        let lines = shape(fonts, spec, &spec.text, s, Wrap::Word);
+        lines.len() <= limit && lines.iter().all(|l| l.w <= spec.max_width + 0.5)
+    };
+    let hi = spec.size.max(1.0);
+    if fits(fonts, hi) {
+        return hi;
+    }
+    let mut lo = 1.0f32;
+    let mut hi = hi;
+    for _ in 0..14 {
+        let mid = (lo + hi) / 2.0;
+        if fits(fonts, mid) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}
+
+fn outline(pb: &mut PathBuilder, cmds: &[cosmic_text::Command], ox: f32, oy: f32) {
+    use cosmic_text::Command as C;
+    // Outlines are in pixels with y up from the glyph origin.
+    for c in cmds {
+        match c {
+            C::MoveTo(a) => pb.move_to(ox + a.x, oy - a.y),
+            C::LineTo(a) => pb.line_to(ox + a.x, oy - a.y),
+            C::QuadTo(a, b) => pb.quad_to(ox + a.x, oy - a.y, ox + b.x, oy - b.y),
+            C::CurveTo(a, b, e) => pb.cubic_to(ox + a.x, oy - a.y, ox + b.x, oy - b.y, ox + e.x, oy - e.y),
+            C::Close => pb.close(),
+        }
+    }
+}
+
+/// Source-over of one glyph image at (x, y) in `color`.
+fn blend_glyph(dst: &mut Pixmap, img: &cosmic_text::SwashImage, x: i32, y: i32, color: Color) {
+    let (pw, ph) = (dst.width() as i32, dst.height() as i32);
+    let (cr, cg, cb, ca) = (color.red(), color.green(), color.blue(), color.alpha());
+    let p = img.placement;
+    let (gx, gy) = (x + p.left, y - p.top);
+    let data = dst.data_mut();
+    for j in 0..p.height as i32 {
+        let yy = gy + j;
+        if yy < 0 || yy >= ph {
+            continue;
+        }
+        for i in 0..p.width as i32 {
+            let xx = gx + i;
+            if xx < 0 || xx >= pw {
+                continue;
+            }
+            let k = (j * p.width as i32 + i) as usize;
+            let (sr, sg, sb, sa) = match img.content {
+                SwashContent::Mask => {
+                    let m = img.data[k] as f32 / 255.0 * ca;
+                    (cr * m, cg * m, cb * m, m)
+                }
+                SwashContent::SubpixelMask => {
+                    let m = img.data[k * 4] as f32 / 255.0 * ca;
+                    (cr * m, cg * m, cb * m, m)
+                }
+                SwashContent::Color => {
+                    let a = img.data[k * 4 + 3] as f32 / 255.0 * ca;
+                    let f = a / 255.0;
+                    (img.data[k * 4] as f32 * f, img.data[k * 4 + 1] as f32 * f, img.data[k * 4 + 2] as f32 * f, a)
+                }
+            };
+            if sa <= 0.0 {
+                continue;
+            }
+            let d = ((yy * pw + xx) * 4) as usize;
+            let inv = 1.0 - sa;
+            let px = &mut data[d..d + 4];
+            px[0] = (sr * 255.0 + px[0] as f32 * inv).round().min(255.0) as u8;
+            px[1] = (sg * 255.0 + px[1] as f32 * inv).round().min(255.0) as u8;
+            px[2] = (sb * 255.0 + px[2] as f32 * inv).round().min(255.0) as u8;
+            px[3] = (sa * 255.0 + px[3] as f32 * inv).round().min(255.0) as u8;
+        }
+    }
+}
+
+/// Replaces every pixel's color by `color`, keeping its coverage (premultiplied).
+fn tint_alpha(p: &mut Pixmap, color: Color) {
+    let c = color.premultiply().to_color_u8();
+    for px in p.data_mut().chunks_exact_mut(4) {
+        let a = px[3] as u32;
+        px[0] = (c.red() as u32 * a / 255) as u8;
+        px[1] = (c.green() as u32 * a / 255) as u8;
+        px[2] = (c.blue() as u32 * a / 255) as u8;
+        px[3] = (c.alpha() as u32 * a / 255) as u8;
+    }
+}
+
+/// Three box blurs of radius `r` in each direction: close to a Gaussian of sigma ~ r.
+fn blur(p: &mut Pixmap, r: usize) {
+    let (w, h) = (p.width() as usize, p.height() as usize);
+    let data = p.data_mut();
+    let mut tmp = vec![0u8; data.len()];
+    for _ in 0..3 {
+        box_pass(data, &mut tmp, w, h, r, true);
+        box_pass(&tmp, data, w, h, r, false);
+    }
+}
+
+fn box_pass(src: &[u8], dst: &mut [u8], w: usize, h: usize, r: usize, horizontal: bool) {
+    let (n, m) = if horizontal { (h, w) } else { (w, h) };
+    let idx = |line: usize, i: usize| if horizontal { (line * w + i) * 4 } else { (i * w + line) * 4 };
+    let div = (2 * r + 1) as u32;
+    for line in 0..n {
+        for c in 0..4 {
+            let mut acc: u32 = 0;
+            for i in 0..=r.min(m.saturating_sub(1)) {
+                acc += src[idx(line, i) + c] as u32;
+            }
+            for i in 0..m {
+                dst[idx(line, i) + c] = (acc / div) as u8;
+                if i + r + 1 < m {
+                    acc += src[idx(line, i + r + 1) + c] as u32;
+                }
+                if i >= r {
+                    acc -= src[idx(line, i - r) + c] as u32;
                 }
             }
         }
-        TextBlock { pixmap, width: box_w, height: box_h, origin: (margin, margin), lines: lines.len() }
     }
 }
 
@@ -286,6 +467,72 @@ pub struct TextSpec {
     pub color: Color,
     /// Optional plate.
     pub plate: Option<PlateSpec>,
+    /// Shrink the size until the text fits `max_width` x `max_lines`.
+    pub auto_fit: bool,
+    /// Outline color and width in pixels.
+    pub stroke: Option<(Color, f32)>,
+    /// Drop shadow.
+    pub shadow: Option<ShadowSpec>,
+}
+
+impl TextSpec {
+    /// A spec with the defaults: weight 400, line height 1.2, left aligned, white, wrapping
+    /// at `max_width`, no plate, stroke or shadow.
+    pub fn new(text: impl Into<String>, family: impl Into<String>, size: f32, max_width: f32) -> TextSpec {
+        TextSpec {
+            text: text.into(),
+            family: family.into(),
+            weight: 400,
+            size,
+            line_height: 1.2,
+            letter_spacing: 0.0,
+            max_width,
+            max_lines: None,
+            align: Align::Left,
+            color: Color::WHITE,
+            plate: None,
+            auto_fit: false,
+            stroke: None,
+            shadow: None,
+        }
+    }
+}
+
+/// A drop shadow.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ShadowSpec {
+    /// Color (its alpha is the shadow's strength).
+    pub color: Color,
+    /// Offset, pixels.
+    pub dx: f32,
+    /// Offset, pixels.
+    pub dy: f32,
+    /// Blur radius, pixels.
+    pub blur: f32,
+}
+
+/// Where one glyph is, in logical order, for reveals.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RevealGlyph {
+    /// Its line.
+    pub line: usize,
+    /// Left edge in the block's pixmap.
+    pub x0: f32,
+    /// Right edge in the block's pixmap.
+    pub x1: f32,
+    /// The glyph ends a word.
+    pub word_end: bool,
+}
+
+/// The vertical extent of one line in the block's pixmap.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Band {
+    /// Top, pixels.
+    pub top: f32,
+    /// Bottom, pixels.
+    pub bottom: f32,
+    /// Right-to-left line.
+    pub rtl: bool,
 }
 
 /// A laid-out, rasterized text block.
@@ -301,6 +548,12 @@ pub struct TextBlock {
     pub origin: (f32, f32),
     /// Number of lines laid out.
     pub lines: usize,
+    /// The size used (smaller than asked after autoFit).
+    pub size: f32,
+    /// Every glyph, in logical order.
+    pub glyphs: Vec<RevealGlyph>,
+    /// Every line's band.
+    pub bands: Vec<Band>,
 }
 
 /// A rectangle with rounded corners (plain when `r` is 0).

@@ -7,6 +7,7 @@ mod common;
 mod encode;
 mod golden;
 mod media;
+mod robust;
 mod timeline;
 mod validate;
 mod variants;

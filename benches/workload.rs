@@ -1,0 +1,296 @@
+//! The workload benchmark: `make bench` or `cargo bench --bench workload [-- w1 w2 w3]`.
+//!
+//! For each workload it prints, measured in the same run: reel's wall time (plan + render,
+//! main output only, default preset), the floor (the `ffmpeg` program encoding the same
+//! frames, dumped once as raw YUV 4:2:0 in /dev/shm, with the same libx264 preset, CRF and
+//! threads), their ratio, frames per second, realtime factor, peak RSS, and the share of
+//! CPU time per stage. For W1 it also compares all five outputs against one `ffmpeg`
+//! process writing the same three videos and two JPEGs from the raw frames.
+//!
+//! Environment: `REEL_BENCH_RUNS=N` (default 1; the median of N alternating runs is shown),
+//! `REEL_BENCH_LONG=1` adds W1 looped to 120 s (RSS must not grow with length).
+//! Each render runs in a child process of this binary so peak RSS is its own.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+struct Workload {
+    name: &'static str,
+    json: PathBuf,
+    assets: PathBuf,
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn workloads() -> Vec<Workload> {
+    let r = root();
+    vec![
+        Workload { name: "w1", json: r.join("../shared/workloads/w1.json"), assets: r.join("target/workloads/w1") },
+        Workload { name: "w2", json: r.join("benches/workloads/w2.json"), assets: r.join("benches/workloads") },
+        Workload { name: "w3", json: r.join("benches/workloads/w3.json"), assets: r.join("target/workloads/w3") },
+    ]
+}
+
+fn ensure_media(w: &Workload) {
+    let script = match w.name {
+        "w1" => root().join("../shared/workloads/make_w1_assets.sh"),
+        "w3" => root().join("benches/workloads/make_w3_assets.sh"),
+        _ => return,
+    };
+    if w.assets.join(if w.name == "w1" { "clip.mp4" } else { "clip60.mp4" }).exists() {
+        return;
+    }
+    eprintln!("[{}] generating media with {}", w.name, script.display());
+    let ok = Command::new("bash").arg(&script).arg(&w.assets).status().map(|s| s.success()).unwrap_or(false);
+    assert!(ok, "media generation failed (needs imagemagick, ffmpeg, sox, libsox-fmt-mp3, espeak-ng)");
+}
+
+/// Child mode: plan and render one composition, print one JSON line.
+fn child(spec: &str) {
+    let parts: Vec<&str> = spec.split('|').collect();
+    let (json, assets, out, variants) = (parts[0], parts[1], parts[2], parts[3] == "all");
+    let lossless = parts[3] == "lossless";
+    let t0 = Instant::now();
+    let parsed = reel::parse_file(json).expect("parse");
+    let plan = reel::Plan::build(&parsed, &reel::PlanOptions::new(assets)).expect("plan");
+    let plan_s = t0.elapsed().as_secs_f64();
+    let mut opts = reel::RenderOptions::new(out);
+    if !variants {
+        opts.variants = reel::Variants::NONE;
+    }
+    if lossless {
+        opts.crf = 0;
+    }
+    let report = reel::render(&plan, &opts).expect("render");
+    let line = serde_json::json!({
+        "plan_s": plan_s,
+        "wall_s": t0.elapsed().as_secs_f64(),
+        "frames": report.frames,
+        "fps": plan.fps().as_f64(),
+        "width": plan.width(),
+        "height": plan.height(),
+        "poster": plan.poster_frame(),
+        "stages": report.stages,
+        "peak_rss": reel::render::peak_rss(),
+    });
+    println!("{line}");
+}
+
+fn run_child(json: &Path, assets: &Path, out: &Path, mode: &str) -> serde_json::Value {
+    let exe = std::env::current_exe().expect("exe");
+    let spec = format!("{}|{}|{}|{mode}", json.display(), assets.display(), out.display());
+    let o = Command::new(exe).env("REEL_BENCH_CHILD", spec).output().expect("child");
+    assert!(o.status.success(), "child failed: {}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    serde_json::from_str(text.lines().last().expect("a line")).expect("json")
+}
+
+fn timed(cmd: &mut Command) -> f64 {
+    let t = Instant::now();
+    let o = cmd.output().expect("run ffmpeg");
+    assert!(o.status.success(), "ffmpeg failed: {}", String::from_utf8_lossy(&o.stderr));
+    t.elapsed().as_secs_f64()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn raw_input(cmd: &mut Command, w: u64, h: u64, fps: f64, raw: &Path) {
+    let fmt = if raw.extension().is_some_and(|e| e == "rgba") { "rgba" } else { "yuv420p" };
+    cmd.args(["-hide_banner", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", fmt])
+        .args(["-s", &format!("{w}x{h}"), "-r", &format!("{fps}"), "-i"])
+        .arg(raw);
+}
+
+fn main() {
+    if let Ok(spec) = std::env::var("REEL_BENCH_CHILD") {
+        child(&spec);
+        return;
+    }
+    let filter: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let runs: usize = std::env::var("REEL_BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(1).max(1);
+    let tmp = PathBuf::from("/dev/shm/reel-bench");
+    std::fs::create_dir_all(&tmp).expect("/dev/shm");
+    println!(
+        "machine: {} cores; preset veryfast, CRF 20, threads auto; runs: {runs}",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    );
+    println!("floor: ffmpeg encoding the same frames from raw YUV 4:2:0 in RAM (the strictest floor)");
+    println!(
+        "{:<4} {:>7} {:>7} {:>6} {:>6} {:>6} {:>8}  cpu share: raster convert encode decode audio",
+        "", "reel s", "floor s", "ratio", "fps", "xRT", "RSS MB"
+    );
+    let mut all = workloads();
+    if std::env::var("REEL_BENCH_LONG").is_ok_and(|v| v == "1") {
+        all.push(long_w1(&tmp));
+    }
+    for w in all.iter().filter(|w| filter.is_empty() || filter.iter().any(|f| f == w.name)) {
+        ensure_media(w);
+        let out = tmp.join(format!("{}.mp4", w.name));
+        let raw = tmp.join(format!("{}.yuv", w.name));
+        let raw_rgba = tmp.join(format!("{}.rgba", w.name));
+        let mut floor_rgba_s = Vec::new();
+        let mut reel_s = Vec::new();
+        let mut floor_s = Vec::new();
+        let mut last = serde_json::Value::Null;
+        let mut ssim = 0.0;
+        for run in 0..runs {
+            last = run_child(&w.json, &w.assets, &out, "main");
+            reel_s.push(last["wall_s"].as_f64().unwrap_or(0.0));
+            let (fw, fh, fps) = (
+                last["width"].as_u64().unwrap_or(0),
+                last["height"].as_u64().unwrap_or(0),
+                last["fps"].as_f64().unwrap_or(30.0),
+            );
+            if run == 0 {
+                // The same frames, dumped once: a lossless render (x264 CRF 0, the exact
+                // YUV our encoder is given) decoded to raw 4:2:0 in RAM.
+                let lossless = tmp.join(format!("{}_lossless.mp4", w.name));
+                run_child(&w.json, &w.assets, &lossless, "lossless");
+                let ok = Command::new("ffmpeg")
+                    .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
+                    .arg(&lossless)
+                    .args(["-f", "rawvideo", "-pix_fmt", "yuv420p"])
+                    .arg(&raw)
+                    .status()
+                    .map(|s| s.success())
+                    .unwrap_or(false);
+                assert!(ok, "dumping raw frames failed");
+                ssim = ssim_of(&out, &lossless);
+                // The workloads README's floor takes RGBA frames (ffmpeg converts them): dump
+                // those too when they fit in RAM (about 8 MB a 1080p frame).
+                let frames = last["frames"].as_u64().unwrap_or(0);
+                if fw * fh * 4 * frames < 9_000_000_000 {
+                    let ok = Command::new("ffmpeg")
+                        .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
+                        .arg(&lossless)
+                        .args(["-f", "rawvideo", "-pix_fmt", "rgba"])
+                        .arg(&raw_rgba)
+                        .status()
+                        .map(|s| s.success())
+                        .unwrap_or(false);
+                    assert!(ok, "dumping RGBA frames failed");
+                }
+                let _ = std::fs::remove_file(&lossless);
+            }
+            if raw_rgba.exists() {
+                let mut cmd = Command::new("ffmpeg");
+                raw_input(&mut cmd, fw, fh, fps, &raw_rgba);
+                cmd.args([
+                    "-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p", "-threads", "0",
+                ])
+                .arg(tmp.join("floor.mp4"));
+                floor_rgba_s.push(timed(&mut cmd));
+            }
+            let mut cmd = Command::new("ffmpeg");
+            raw_input(&mut cmd, fw, fh, fps, &raw);
+            cmd.args(["-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p", "-threads", "0"])
+                .arg(tmp.join("floor.mp4"));
+            floor_s.push(timed(&mut cmd));
+        }
+        let (r, f) = (median(reel_s), median(floor_s));
+        let frames = last["frames"].as_f64().unwrap_or(0.0);
+        let fps = last["fps"].as_f64().unwrap_or(30.0);
+        let st = &last["stages"];
+        let parts = ["raster_s", "convert_s", "encode_s", "decode_s", "audio_s"].map(|k| st[k].as_f64().unwrap_or(0.0));
+        let sum: f64 = parts.iter().sum::<f64>().max(1e-9);
+        let share: Vec<String> = parts.iter().map(|p| format!("{:>5.1}%", 100.0 * p / sum)).collect();
+        println!(
+            "{:<4} {:>7.2} {:>7.2} {:>6.2} {:>6.1} {:>6.2} {:>8.0}  {}",
+            w.name,
+            r,
+            f,
+            r / f,
+            frames / r,
+            frames / fps / r,
+            last["peak_rss"].as_f64().unwrap_or(0.0) / 1e6,
+            share.join(" ")
+        );
+        if !floor_rgba_s.is_empty() {
+            let fr = median(floor_rgba_s);
+            println!("     floor from RGBA frames (as in shared/workloads/README.md): {fr:.2} s, ratio {:.2}", r / fr);
+        }
+        println!("     SSIM of the main output against a lossless render: {ssim:.5}");
+        if w.name == "w1" {
+            five_outputs(w, &tmp, &raw, &last);
+        }
+        let _ = std::fs::remove_file(&raw);
+        let _ = std::fs::remove_file(&raw_rgba);
+    }
+}
+
+/// All five outputs from reel against one ffmpeg process writing the same three videos and
+/// two JPEGs from the raw frames.
+fn five_outputs(w: &Workload, tmp: &Path, raw: &Path, info: &serde_json::Value) {
+    let t = Instant::now();
+    run_child(&w.json, &w.assets, &tmp.join("w1all.mp4"), "all");
+    let ours = t.elapsed().as_secs_f64();
+    let (fw, fh, fps) = (
+        info["width"].as_u64().unwrap_or(1920),
+        info["height"].as_u64().unwrap_or(1080),
+        info["fps"].as_f64().unwrap_or(30.0),
+    );
+    let poster = info["poster"].as_u64().unwrap_or(0);
+    let mut cmd = Command::new("ffmpeg");
+    raw_input(&mut cmd, fw, fh, fps, raw);
+    let g = (2.0 * fps).round() as u64;
+    cmd.args([
+        "-filter_complex",
+        &format!("[0:v]split=4[m][w][p][j];[p]scale=-2:360[pv];[j]select='eq(n\\,{poster})',split[j1][j2];[j1]scale=400:-2[j4];[j2]scale=800:-2[j8]"),
+        "-map", "[m]", "-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-profile:v", "high",
+    ])
+    .arg(tmp.join("f_main.mp4"))
+    .args(["-map", "[w]", "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-profile:v", "main", "-level", "4.1", "-maxrate", "6000k", "-bufsize", "12000k",
+        "-x264-params", &format!("keyint={g}:min-keyint={g}:scenecut=0")])
+    .arg(tmp.join("f_web.mp4"))
+    .args(["-map", "[pv]", "-c:v", "libx264", "-preset", "veryfast", "-crf", "30", "-maxrate", "800k", "-bufsize", "1600k"])
+    .arg(tmp.join("f_preview.mp4"))
+    .args(["-map", "[j4]", "-frames:v", "1"])
+    .arg(tmp.join("f_400w.jpg"))
+    .args(["-map", "[j8]", "-frames:v", "1"])
+    .arg(tmp.join("f_800w.jpg"));
+    let floor = timed(&mut cmd);
+    println!("w1 all five outputs: reel {ours:.2} s, ffmpeg {floor:.2} s, ratio {:.2}", ours / floor);
+}
+
+/// W1 looped to 120 s: the same scenes four times.
+fn long_w1(tmp: &Path) -> Workload {
+    let src = root().join("../shared/workloads/w1.json");
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&src).expect("w1.json")).expect("json");
+    let scenes = v["scenes"].as_array().cloned().unwrap_or_default();
+    let mut all = Vec::new();
+    for k in 0..4 {
+        for (i, s) in scenes.iter().enumerate() {
+            let mut s = s.clone();
+            s["id"] = serde_json::json!(format!("r{k}-{i}"));
+            if k > 0 && i == 0 {
+                s["transition"] = serde_json::json!({"type": "fade", "durationFrames": 20});
+            }
+            all.push(s);
+        }
+    }
+    v["scenes"] = serde_json::Value::Array(all);
+    v["totalDurationFrames"] = serde_json::json!(3600 - 60);
+    let path = tmp.join("w1x4.json");
+    std::fs::write(&path, serde_json::to_vec(&v).expect("json")).expect("write");
+    Workload { name: "w1x4", json: path, assets: root().join("target/workloads/w1") }
+}
+
+/// Mean SSIM (all planes) of `a` against `reference`, by ffmpeg's ssim filter.
+fn ssim_of(a: &Path, reference: &Path) -> f64 {
+    let o = Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostats", "-i"])
+        .arg(a)
+        .arg("-i")
+        .arg(reference)
+        .args(["-lavfi", "ssim", "-f", "null", "-"])
+        .output()
+        .expect("ffmpeg ssim");
+    let log = String::from_utf8_lossy(&o.stderr);
+    log.rsplit("All:").next().and_then(|s| s.split_whitespace().next()).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+}

@@ -1,0 +1,218 @@
+//! Reliability: concurrent renders, types shared across threads, faults (Ctrl-C, SIGKILL),
+//! and a property test that random and mutated compositions never panic.
+
+use crate::common::*;
+use proptest::prelude::*;
+use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+use reel::{RenderOptions, Variants};
+use std::process::{Command, Stdio};
+
+#[test]
+fn shared_types_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<reel::Plan>();
+    check::<reel::PlanOptions>();
+    check::<reel::RenderOptions>();
+    check::<reel::RenderReport>();
+    check::<reel::Error>();
+    check::<reel::text::FontLibrary>();
+}
+
+#[test]
+fn concurrent_renders_share_or_not_a_pool() {
+    let dir = media_dir();
+    let pool = std::sync::Arc::new(rayon::ThreadPoolBuilder::new().num_threads(2).build().expect("pool"));
+    let colors = ["#ff0000", "#00ff00", "#0000ff", "#ffffff"];
+    std::thread::scope(|s| {
+        for (i, c) in colors.iter().enumerate() {
+            let (dir, pool) = (dir.path(), pool.clone());
+            s.spawn(move || {
+                let json = format!(r##"{{"id": "c{i}", "width": 96, "height": 54, "scenes": [{{"id": "s", "durationFrames": 20, "background": "{c}",
+                    "layers": [{{"type": "image", "asset": "quad.png", "width": 40}}]}}]}}"##);
+                let plan = plan(&json, dir).expect("plan");
+                let out = dir.join(format!("c{i}.mp4"));
+                let mut opts = RenderOptions::new(&out);
+                opts.variants = Variants::NONE;
+                if i % 2 == 0 {
+                    opts.pool = Some(pool); // shared; the others build their own
+                }
+                reel::render(&plan, &opts).expect("render");
+                let (w, _, frames) = decode_rgb(&out);
+                assert_eq!(frames.len(), 20);
+                let want = match i { 0 => [255, 0, 0], 1 => [0, 255, 0], 2 => [0, 0, 255], _ => [255, 255, 255] };
+                assert_near(rgb_at(&frames[10], w, 3, 3), want, 8, &format!("render {i}"));
+            });
+        }
+    });
+}
+
+fn long_composition(dir: &std::path::Path) {
+    std::fs::write(
+        dir.join("long.json"),
+        r##"{"id": "long", "width": 640, "height": 360, "scenes": [{"id": "s", "durationFrames": 3000,
+            "background": {"type": "gradient", "colors": ["#000000", "#ffffff"]},
+            "layers": [{"type": "text", "text": "still going", "keyframes": {"rotation": [{"frame": 0, "value": 0}, {"frame": 3000, "value": 3600}]}}]}]}"##,
+    )
+    .expect("write");
+}
+
+fn wait_for_progress(child: &mut std::process::Child) {
+    // The progress bar is off (--quiet); wait until the temporary file appears.
+    for _ in 0..200 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+    }
+}
+
+#[test]
+fn ctrl_c_stops_within_a_second_and_cleans_up() {
+    let dir = media_dir();
+    long_composition(dir.path());
+    let before = files_in(dir.path());
+    let mut child = Command::new(crate::cli::render_bin())
+        .current_dir(dir.path())
+        .args(["long.json", "-o", "long.mp4", "--quiet"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert!(child.try_wait().expect("wait").is_none(), "still rendering");
+    assert!(files_in(dir.path()).iter().any(|f| f.ends_with(".part")), "a temporary file while rendering");
+    let sent = std::time::Instant::now();
+    Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(sent.elapsed().as_secs_f64() < 3.0, "did not stop after Ctrl-C");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(sent.elapsed().as_secs_f64() < 1.5, "took {:?}", sent.elapsed());
+    assert_eq!(status.code(), Some(130));
+    assert_eq!(files_in(dir.path()), before, "no output and no temporary file remain");
+}
+
+#[test]
+fn sigkill_never_leaves_a_final_file() {
+    let dir = media_dir();
+    long_composition(dir.path());
+    let mut child = Command::new(crate::cli::render_bin())
+        .current_dir(dir.path())
+        .args(["long.json", "-o", "long.mp4", "--quiet"])
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    wait_for_progress(&mut child);
+    let names = files_in(dir.path());
+    for final_name in ["long.mp4", "long_web.mp4", "long_preview.mp4", "long_400w.jpg", "long_800w.jpg"] {
+        assert!(!names.contains(&final_name.to_string()), "{final_name} exists after SIGKILL: {names:?}");
+    }
+}
+
+/// Random compositions (valid shapes with random values, and random mutations of valid
+/// ones): parsing and planning never panic; whatever plans renders a still without panicking.
+#[test]
+fn random_compositions_never_panic() {
+    let dir = media_dir();
+    let cases: u32 = std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(96);
+    let config = Config { cases, failure_persistence: None, ..Config::default() };
+    let mut runner = TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &[7; 32]));
+    let value = prop_oneof![
+        Just(serde_json::json!(null)),
+        any::<bool>().prop_map(serde_json::Value::from),
+        (-1e7f64..1e7).prop_map(serde_json::Value::from),
+        (-5i64..400).prop_map(serde_json::Value::from),
+        prop_oneof![
+            Just("50%"),
+            Just("#fff"),
+            Just("@primary"),
+            Just("fade"),
+            Just("quad.png"),
+            Just("../x"),
+            Just(""),
+            Just("cubicBezier(0,0,1,1)"),
+            Just("-3%"),
+            Just("1e400")
+        ]
+        .prop_map(serde_json::Value::from),
+    ];
+    let fields = [
+        "width",
+        "height",
+        "fps",
+        "totalDurationFrames",
+        "posterFrame",
+        "aspectRatio",
+        "durationFrames",
+        "startFrame",
+        "background",
+        "fromFrame",
+        "x",
+        "y",
+        "opacity",
+        "rotation",
+        "scale",
+        "fontSize",
+        "fontWeight",
+        "color",
+        "maxWidth",
+        "lineHeight",
+        "text",
+        "asset",
+        "fit",
+        "anchor",
+        "type",
+        "shape",
+        "fill",
+        "cornerRadius",
+        "maxLines",
+        "align",
+        "letterSpacing",
+    ];
+    let strategy = (
+        proptest::collection::vec((0..fields.len(), value.clone()), 0..12),
+        proptest::collection::vec((0..fields.len(), value), 0..12),
+        0usize..3,
+    );
+    runner
+        .run(&strategy, |(top, layer, kind)| {
+            let layer_type = ["text", "image", "shape"][kind];
+            let mut comp = serde_json::json!({
+                "id": "p", "width": 64, "height": 36, "style": {"colorPalette": {"primary": "#123456"}},
+                "scenes": [{"id": "a", "durationFrames": 6, "layers": [{"type": layer_type, "text": "Hi", "asset": "quad.png"}]},
+                           {"id": "b", "durationFrames": 6, "transition": {"type": "fade", "durationFrames": 3}}]
+            });
+            for (f, v) in top {
+                let key = fields[f];
+                if ["durationFrames", "startFrame", "background"].contains(&key) {
+                    comp["scenes"][0][key] = v;
+                } else {
+                    comp[key] = v;
+                }
+            }
+            for (f, v) in layer {
+                comp["scenes"][0]["layers"][0][fields[f]] = v;
+            }
+            let text = comp.to_string();
+            if let Ok(plan) = plan(&text, dir.path()) {
+                // Keep stills cheap: only small canvases.
+                if plan.width() as u64 * plan.height() as u64 <= 640 * 640 {
+                    for f in [0, plan.frame_count() / 2, plan.frame_count().saturating_sub(1)] {
+                        let img = reel::render_still(&plan, f);
+                        prop_assert_eq!(img.dimensions(), (plan.width(), plan.height()));
+                    }
+                }
+            }
+            // Byte-level mutations of the text: parse must not panic either.
+            let bytes = text.as_bytes();
+            for cut in [bytes.len() / 3, bytes.len() / 2] {
+                let _ = reel::parse(&String::from_utf8_lossy(&bytes[..cut]));
+            }
+            Ok(())
+        })
+        .expect("no panics");
+}
