@@ -152,6 +152,85 @@ pub fn write_posters(main: &Path, frame: &Pixmap) -> Result<Vec<(PathBuf, u32, u
     Ok(out)
 }
 
+/// Variants of a single asset, written beside it (or in `out_dir`): an image `KEY.ext` gets
+/// `KEY_400w.jpg` and `KEY_800w.jpg` (EXIF orientation applied, transparency flattened onto
+/// white, never upscaled: a source narrower than 400 px keeps its width in both); a video
+/// `KEY.ext` gets `KEY_web.mp4` and `KEY_preview.mp4` (its audio, if any, in both).
+pub fn asset_variants(path: &Path, out_dir: Option<&Path>, preset: &str) -> Result<Vec<crate::render::OutputReport>> {
+    use crate::render::OutputReport;
+    let name = path.file_name().ok_or_else(|| Error::invalid("", format!("{} is not a file", path.display())))?;
+    let target = out_dir.map(|d| d.join(name)).unwrap_or_else(|| path.to_path_buf());
+    if let Some(d) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
+    }
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let report = |p: PathBuf, kind: &str, w: u32, h: u32, frames: u64, codec: &str| {
+        let bytes = std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
+        let duration_s = if codec == "jpeg" { 0.0 } else { crate::media::container_duration(&p).unwrap_or(0.0) };
+        OutputReport { path: p, kind: kind.into(), bytes, width: w, height: h, frames, duration_s, codec: codec.into() }
+    };
+    if matches!(ext.as_str(), "png" | "jpg" | "jpeg" | "webp") {
+        let key = path.display().to_string();
+        let mut img = crate::media::decode_image(path, crate::media::ImageLimits::default())
+            .map_err(|why| Error::invalid(key, why))?;
+        // Flatten onto white (premultiplied: c + (255 - a)).
+        for px in img.data_mut().chunks_exact_mut(4) {
+            let k = 255 - px[3];
+            px[0] = px[0].saturating_add(k);
+            px[1] = px[1].saturating_add(k);
+            px[2] = px[2].saturating_add(k);
+            px[3] = 255;
+        }
+        return Ok(write_posters(&target, &img)?
+            .into_iter()
+            .map(|(p, w, h)| report(p, "poster", w, h, 1, "jpeg"))
+            .collect());
+    }
+    // Anything else is tried as a video.
+    let key = path.display().to_string();
+    let info = crate::media::probe_video(path).map_err(|why| Error::invalid(key.clone(), why))?;
+    let fps = info.fps.unwrap_or(Fps { num: 30, den: 1 });
+    let frames = fps.frames_for_seconds(info.duration).max(1);
+    let web = web_settings(info.width, info.height, fps, preset);
+    let preview = preview_settings(info.width, info.height, fps, preset);
+    let audio = crate::audio::decode_file(path).ok().map(|mut s| {
+        s.resize((fps.sample_at(frames, crate::audio::RATE) * 2) as usize, 0.0);
+        std::sync::Arc::new(s)
+    });
+    let settings = |bitrate| audio.as_ref().map(|a| crate::encode::AudioSettings { samples: a.clone(), bitrate });
+    let web_path = sibling(&target, "_web.mp4");
+    let preview_path = sibling(&target, "_preview.mp4");
+    let mut w_out = crate::encode::Mp4Writer::create(&web_path, &web, settings(128_000).as_ref())?;
+    let mut p_out = crate::encode::Mp4Writer::create(&preview_path, &preview, settings(96_000).as_ref())?;
+    let mut dec =
+        crate::media::ClipDecoder::open(path, web.width, web.height).map_err(|why| Error::invalid(key.clone(), why))?;
+    let mut small = crate::raster::pixmap_or_tiny(preview.width, preview.height);
+    let (mut yw, mut yp) =
+        (crate::encode::Yuv420::new(web.width, web.height), crate::encode::Yuv420::new(preview.width, preview.height));
+    for i in 0..frames {
+        let t = i as f64 * fps.den as f64 / fps.num as f64;
+        let Some(pic) = dec.frame_at(t) else { break };
+        yw.fill_from_rgba(pic.data());
+        w_out.write(&yw)?;
+        small = resize_premultiplied(&pic, small.width(), small.height());
+        yp.fill_from_rgba(small.data());
+        p_out.write(&yp)?;
+    }
+    w_out.finish()?;
+    p_out.finish()?;
+    Ok(vec![
+        report(web_path, "web", web.width, web.height, frames, if audio.is_some() { "h264+aac" } else { "h264" }),
+        report(
+            preview_path,
+            "preview",
+            preview.width,
+            preview.height,
+            frames,
+            if audio.is_some() { "h264+aac" } else { "h264" },
+        ),
+    ])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,6 +20,8 @@ pub struct VideoInfo {
     pub duration: f64,
     /// Codec name.
     pub codec: String,
+    /// Average frame rate, when the stream states one.
+    pub fps: Option<crate::time::Fps>,
 }
 
 fn open_input(path: &Path) -> Result<(ff::format::context::Input, usize), String> {
@@ -42,6 +44,10 @@ pub fn probe_video(path: &Path) -> Result<VideoInfo, String> {
     } else {
         0.0
     };
+    let rate = stream.avg_frame_rate();
+    let fps = (rate.numerator() > 0 && rate.denominator() > 0)
+        .then(|| crate::time::Fps::new(rate.numerator() as u32, rate.denominator() as u32))
+        .flatten();
     let params = stream.parameters();
     let codec = ff::codec::context::Context::from_parameters(params).map_err(|e| format!("unsupported video: {e}"))?;
     let dec = codec.decoder().video().map_err(|e| format!("unsupported video codec: {e}"))?;
@@ -55,7 +61,7 @@ pub fn probe_video(path: &Path) -> Result<VideoInfo, String> {
     if d.frame_at(0.0).is_none() {
         return Err("corrupt video: no frame could be decoded".into());
     }
-    Ok(VideoInfo { width: w, height: h, duration: dur.max(d.last_pts), codec: name })
+    Ok(VideoInfo { width: w, height: h, duration: dur.max(d.last_pts), codec: name, fps })
 }
 
 /// Decodes a clip forward, converting frames to premultiplied RGBA pixmaps of a fixed size.

@@ -2,6 +2,9 @@
 //! [`Checker`] and returns a best-effort value so that later checks still run.
 
 use super::color;
+
+#[path = "captions.rs"]
+pub(crate) mod captions;
 use super::*;
 use crate::anim::{Key, Preset};
 use crate::error::{Error, Problems, Result};
@@ -562,6 +565,8 @@ pub fn build(comp: &Composition, parse_warnings: &[Problem], opts: &PlanOptions)
         });
     }
 
+    let captions =
+        comp.captions.as_ref().and_then(|c| captions::build(&mut ck, &mut ctx, c, opts.assets.as_ref(), fps));
     let clips = std::mem::take(&mut ctx.clips);
     let audio = audio(&mut ck, comp.audio.as_ref(), opts.assets.as_ref(), fps, target);
 
@@ -571,6 +576,7 @@ pub fn build(comp: &Composition, parse_warnings: &[Problem], opts: &PlanOptions)
     Ok(Plan {
         audio,
         clips,
+        captions,
         id: comp.id.clone(),
         width,
         height,

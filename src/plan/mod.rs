@@ -5,7 +5,7 @@
 //! timings to integer frames, assets are resolved inside their folder and decoded, fonts are
 //! looked up and text is shaped and rasterized once. The rasterizer reads only the plan.
 
-mod build;
+pub(crate) mod build;
 pub mod color;
 
 pub use build::{build, DurationPolicy, Limits, PlanOptions};
@@ -34,6 +34,7 @@ pub struct Plan {
     pub(crate) slide_distance: f32,
     pub(crate) audio: crate::audio::AudioPlan,
     pub(crate) clips: Vec<ClipPlan>,
+    pub(crate) captions: Option<build::captions::CaptionsPlan>,
 }
 
 impl Plan {

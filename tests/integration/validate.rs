@@ -228,3 +228,36 @@ fn crc32(data: &[u8]) -> u32 {
     }
     !crc
 }
+
+#[test]
+fn caption_problems_name_the_path_or_line() {
+    let ps = problems(
+        r#"{"id": "c", "scenes": [{"id": "s", "durationFrames": 30}], "captions": {"words": [
+        {"text": "one", "startFrame": 0, "endFrame": 10}, {"text": "two", "startFrame": 5, "endFrame": 12},
+        {"text": "three", "startFrame": 20, "endFrame": 15}]}}"#,
+    );
+    has(&ps, "captions.words[1].startFrame", "overlapping");
+    has(&ps, "captions.words[2].endFrame", "endFrame > startFrame");
+    let dir = media_dir();
+    std::fs::write(
+        dir.path().join("bad.srt"),
+        "1\n00:00:01,000 --> 00:00:02,000\nHi\n\n2\n00:00:03.5 -> 00:00:04\nThere\n",
+    )
+    .expect("write");
+    std::fs::write(dir.path().join("good.vtt"), "WEBVTT\n\n00:00.500 --> 00:01.000\nHello there\n").expect("write");
+    match plan(
+        r#"{"id": "c", "scenes": [{"id": "s", "durationFrames": 60}], "captions": {"asset": "bad.srt"}}"#,
+        dir.path(),
+    ) {
+        Err(Error::Invalid(p)) => {
+            assert_eq!(p.0[0].path, "captions.asset");
+            assert!(p.0[0].message.contains("bad.srt") && p.0[0].message.contains("line 6"), "{}", p.0[0]);
+        }
+        other => panic!("{other:?}"),
+    }
+    plan(
+        r#"{"id": "c", "scenes": [{"id": "s", "durationFrames": 60}], "captions": {"asset": "good.vtt"}}"#,
+        dir.path(),
+    )
+    .expect("WebVTT plans");
+}

@@ -195,3 +195,34 @@ fn cli_variants_and_report() {
     let o = Command::new(&bin).current_dir(dir.path()).args(["c.json", "--variants", "gif"]).output().expect("run");
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn asset_variants_for_images_and_videos() {
+    let dir = media_dir();
+    quadrants(1000, 500).save(dir.path().join("wide.png")).expect("save");
+    quadrants(300, 100).save(dir.path().join("narrow.png")).expect("save");
+    let out = dir.path().join("out");
+    let r =
+        reel::variants::asset_variants(&dir.path().join("wide.png"), Some(&out), "veryfast").expect("image variants");
+    assert_eq!(r.iter().map(|o| (o.width, o.height)).collect::<Vec<_>>(), [(400, 200), (800, 400)]);
+    let img = image::open(out.join("wide_800w.jpg")).expect("jpeg").to_rgb8();
+    assert_near(img.get_pixel(100, 100).0, [255, 0, 0], 10, "top-left quadrant");
+    let r = reel::variants::asset_variants(&dir.path().join("narrow.png"), Some(&out), "veryfast").expect("narrow");
+    assert!(r.iter().all(|o| o.width == 300), "never upscaled: {r:?}");
+
+    write_clip(&dir.path().join("clip.mp4"), 1280, 720, "30", (0..60u32).map(|i| vec![(i * 4) as u8; 1280 * 720 * 3]));
+    let r = reel::variants::asset_variants(&dir.path().join("clip.mp4"), None, "veryfast").expect("video variants");
+    assert_eq!(
+        r.iter().map(|o| (o.kind.as_str(), o.width, o.height)).collect::<Vec<_>>(),
+        [("web", 1280, 720), ("preview", 640, 360)]
+    );
+    for o in &r {
+        let p = probe(&o.path);
+        assert_eq!(p["streams"][0]["nb_read_frames"], "60", "{}", o.path.display());
+        assert!((o.duration_s - 2.0).abs() <= 1.0 / 30.0, "{}: {}", o.kind, o.duration_s);
+    }
+    assert!(dir.path().join("clip_web.mp4").exists() && dir.path().join("clip_preview.mp4").exists());
+    std::fs::write(dir.path().join("fake.mp4"), b"not a video").expect("write");
+    let e = reel::variants::asset_variants(&dir.path().join("fake.mp4"), None, "veryfast").expect_err("bad input");
+    assert!(e.is_input_error(), "{e}");
+}
