@@ -119,6 +119,20 @@ impl FontLibrary {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Shapes one line of text without wrapping: (glyph id, advance in pixels) in visual
+    /// order, left to right. For comparing our shaping with HarfBuzz's.
+    pub fn shape_glyphs(&self, text: &str, family: &str, weight: u16, size: f32) -> Vec<(u16, f32)> {
+        let mut guard = self.lock();
+        // Wide enough never to wrap, small enough that x positions keep their precision.
+        let mut spec = TextSpec::new(text, family, size, size * 1000.0);
+        spec.weight = weight;
+        let lines = shape(&mut guard.fonts, &spec, text, size, Wrap::None);
+        let mut glyphs: Vec<(f32, u16, f32)> =
+            lines.iter().flat_map(|l| l.glyphs.iter().map(|g| (g.x, g.glyph_id, g.w))).collect();
+        glyphs.sort_by(|a, b| a.0.total_cmp(&b.0));
+        glyphs.into_iter().map(|(_, id, w)| (id, w)).collect()
+    }
+
     /// Shapes, wraps and rasterizes a text block once: plate, blurred shadow, stroke, fill.
     pub fn layout(&self, spec: &TextSpec) -> TextBlock {
         let mut guard = self.lock();

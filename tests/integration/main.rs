@@ -8,6 +8,7 @@ mod encode;
 mod golden;
 mod media;
 mod robust;
+mod shaping;
 mod timeline;
 mod validate;
 mod variants;
