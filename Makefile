@@ -5,7 +5,7 @@
 SHELL := /bin/bash
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEB_PACKAGES := libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev \
-	libclang-dev clang pkg-config ffmpeg libharfbuzz-bin
+	libclang-dev clang pkg-config ffmpeg libharfbuzz-bin chromium
 CARGO ?= cargo
 
 .PHONY: deps demo test lint unit bench fmt clean
