@@ -45,8 +45,8 @@
 //! a space (Inter kerns "," + " ") is not applied.
 //!
 //! ## Not supported yet
-//! A video clip's own audio is not mixed in (its `volume` is checked, then ignored); clip
-//! rotation metadata is ignored. See the issue tracker's closing notes.
+//! A clip's own audio plays only at `playbackRate` 1 (other rates are silent, with a
+//! warning); clip rotation metadata is ignored. See the issue tracker's closing notes.
 
 #![warn(missing_docs)]
 

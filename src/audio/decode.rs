@@ -109,8 +109,9 @@ pub fn decode_file(path: &Path) -> Result<Vec<f32>, String> {
     resample(stereo, rate)
 }
 
-/// FFT-based synchronous resampling (rubato): exact ratio, band-limited, its delay trimmed.
-fn resample(stereo: Vec<f32>, from: u32) -> Result<Vec<f32>, String> {
+/// Resamples interleaved stereo from `from` Hz to 48 kHz: FFT-based synchronous resampling
+/// (rubato), exact ratio, band-limited, its delay trimmed.
+pub fn resample(stereo: Vec<f32>, from: u32) -> Result<Vec<f32>, String> {
     use rubato::{Fft, FixedSync, Resampler};
     let frames = stereo.len() / 2;
     let input = audioadapter_buffers::owned::InterleavedOwned::new_from(stereo, 2, frames)

@@ -226,3 +226,79 @@ pub fn container_duration(path: &Path) -> Option<f64> {
     let ictx = ff::format::input(&path).ok()?;
     (ictx.duration() > 0).then(|| ictx.duration() as f64 / ff::ffi::AV_TIME_BASE as f64)
 }
+
+/// Decodes a clip's audio track (if it has one) to 48 kHz stereo f32, with FFmpeg's decoder
+/// (which applies the container's priming and edit lists) and rubato for the rate.
+pub fn decode_clip_audio(path: &Path) -> Result<Option<Vec<f32>>, String> {
+    crate::encode::init().map_err(|e| e.to_string())?;
+    let mut ictx = ff::format::input(&path).map_err(|e| format!("not a readable media file: {e}"))?;
+    let Some(stream) = ictx.streams().best(ff::media::Type::Audio) else { return Ok(None) };
+    let index = stream.index();
+    let tb = f64::from(stream.time_base());
+    let ctx = ff::codec::context::Context::from_parameters(stream.parameters()).map_err(|e| e.to_string())?;
+    let mut dec = ctx.decoder().audio().map_err(|e| format!("unsupported audio codec in the clip: {e}"))?;
+    let rate = dec.rate();
+    if rate == 0 {
+        return Err("the clip's audio has no sample rate".into());
+    }
+    let mut out: Vec<f32> = Vec::new();
+    let mut swr: Option<ff::software::resampling::Context> = None;
+    let mut frame = ff::frame::Audio::empty();
+    let mut converted = ff::frame::Audio::empty();
+    let mut first_pts: Option<f64> = None;
+    let mut receive = |dec: &mut ff::decoder::Audio, out: &mut Vec<f32>| -> Result<(), String> {
+        while dec.receive_frame(&mut frame).is_ok() {
+            if first_pts.is_none() {
+                first_pts = Some(frame.pts().unwrap_or(0) as f64 * tb);
+            }
+            let layout = if frame.channel_layout().is_empty() {
+                ff::ChannelLayout::default(frame.channels() as i32)
+            } else {
+                frame.channel_layout()
+            };
+            if swr.is_none() {
+                swr = Some(
+                    ff::software::resampling::Context::get(
+                        frame.format(),
+                        layout,
+                        frame.rate(),
+                        ff::format::Sample::F32(ff::format::sample::Type::Packed),
+                        ff::ChannelLayout::STEREO,
+                        frame.rate(),
+                    )
+                    .map_err(|e| format!("audio conversion: {e}"))?,
+                );
+            }
+            if let Some(s) = swr.as_mut() {
+                frame.set_channel_layout(layout);
+                s.run(&frame, &mut converted).map_err(|e| format!("audio conversion: {e}"))?;
+                let n = converted.samples() * 2;
+                let bytes = converted.data(0);
+                out.extend(bytes.chunks_exact(4).take(n).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])));
+            }
+            if out.len() > 2 * 48_000 * 4 * 3600 {
+                return Err("the clip's audio is longer than 4 h".into());
+            }
+        }
+        Ok(())
+    };
+    for (s, packet) in ictx.packets() {
+        if s.index() == index {
+            let _ = dec.send_packet(&packet); // a damaged packet is skipped
+            receive(&mut dec, &mut out)?;
+        }
+    }
+    let _ = dec.send_eof();
+    receive(&mut dec, &mut out)?;
+    // A track that starts late starts late in the mix too.
+    let lead = ((first_pts.unwrap_or(0.0).max(0.0)) * rate as f64).round() as usize * 2;
+    let mut samples = vec![0f32; lead];
+    samples.extend(out);
+    if samples.is_empty() {
+        return Ok(None);
+    }
+    if rate == crate::audio::RATE {
+        return Ok(Some(samples));
+    }
+    crate::audio::resample_stereo(samples, rate).map(Some)
+}

@@ -568,7 +568,8 @@ pub fn build(comp: &Composition, parse_warnings: &[Problem], opts: &PlanOptions)
     let captions =
         comp.captions.as_ref().and_then(|c| captions::build(&mut ck, &mut ctx, c, opts.assets.as_ref(), fps));
     let clips = std::mem::take(&mut ctx.clips);
-    let audio = audio(&mut ck, comp.audio.as_ref(), opts.assets.as_ref(), fps, target);
+    let mut audio = audio(&mut ck, comp.audio.as_ref(), opts.assets.as_ref(), fps, target);
+    clip_audio(&mut ck, &clips, fps, &mut audio);
 
     if !ck.problems.is_empty() {
         return Err(Error::Invalid(Problems(ck.problems)));
@@ -1335,7 +1336,7 @@ fn clip(
 ) -> Option<usize> {
     let trim_start = ck.range(&format!("{p}.trimStart"), m.trim_start, 0.0, 1e6, 0.0);
     let rate = ck.range(&format!("{p}.playbackRate"), m.rate, 0.01, 100.0, 1.0);
-    let _volume = ck.range(&format!("{p}.volume"), m.volume, 0.0, 4.0, 1.0);
+    let volume = ck.range(&format!("{p}.volume"), m.volume, 0.0, 4.0, 1.0);
     let key = key?;
     let (path, info) = match ctx.videos.get(key) {
         Some((path, Ok(info))) => (path.clone(), info.clone()),
@@ -1375,6 +1376,64 @@ fn clip(
         end: end.max(trim_start + 1e-3),
         rate,
         looped: m.looped.unwrap_or(true),
+        volume: volume as f32,
+        path_json: p.to_string(),
     });
     Some(ctx.clips.len() - 1)
+}
+
+/// A clip's own sound, placed where the clip plays: trimmed, looped like the picture (or
+/// silent once a held clip ends), at the clip's volume, with 5 ms fades at the edges so cuts
+/// do not click. Only at playbackRate 1 (other rates are silent, with a warning).
+fn clip_audio(ck: &mut Checker, clips: &[ClipPlan], fps: Fps, audio: &mut crate::audio::AudioPlan) {
+    use crate::audio::{Placed, RATE};
+    let wanted: Vec<&ClipPlan> = clips.iter().filter(|c| c.volume > 0.0).collect();
+    let decoded: Vec<Result<Option<Vec<f32>>, String>> =
+        wanted.par_iter().map(|c| crate::media::decode_clip_audio(&c.path)).collect();
+    for (c, r) in wanted.into_iter().zip(decoded) {
+        let src = match r {
+            Ok(Some(s)) => s,
+            Ok(None) => continue,
+            Err(why) => {
+                ck.err(format!("{}.asset", c.path_json), format!("the clip's audio: {why}"));
+                continue;
+            }
+        };
+        if (c.rate - 1.0).abs() > 1e-9 {
+            ck.warn(
+                format!("{}.playbackRate", c.path_json),
+                "the clip's audio is not played at a playbackRate other than 1",
+            );
+            continue;
+        }
+        let src_frames = src.len() / 2;
+        let s0 = ((c.trim_start * RATE as f64).round() as usize).min(src_frames);
+        let s1 = ((c.end * RATE as f64).round() as usize).clamp(s0, src_frames);
+        let start = fps.sample_at(c.start, RATE);
+        let len = (fps.sample_at(c.start + c.len, RATE) - start) as usize;
+        let span = s1 - s0;
+        if span == 0 || len == 0 {
+            continue;
+        }
+        let mut buf = vec![0f32; len * 2];
+        for (i, frame) in buf.chunks_exact_mut(2).enumerate() {
+            let k = if i < span {
+                i
+            } else if c.looped {
+                i % span
+            } else {
+                break;
+            };
+            frame.copy_from_slice(&src[(s0 + k) * 2..(s0 + k) * 2 + 2]);
+        }
+        let fade = (RATE as usize / 200).min(len / 2);
+        for i in 0..fade {
+            let g = i as f32 / fade as f32;
+            for ch in 0..2 {
+                buf[i * 2 + ch] *= g;
+                buf[(len - 1 - i) * 2 + ch] *= g;
+            }
+        }
+        audio.tracks.push(Placed { samples: Arc::new(buf), start, gain: c.volume });
+    }
 }

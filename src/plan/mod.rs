@@ -134,6 +134,10 @@ pub(crate) struct ClipPlan {
     pub end: f64,
     pub rate: f64,
     pub looped: bool,
+    /// Gain of the clip's own audio.
+    pub volume: f32,
+    /// JSON path of the layer or background, for messages.
+    pub path_json: String,
 }
 
 #[derive(Debug, Clone)]

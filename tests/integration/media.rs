@@ -342,3 +342,47 @@ fn bad_media_names_the_asset() {
         }
     }
 }
+
+/// A clip whose picture flashes and whose sound clicks at the same instant (t = 1.5 s in the
+/// file): trimmed by 0.5 s and played from frame 15, both land on output frame 45.
+#[test]
+fn a_clips_flash_and_click_stay_together() {
+    let dir = media_dir();
+    let clip = dir.path().join("flash.mp4");
+    let ok = std::process::Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "color=black:s=64x36:r=30:d=4,drawbox=c=white:t=fill:enable='between(t,1.5,1.53)'",
+        ])
+        .args(["-f", "lavfi", "-i", "aevalsrc='if(between(t,1.5,1.505),0.8,0)':s=44100:d=4"])
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest"])
+        .arg(&clip)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(ok, "make the flash clip");
+    let json = r##"{"id": "clipsync", "width": 64, "height": 36, "fps": 30, "scenes": [
+        {"id": "a", "durationFrames": 15, "background": "#000000"},
+        {"id": "b", "durationFrames": 60, "background": {"type": "video", "asset": "flash.mp4", "trimStart": 0.5, "volume": 1}}]}"##;
+    let plan = plan(json, dir.path()).expect("plan");
+    assert!(plan.has_audio(), "the clip's sound is part of the mix");
+    let out = dir.path().join("clipsync.mp4");
+    let mut opts = RenderOptions::new(&out);
+    opts.variants = reel::Variants::NONE;
+    reel::render(&plan, &opts).expect("render");
+    let (w, _, frames) = decode_rgb(&out);
+    let flash = frames.iter().position(|f| rgb_at(f, w, 32, 18)[0] > 128).expect("flash");
+    let a = decode_audio_left(&out);
+    let click = a.iter().position(|s| s.abs() > 0.2).expect("click") as f64 / 48000.0;
+    assert_eq!(flash, 45, "flash frame");
+    assert!(
+        (click - flash as f64 / 30.0).abs() <= 1.0 / 30.0,
+        "click at {click:.4} s, flash at {:.4} s",
+        flash as f64 / 30.0
+    );
+}
