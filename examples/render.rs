@@ -1,5 +1,5 @@
 //! `render COMPOSITION.json [-o OUT.mp4] [--assets DIR] [--still FRAME]
-//!  [--duration-policy fit|pad|strict] [--threads N] [--preset P] [--crf N] [--loudness LUFS] [--variants web,preview,posters | --no-variants] [--report FILE] [--quiet]`
+//!  [--duration-policy fit|pad|strict] [--threads N] [--preset P] [--crf N] [--loudness LUFS] [--variants web,preview,posters | --no-variants] [--report FILE] [--fonts DIR]... [--quiet]`
 //!
 //! Exit codes: 0 success, 2 bad input (composition or assets), 1 any other failure.
 
@@ -21,11 +21,12 @@ struct Args {
     loudness: Option<f64>,
     variants: reel::Variants,
     report: Option<PathBuf>,
+    fonts: Vec<PathBuf>,
     quiet: bool,
 }
 
 const USAGE: &str = "usage: render COMPOSITION.json [-o OUT.mp4] [--assets DIR] [--still FRAME] \
-[--duration-policy fit|pad|strict] [--threads N] [--preset P] [--crf N] [--loudness LUFS] [--variants web,preview,posters | --no-variants] [--report FILE] [--quiet]";
+[--duration-policy fit|pad|strict] [--threads N] [--preset P] [--crf N] [--loudness LUFS] [--variants web,preview,posters | --no-variants] [--report FILE] [--fonts DIR]... [--quiet]";
 
 fn parse_args() -> Result<Args, String> {
     use lexopt::prelude::*;
@@ -42,6 +43,7 @@ fn parse_args() -> Result<Args, String> {
         loudness: None,
         variants: reel::Variants::default(),
         report: None,
+        fonts: Vec::new(),
         quiet: false,
     };
     let mut input = None;
@@ -73,6 +75,7 @@ fn parse_args() -> Result<Args, String> {
             }
             Long("no-variants") => a.variants = reel::Variants::NONE,
             Long("report") => a.report = Some(s(p.value())?.into()),
+            Long("fonts") => a.fonts.push(s(p.value())?.into()),
             Short('q') | Long("quiet") => a.quiet = true,
             Short('h') | Long("help") => return Err(USAGE.into()),
             Value(v) if input.is_none() => input = Some(PathBuf::from(v)),
@@ -109,6 +112,12 @@ fn run(a: &Args) -> Result<(), reel::Error> {
     let assets = a.assets.clone().unwrap_or_else(|| a.input.parent().map(PathBuf::from).unwrap_or_default());
     let mut opts = PlanOptions::new(if assets.as_os_str().is_empty() { PathBuf::from(".") } else { assets });
     opts.duration_policy = a.policy;
+    for dir in &a.fonts {
+        if !dir.is_dir() {
+            return Err(reel::Error::Option { name: "--fonts", message: format!("{} is not a folder", dir.display()) });
+        }
+        opts.fonts.add_dir(dir);
+    }
     let plan = reel::Plan::build(&parsed, &opts)?;
     if !a.quiet {
         for w in plan.warnings() {

@@ -57,6 +57,12 @@ pub struct RenderOptions {
     pub audio_bitrate: usize,
     /// Extra outputs (web copy, preview, posters); all on by default.
     pub variants: Variants,
+    /// Replaces the web copy's encoder settings (default [`variants::web_settings`]).
+    pub web_settings: Option<VideoSettings>,
+    /// Replaces the preview's encoder settings (default [`variants::preview_settings`]).
+    pub preview_settings: Option<VideoSettings>,
+    /// JPEG quality of the posters, 1..=100 (default 85).
+    pub poster_quality: u8,
 }
 
 impl RenderOptions {
@@ -73,6 +79,9 @@ impl RenderOptions {
             loudness: None,
             audio_bitrate: 192_000,
             variants: Variants::default(),
+            web_settings: None,
+            preview_settings: None,
+            poster_quality: 85,
         }
     }
 }
@@ -313,10 +322,36 @@ pub fn render(plan: &Plan, opts: &RenderOptions) -> Result<RenderReport> {
         max_kbps: None,
         threads: 0,
     };
-    let web_settings =
-        opts.variants.web.then(|| variants::web_settings(plan.width, plan.height, plan.fps, &opts.preset));
-    let preview_settings =
-        opts.variants.preview.then(|| variants::preview_settings(plan.width, plan.height, plan.fps, &opts.preset));
+    let web_settings = opts.variants.web.then(|| {
+        opts.web_settings
+            .clone()
+            .unwrap_or_else(|| variants::web_settings(plan.width, plan.height, plan.fps, &opts.preset))
+    });
+    let preview_settings = opts.variants.preview.then(|| {
+        opts.preview_settings
+            .clone()
+            .unwrap_or_else(|| variants::preview_settings(plan.width, plan.height, plan.fps, &opts.preset))
+    });
+    for (name, s) in [("web_settings", &web_settings), ("preview_settings", &preview_settings)] {
+        if let Some(s) = s {
+            if s.width < 16 || s.height < 16 || s.width % 2 == 1 || s.height % 2 == 1 || s.fps != plan.fps || s.crf > 51
+            {
+                return Err(Error::Option {
+                    name,
+                    message: format!(
+                        "expected even sizes >= 16, the plan's fps and CRF 0..=51, found {}x{} at {:?}, CRF {}",
+                        s.width, s.height, s.fps, s.crf
+                    ),
+                });
+            }
+        }
+    }
+    if !(1..=100).contains(&opts.poster_quality) {
+        return Err(Error::Option {
+            name: "poster_quality",
+            message: format!("expected 1..=100, found {}", opts.poster_quality),
+        });
+    }
     // The web copy reuses the main frames when it has the same size.
     let sizes = Sizes {
         web: web_settings.as_ref().map(|s| (s.width, s.height)).filter(|s| *s != (plan.width, plan.height)),
@@ -495,7 +530,7 @@ pub fn render(plan: &Plan, opts: &RenderOptions) -> Result<RenderReport> {
     let mut posters = Vec::new();
     if poster_frame.is_some() {
         if let Some(frame) = poster.lock().ok().and_then(|mut g| g.take()) {
-            posters = variants::write_posters(&opts.output, &frame)?;
+            posters = variants::write_posters(&opts.output, &frame, opts.poster_quality)?;
         }
     }
     let posters_s = t_posters.elapsed().as_secs_f64();

@@ -139,12 +139,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// Writes `NAME_400w.jpg` and `NAME_800w.jpg` for `main` from an opaque frame; returns the
 /// paths with their sizes.
-pub fn write_posters(main: &Path, frame: &Pixmap) -> Result<Vec<(PathBuf, u32, u32)>> {
+pub fn write_posters(main: &Path, frame: &Pixmap, quality: u8) -> Result<Vec<(PathBuf, u32, u32)>> {
     let mut out = Vec::new();
     for w in [400, 800] {
         let p = poster(frame, w);
         // Opaque frames: premultiplied bytes are the straight bytes.
-        let jpg = encode_jpeg(p.data(), p.width(), p.height(), 85)?;
+        let jpg = encode_jpeg(p.data(), p.width(), p.height(), quality.clamp(1, 100))?;
         let path = sibling(main, &format!("_{w}w.jpg"));
         write_atomic(&path, &jpg)?;
         out.push((path, p.width(), p.height()));
@@ -181,7 +181,7 @@ pub fn asset_variants(path: &Path, out_dir: Option<&Path>, preset: &str) -> Resu
             px[2] = px[2].saturating_add(k);
             px[3] = 255;
         }
-        return Ok(write_posters(&target, &img)?
+        return Ok(write_posters(&target, &img, 85)?
             .into_iter()
             .map(|(p, w, h)| report(p, "poster", w, h, 1, "jpeg"))
             .collect());

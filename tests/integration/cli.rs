@@ -104,3 +104,31 @@ fn unwritable_output_exits_1_without_partial_file() {
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("blocker"), "{}", stderr(&o));
 }
+
+/// `--fonts DIR` adds a folder's fonts: a family missing from the bundle is then found
+/// (no fallback warning) and renders differently from the fallback.
+#[test]
+fn fonts_folder_adds_families() {
+    let dejavu = Path::new("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf");
+    assert!(dejavu.exists(), "fonts-dejavu-core comes with FFmpeg's dependencies on Debian");
+    let dir = media_dir();
+    std::fs::create_dir(dir.path().join("fonts")).expect("mkdir");
+    std::fs::copy(dejavu, dir.path().join("fonts/DejaVuSans.ttf")).expect("copy");
+    std::fs::write(
+        dir.path().join("f.json"),
+        r##"{"id": "f", "width": 160, "height": 90, "scenes": [{"id": "s", "durationFrames": 2, "background": "#000000",
+            "layers": [{"type": "text", "text": "Quartz", "font": "DejaVu Sans", "fontSize": 40}]}]}"##,
+    )
+    .expect("write");
+    let o = run(dir.path(), &["f.json", "--still", "0", "-o", "without.png"]);
+    assert!(o.status.success());
+    assert!(stderr(&o).contains("\"DejaVu Sans\" is not available"), "{}", stderr(&o));
+    let o = run(dir.path(), &["f.json", "--still", "0", "-o", "with.png", "--fonts", "fonts"]);
+    assert!(o.status.success());
+    assert!(!stderr(&o).contains("not available"), "{}", stderr(&o));
+    let a = image::open(dir.path().join("without.png")).expect("png").to_rgba8();
+    let b = image::open(dir.path().join("with.png")).expect("png").to_rgba8();
+    assert_ne!(a.as_raw(), b.as_raw(), "DejaVu Sans renders unlike the Inter fallback");
+    let o = run(dir.path(), &["f.json", "--fonts", "nope"]);
+    assert_eq!(o.status.code(), Some(2));
+}

@@ -226,3 +226,30 @@ fn asset_variants_for_images_and_videos() {
     let e = reel::variants::asset_variants(&dir.path().join("fake.mp4"), None, "veryfast").expect_err("bad input");
     assert!(e.is_input_error(), "{e}");
 }
+
+#[test]
+fn outputs_can_be_tuned() {
+    let dir = media_dir();
+    let plan = plan(
+        r##"{"id": "t", "width": 1280, "height": 720, "scenes": [{"id": "s", "durationFrames": 8,
+        "background": {"type": "image", "asset": "quad.png"}}]}"##,
+        dir.path(),
+    )
+    .expect("plan");
+    let mut opts = RenderOptions::new(dir.path().join("t.mp4"));
+    let mut web = reel::variants::web_settings(1280, 720, plan.fps(), "veryfast");
+    (web.width, web.height) = (640, 360);
+    opts.web_settings = Some(web);
+    opts.variants = Variants { web: true, posters: true, preview: false };
+    opts.poster_quality = 10;
+    reel::render(&plan, &opts).expect("render");
+    let v = &probe(&dir.path().join("t_web.mp4"))["streams"][0];
+    assert_eq!((v["width"].as_u64(), v["height"].as_u64()), (Some(640), Some(360)));
+    let small = std::fs::metadata(dir.path().join("t_800w.jpg")).expect("poster").len();
+    opts.poster_quality = 95;
+    reel::render(&plan, &opts).expect("render");
+    let large = std::fs::metadata(dir.path().join("t_800w.jpg")).expect("poster").len();
+    assert!(small < large, "quality 10: {small} bytes, 95: {large} bytes");
+    opts.poster_quality = 0;
+    assert!(matches!(reel::render(&plan, &opts), Err(reel::Error::Option { name: "poster_quality", .. })));
+}
