@@ -40,6 +40,8 @@ static BUNDLED: &[(&str, &[u8])] = bundled!(
     "NotoSansArabic-Regular.ttf",
     "NotoSansHebrew-Regular.ttf",
     "NotoSansDevanagari-Regular.ttf",
+    // Colour emoji (CBDT bitmaps, scaled by swash); 11 MB, the price of emoji everywhere.
+    "NotoColorEmoji.ttf",
 );
 
 /// Our fallback order: the bundled Noto faces per script, then Noto Sans for everything else.
