@@ -851,11 +851,9 @@ fn image_plan(
     let key = key?;
     let src = ctx.images.get(key)?.clone();
     let (iw, ih) = (src.width() as f32, src.height() as f32);
-    let s = match fit {
-        Fit::Cover => (bw / iw).max(bh / ih),
-        Fit::Contain => (bw / iw).min(bh / ih),
-        Fit::Fill => (bw / iw).max(bh / ih),
-        Fit::None => 1.0,
+    let s = {
+        let (sx, sy) = fit.scale(iw, ih, bw, bh);
+        sx.max(sy)
     };
     let zoom = kb.map(|k| k.from.0.max(k.to.0)).unwrap_or(1.0).max(1.0);
     let scale = s * zoom;
@@ -1358,11 +1356,9 @@ fn clip(
     }
     // Decode at the drawn size (never upscale in the decoder: the rasterizer does that).
     let (iw, ih) = (info.width as f32, info.height as f32);
-    let s = match fit {
-        Fit::Cover => (bw / iw).max(bh / ih),
-        Fit::Contain => (bw / iw).min(bh / ih),
-        Fit::Fill => (bw / iw).max(bh / ih),
-        Fit::None => 1.0,
+    let s = {
+        let (sx, sy) = fit.scale(iw, ih, bw, bh);
+        sx.max(sy)
     }
     .min(1.0);
     let out = (((iw * s).round() as u32).max(1), ((ih * s).round() as u32).max(1));

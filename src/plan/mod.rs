@@ -155,6 +155,24 @@ pub(crate) enum Fit {
     None,
 }
 
+impl Fit {
+    /// Scale factors (x, y) that map an `iw` x `ih` source into a `bw` x `bh` box.
+    pub(crate) fn scale(self, iw: f32, ih: f32, bw: f32, bh: f32) -> (f32, f32) {
+        match self {
+            Fit::Cover => {
+                let s = (bw / iw).max(bh / ih);
+                (s, s)
+            }
+            Fit::Contain => {
+                let s = (bw / iw).min(bh / ih);
+                (s, s)
+            }
+            Fit::Fill => (bw / iw, bh / ih),
+            Fit::None => (1.0, 1.0),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct ImagePlan {
     pub pixmap: Arc<Pixmap>,

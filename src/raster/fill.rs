@@ -116,18 +116,7 @@ fn gradient(g: &GradientPlan, w: f32, h: f32, opacity: f32) -> Option<Shader<'st
 /// The image-to-box transform for a fit mode and a Ken Burns state (zoom, focus x, focus y).
 pub(crate) fn image_transform(iw: f32, ih: f32, w: f32, h: f32, fit: Fit, kb: (f32, f32, f32)) -> (Transform, bool) {
     let (zoom, fx, fy) = kb;
-    let (sx, sy) = match fit {
-        Fit::Cover => {
-            let s = (w / iw).max(h / ih);
-            (s, s)
-        }
-        Fit::Contain => {
-            let s = (w / iw).min(h / ih);
-            (s, s)
-        }
-        Fit::Fill => (w / iw, h / ih),
-        Fit::None => (1.0, 1.0),
-    };
+    let (sx, sy) = fit.scale(iw, ih, w, h);
     let (sx, sy) = (sx * zoom, sy * zoom);
     let (dw, dh) = (iw * sx, ih * sy);
     // Put the focus point at the box center, then keep the box covered when the image is
