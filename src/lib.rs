@@ -44,9 +44,10 @@
 //! with one known difference: cosmic-text shapes word by word, so a kerning pair that spans
 //! a space (Inter kerns "," + " ") is not applied.
 //!
-//! ## Not supported yet
-//! A clip's own audio plays only at `playbackRate` 1 (other rates are silent, with a
-//! warning); clip rotation metadata is ignored. See the issue tracker's closing notes.
+//! ## Decisions worth knowing
+//! A clip's own audio at another `playbackRate` plays like tape (resampled, the pitch
+//! follows). A clip's display matrix (rotation) is applied as players do. See the issue
+//! tracker's closing notes for what is not done yet.
 
 #![warn(missing_docs)]
 

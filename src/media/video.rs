@@ -22,6 +22,46 @@ pub struct VideoInfo {
     pub codec: String,
     /// Average frame rate, when the stream states one.
     pub fps: Option<crate::time::Fps>,
+    /// Clockwise rotation players apply (0, 90, 180, 270); width and height above are
+    /// already the displayed ones.
+    pub rotation: u32,
+}
+
+/// The clockwise rotation (0, 90, 180 or 270) a stream's display matrix asks for.
+fn display_rotation(stream: &ff::format::stream::Stream) -> u32 {
+    for sd in stream.side_data() {
+        if sd.kind() == ff::codec::packet::side_data::Type::DisplayMatrix {
+            let d = sd.data();
+            if d.len() >= 36 {
+                let m: Vec<i32> =
+                    d.chunks_exact(4).take(9).map(|c| i32::from_ne_bytes([c[0], c[1], c[2], c[3]])).collect();
+                // SAFETY: `m` holds the nine 32-bit entries the function reads.
+                let ccw = unsafe { ff::ffi::av_display_rotation_get(m.as_ptr()) };
+                if ccw.is_finite() {
+                    return (((-ccw).rem_euclid(360.0) / 90.0).round() as u32 % 4) * 90;
+                }
+            }
+        }
+    }
+    0
+}
+
+/// Rotates an RGBA buffer of `w` x `h` clockwise by `deg` (90, 180, 270).
+fn rotate_rgba(src: &[u8], w: usize, h: usize, deg: u32) -> Vec<u8> {
+    let mut dst = vec![0u8; src.len()];
+    for y in 0..h {
+        for x in 0..w {
+            let (dx, dy, dw) = match deg {
+                90 => (h - 1 - y, x, h),
+                180 => (w - 1 - x, h - 1 - y, w),
+                _ => (y, w - 1 - x, h),
+            };
+            let s = (y * w + x) * 4;
+            let d = (dy * dw + dx) * 4;
+            dst[d..d + 4].copy_from_slice(&src[s..s + 4]);
+        }
+    }
+    dst
 }
 
 fn open_input(path: &Path) -> Result<(ff::format::context::Input, usize), String> {
@@ -51,7 +91,8 @@ pub fn probe_video(path: &Path) -> Result<VideoInfo, String> {
     let params = stream.parameters();
     let codec = ff::codec::context::Context::from_parameters(params).map_err(|e| format!("unsupported video: {e}"))?;
     let dec = codec.decoder().video().map_err(|e| format!("unsupported video codec: {e}"))?;
-    let (w, h) = (dec.width(), dec.height());
+    let rotation = display_rotation(&stream);
+    let (w, h) = if rotation % 180 == 90 { (dec.height(), dec.width()) } else { (dec.width(), dec.height()) };
     let name = dec.codec().map(|c| c.name().to_string()).unwrap_or_default();
     if w == 0 || h == 0 || w > 8192 || h > 8192 {
         return Err(format!("unsupported frame size {w}x{h} (at most 8192x8192)"));
@@ -61,7 +102,7 @@ pub fn probe_video(path: &Path) -> Result<VideoInfo, String> {
     if d.frame_at(0.0).is_none() {
         return Err("corrupt video: no frame could be decoded".into());
     }
-    Ok(VideoInfo { width: w, height: h, duration: dur.max(d.last_pts), codec: name, fps })
+    Ok(VideoInfo { width: w, height: h, duration: dur.max(d.last_pts), codec: name, fps, rotation })
 }
 
 /// Decodes a clip forward, converting frames to premultiplied RGBA pixmaps of a fixed size.
@@ -72,6 +113,7 @@ pub struct ClipDecoder {
     decoder: ff::decoder::Video,
     tb: f64,
     out: (u32, u32),
+    rotation: u32,
     scaler: Option<(ff::format::Pixel, u32, u32, ff::software::scaling::Context)>,
     /// The newest decoded frame (its time and picture).
     current: Option<(f64, Arc<Pixmap>)>,
@@ -94,6 +136,7 @@ impl ClipDecoder {
         let (ictx, index) = open_input(path)?;
         let stream = ictx.stream(index).ok_or("the file has no video stream")?;
         let tb = f64::from(stream.time_base());
+        let rotation = display_rotation(&stream);
         let mut ctx = ff::codec::context::Context::from_parameters(stream.parameters()).map_err(|e| e.to_string())?;
         ctx.set_threading(ff::threading::Config { kind: ff::threading::Type::Frame, count: 2, ..Default::default() });
         let decoder = ctx.decoder().video().map_err(|e| format!("unsupported video codec: {e}"))?;
@@ -104,6 +147,7 @@ impl ClipDecoder {
             decoder,
             tb,
             out: (out_w.max(1), out_h.max(1)),
+            rotation,
             scaler: None,
             current: None,
             pending: None,
@@ -145,7 +189,8 @@ impl ClipDecoder {
     }
 
     fn convert(&mut self, frame: &ff::frame::Video) -> Option<Arc<Pixmap>> {
-        let (w, h) = self.out;
+        // Scale to the coded orientation, then turn to the displayed one.
+        let (w, h) = if self.rotation % 180 == 90 { (self.out.1, self.out.0) } else { self.out };
         let key = (frame.format(), frame.width(), frame.height());
         if self.scaler.as_ref().map(|s| (s.0, s.1, s.2)) != Some(key) {
             let flags = if frame.width() > w * 2 {
@@ -178,6 +223,14 @@ impl ClipDecoder {
         for y in 0..h as usize {
             buf.extend_from_slice(&data[y * stride..y * stride + w as usize * 4]);
         }
+        let (buf, w, h) = match self.rotation {
+            0 => (buf, w, h),
+            r => (
+                rotate_rgba(&buf, w as usize, h as usize, r),
+                if r == 180 { w } else { h },
+                if r == 180 { h } else { w },
+            ),
+        };
         // Decoded video is opaque: premultiplied and straight RGBA are the same bytes.
         Pixmap::from_vec(buf, IntSize::from_wh(w, h)?).map(Arc::new)
     }

@@ -1380,7 +1380,7 @@ fn clip(
 
 /// A clip's own sound, placed where the clip plays: trimmed, looped like the picture (or
 /// silent once a held clip ends), at the clip's volume, with 5 ms fades at the edges so cuts
-/// do not click. Only at playbackRate 1 (other rates are silent, with a warning).
+/// do not click; at another playbackRate, resampled like tape (the pitch follows).
 fn clip_audio(ck: &mut Checker, clips: &[ClipPlan], fps: Fps, audio: &mut crate::audio::AudioPlan) {
     use crate::audio::{Placed, RATE};
     let wanted: Vec<&ClipPlan> = clips.iter().filter(|c| c.volume > 0.0).collect();
@@ -1395,16 +1395,23 @@ fn clip_audio(ck: &mut Checker, clips: &[ClipPlan], fps: Fps, audio: &mut crate:
                 continue;
             }
         };
-        if (c.rate - 1.0).abs() > 1e-9 {
-            ck.warn(
-                format!("{}.playbackRate", c.path_json),
-                "the clip's audio is not played at a playbackRate other than 1",
-            );
-            continue;
-        }
+        // Another playbackRate plays the sound like tape: resampled by the rate, so it runs
+        // as fast as the picture and its pitch follows (rate 2 is an octave up).
+        let src = if (c.rate - 1.0).abs() > 1e-9 {
+            let as_if = (RATE as f64 * c.rate).round().max(1.0) as u32;
+            match crate::audio::resample_stereo(src, as_if) {
+                Ok(s) => s,
+                Err(why) => {
+                    ck.err(format!("{}.playbackRate", c.path_json), format!("the clip's audio at this rate: {why}"));
+                    continue;
+                }
+            }
+        } else {
+            src
+        };
         let src_frames = src.len() / 2;
-        let s0 = ((c.trim_start * RATE as f64).round() as usize).min(src_frames);
-        let s1 = ((c.end * RATE as f64).round() as usize).clamp(s0, src_frames);
+        let s0 = ((c.trim_start / c.rate * RATE as f64).round() as usize).min(src_frames);
+        let s1 = ((c.end / c.rate * RATE as f64).round() as usize).clamp(s0, src_frames);
         let start = fps.sample_at(c.start, RATE);
         let len = (fps.sample_at(c.start + c.len, RATE) - start) as usize;
         let span = s1 - s0;

@@ -385,4 +385,68 @@ fn a_clips_flash_and_click_stay_together() {
         "click at {click:.4} s, flash at {:.4} s",
         flash as f64 / 30.0
     );
+
+    // At playbackRate 2 (trim 0.5 s): the flash at 1.5 s in the file shows 0.5 s after the
+    // scene starts, frame 30, and the click comes with it.
+    let json = json.replace(r#""trimStart": 0.5,"#, r#""trimStart": 0.5, "playbackRate": 2,"#);
+    let fast = crate::common::plan(&json, dir.path()).expect("plan");
+    reel::render(&fast, &opts).expect("render");
+    let (w, _, frames) = decode_rgb(&out);
+    let flash = frames.iter().position(|f| rgb_at(f, w, 32, 18)[0] > 128).expect("flash");
+    let a = decode_audio_left(&out);
+    let click = a.iter().position(|s| s.abs() > 0.2).expect("click") as f64 / 48000.0;
+    assert_eq!(flash, 30, "flash frame at rate 2");
+    assert!(
+        (click - flash as f64 / 30.0).abs() <= 1.0 / 30.0,
+        "rate 2: click at {click:.4} s, flash at {:.4} s",
+        flash as f64 / 30.0
+    );
+}
+
+/// A phone-style clip with a display matrix: drawn as players show it (the `ffmpeg`
+/// program's autorotation is the judge: blue on top, red below).
+#[test]
+fn rotation_metadata_is_applied() {
+    let dir = media_dir();
+    let plain = dir.path().join("plain.mp4");
+    let rotated = dir.path().join("rotated.mp4");
+    let run =
+        |args: &[&str]| std::process::Command::new("ffmpeg").args(args).status().map(|s| s.success()).unwrap_or(false);
+    assert!(run(&[
+        "-v",
+        "error",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        "color=red:s=32x32:r=30:d=1[a];color=blue:s=32x32:r=30:d=1[b];[a][b]hstack",
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        plain.to_str().expect("utf8")
+    ]));
+    // FFmpeg 5.1 writes the display matrix for "rotate" only when stream-copying.
+    assert!(run(&[
+        "-v",
+        "error",
+        "-y",
+        "-i",
+        plain.to_str().expect("utf8"),
+        "-c",
+        "copy",
+        "-metadata:s:v:0",
+        "rotate=90",
+        rotated.to_str().expect("utf8")
+    ]));
+    let json = r#"{"id": "rot", "width": 32, "height": 64, "scenes": [{"id": "s", "durationFrames": 5,
+        "layers": [{"type": "video", "asset": "rotated.mp4", "x": 16, "y": 32}]}]}"#;
+    let plan = plan(json, dir.path()).expect("plan");
+    let img = reel::render_still(&plan, 2);
+    let px = |y| {
+        let p = img.get_pixel(16, y).0;
+        [p[0], p[1], p[2]]
+    };
+    assert_near(px(12), [0, 0, 255], 40, "top is blue");
+    assert_near(px(52), [255, 0, 0], 40, "bottom is red");
 }
