@@ -977,13 +977,7 @@ fn layer(ck: &mut Checker, ctx: &mut Ctx, p: &str, l: &model::Layer, scene_len: 
             let radius = ctx.nonneg(ck, &format!("{p}.cornerRadius"), &l.corner_radius, Axis::W);
             let natural =
                 l.asset.as_ref().and_then(|k| ctx.images.get(k)).map(|i| (i.width() as f32, i.height() as f32));
-            let (nw, nh) = natural.unwrap_or((1.0, 1.0));
-            let (w, h) = match (bw, bh) {
-                (Some(w), Some(h)) => (w, h),
-                (Some(w), None) => (w, w * nh / nw),
-                (None, Some(h)) => (h * nw / nh, h),
-                (None, None) => (nw, nh),
-            };
+            let (w, h) = layer_box(bw, bh, natural.unwrap_or((1.0, 1.0)));
             let img = image_plan(ctx, l.asset.as_deref(), fit, kb, radius, w.max(1.0), h.max(1.0))?;
             (w, h, Content::Image(img))
         }
@@ -996,13 +990,7 @@ fn layer(ck: &mut Checker, ctx: &mut Ctx, p: &str, l: &model::Layer, scene_len: 
                 .and_then(|k| ctx.videos.get(k))
                 .and_then(|(_, r)| r.as_ref().ok())
                 .map(|i| (i.width as f32, i.height as f32));
-            let (nw, nh) = natural.unwrap_or((1.0, 1.0));
-            let (w, h) = match (bw, bh) {
-                (Some(w), Some(h)) => (w, h),
-                (Some(w), None) => (w, w * nh / nw),
-                (None, Some(h)) => (h * nw / nh, h),
-                (None, None) => (nw, nh),
-            };
+            let (w, h) = layer_box(bw, bh, natural.unwrap_or((1.0, 1.0)));
             let m = ClipFields {
                 trim_start: l.trim_start,
                 trim_end: l.trim_end,
@@ -1438,5 +1426,16 @@ fn clip_audio(ck: &mut Checker, clips: &[ClipPlan], fps: Fps, audio: &mut crate:
             }
         }
         audio.tracks.push(Placed { samples: Arc::new(buf), start, gain: c.volume });
+    }
+}
+
+/// A media layer's box: the given width and height, the missing one from the source's
+/// aspect ratio, or the source's natural size.
+fn layer_box(bw: Option<f32>, bh: Option<f32>, (nw, nh): (f32, f32)) -> (f32, f32) {
+    match (bw, bh) {
+        (Some(w), Some(h)) => (w, h),
+        (Some(w), None) => (w, w * nh / nw),
+        (None, Some(h)) => (h * nw / nh, h),
+        (None, None) => (nw, nh),
     }
 }
