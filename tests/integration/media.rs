@@ -231,12 +231,8 @@ fn a_sound_at_frame_n_is_heard_at_frame_n() {
         let plan = plan(&json, dir.path()).expect("plan");
         let out = dir.path().join("sync.mp4");
         reel::render(&plan, &RenderOptions::new(&out)).expect("render");
-        let (w, _, frames) = decode_rgb(&out);
-        let flash = frames.iter().position(|f| rgb_at(f, w, 32, 18)[0] > 128).expect("flash");
-        let a = decode_audio_left(&out);
-        let sound = a.iter().position(|s| s.abs() > 0.2).expect("click");
+        let (flash, t_sound) = flash_and_click(&out);
         let t_flash = flash as f64 * den as f64 / num as f64;
-        let t_sound = sound as f64 / 48000.0;
         assert_eq!(flash as u64, at, "{fps}");
         assert!(
             (t_sound - t_flash).abs() <= den as f64 / num as f64,
@@ -375,10 +371,7 @@ fn a_clips_flash_and_click_stay_together() {
     let mut opts = RenderOptions::new(&out);
     opts.variants = reel::Variants::NONE;
     reel::render(&plan, &opts).expect("render");
-    let (w, _, frames) = decode_rgb(&out);
-    let flash = frames.iter().position(|f| rgb_at(f, w, 32, 18)[0] > 128).expect("flash");
-    let a = decode_audio_left(&out);
-    let click = a.iter().position(|s| s.abs() > 0.2).expect("click") as f64 / 48000.0;
+    let (flash, click) = flash_and_click(&out);
     assert_eq!(flash, 45, "flash frame");
     assert!(
         (click - flash as f64 / 30.0).abs() <= 1.0 / 30.0,
@@ -391,10 +384,7 @@ fn a_clips_flash_and_click_stay_together() {
     let json = json.replace(r#""trimStart": 0.5,"#, r#""trimStart": 0.5, "playbackRate": 2,"#);
     let fast = crate::common::plan(&json, dir.path()).expect("plan");
     reel::render(&fast, &opts).expect("render");
-    let (w, _, frames) = decode_rgb(&out);
-    let flash = frames.iter().position(|f| rgb_at(f, w, 32, 18)[0] > 128).expect("flash");
-    let a = decode_audio_left(&out);
-    let click = a.iter().position(|s| s.abs() > 0.2).expect("click") as f64 / 48000.0;
+    let (flash, click) = flash_and_click(&out);
     assert_eq!(flash, 30, "flash frame at rate 2");
     assert!(
         (click - flash as f64 / 30.0).abs() <= 1.0 / 30.0,
@@ -449,4 +439,14 @@ fn rotation_metadata_is_applied() {
     };
     assert_near(px(12), [0, 0, 255], 40, "top is blue");
     assert_near(px(52), [255, 0, 0], 40, "bottom is red");
+}
+
+/// The first output frame whose centre is bright, and the first instant (seconds) the audio
+/// goes above 0.2: where a flash is seen and a click heard.
+fn flash_and_click(out: &Path) -> (usize, f64) {
+    let (w, _, frames) = decode_rgb(out);
+    let flash = frames.iter().position(|f| rgb_at(f, w, 32, 18)[0] > 128).expect("flash");
+    let a = decode_audio_left(out);
+    let click = a.iter().position(|s| s.abs() > 0.2).expect("click") as f64 / 48000.0;
+    (flash, click)
 }
