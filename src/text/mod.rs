@@ -6,6 +6,12 @@
 //! cosmic-text shapes with HarfRust, runs the Unicode bidi and line-breaking algorithms, falls
 //! back per glyph, and rasterizes with swash.
 //!
+//! Weights: a static family's weight is the nearest face (CSS matching). A variable font is
+//! one face whose `wght` axis covers its named instances; asking for a weight inside the axis
+//! sets the axis to it, for shaping (advances) and rasterizing alike, so the named instances
+//! (Thin 100 ... Black 900) and every weight between them render as the font designs them
+//! (`tests/fonts/ReelVarTest.ttf` and the shaping tests check it against HarfBuzz).
+//!
 //! Determinism: the font database holds only the fonts bundled under `assets/fonts` (and
 //! folders a caller adds), never the machine's, so a composition renders the same everywhere.
 

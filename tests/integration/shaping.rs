@@ -7,9 +7,14 @@ use crate::common::root;
 use std::process::Command;
 
 fn harfbuzz(font: &str, text: &str) -> Vec<(u16, f32)> {
+    harfbuzz_at(&root().join("assets/fonts").join(font), text, &[])
+}
+
+fn harfbuzz_at(font: &std::path::Path, text: &str, args: &[&str]) -> Vec<(u16, f32)> {
     let o = Command::new("hb-shape")
         .args(["--output-format=json", "--no-glyph-names", "--font-size=1000"])
-        .arg(root().join("assets/fonts").join(font))
+        .args(args)
+        .arg(font)
         .arg(text)
         .output()
         .expect("run hb-shape (libharfbuzz-bin, installed by make test)");
@@ -54,4 +59,39 @@ fn glyphs_and_advances_match_harfbuzz() {
     let av: f32 = fonts.shape_glyphs("AV", "Inter", 400, 1000.0).iter().map(|g| g.1).sum();
     let apart: f32 = ["A", "V"].iter().map(|t| fonts.shape_glyphs(t, "Inter", 400, 1000.0)[0].1).sum();
     assert!(av < apart - 10.0, "AV {av} vs A+V {apart}");
+}
+
+/// A variable font's weights: `tests/fonts/ReelVarTest.ttf` (made by `make_variable_font.py`
+/// there) has one `wght` axis, 100-900, with named instances Thin, Regular, Bold and Black,
+/// and glyphs whose stems and advances grow with the weight. Asking for a weight sets the
+/// axis, for shaping (advances as HarfBuzz gives them at that axis value) and for the ink.
+#[test]
+fn variable_font_weights_set_the_wght_axis() {
+    let dir = root().join("tests/fonts");
+    let fonts = reel::text::FontLibrary::bundled();
+    assert_eq!(fonts.add_dir(&dir), 1, "one face: a variable font is one face in the database");
+    let family = fonts.find_family("reel var test").expect("family found by name, any case");
+    assert_eq!(family, "Reel Var Test");
+    let font = dir.join("ReelVarTest.ttf");
+    let text = "IHI H";
+    let mut widths = vec![];
+    for w in [100u16, 400, 700, 900] {
+        let hb = harfbuzz_at(&font, text, &[&format!("--variations=wght={w}")]);
+        let ours = fonts.shape_glyphs(text, &family, w, 1000.0);
+        assert_eq!(ours.iter().map(|g| g.0).collect::<Vec<_>>(), hb.iter().map(|g| g.0).collect::<Vec<_>>());
+        for (i, (a, b)) in ours.iter().zip(&hb).enumerate() {
+            assert!((a.1 - b.1).abs() <= 1.0, "weight {w}, glyph {i}: advance {} vs HarfBuzz {}", a.1, b.1);
+        }
+        widths.push(ours.iter().map(|g| g.1).sum::<f32>());
+
+        // The ink of one "I" at 200 px: a stem of stem(w) font units, 700 units tall.
+        let mut spec = reel::text::TextSpec::new("I", family.clone(), 200.0, 1000.0);
+        spec.weight = w;
+        let block = fonts.layout(&spec);
+        let ink: f32 = block.pixmap.pixels().iter().map(|p| p.alpha() as f32 / 255.0).sum();
+        let stem = if w <= 400 { 40.0 + (w as f32 - 100.0) * 0.2 } else { 100.0 + (w as f32 - 400.0) * 0.3 };
+        let expected = stem * 0.2 * 700.0 * 0.2;
+        assert!((ink / expected - 1.0).abs() < 0.05, "weight {w}: ink {ink} px, expected {expected}");
+    }
+    assert!(widths.windows(2).all(|p| p[1] > p[0] + 50.0), "heavier is wider: {widths:?}");
 }
