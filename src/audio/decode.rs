@@ -35,6 +35,10 @@ pub fn decode_file(path: &Path) -> Result<Vec<f32>, String> {
         _ => return Err("the file has no audio track".into()),
     };
     let track_id = track.id;
+    // What the header says the file holds, in frames at the codec rate (WAV's data size,
+    // FLAC's STREAMINFO, MP3's Xing/Info frame count, MP4's sample table): a file cut short
+    // decodes fewer, which is refused rather than played with silence where the rest was.
+    let declared = track.num_frames;
     // symphonia does not remove AAC encoder priming in MP4/M4A (PITFALLS.md: 1024 samples
     // more than ffmpeg); MP3, FLAC, Vorbis and WAV are exact.
     let is_aac = params.codec == symphonia::core::codecs::audio::well_known::CODEC_ID_AAC;
@@ -87,6 +91,16 @@ pub fn decode_file(path: &Path) -> Result<Vec<f32>, String> {
         });
     }
     let frames = interleaved.len() / channels;
+    if let Some(declared) = declared {
+        // A tenth of a second covers encoder delay and padding, which headers count differently.
+        if (frames as u64) + u64::from(rate / 10) < declared {
+            return Err(format!(
+                "truncated audio: the file declares {:.2} s but its data ends at {:.2} s",
+                declared as f64 / f64::from(rate),
+                frames as f64 / f64::from(rate)
+            ));
+        }
+    }
     let skip = skip_priming.min(frames);
     let stereo: Vec<f32> = (skip..frames)
         .flat_map(|i| {

@@ -98,11 +98,60 @@ pub fn probe_video(path: &Path) -> Result<VideoInfo, String> {
         return Err(format!("unsupported frame size {w}x{h} (at most 8192x8192)"));
     }
     drop(dec);
+    let start =
+        if stream.start_time() != ff::ffi::AV_NOPTS_VALUE { stream.start_time() as f64 * f64::from(tb) } else { 0.0 };
+    let frame_dur = fps.map(|f| 1.0 / f.as_f64()).unwrap_or(0.1);
+    drop(ictx);
+    if dur > 0.0 {
+        check_complete(path, index, start, dur, frame_dur)?;
+    }
     let mut d = ClipDecoder::open(path, w.min(64), h.min(64))?;
     if d.frame_at(0.0).is_none() {
         return Err("corrupt video: no frame could be decoded".into());
     }
     Ok(VideoInfo { width: w, height: h, duration: dur.max(d.last_pts), codec: name, fps, rotation })
+}
+
+/// Refuses a file cut short: its header (an MP4's sample table, say) promises `dur` seconds
+/// but the stream's packets stop earlier. Reads packets without decoding them, from a little
+/// before the promised end, so it costs a few reads, not a decode of the clip.
+fn check_complete(path: &Path, index: usize, start: f64, dur: f64, frame_dur: f64) -> Result<(), String> {
+    // The latest end time of the stream's packets, read from `from` seconds on (None: all).
+    let last_end = |from: Option<f64>| -> Result<Option<f64>, String> {
+        let (mut ictx, _) = open_input(path)?;
+        let tb = ictx.stream(index).map(|s| f64::from(s.time_base())).unwrap_or(0.0);
+        if let Some(from) = from {
+            let ts = (from * ff::ffi::AV_TIME_BASE as f64) as i64;
+            if ictx.seek(ts, ..ts).is_err() {
+                return Ok(None);
+            }
+        }
+        let mut end: Option<f64> = None;
+        for (stream, packet) in ictx.packets() {
+            if stream.index() == index {
+                if let Some(pts) = packet.pts().or(packet.dts()) {
+                    let e = (pts + packet.duration().max(0)) as f64 * tb - start;
+                    end = Some(end.map_or(e, |x: f64| x.max(e)));
+                }
+            }
+        }
+        Ok(end)
+    };
+    let near_end = start + dur - 2.0;
+    let end = match (near_end > start).then_some(near_end) {
+        Some(from) => match last_end(Some(from))? {
+            Some(e) => Some(e),
+            None => last_end(None)?,
+        },
+        None => last_end(None)?,
+    };
+    // A frame and a half of slack: containers round the last frame's duration.
+    let slack = (1.5 * frame_dur).max(0.05);
+    match end {
+        Some(e) if e + slack >= dur => Ok(()),
+        Some(e) => Err(format!("truncated video: the file declares {dur:.2} s but its data ends at {e:.2} s")),
+        None => Err(format!("truncated video: the file declares {dur:.2} s but holds no packets")),
+    }
 }
 
 /// Decodes a clip forward, converting frames to premultiplied RGBA pixmaps of a fixed size.

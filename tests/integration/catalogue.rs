@@ -35,6 +35,24 @@ fn catalogue_of_bad_input() {
     std::fs::write(d.join("empty.mp4"), b"").expect("w");
     std::fs::write(d.join("bad.srt"), "1\n00:00:01,000 => 00:00:02,000\nHi\n").expect("w");
     std::fs::write(d.join("empty.vtt"), "WEBVTT\n").expect("w");
+    // Media cut in half: the header still promises the whole length.
+    let ff = |args: &str, out: &str| {
+        let st = Command::new("ffmpeg")
+            .args(["-v", "error", "-y"])
+            .args(args.split(' '))
+            .arg(d.join(out))
+            .status()
+            .expect("run ffmpeg (installed by make test)");
+        assert!(st.success(), "ffmpeg {args}");
+        let mut bytes = std::fs::read(d.join(out)).expect("r");
+        bytes.truncate(bytes.len() / 2);
+        std::fs::write(d.join(format!("cut_{out}")), bytes).expect("w");
+    };
+    ff("-f lavfi -i testsrc2=s=160x90:r=30:d=4 -c:v libx264 -g 30 -movflags +faststart", "clip.mp4");
+    ff("-f lavfi -i testsrc2=s=160x90:r=25:d=4 -c:v libvpx-vp9 -b:v 100k", "clip.webm");
+    ff("-f lavfi -i sine=d=4", "tone.wav");
+    ff("-f lavfi -i sine=d=4 -c:a flac", "tone.flac");
+    ff("-f lavfi -i sine=d=4 -c:a libmp3lame", "tone.mp3");
     let outside = tempfile::tempdir().expect("tmp");
     std::fs::write(outside.path().join("secret.png"), b"x").expect("w");
     std::os::unix::fs::symlink(outside.path().join("secret.png"), d.join("link.png")).expect("link");
@@ -132,6 +150,11 @@ fn catalogue_of_bad_input() {
         ("asset corrupt", comp(r#""captions": {"asset": "bad.srt"}"#, ""), "line 2"),
         ("asset empty", comp(r#""captions": {"asset": "empty.vtt"}"#, ""), "no cues"),
         ("asset wrong kind", comp(r#""audio": {"voiceover": {"asset": "quad.png"}}"#, ""), "quad.png"),
+        ("asset truncated", layer(r#""type": "video", "asset": "cut_clip.mp4""#), "\"cut_clip.mp4\": truncated video"),
+        ("asset truncated", comp("", r#""background": {"type": "video", "asset": "cut_clip.webm"}"#), "\"cut_clip.webm\": truncated video"),
+        ("asset truncated", comp(r#""audio": {"voiceover": {"asset": "cut_tone.wav"}}"#, ""), "\"cut_tone.wav\": truncated audio"),
+        ("asset truncated", comp(r#""audio": {"music": {"asset": "cut_tone.flac"}}"#, ""), "\"cut_tone.flac\": truncated audio"),
+        ("asset truncated", comp(r#""audio": {"tracks": [{"asset": "cut_tone.mp3"}]}"#, ""), "\"cut_tone.mp3\": truncated audio"),
         ("option", comp("", ""), "--frobnicate"),
     ];
     assert!(cases.len() >= 60, "{} cases", cases.len());
