@@ -13,6 +13,25 @@ use symphonia::core::meta::MetadataOptions;
 /// Longest audio file accepted, in seconds (a soundtrack, not an archive).
 const MAX_SECONDS: u64 = 4 * 3600;
 
+/// The length a file's header declares, in seconds, without decoding it (None when the
+/// header does not say or the file is not audio we read).
+pub fn declared_seconds(path: &Path) -> Option<f64> {
+    let file = std::fs::File::open(path).ok()?;
+    let mss = MediaSourceStream::new(Box::new(file), Default::default());
+    let mut hint = Hint::new();
+    if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
+        hint.with_extension(ext);
+    }
+    let format =
+        symphonia::default::get_probe().probe(&hint, mss, FormatOptions::default(), MetadataOptions::default()).ok()?;
+    let track = format.default_track(TrackType::Audio)?;
+    let rate = match &track.codec_params {
+        Some(CodecParameters::Audio(p)) => p.sample_rate?,
+        _ => return None,
+    };
+    Some(track.num_frames? as f64 / f64::from(rate))
+}
+
 /// Decodes `path` (MP3, WAV, AAC/M4A, FLAC, Ogg Vorbis) into interleaved stereo f32 at
 /// 48 kHz. Mono is duplicated to both channels; more than two channels are folded down.
 /// The error is a sentence for the user.

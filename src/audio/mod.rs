@@ -7,7 +7,7 @@
 mod decode;
 mod mix;
 
-pub use decode::{decode_file, resample as resample_stereo};
+pub use decode::{declared_seconds, decode_file, resample as resample_stereo};
 pub use mix::{mix, true_peak_ceiling, AudioPlan, Duck, Music, Placed};
 
 /// The output sample rate.

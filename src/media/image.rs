@@ -21,6 +21,13 @@ impl Default for ImageLimits {
 /// A decoded image, premultiplied RGBA, EXIF orientation applied.
 pub type DecodedImage = Pixmap;
 
+/// An image's width and height from its header, without decoding it.
+pub fn image_dimensions(path: &Path) -> Result<(u32, u32), String> {
+    let reader = ::image::ImageReader::open(path).map_err(|e| e.to_string())?;
+    let reader = reader.with_guessed_format().map_err(|e| e.to_string())?;
+    reader.into_dimensions().map_err(|e| format!("corrupt image: {e}"))
+}
+
 /// Decodes a PNG, JPEG or WebP file. The error is a sentence for the user.
 pub fn decode_image(path: &Path, limits: ImageLimits) -> Result<DecodedImage, String> {
     use ::image::ImageDecoder;

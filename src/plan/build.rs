@@ -60,11 +60,22 @@ pub struct Limits {
     pub max_layers: usize,
     /// Decoding limits for images.
     pub image: ImageLimits,
+    /// Most memory the decoded media may take together, in bytes: every distinct image at
+    /// its decoded size (4 bytes a pixel), every distinct audio file at 48 kHz stereo f32,
+    /// and the soundtrack being mixed. Estimated from the files' headers, before decoding.
+    pub max_media_bytes: u64,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_side: 8192, max_seconds: 3600.0, max_scenes: 1000, max_layers: 200, image: ImageLimits::default() }
+        Limits {
+            max_side: 8192,
+            max_seconds: 3600.0,
+            max_scenes: 1000,
+            max_layers: 200,
+            image: ImageLimits::default(),
+            max_media_bytes: 2 << 30,
+        }
     }
 }
 
@@ -494,6 +505,11 @@ pub fn build(comp: &Composition, parse_warnings: &[Problem], opts: &PlanOptions)
             bg.into_iter().chain(s.layers.iter().filter(|l| l.kind == "video").filter_map(|l| l.asset.as_deref()))
         })
         .collect();
+    media_budget(&mut ck, comp, opts, &resolved, &video_keys, fps.seconds(target));
+    if !ck.problems.is_empty() && ck.problems.iter().any(|p| p.path == "assets") {
+        // Over the memory limit: decode nothing.
+        return Err(Error::Invalid(Problems(ck.problems)));
+    }
     let decoded: Vec<(String, Result<Pixmap, String>)> = resolved
         .par_iter()
         .filter(|(k, _)| !video_keys.contains(k.as_str()))
@@ -1198,6 +1214,60 @@ fn text(ck: &mut Checker, ctx: &mut Ctx, p: &str, l: &model::Layer) -> crate::te
 }
 
 /// Resolves and decodes every audio file (in parallel), and places it on the timeline.
+/// Refuses a composition whose decoded media would take more than `Limits::max_media_bytes`,
+/// from the files' headers alone (image dimensions, audio lengths), before decoding any.
+/// Files whose headers cannot be read are left to the decoders to report.
+fn media_budget(
+    ck: &mut Checker,
+    comp: &model::Composition,
+    opts: &PlanOptions,
+    images: &[(String, std::path::PathBuf)],
+    video_keys: &HashSet<&str>,
+    seconds: f64,
+) {
+    const AUDIO_BYTES_PER_SECOND: f64 = (crate::audio::RATE * 2 * 4) as f64;
+    let image_bytes: u64 = images
+        .par_iter()
+        .filter(|(k, _)| !video_keys.contains(k.as_str()))
+        .filter_map(|(_, f)| crate::media::image_dimensions(f).ok())
+        .map(|(w, h)| w as u64 * h as u64 * 4)
+        .sum();
+    let mut audio_keys: Vec<&str> = Vec::new();
+    if let Some(a) = &comp.audio {
+        if let Some(v) = &a.voiceover {
+            audio_keys.extend(v.asset.as_deref());
+            audio_keys.extend(v.segments.iter().flatten().filter_map(|s| s.asset.as_deref()));
+        }
+        audio_keys.extend(a.music.as_ref().and_then(|m| m.asset.as_deref()));
+        audio_keys.extend(a.tracks.iter().filter_map(|t| t.asset.as_deref()));
+    }
+    audio_keys.sort_unstable();
+    audio_keys.dedup();
+    let audio_seconds: f64 = audio_keys
+        .par_iter()
+        .filter_map(|k| opts.assets.resolve(k).ok())
+        .filter_map(|f| crate::audio::declared_seconds(&f))
+        .sum();
+    let mix_seconds = if audio_keys.is_empty() { 0.0 } else { seconds };
+    let audio_bytes = ((audio_seconds + mix_seconds) * AUDIO_BYTES_PER_SECOND) as u64;
+    let total = image_bytes + audio_bytes;
+    let limit = opts.limits.max_media_bytes;
+    if total > limit {
+        let mb = |b: u64| b as f64 / (1 << 20) as f64;
+        ck.err(
+            "assets",
+            format!(
+                "decoded media would take {:.0} MB (images {:.0} MB, audio {:.0} MB); the limit \
+                 (Limits::max_media_bytes) is {:.0} MB",
+                mb(total),
+                mb(image_bytes),
+                mb(audio_bytes),
+                mb(limit)
+            ),
+        );
+    }
+}
+
 fn audio(
     ck: &mut Checker,
     a: Option<&model::Audio>,

@@ -261,3 +261,48 @@ fn caption_problems_name_the_path_or_line() {
     )
     .expect("WebVTT plans");
 }
+
+/// Every limit is the caller's to change, and a composition over one is refused naming it.
+/// The decoded-media budget is checked from headers before anything is decoded: the corrupt
+/// image in the same composition is not even reached.
+#[test]
+fn limits_are_named_and_a_caller_can_change_them() {
+    let dir = media_dir();
+    write_wav(&dir.path().join("tone.wav"), 48000, 2, &sine(48000, 440.0, 2.0, 0.5));
+    std::fs::write(dir.path().join("corrupt.png"), b"\x89PNG\r\n\x1a\ngarbage").expect("w");
+    let json = |extra: &str| {
+        format!(
+            r#"{{"id": "c", "width": 160, "height": 90, "audio": {{"music": {{"asset": "tone.wav"}}}},
+            "scenes": [{{"id": "a", "durationFrames": 10, "layers": [
+                {{"type": "image", "asset": "quad.png"}}, {{"type": "image", "asset": "logo.png"}} {extra}]}},
+              {{"id": "b", "durationFrames": 10}}]}}"#
+        )
+    };
+    let with = |json: &str, f: &dyn Fn(&mut reel::Limits)| {
+        let mut opts = reel::PlanOptions::new(dir.path());
+        f(&mut opts.limits);
+        reel::Plan::build(&reel::parse(json).expect("parse"), &opts)
+    };
+    let refused = |r: reel::Result<reel::Plan>| match r {
+        Err(Error::Invalid(p)) => p.0,
+        other => panic!("expected Invalid, got {other:?}"),
+    };
+    // Images 200x100 + 64x64 (96 KB decoded), audio 2 s + a 0.67 s mix at 384 KB/s (1 MB).
+    assert!(with(&json(""), &|_| {}).is_ok());
+    let ps = refused(with(&json(r#", {"type": "image", "asset": "corrupt.png"}"#), &|l| l.max_media_bytes = 500_000));
+    has(&ps, "assets", "Limits::max_media_bytes");
+    has(&ps, "assets", "images 0 MB, audio 1 MB");
+    assert!(!ps.iter().any(|p| p.message.contains("corrupt")), "nothing decoded: {ps:?}");
+    assert!(with(&json(""), &|l| l.max_media_bytes = 1_200_000).is_ok());
+
+    let ps = refused(with(&json(""), &|l| l.max_scenes = 1));
+    has(&ps, "scenes", "the limit is 1");
+    let ps = refused(with(&json(""), &|l| l.max_layers = 1));
+    has(&ps, "scenes[0].layers", "the limit is 1");
+    let ps = refused(with(&json(""), &|l| l.max_side = 128));
+    has(&ps, "width", "16..=128");
+    let ps = refused(with(&json(""), &|l| l.max_seconds = 0.5));
+    has(&ps, "totalDurationFrames", "the limit is 0.5 s");
+    let ps = refused(with(&json(""), &|l| l.image.max_pixels = 10_000));
+    has(&ps, "scenes[0].layers[0].asset", "10000 pixels");
+}
