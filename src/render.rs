@@ -391,6 +391,7 @@ pub fn render(plan: &Plan, opts: &RenderOptions) -> Result<RenderReport> {
     let poster_frame = opts.variants.posters.then_some(plan.poster_frame);
     let poster: Mutex<Option<Pixmap>> = Mutex::new(None);
     let done = AtomicU64::new(0);
+    let clip_fault: Mutex<Option<Error>> = Mutex::new(None);
 
     let finished = std::thread::scope(|scope| -> Result<Vec<(&'static str, PathBuf, Mp4Writer, u64)>> {
         // One thread per output: each takes the shared frame set, encodes its own picture,
@@ -438,13 +439,32 @@ pub fn render(plan: &Plan, opts: &RenderOptions) -> Result<RenderReport> {
             .map(|c| {
                 let (tx, rx) = crossbeam_channel::bounded(batch as usize);
                 let decode_ns = &decode_ns;
+                let clip_fault = &clip_fault;
                 scope.spawn(move || {
-                    let mut dec = ClipDecoder::open(&c.path, c.out.0, c.out.1).ok();
+                    // A clip that fails mid-render stops the render with the asset and the
+                    // time: dropping `tx` ends the channel, the frame loop sees the fault.
+                    let fail = |file_t: Option<f64>, frame: u64, what: String| {
+                        let at = file_t.map(|t| format!(" at {t:.3} s into the file")).unwrap_or_default();
+                        let message = format!(
+                            "asset {:?}: {what}{at} (found while rendering output frame {frame}); the render stopped and wrote nothing",
+                            c.key
+                        );
+                        if let Ok(mut g) = clip_fault.lock() {
+                            g.get_or_insert(Error::invalid(format!("{}.asset", c.path_json), message));
+                        }
+                    };
+                    let mut dec = match ClipDecoder::open(&c.path, c.out.0, c.out.1) {
+                        Ok(d) => d,
+                        Err(why) => return fail(None, c.start, why),
+                    };
                     for f in 0..total {
                         if let Some(t) = clip_time(plan, c, f) {
                             let t0 = Instant::now();
-                            let pic = dec.as_mut().and_then(|d| d.frame_at(t));
+                            let pic = dec.frame_at(t);
                             decode_ns.fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                            if let Some((at, what)) = dec.fault.take() {
+                                return fail(Some(at), f, what);
+                            }
                             if tx.send(pic).is_err() {
                                 return; // the render stopped
                             }
@@ -472,6 +492,9 @@ pub fn render(plan: &Plan, opts: &RenderOptions) -> Result<RenderReport> {
                         .collect()
                 })
                 .collect();
+            if clip_fault.lock().map(|g| g.is_some()).unwrap_or(true) {
+                break 'frames; // reported below
+            }
             let sets: Vec<FrameSet> = pool.install(|| {
                 (next..end)
                     .into_par_iter()
@@ -513,6 +536,9 @@ pub fn render(plan: &Plan, opts: &RenderOptions) -> Result<RenderReport> {
     })?;
     if cancelled() {
         return Err(Error::Cancelled); // the writers are dropped unfinished: no files remain
+    }
+    if let Some(e) = clip_fault.into_inner().ok().flatten() {
+        return Err(e); // likewise: the unfinished writers remove their temporary files
     }
 
     // Finish every output (trailers, faststart, renames), then the posters.

@@ -109,6 +109,9 @@ pub fn probe_video(path: &Path) -> Result<VideoInfo, String> {
     if d.frame_at(0.0).is_none() {
         return Err("corrupt video: no frame could be decoded".into());
     }
+    if let Some((t, what)) = d.fault.take() {
+        return Err(format!("corrupt video at {t:.3} s: {what}"));
+    }
     Ok(VideoInfo { width: w, height: h, duration: dur.max(d.last_pts), codec: name, fps, rotation })
 }
 
@@ -171,6 +174,8 @@ pub struct ClipDecoder {
     eof: bool,
     /// Largest presentation time seen.
     pub last_pts: f64,
+    /// The first damage the decoder met: the time in the file, seconds, and what happened.
+    pub fault: Option<(f64, String)>,
 }
 
 impl std::fmt::Debug for ClipDecoder {
@@ -188,6 +193,12 @@ impl ClipDecoder {
         let rotation = display_rotation(&stream);
         let mut ctx = ff::codec::context::Context::from_parameters(stream.parameters()).map_err(|e| e.to_string())?;
         ctx.set_threading(ff::threading::Config { kind: ff::threading::Type::Frame, count: 2, ..Default::default() });
+        // Damage must be reported, not concealed: with frame threads FFmpeg 5.1 drops the
+        // frames' decode_error_flags, but with AV_EF_EXPLODE the packet is refused instead.
+        // SAFETY: a plain field of the codec context, set before the decoder opens.
+        unsafe {
+            (*ctx.as_mut_ptr()).err_recognition |= ff::ffi::AV_EF_EXPLODE as i32;
+        }
         let decoder = ctx.decoder().video().map_err(|e| format!("unsupported video codec: {e}"))?;
         Ok(ClipDecoder {
             path: path.to_path_buf(),
@@ -202,7 +213,14 @@ impl ClipDecoder {
             pending: None,
             eof: false,
             last_pts: 0.0,
+            fault: None,
         })
+    }
+
+    fn note_fault(&mut self, t: f64, what: String) {
+        if self.fault.is_none() {
+            self.fault = Some((t, what));
+        }
     }
 
     /// Decodes the next frame in presentation order, or `None` at the end.
@@ -212,9 +230,21 @@ impl ClipDecoder {
         }
         let mut frame = ff::frame::Video::empty();
         loop {
-            if self.decoder.receive_frame(&mut frame).is_ok() {
+            let got = self.decoder.receive_frame(&mut frame);
+            if let Err(e) = got {
+                let again = matches!(e, ff::Error::Other { errno } if errno == ff::util::error::EAGAIN);
+                if !again && !matches!(e, ff::Error::Eof) {
+                    self.note_fault(self.last_pts, format!("the decoder failed: {e}"));
+                }
+            }
+            if got.is_ok() {
                 let pts = frame.timestamp().or(frame.pts()).unwrap_or(0) as f64 * self.tb;
                 self.last_pts = self.last_pts.max(pts);
+                // SAFETY: the frame was just filled by the decoder; reading a plain field.
+                let damage = unsafe { (*frame.as_ptr()).decode_error_flags };
+                if damage != 0 || frame.is_corrupt() {
+                    self.note_fault(pts, "the picture is damaged (the decoder concealed errors)".into());
+                }
                 return Some((pts, frame));
             }
             if self.eof {
@@ -224,8 +254,11 @@ impl ClipDecoder {
             let mut fed = false;
             for (stream, packet) in self.ictx.packets() {
                 if stream.index() == self.index {
-                    // A damaged packet is skipped; the decoder recovers at the next keyframe.
-                    let _ = self.decoder.send_packet(&packet);
+                    // A damaged packet is noted; the decoder recovers at the next keyframe.
+                    if let Err(e) = self.decoder.send_packet(&packet) {
+                        let t = packet.pts().or(packet.dts()).unwrap_or(0) as f64 * self.tb;
+                        self.note_fault(t, format!("the decoder refused a packet: {e}"));
+                    }
                     fed = true;
                     break;
                 }

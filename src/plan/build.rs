@@ -1230,6 +1230,11 @@ fn media_budget(
         .par_iter()
         .filter(|(k, _)| !video_keys.contains(k.as_str()))
         .filter_map(|(_, f)| crate::media::image_dimensions(f).ok())
+        // One over the per-image limits is refused on its own, naming its key.
+        .filter(|&(w, h)| {
+            let l = opts.limits.image;
+            w <= l.max_side && h <= l.max_side && w as u64 * h as u64 <= l.max_pixels
+        })
         .map(|(w, h)| w as u64 * h as u64 * 4)
         .sum();
     let mut audio_keys: Vec<&str> = Vec::new();
@@ -1422,6 +1427,7 @@ fn clip(
     let out = (((iw * s).round() as u32).max(1), ((ih * s).round() as u32).max(1));
     ctx.clips.push(ClipPlan {
         path,
+        key: key.to_string(),
         out,
         scene: ctx.scene,
         start: ctx.scene_start + start,

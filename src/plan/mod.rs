@@ -123,6 +123,8 @@ pub(crate) struct VideoRef {
 #[derive(Debug, Clone)]
 pub(crate) struct ClipPlan {
     pub path: std::path::PathBuf,
+    /// The asset key, for messages.
+    pub key: String,
     /// Decoded frames are scaled to this size (never larger than drawn, never upscaled).
     pub out: (u32, u32),
     pub scene: usize,

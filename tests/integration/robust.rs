@@ -216,3 +216,49 @@ fn random_compositions_never_panic() {
         })
         .expect("no panics");
 }
+
+/// A clip damaged in the middle (it opens, probes and starts fine) stops the render with the
+/// asset, the time in the file and the output frame, and leaves no file behind.
+#[test]
+fn damage_in_the_middle_of_a_clip_is_reported_with_asset_and_time() {
+    let dir = media_dir();
+    let clip = dir.path().join("clip.mp4");
+    let st = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=30:d=6"])
+        .args(["-c:v", "libx264", "-g", "30", "-movflags", "+faststart"])
+        .arg(&clip)
+        .status()
+        .expect("run ffmpeg (installed by make test)");
+    assert!(st.success());
+    let mut bytes = std::fs::read(&clip).expect("read");
+    let mid = bytes.len() / 2;
+    for b in &mut bytes[mid..mid + 3000] {
+        *b ^= 0x5a;
+    }
+    std::fs::write(&clip, bytes).expect("write");
+    let json = r#"{"id": "c", "width": 160, "height": 90, "scenes": [{"id": "s", "durationFrames": 150,
+        "background": {"type": "video", "asset": "clip.mp4"}}]}"#;
+    let plan = plan(json, dir.path()).expect("the damage is past what planning reads");
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).expect("mkdir");
+    let mut opts = RenderOptions::new(out.join("c.mp4"));
+    opts.variants = Variants::NONE;
+    let err = reel::render(&plan, &opts).expect_err("a damaged clip must not render");
+    let p = &err.problems()[0];
+    assert_eq!(p.path, "scenes[0].background.asset");
+    assert!(p.message.contains("asset \"clip.mp4\""), "{p}");
+    let t: f64 =
+        p.message.split(" at ").nth(1).and_then(|r| r.split(' ').next()).and_then(|v| v.parse().ok()).expect("time");
+    let frame: f64 = p
+        .message
+        .split("rendering output frame ")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .and_then(|v| v.parse().ok())
+        .expect("frame");
+    // The damage sits about half-way through the 6 s file; here the output frame is the file
+    // time x 30, and the decoder (two frame threads) finds damage a few frames ahead.
+    assert!((2.0..4.5).contains(&t), "{p}");
+    assert!((frame - t * 30.0).abs() <= 10.0, "{p}");
+    assert!(files_in(&out).is_empty(), "left behind: {:?}", files_in(&out));
+}
