@@ -197,7 +197,7 @@ impl ClipDecoder {
         // frames' decode_error_flags, but with AV_EF_EXPLODE the packet is refused instead.
         // SAFETY: a plain field of the codec context, set before the decoder opens.
         unsafe {
-            (*ctx.as_mut_ptr()).err_recognition |= ff::ffi::AV_EF_EXPLODE as i32;
+            (*ctx.as_mut_ptr()).err_recognition |= ff::ffi::AV_EF_EXPLODE;
         }
         let decoder = ctx.decoder().video().map_err(|e| format!("unsupported video codec: {e}"))?;
         Ok(ClipDecoder {
