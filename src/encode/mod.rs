@@ -251,17 +251,17 @@ impl Mp4Writer {
                 .send_frame(&a.frame)
                 .map_err(|e| Error::Encode(format!("sending audio to the AAC encoder: {e}")))?;
             a.sent += n;
-            Self::drain_audio(a, &mut self.octx)?;
+            Self::drain_audio(a, &mut self.octx, &self.target)?;
         }
         Ok(())
     }
 
-    fn drain_audio(a: &mut AudioOut, octx: &mut ff::format::context::Output) -> Result<()> {
+    fn drain_audio(a: &mut AudioOut, octx: &mut ff::format::context::Output, target: &Path) -> Result<()> {
         let mut pkt = ff::Packet::empty();
         while a.encoder.receive_packet(&mut pkt).is_ok() {
             pkt.set_stream(1);
             pkt.rescale_ts(a.enc_tb, a.st_tb);
-            pkt.write_interleaved(octx).map_err(|e| Error::Encode(format!("writing an audio packet: {e}")))?;
+            pkt.write_interleaved(octx).map_err(|e| write_error(target, "writing an audio packet", e))?;
         }
         Ok(())
     }
@@ -296,7 +296,7 @@ impl Mp4Writer {
             pkt.set_stream(0);
             pkt.set_duration(1);
             pkt.rescale_ts(self.enc_tb, self.st_tb);
-            pkt.write_interleaved(&mut self.octx).map_err(|e| Error::Encode(format!("writing a packet: {e}")))?;
+            pkt.write_interleaved(&mut self.octx).map_err(|e| write_error(&self.target, "writing a packet", e))?;
         }
         Ok(())
     }
@@ -309,12 +309,23 @@ impl Mp4Writer {
         self.feed_audio(usize::MAX, true)?;
         if let Some(a) = self.audio.as_mut() {
             a.encoder.send_eof().map_err(|e| Error::Encode(format!("flushing the AAC encoder: {e}")))?;
-            Self::drain_audio(a, &mut self.octx)?;
+            Self::drain_audio(a, &mut self.octx, &self.target)?;
         }
-        self.octx.write_trailer().map_err(|e| Error::Encode(format!("writing the MP4 trailer: {e}")))?;
+        self.octx.write_trailer().map_err(|e| write_error(&self.target, "writing the MP4 trailer", e))?;
         std::fs::rename(&self.tmp, &self.target).map_err(|e| Error::io(&self.target, e))?;
         self.done = true;
         Ok(self.target.clone())
+    }
+}
+
+/// A failed write: the operating system's error (a full disk, a quota, a file size limit)
+/// as an [`Error::Io`] naming the output, anything else as an encoding error.
+fn write_error(target: &Path, what: &str, e: ff::Error) -> Error {
+    match e {
+        ff::Error::Other { errno } if errno > 0 && errno != ff::util::error::EINVAL => {
+            Error::io(target, std::io::Error::from_raw_os_error(errno))
+        }
+        e => Error::Encode(format!("{what}: {e}")),
     }
 }
 

@@ -132,3 +132,47 @@ fn fonts_folder_adds_families() {
     let o = run(dir.path(), &["f.json", "--fonts", "nope"]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// A disk that fills up mid-render: exit 1, the error names the output and the system's
+/// reason, and no file (final or temporary) is left. A 256 KB tmpfs gives a real ENOSPC
+/// where mounting is allowed (root on CI); elsewhere a 256 KB file size limit (EFBIG, with
+/// SIGXFSZ ignored) fails the same writes.
+#[test]
+fn full_disk_is_a_clear_error_without_partial_files() {
+    let dir = media_dir();
+    let noise = image::RgbImage::from_fn(320, 180, |x, y| {
+        let v = (x.wrapping_mul(7919) ^ y.wrapping_mul(104_729)).wrapping_mul(2_654_435_761) >> 24;
+        image::Rgb([v as u8, (v * 3) as u8, (v * 7) as u8])
+    });
+    noise.save(dir.path().join("noise.png")).expect("png");
+    std::fs::write(
+        dir.path().join("c.json"),
+        r#"{"id": "c", "width": 320, "height": 180, "scenes": [{"id": "s", "durationFrames": 60,
+            "background": {"type": "image", "asset": "noise.png", "kenBurns": {"from": {"scale": 1.0, "x": 0.2, "y": 0.3}, "to": {"scale": 1.6, "x": 0.8, "y": 0.7}}}}]}"#,
+    )
+    .expect("write");
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).expect("mkdir");
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
+        .arg(&out)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    let o = if mounted {
+        run(dir.path(), &["c.json", "-o", "out/c.mp4", "--quiet"])
+    } else {
+        let script =
+            format!("trap '' XFSZ; ulimit -f 256; exec {} c.json -o out/c.mp4 --quiet", render_bin().display());
+        Command::new("sh").current_dir(dir.path()).args(["-c", &script]).output().expect("sh")
+    };
+    let left = files_in(&out);
+    if mounted {
+        let _ = Command::new("umount").arg(&out).status();
+    }
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    let reason = if mounted { "No space left on device" } else { "File too large" };
+    assert!(err.contains("out/c.mp4") && err.contains(reason), "{err}");
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
