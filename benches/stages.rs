@@ -97,6 +97,7 @@ fn convert(c: &mut Criterion) {
     let rgba = vec![128u8; 1920 * 1080 * 4];
     let mut yuv = reel::encode::Yuv420::new(1920, 1080);
     c.bench_function("rgba_to_yuv420_bt709/1080p", |b| b.iter(|| yuv.fill_from_rgba(black_box(&rgba))));
+    c.bench_function("rgba_to_yuv420_bt709_scalar/1080p", |b| b.iter(|| yuv.fill_from_rgba_scalar(black_box(&rgba))));
 }
 
 fn audio(c: &mut Criterion) {
