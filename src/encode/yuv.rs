@@ -138,7 +138,11 @@ mod tests {
                     seed ^= seed << 13;
                     seed ^= seed >> 17;
                     seed ^= seed << 5;
-                    if i % 4 == 3 { 255 } else { (seed >> 24) as u8 }
+                    if i % 4 == 3 {
+                        255
+                    } else {
+                        (seed >> 24) as u8
+                    }
                 })
                 .collect();
             let (mut a, mut b) = (Yuv420::new(w, h), Yuv420::new(w, h));

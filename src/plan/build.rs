@@ -873,7 +873,11 @@ fn image_plan(
     };
     let zoom = kb.map(|k| k.from.0.max(k.to.0)).unwrap_or(1.0).max(1.0);
     let scale = s * zoom;
-    let pixmap = if scale < 0.8 {
+    // Shrink once, with a good filter, to the largest size the image is drawn at. Under Ken
+    // Burns every frame resamples anyway, so even a mild shrink pays: frames then read fewer
+    // pixels and shrink by so little that two bilinear taps are alias-free. A still image
+    // is shrunk ahead only when the ratio is large (one resampling keeps sharp edges sharp).
+    let pixmap = if scale < 0.8 || (kb.is_some() && scale < 0.95) {
         let (tw, th) = ((iw * scale).ceil() as u32 + 2, (ih * scale).ceil() as u32 + 2);
         let id = (key.to_string(), tw, th);
         ctx.resized.entry(id).or_insert_with(|| Arc::new(resize_premultiplied(&src, tw, th))).clone()

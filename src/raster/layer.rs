@@ -58,6 +58,8 @@ pub(crate) fn paint(plan: &Plan, l: &LayerPlan, t: u64, pm: &mut PixmapMut, clip
             let pw = block.pixmap.width() as f32;
             let ph = block.pixmap.height() as f32;
             let snapped = ts.is_translate();
+            // Whole-pixel placement: where the pixmap's origin lands on the canvas.
+            let origin = ((ts.tx - mx).round() as i32, (ts.ty - my).round() as i32);
             let (ts, img_ts) = if snapped {
                 // Whole-pixel placement keeps glyph edges crisp and samples without filtering.
                 let (tx, ty) = ((ts.tx - mx).round(), (ts.ty - my).round());
@@ -73,10 +75,18 @@ pub(crate) fn paint(plan: &Plan, l: &LayerPlan, t: u64, pm: &mut PixmapMut, clip
             };
             // In local box coordinates the pixmap spans (-mx, -my) .. (pw - mx, ph - my).
             let rect = |x0: f32, y0: f32, x1: f32, y1: f32| Rect::from_ltrb(x0 - mx, y0 - my, x1 - mx, y1 - my);
-            if s.reveal >= 1.0 || block.glyphs.is_empty() {
-                if let Some(r) = rect(0.0, 0.0, pw, ph) {
+            // Draws part of the pixmap (its own coordinates): a plain blit when placed on
+            // whole pixels, tiny-skia's filtered pattern when rotated or scaled.
+            let mut draw = |x0: f32, y0: f32, x1: f32, y1: f32| {
+                if snapped {
+                    let r = (x0.round() as i32, y0.round() as i32, x1.round() as i32, y1.round() as i32);
+                    super::blit::over(pm, &block.pixmap, origin.0, origin.1, s.opacity, r);
+                } else if let Some(r) = rect(x0, y0, x1, y1) {
                     pm.fill_rect(r, &paint, ts, None);
                 }
+            };
+            if s.reveal >= 1.0 || block.glyphs.is_empty() {
+                draw(0.0, 0.0, pw, ph);
                 return;
             }
             // typewriter / wordByWord: whole lines before the current one, then the current
@@ -89,20 +99,15 @@ pub(crate) fn paint(plan: &Plan, l: &LayerPlan, t: u64, pm: &mut PixmapMut, clip
             for (i, band) in block.bands.iter().enumerate() {
                 let (top, bottom) =
                     (if i == 0 { 0.0 } else { band.top }, if i + 1 == block.bands.len() { ph } else { band.bottom });
-                let r = if i < last.line {
-                    rect(0.0, top, pw, bottom)
+                if i < last.line {
+                    draw(0.0, top, pw, bottom);
                 } else if i == last.line {
                     let on_line = block.glyphs[..n].iter().filter(|g| g.line == i);
                     if band.rtl {
-                        rect(on_line.fold(f32::INFINITY, |m, g| m.min(g.x0)), top, pw, bottom)
+                        draw(on_line.fold(f32::INFINITY, |m, g| m.min(g.x0)), top, pw, bottom);
                     } else {
-                        rect(0.0, top, on_line.fold(0.0, |m, g| m.max(g.x1)), bottom)
+                        draw(0.0, top, on_line.fold(0.0, |m, g| m.max(g.x1)), bottom);
                     }
-                } else {
-                    None
-                };
-                if let Some(r) = r {
-                    pm.fill_rect(r, &paint, ts, None);
                 }
             }
         }

@@ -2,6 +2,7 @@
 //! checked while planning, and degenerate geometry (a zero-sized box, a non-invertible
 //! transform) simply draws nothing.
 
+mod blit;
 mod fill;
 mod layer;
 mod transition;
@@ -52,22 +53,18 @@ pub fn render_frame(plan: &Plan, frame: u64, out: &mut PixmapMut, scratch: &mut 
 
 /// The caption line on screen at `frame`, with the word being spoken in its highlight color.
 fn paint_captions(c: &crate::plan::build::captions::CaptionsPlan, frame: u64, out: &mut PixmapMut) {
-    use tiny_skia::{FilterQuality, Paint, Pattern, Rect, SpreadMode, Transform};
     let Some(line) = c.lines.iter().find(|l| l.start <= frame && frame < l.end) else { return };
     let block = &line.plain;
     let (mx, my) = block.origin;
     let x = (c.x - block.width / 2.0 - mx).round();
     let y = (c.y - c.anchor_y * block.height - my).round();
-    let mut draw = |pix: &tiny_skia::Pixmap, r: Option<Rect>| {
-        let shader = Pattern::new(pix.as_ref(), SpreadMode::Pad, FilterQuality::Nearest, 1.0, Transform::identity());
-        if let Some(r) = r {
-            out.fill_rect(r, &Paint { shader, ..Paint::default() }, Transform::from_translate(x, y), None);
-        }
-    };
-    draw(&block.pixmap, Rect::from_xywh(0.0, 0.0, block.pixmap.width() as f32, block.pixmap.height() as f32));
+    let (x, y) = (x as i32, y as i32);
+    let full = |p: &tiny_skia::Pixmap| (0, 0, p.width() as i32, p.height() as i32);
+    blit::over(out, &block.pixmap, x, y, 1.0, full(&block.pixmap));
     if let Some(&(_, _, x0, x1)) = line.words.iter().find(|w| w.0 <= frame && frame < w.1) {
         if x1 > x0 {
-            draw(&line.highlight.pixmap, Rect::from_ltrb(x0, 0.0, x1, line.highlight.pixmap.height() as f32));
+            let h = line.highlight.pixmap.height() as i32;
+            blit::over(out, &line.highlight.pixmap, x, y, 1.0, (x0.round() as i32, 0, x1.round() as i32, h));
         }
     }
 }

@@ -41,10 +41,7 @@ pub(crate) fn composite(out: &mut PixmapMut, below: &Pixmap, above: &Pixmap, t: 
     let shift = |amount: f32| Transform::from_translate((ux * w * amount).round(), (uy * h * amount).round());
     match t.kind {
         TransitionKind::Cut => copy(out, above),
-        TransitionKind::Fade => {
-            copy(out, below);
-            draw(out, above, e, Transform::identity());
-        }
+        TransitionKind::Fade => super::blit::cross_fade(out, below, above, e),
         TransitionKind::DipToBlack | TransitionKind::DipToWhite => {
             let c = if t.kind == TransitionKind::DipToBlack { Color::BLACK } else { Color::WHITE };
             if e < 0.5 {
