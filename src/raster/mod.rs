@@ -17,13 +17,50 @@ use tiny_skia::{Pixmap, PixmapMut};
 pub struct Scratch {
     below: Pixmap,
     above: Pixmap,
+    backgrounds: Backgrounds,
 }
 
 impl Scratch {
     /// Buffers for a `width` x `height` canvas.
     pub fn new(width: u32, height: u32) -> Scratch {
         let mk = || pixmap_or_tiny(width, height);
-        Scratch { below: mk(), above: mk() }
+        Scratch { below: mk(), above: mk(), backgrounds: Backgrounds::default() }
+    }
+}
+
+/// The painted backgrounds of the last two scenes this worker drew, when they never change
+/// (gradients): a frame copies them instead of shading every pixel again. Two entries cover
+/// a transition; memory stays at two canvases per worker however many scenes there are.
+#[derive(Debug, Default)]
+struct Backgrounds {
+    /// (scene's address in the plan, its painted background), newest last.
+    entries: Vec<(usize, Pixmap)>,
+}
+
+impl Backgrounds {
+    /// Paints `scene`'s background into `pm`, from the cache when it is static.
+    fn paint(&mut self, scene: &ScenePlan, pm: &mut PixmapMut, at: fill::Time) {
+        let (w, h) = (pm.width() as f32, pm.height() as f32);
+        let paint = |pm: &mut PixmapMut| {
+            pm.fill(tiny_skia::Color::BLACK);
+            fill::paint_box(pm, &scene.background, w, h, tiny_skia::Transform::identity(), 1.0, at, 0.0);
+        };
+        if !matches!(scene.background, crate::plan::Fill::Gradient(_)) {
+            return paint(pm);
+        }
+        let key = scene as *const ScenePlan as usize;
+        if let Some((_, cached)) = self.entries.iter().find(|(k, p)| *k == key && p.width() == pm.width()) {
+            pm.data_mut().copy_from_slice(cached.data());
+            return;
+        }
+        paint(pm);
+        if self.entries.len() == 2 {
+            self.entries.remove(0);
+        }
+        let size = tiny_skia::IntSize::from_wh(pm.width(), pm.height());
+        if let Some(copy) = size.and_then(|size| tiny_skia::Pixmap::from_vec(pm.data_mut().to_vec(), size)) {
+            self.entries.push((key, copy));
+        }
     }
 }
 
@@ -35,14 +72,14 @@ pub type ClipFrames<'a> = &'a [Option<Arc<Pixmap>>];
 pub fn render_frame(plan: &Plan, frame: u64, out: &mut PixmapMut, scratch: &mut Scratch, clips: ClipFrames) {
     match view(plan, frame) {
         View::Gap => out.fill(plan.gap),
-        View::Scene(s, local) => paint_scene(plan, s, local, out, clips),
+        View::Scene(s, local) => paint_scene(plan, s, local, out, clips, &mut scratch.backgrounds),
         View::Transition { below, above, transition, progress } => {
-            let Scratch { below: b, above: a } = scratch;
+            let Scratch { below: b, above: a, backgrounds } = scratch;
             match below {
-                Some((s, local)) => paint_scene(plan, s, local, &mut b.as_mut(), clips),
+                Some((s, local)) => paint_scene(plan, s, local, &mut b.as_mut(), clips, backgrounds),
                 None => b.fill(plan.gap),
             }
-            paint_scene(plan, above.0, above.1, &mut a.as_mut(), clips);
+            paint_scene(plan, above.0, above.1, &mut a.as_mut(), clips, backgrounds);
             transition::composite(out, b, a, transition, progress);
         }
     }
@@ -69,11 +106,16 @@ fn paint_captions(c: &crate::plan::build::captions::CaptionsPlan, frame: u64, ou
     }
 }
 
-fn paint_scene(plan: &Plan, scene: &ScenePlan, local: u64, pm: &mut PixmapMut, clips: ClipFrames) {
-    let (w, h) = (plan.width as f32, plan.height as f32);
-    pm.fill(tiny_skia::Color::BLACK);
+fn paint_scene(
+    plan: &Plan,
+    scene: &ScenePlan,
+    local: u64,
+    pm: &mut PixmapMut,
+    clips: ClipFrames,
+    backgrounds: &mut Backgrounds,
+) {
     let at = fill::Time { local, len: scene.len, clips };
-    fill::paint_box(pm, &scene.background, w, h, tiny_skia::Transform::identity(), 1.0, at, 0.0);
+    backgrounds.paint(scene, pm, at);
     for l in &scene.layers {
         if local >= l.start && local < l.start + l.len {
             layer::paint(plan, l, local - l.start, pm, clips);
