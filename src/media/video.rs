@@ -275,7 +275,7 @@ impl ClipDecoder {
         let (w, h) = if self.rotation % 180 == 90 { (self.out.1, self.out.0) } else { self.out };
         let key = (frame.format(), frame.width(), frame.height());
         if self.scaler.as_ref().map(|s| (s.0, s.1, s.2)) != Some(key) {
-            let flags = if frame.width() > w * 2 {
+            let flags = if frame.width() >= w * 2 {
                 ff::software::scaling::Flags::AREA
             } else {
                 ff::software::scaling::Flags::BICUBIC
@@ -297,13 +297,27 @@ impl ClipDecoder {
             self.scaler = Some((key.0, key.1, key.2, ctx));
         }
         let (_, _, _, scaler) = self.scaler.as_mut()?;
-        let mut rgba = ff::frame::Video::empty();
-        scaler.run(frame, &mut rgba).ok()?;
-        let stride = rgba.stride(0);
-        let data = rgba.data(0);
-        let mut buf = Vec::with_capacity((w * h * 4) as usize);
-        for y in 0..h as usize {
-            buf.extend_from_slice(&data[y * stride..y * stride + w as usize * 4]);
+        // swscale writes straight into the pixmap's buffer (no intermediate frame to copy).
+        let mut buf = vec![0u8; (w * h * 4) as usize];
+        let dst: [*mut u8; 4] = [buf.as_mut_ptr(), std::ptr::null_mut(), std::ptr::null_mut(), std::ptr::null_mut()];
+        let dst_stride: [i32; 4] = [(w * 4) as i32, 0, 0, 0];
+        // SAFETY: the scaler was made for this frame's format and size and for RGBA at
+        // w x h; `buf` holds exactly h rows of w * 4 bytes; the source planes and strides
+        // are the decoded frame's own.
+        let rows = unsafe {
+            let src = frame.as_ptr();
+            ff::ffi::sws_scale(
+                scaler.as_mut_ptr(),
+                (*src).data.as_ptr() as *const *const u8,
+                (*src).linesize.as_ptr(),
+                0,
+                frame.height() as i32,
+                dst.as_ptr(),
+                dst_stride.as_ptr(),
+            )
+        };
+        if rows != h as i32 {
+            return None;
         }
         let (buf, w, h) = match self.rotation {
             0 => (buf, w, h),

@@ -171,11 +171,77 @@ enum Axis {
     H,
 }
 
+/// The composition's images, decoded on first use and released after their last.
+struct Images {
+    entries: HashMap<String, ImageEntry>,
+    limits: ImageLimits,
+}
+
+struct ImageEntry {
+    file: std::path::PathBuf,
+    /// JSON path of the first use, for the error.
+    path: String,
+    /// Uses (image backgrounds and layers) still to plan.
+    uses: usize,
+    state: ImageState,
+}
+
+enum ImageState {
+    Pending,
+    Ready(Arc<Pixmap>),
+    Failed,
+}
+
+impl Images {
+    /// The decoded image, decoding it now if needed (a failure is reported once).
+    fn get(&mut self, ck: &mut Checker, key: &str) -> Option<Arc<Pixmap>> {
+        let e = self.entries.get_mut(key)?;
+        if let ImageState::Pending = e.state {
+            e.state = match decode_image(&e.file, self.limits) {
+                Ok(p) => ImageState::Ready(Arc::new(p)),
+                Err(why) => {
+                    ck.err(e.path.clone(), format!("asset {key:?}: {why}"));
+                    ImageState::Failed
+                }
+            };
+        }
+        match &e.state {
+            ImageState::Ready(p) => Some(p.clone()),
+            _ => None,
+        }
+    }
+
+    /// One use planned; after the last, the original is released.
+    fn used(&mut self, key: &str) {
+        if let Some(e) = self.entries.get_mut(key) {
+            e.uses = e.uses.saturating_sub(1);
+            if e.uses == 0 && matches!(e.state, ImageState::Ready(_)) {
+                e.state = ImageState::Pending;
+            }
+        }
+    }
+
+    /// Decodes what was never used (its layer had other problems), so that every broken
+    /// image is still reported.
+    fn check_unused(&mut self, ck: &mut Checker) {
+        let pending: Vec<String> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.uses > 0 && matches!(e.state, ImageState::Pending))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in pending {
+            self.get(ck, &key);
+            self.used(&key);
+        }
+    }
+}
+
 struct Ctx<'a> {
     w: f32,
     h: f32,
     palette: &'a BTreeMap<String, String>,
-    images: &'a HashMap<String, Arc<Pixmap>>,
+    images: Images,
     fonts: &'a FontLibrary,
     style: &'a model::Style,
     motion: Option<MotionDefaults>,
@@ -510,11 +576,22 @@ pub fn build(comp: &Composition, parse_warnings: &[Problem], opts: &PlanOptions)
         // Over the memory limit: decode nothing.
         return Err(Error::Invalid(Problems(ck.problems)));
     }
-    let decoded: Vec<(String, Result<Pixmap, String>)> = resolved
-        .par_iter()
-        .filter(|(k, _)| !video_keys.contains(k.as_str()))
-        .map(|(k, f)| (k.clone(), decode_image(f, lim.image)))
-        .collect();
+    // Images are decoded when first used and released after their last use (once shrunk
+    // to the size they are drawn at), so planning never holds every original at once.
+    let mut images = Images { entries: HashMap::new(), limits: lim.image };
+    for (path, key) in &keys {
+        if video_keys.contains(key.as_str()) {
+            continue;
+        }
+        let Some((_, file)) = resolved.iter().find(|(k, _)| k == key) else { continue };
+        let e = images.entries.entry(key.clone()).or_insert_with(|| ImageEntry {
+            file: file.clone(),
+            path: path.clone(),
+            uses: 0,
+            state: ImageState::Pending,
+        });
+        e.uses += 1;
+    }
     let videos: HashMap<String, (std::path::PathBuf, Result<crate::media::VideoInfo, String>)> = resolved
         .par_iter()
         .filter(|(k, _)| video_keys.contains(k.as_str()))
@@ -527,25 +604,12 @@ pub fn build(comp: &Composition, parse_warnings: &[Problem], opts: &PlanOptions)
             }
         }
     }
-    let mut images = HashMap::new();
-    for (key, r) in decoded {
-        match r {
-            Ok(p) => {
-                images.insert(key, Arc::new(p));
-            }
-            Err(why) => {
-                let path = keys.iter().find(|(_, k)| *k == key).map(|(p, _)| p.clone()).unwrap_or_default();
-                ck.err(path, format!("asset {key:?}: {why}"));
-            }
-        }
-    }
-
     // ---- scenes' content
     let mut ctx = Ctx {
         w: width as f32,
         h: height as f32,
         palette,
-        images: &images,
+        images,
         fonts: &opts.fonts,
         style,
         motion,
@@ -583,6 +647,7 @@ pub fn build(comp: &Composition, parse_warnings: &[Problem], opts: &PlanOptions)
 
     let captions =
         comp.captions.as_ref().and_then(|c| captions::build(&mut ck, &mut ctx, c, opts.assets.as_ref(), fps));
+    ctx.images.check_unused(&mut ck);
     let clips = std::mem::take(&mut ctx.clips);
     let mut audio = audio(&mut ck, comp.audio.as_ref(), opts.assets.as_ref(), fps, target);
     clip_audio(&mut ck, &clips, fps, &mut audio);
@@ -762,7 +827,7 @@ fn background(ck: &mut Checker, ctx: &mut Ctx, p: &str, bg: &StrOr<model::Backgr
                 let kb = ken_burns(ck, &format!("{p}.kenBurns"), b.ken_burns.as_ref());
                 let fit = fit(ck, p, b.fit.as_deref(), Fit::Cover);
                 let radius = ctx.nonneg(ck, &format!("{p}.cornerRadius"), &b.corner_radius, Axis::W);
-                match image_plan(ctx, b.asset.as_deref(), fit, kb, radius, ctx.w, ctx.h) {
+                match image_plan(ck, ctx, b.asset.as_deref(), fit, kb, radius, ctx.w, ctx.h) {
                     Some(img) => Fill::Image(img),
                     None => Fill::Solid(Color::BLACK),
                 }
@@ -855,7 +920,9 @@ fn ken_burns(ck: &mut Checker, p: &str, kb: Option<&model::KenBurns>) -> Option<
 /// The image for `key`, pre-scaled (once, Lanczos3) to the largest size it is ever drawn at
 /// when that is well below the source size: per-frame bilinear sampling then reads a small
 /// image and never aliases.
+#[allow(clippy::too_many_arguments)]
 fn image_plan(
+    ck: &mut Checker,
     ctx: &mut Ctx,
     key: Option<&str>,
     fit: Fit,
@@ -865,7 +932,9 @@ fn image_plan(
     bh: f32,
 ) -> Option<ImagePlan> {
     let key = key?;
-    let src = ctx.images.get(key)?.clone();
+    let src = ctx.images.get(ck, key);
+    ctx.images.used(key);
+    let src = src?;
     let (iw, ih) = (src.width() as f32, src.height() as f32);
     let s = {
         let (sx, sy) = fit.scale(iw, ih, bw, bh);
@@ -996,9 +1065,9 @@ fn layer(ck: &mut Checker, ctx: &mut Ctx, p: &str, l: &model::Layer, scene_len: 
             let fit = fit(ck, p, l.fit.as_deref(), Fit::Contain);
             let radius = ctx.nonneg(ck, &format!("{p}.cornerRadius"), &l.corner_radius, Axis::W);
             let natural =
-                l.asset.as_ref().and_then(|k| ctx.images.get(k)).map(|i| (i.width() as f32, i.height() as f32));
+                l.asset.as_ref().and_then(|k| ctx.images.get(ck, k)).map(|i| (i.width() as f32, i.height() as f32));
             let (w, h) = layer_box(bw, bh, natural.unwrap_or((1.0, 1.0)));
-            let img = image_plan(ctx, l.asset.as_deref(), fit, kb, radius, w.max(1.0), h.max(1.0))?;
+            let img = image_plan(ck, ctx, l.asset.as_deref(), fit, kb, radius, w.max(1.0), h.max(1.0))?;
             (w, h, Content::Image(img))
         }
         "video" => {
