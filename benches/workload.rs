@@ -57,6 +57,24 @@ fn child(spec: &str) {
     let parsed = reel::parse_file(json).expect("parse");
     let plan = reel::Plan::build(&parsed, &reel::PlanOptions::new(assets)).expect("plan");
     let plan_s = t0.elapsed().as_secs_f64();
+    if parts[3] == "still" {
+        // One 1080p still after the plan is built: the first (cold: buffers allocated) and
+        // the median of ten more across the timeline.
+        let t = Instant::now();
+        let _ = reel::render_still(&plan, plan.poster_frame());
+        let first_ms = t.elapsed().as_secs_f64() * 1e3;
+        let n = plan.frame_count();
+        let warm: Vec<f64> = (0..10)
+            .map(|i| {
+                let t = Instant::now();
+                let _ = reel::render_still(&plan, i * n / 10);
+                t.elapsed().as_secs_f64() * 1e3
+            })
+            .collect();
+        let max_ms = warm.iter().cloned().fold(0.0, f64::max);
+        println!("{}", serde_json::json!({"first_ms": first_ms, "median_ms": median(warm), "max_ms": max_ms}));
+        return;
+    }
     let mut opts = reel::RenderOptions::new(out);
     if !variants {
         opts.variants = reel::Variants::NONE;
@@ -218,6 +236,13 @@ fn main() {
         println!("     SSIM of the main output against a lossless render: {ssim:.5}");
         if w.name == "w1" {
             five_outputs(w, &tmp, &raw, &last);
+            let still = run_child(&w.json, &w.assets, &tmp.join("still.png"), "still");
+            println!(
+                "w1 one 1080p still after planning: first {:.1} ms, median of ten {:.1} ms, slowest {:.1} ms",
+                still["first_ms"].as_f64().unwrap_or(0.0),
+                still["median_ms"].as_f64().unwrap_or(0.0),
+                still["max_ms"].as_f64().unwrap_or(0.0)
+            );
         }
         let _ = std::fs::remove_file(&raw);
         let _ = std::fs::remove_file(&raw_rgba);
