@@ -392,6 +392,9 @@ pub fn render(plan: &Plan, opts: &RenderOptions) -> Result<RenderReport> {
     let poster: Mutex<Option<Pixmap>> = Mutex::new(None);
     let done = AtomicU64::new(0);
     let clip_fault: Mutex<Option<Error>> = Mutex::new(None);
+    // The first frame of the batch being rendered, and whether the frame loop is over.
+    let reached = AtomicU64::new(0);
+    let frames_over = std::sync::atomic::AtomicBool::new(false);
 
     let finished = std::thread::scope(|scope| -> Result<Vec<(&'static str, PathBuf, Mp4Writer, u64)>> {
         // One thread per output: each takes the shared frame set, encodes its own picture,
@@ -440,6 +443,7 @@ pub fn render(plan: &Plan, opts: &RenderOptions) -> Result<RenderReport> {
                 let (tx, rx) = crossbeam_channel::bounded(batch as usize);
                 let decode_ns = &decode_ns;
                 let clip_fault = &clip_fault;
+                let (reached, frames_over) = (&reached, &frames_over);
                 scope.spawn(move || {
                     // A clip that fails mid-render stops the render with the asset and the
                     // time: dropping `tx` ends the channel, the frame loop sees the fault.
@@ -453,11 +457,23 @@ pub fn render(plan: &Plan, opts: &RenderOptions) -> Result<RenderReport> {
                             g.get_or_insert(Error::invalid(format!("{}.asset", c.path_json), message));
                         }
                     };
+                    // Open the decoder shortly before the clip is first seen and drop it after
+                    // its last frame: only the clips around the current frame hold decoders
+                    // and queued pictures (W3 opened six 4K/60 fps decoders at once).
+                    let Some(first) = (0..total).find(|&f| clip_time(plan, c, f).is_some()) else { return };
+                    let last = (first..total).rev().find(|&f| clip_time(plan, c, f).is_some()).unwrap_or(first);
+                    let lead = plan.fps.frames_for_seconds(2.0) + 2 * batch;
+                    while reached.load(Ordering::Relaxed) + lead < first {
+                        if frames_over.load(Ordering::Relaxed) {
+                            return;
+                        }
+                        std::thread::sleep(std::time::Duration::from_millis(5));
+                    }
                     let mut dec = match ClipDecoder::open(&c.path, c.out.0, c.out.1) {
                         Ok(d) => d,
-                        Err(why) => return fail(None, c.start, why),
+                        Err(why) => return fail(None, first, why),
                     };
-                    for f in 0..total {
+                    for f in first..=last {
                         if let Some(t) = clip_time(plan, c, f) {
                             let t0 = Instant::now();
                             let pic = dec.frame_at(t);
@@ -483,6 +499,7 @@ pub fn render(plan: &Plan, opts: &RenderOptions) -> Result<RenderReport> {
         let mut next = 0u64;
         'frames: while next < total && !cancelled() {
             let end = (next + batch).min(total);
+            reached.store(next, Ordering::Relaxed);
             let inputs: Vec<Vec<Option<Arc<Pixmap>>>> = (next..end)
                 .map(|f| {
                     plan.clips
@@ -518,6 +535,7 @@ pub fn render(plan: &Plan, opts: &RenderOptions) -> Result<RenderReport> {
             }
             next = end;
         }
+        frames_over.store(true, Ordering::Relaxed);
         drop(senders);
         drop(clip_rx);
         let mut out = Vec::new();
