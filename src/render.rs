@@ -156,6 +156,18 @@ pub struct RenderReport {
     pub peak_rss_bytes: Option<u64>,
 }
 
+/// Lowers the calling thread's scheduling priority (nice +10, Linux). Our raster
+/// workers run ahead of the encoder through a bounded queue, so they have slack; libx264's
+/// threads (the bottleneck) then get a core first whenever both want one.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: plain system calls on the calling thread; failure leaves the priority as is.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        let _ = libc::setpriority(libc::PRIO_PROCESS, tid, 10);
+    }
+}
+
 /// Peak resident set size of this process (VmHWM), Linux only.
 pub fn peak_rss() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -306,6 +318,7 @@ pub fn render(plan: &Plan, opts: &RenderOptions) -> Result<RenderReport> {
             rayon::ThreadPoolBuilder::new()
                 .num_threads(opts.threads)
                 .thread_name(|i| format!("reel-raster-{i}"))
+                .start_handler(|_| lower_priority())
                 .build()
                 .map_err(|e| Error::Encode(format!("starting worker threads: {e}")))?,
         ),
