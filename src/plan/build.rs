@@ -571,8 +571,7 @@ pub fn build(comp: &Composition, parse_warnings: &[Problem], opts: &PlanOptions)
             bg.into_iter().chain(s.layers.iter().filter(|l| l.kind == "video").filter_map(|l| l.asset.as_deref()))
         })
         .collect();
-    media_budget(&mut ck, comp, opts, &resolved, &video_keys, fps.seconds(target));
-    if !ck.problems.is_empty() && ck.problems.iter().any(|p| p.path == "assets") {
+    if !media_budget(&mut ck, comp, opts, &resolved, &video_keys, fps.seconds(target)) {
         // Over the memory limit: decode nothing.
         return Err(Error::Invalid(Problems(ck.problems)));
     }
@@ -1289,7 +1288,7 @@ fn text(ck: &mut Checker, ctx: &mut Ctx, p: &str, l: &model::Layer) -> crate::te
 /// Resolves and decodes every audio file (in parallel), and places it on the timeline.
 /// Refuses a composition whose decoded media would take more than `Limits::max_media_bytes`,
 /// from the files' headers alone (image dimensions, audio lengths), before decoding any.
-/// Files whose headers cannot be read are left to the decoders to report.
+/// Files whose headers cannot be read are left to the decoders to report. False when over.
 fn media_budget(
     ck: &mut Checker,
     comp: &model::Composition,
@@ -1297,7 +1296,7 @@ fn media_budget(
     images: &[(String, std::path::PathBuf)],
     video_keys: &HashSet<&str>,
     seconds: f64,
-) {
+) -> bool {
     const AUDIO_BYTES_PER_SECOND: f64 = (crate::audio::RATE * 2 * 4) as f64;
     let image_bytes: u64 = images
         .par_iter()
@@ -1343,7 +1342,9 @@ fn media_budget(
                 mb(limit)
             ),
         );
+        return false;
     }
+    true
 }
 
 fn audio(
