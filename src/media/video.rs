@@ -103,7 +103,7 @@ pub fn probe_video(path: &Path) -> Result<VideoInfo, String> {
     let frame_dur = fps.map(|f| 1.0 / f.as_f64()).unwrap_or(0.1);
     drop(ictx);
     if dur > 0.0 {
-        check_complete(path, index, start, dur, frame_dur)?;
+        check_complete(path, start, dur, frame_dur)?;
     }
     let mut d = ClipDecoder::open(path, w.min(64), h.min(64))?;
     if d.frame_at(0.0).is_none() {
@@ -116,13 +116,14 @@ pub fn probe_video(path: &Path) -> Result<VideoInfo, String> {
 }
 
 /// Refuses a file cut short: its header (an MP4's sample table, say) promises `dur` seconds
-/// but the stream's packets stop earlier. Reads packets without decoding them, from a little
-/// before the promised end, so it costs a few reads, not a decode of the clip.
-fn check_complete(path: &Path, index: usize, start: f64, dur: f64, frame_dur: f64) -> Result<(), String> {
-    // The latest end time of the stream's packets, read from `from` seconds on (None: all).
+/// but the packets stop earlier. Packets of every stream count (a clip's audio may outlast
+/// its picture, and the container's duration then covers the audio); a cut file stops them
+/// all. Reads packets without decoding them, from a little before the promised end, so it
+/// costs a few reads, not a decode of the clip.
+fn check_complete(path: &Path, start: f64, dur: f64, frame_dur: f64) -> Result<(), String> {
+    // The latest end time of any packet, read from `from` seconds on (None: all).
     let last_end = |from: Option<f64>| -> Result<Option<f64>, String> {
         let (mut ictx, _) = open_input(path)?;
-        let tb = ictx.stream(index).map(|s| f64::from(s.time_base())).unwrap_or(0.0);
         if let Some(from) = from {
             let ts = (from * ff::ffi::AV_TIME_BASE as f64) as i64;
             if ictx.seek(ts, ..ts).is_err() {
@@ -131,11 +132,9 @@ fn check_complete(path: &Path, index: usize, start: f64, dur: f64, frame_dur: f6
         }
         let mut end: Option<f64> = None;
         for (stream, packet) in ictx.packets() {
-            if stream.index() == index {
-                if let Some(pts) = packet.pts().or(packet.dts()) {
-                    let e = (pts + packet.duration().max(0)) as f64 * tb - start;
-                    end = Some(end.map_or(e, |x: f64| x.max(e)));
-                }
+            if let Some(pts) = packet.pts().or(packet.dts()) {
+                let e = (pts + packet.duration().max(0)) as f64 * f64::from(stream.time_base()) - start;
+                end = Some(end.map_or(e, |x: f64| x.max(e)));
             }
         }
         Ok(end)

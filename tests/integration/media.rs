@@ -4,6 +4,7 @@
 use crate::common::*;
 use reel::RenderOptions;
 use std::path::Path;
+use std::process::Command;
 
 const W: u32 = 160;
 const H: u32 = 96;
@@ -449,4 +450,30 @@ fn flash_and_click(out: &Path) -> (usize, f64) {
     let a = decode_audio_left(out);
     let click = a.iter().position(|s| s.abs() > 0.2).expect("click") as f64 / 48000.0;
     (flash, click)
+}
+
+/// The truncation check counts every stream: an MKV whose audio (6 s) outlasts its picture
+/// (4 s) declares 6 s and is whole, not cut; the same file cut in half is refused.
+#[test]
+fn a_clip_whose_audio_outlasts_its_picture_is_not_truncated() {
+    let dir = media_dir();
+    let clip = dir.path().join("av.mkv");
+    let st = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=160x90:r=25:d=4", "-f", "lavfi", "-i", "sine=d=6"])
+        .args(["-c:v", "libx264", "-c:a", "libvorbis"])
+        .arg(&clip)
+        .status()
+        .expect("run ffmpeg (installed by make test)");
+    assert!(st.success());
+    let json = |asset: &str| {
+        format!(
+            r#"{{"id": "c", "width": 160, "height": 90, "scenes": [{{"id": "s", "durationFrames": 30,
+            "background": {{"type": "video", "asset": "{asset}"}}}}]}}"#
+        )
+    };
+    plan(&json("av.mkv"), dir.path()).expect("a whole file plans");
+    let bytes = std::fs::read(&clip).expect("read");
+    std::fs::write(dir.path().join("cut.mkv"), &bytes[..bytes.len() / 2]).expect("write");
+    let err = plan(&json("cut.mkv"), dir.path()).expect_err("a cut file is refused");
+    assert!(err.to_string().contains("truncated video"), "{err}");
 }
