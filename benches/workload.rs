@@ -113,6 +113,19 @@ fn timed(cmd: &mut Command) -> f64 {
     t.elapsed().as_secs_f64()
 }
 
+/// Decodes `video` to raw frames of `pix_fmt` in `out` with the ffmpeg program.
+fn dump_raw(video: &Path, pix_fmt: &str, out: &Path) {
+    let ok = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
+        .arg(video)
+        .args(["-f", "rawvideo", "-pix_fmt", pix_fmt])
+        .arg(out)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(ok, "dumping {pix_fmt} frames failed");
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
@@ -170,29 +183,13 @@ fn main() {
                 // YUV our encoder is given) decoded to raw 4:2:0 in RAM.
                 let lossless = tmp.join(format!("{}_lossless.mp4", w.name));
                 run_child(&w.json, &w.assets, &lossless, "lossless");
-                let ok = Command::new("ffmpeg")
-                    .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
-                    .arg(&lossless)
-                    .args(["-f", "rawvideo", "-pix_fmt", "yuv420p"])
-                    .arg(&raw)
-                    .status()
-                    .map(|s| s.success())
-                    .unwrap_or(false);
-                assert!(ok, "dumping raw frames failed");
+                dump_raw(&lossless, "yuv420p", &raw);
                 ssim = ssim_of(&out, &lossless);
                 // The workloads README's floor takes RGBA frames (ffmpeg converts them): dump
                 // those too when they fit in RAM (about 8 MB a 1080p frame).
                 let frames = last["frames"].as_u64().unwrap_or(0);
                 if fw * fh * 4 * frames < 9_000_000_000 {
-                    let ok = Command::new("ffmpeg")
-                        .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
-                        .arg(&lossless)
-                        .args(["-f", "rawvideo", "-pix_fmt", "rgba"])
-                        .arg(&raw_rgba)
-                        .status()
-                        .map(|s| s.success())
-                        .unwrap_or(false);
-                    assert!(ok, "dumping RGBA frames failed");
+                    dump_raw(&lossless, "rgba", &raw_rgba);
                 }
                 let _ = std::fs::remove_file(&lossless);
             }
