@@ -156,6 +156,9 @@ fn check_complete(path: &Path, start: f64, dur: f64, frame_dur: f64) -> Result<(
     }
 }
 
+/// At most this many earlier pictures are kept for reuse (the render's queue holds a few).
+const SPARE_PICTURES: usize = 6;
+
 /// Decodes a clip forward, converting frames to premultiplied RGBA pixmaps of a fixed size.
 pub struct ClipDecoder {
     path: PathBuf,
@@ -168,6 +171,9 @@ pub struct ClipDecoder {
     scaler: Option<(ff::format::Pixel, u32, u32, ff::software::scaling::Context)>,
     /// The newest decoded frame (its time and picture).
     current: Option<(f64, Arc<Pixmap>)>,
+    /// Pictures handed out before; one nobody else holds any more is written over instead
+    /// of allocating a new one.
+    spare: Vec<Arc<Pixmap>>,
     /// A decoded frame not yet shown (its time is after the last request).
     pending: Option<(f64, ff::frame::Video)>,
     eof: bool,
@@ -209,6 +215,7 @@ impl ClipDecoder {
             rotation,
             scaler: None,
             current: None,
+            spare: Vec::new(),
             pending: None,
             eof: false,
             last_pts: 0.0,
@@ -297,7 +304,12 @@ impl ClipDecoder {
         }
         let (_, _, _, scaler) = self.scaler.as_mut()?;
         // swscale writes straight into the pixmap's buffer (no intermediate frame to copy).
-        let mut buf = vec![0u8; (w * h * 4) as usize];
+        let mut pic =
+            match self.spare.iter().position(|p| Arc::strong_count(p) == 1 && p.width() == w && p.height() == h) {
+                Some(i) if self.rotation == 0 => self.spare.swap_remove(i),
+                _ => Arc::new(Pixmap::new(w, h)?),
+            };
+        let buf = Arc::get_mut(&mut pic)?.data_mut();
         let dst: [*mut u8; 4] = [buf.as_mut_ptr(), std::ptr::null_mut(), std::ptr::null_mut(), std::ptr::null_mut()];
         let dst_stride: [i32; 4] = [(w * 4) as i32, 0, 0, 0];
         // SAFETY: the scaler was made for this frame's format and size and for RGBA at
@@ -319,9 +331,9 @@ impl ClipDecoder {
             return None;
         }
         let (buf, w, h) = match self.rotation {
-            0 => (buf, w, h),
+            0 => return Some(pic),
             r => (
-                rotate_rgba(&buf, w as usize, h as usize, r),
+                rotate_rgba(pic.data(), w as usize, h as usize, r),
                 if r == 180 { w } else { h },
                 if r == 180 { h } else { w },
             ),
@@ -340,19 +352,29 @@ impl ClipDecoder {
                 self.seek(t);
             }
         }
+        // Only the frame finally shown is converted: a 60 fps clip at 30 fps decodes two
+        // frames a request but converts one.
+        let mut chosen: Option<(f64, ff::frame::Video)> = None;
         loop {
             let Some((pts, frame)) = self.next_frame() else { break };
-            if pts <= t + eps || self.current.is_none() {
-                let pic = self.convert(&frame);
-                if let Some(pic) = pic {
-                    self.current = Some((pts, pic));
-                }
-                if pts > t + eps {
+            if pts <= t + eps || (self.current.is_none() && chosen.is_none()) {
+                let early = pts > t + eps;
+                chosen = Some((pts, frame));
+                if early {
                     break; // the first frame stands in for times before it
                 }
             } else {
                 self.pending = Some((pts, frame));
                 break;
+            }
+        }
+        if let Some((pts, frame)) = chosen {
+            if let Some(pic) = self.convert(&frame) {
+                if let Some((_, old)) = self.current.replace((pts, pic)) {
+                    if self.spare.len() < SPARE_PICTURES {
+                        self.spare.push(old);
+                    }
+                }
             }
         }
         self.current.as_ref().map(|(_, p)| p.clone())
