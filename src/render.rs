@@ -453,7 +453,7 @@ pub fn render(plan: &Plan, opts: &RenderOptions) -> Result<RenderReport> {
             .clips
             .iter()
             .map(|c| {
-                let (tx, rx) = crossbeam_channel::bounded(batch as usize);
+                let (tx, rx) = crossbeam_channel::bounded(CLIP_QUEUE);
                 let decode_ns = &decode_ns;
                 let clip_fault = &clip_fault;
                 let (reached, frames_over) = (&reached, &frames_over);
@@ -503,6 +503,32 @@ pub fn render(plan: &Plan, opts: &RenderOptions) -> Result<RenderReport> {
                 rx
             })
             .collect();
+
+        // Image pixels: loaded a little before the first frame that shows them, released
+        // after the last, so a render holds the images around the current frame only.
+        if !plan.images.is_empty() {
+            let (reached, frames_over) = (&reached, &frames_over);
+            let lead = plan.fps.frames_for_seconds(1.0) + 2 * batch;
+            let last = plan.timeline_end.saturating_sub(1);
+            scope.spawn(move || loop {
+                let over = frames_over.load(Ordering::Relaxed);
+                // Past the timeline's end the last frame holds (policy `pad`).
+                let from = reached.load(Ordering::Relaxed).min(last);
+                let to = (from + lead).min(last) + 1;
+                for u in &plan.images {
+                    let soon = !over && u.spans.iter().any(|&(a, b)| a < to && from < b);
+                    if soon && !u.source.is_loaded() {
+                        let _ = u.source.pixmap();
+                    } else if !soon && u.source.is_loaded() {
+                        u.source.release();
+                    }
+                }
+                if over {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            });
+        }
 
         let new_set = || FrameSet {
             main: Yuv420::new(plan.width, plan.height),
@@ -654,3 +680,8 @@ pub fn write_png(img: &image::RgbaImage, path: &Path) -> Result<()> {
     }
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }
+
+/// Pictures a clip decoder may have ready beyond the batch being rendered. Each is a
+/// decoded frame at its drawn size (8 MB at 1080p); the decoder's own frame threads keep
+/// it ahead, so a short queue costs no speed (measured on W1 and W3).
+const CLIP_QUEUE: usize = 2;

@@ -28,29 +28,38 @@ pub fn image_dimensions(path: &Path) -> Result<(u32, u32), String> {
     reader.into_dimensions().map_err(|e| format!("corrupt image: {e}"))
 }
 
-/// Decodes a PNG, JPEG or WebP file. The error is a sentence for the user.
+/// Reads and decodes a PNG, JPEG or WebP file. The error is a sentence for the user.
 pub fn decode_image(path: &Path, limits: ImageLimits) -> Result<DecodedImage, String> {
+    decode_image_bytes(&read_image_file(path, limits)?, limits)
+}
+
+/// Reads an image file whole, refusing one larger than any image within `limits` could be
+/// (so a huge file is never read into memory to find out).
+pub fn read_image_file(path: &Path, limits: ImageLimits) -> Result<Vec<u8>, String> {
+    let len = std::fs::metadata(path).map_err(|e| e.to_string())?.len();
+    // Compressed data is smaller than the pixels; PNG's worst case is a little larger.
+    let most = limits.max_pixels.saturating_mul(8).saturating_add(1 << 20);
+    if len > most {
+        return Err(format!("the file is {len} bytes, more than any image within the limits ({most} bytes)"));
+    }
+    std::fs::read(path).map_err(|e| e.to_string())
+}
+
+/// Decodes a PNG, JPEG or WebP image held in memory (the format is read from the content,
+/// never from a name: a mislabelled file still decodes, and a file that is no image says so).
+/// The result is premultiplied, with the EXIF orientation applied.
+pub fn decode_image_bytes(bytes: &[u8], limits: ImageLimits) -> Result<DecodedImage, String> {
     use ::image::ImageDecoder;
-    use std::io::Read;
-    // Decide the format from the content, never from the name: a mislabelled file still
-    // decodes, and a file that is no image says so.
-    let mut head = [0u8; 64];
-    let n = std::fs::File::open(path).and_then(|mut f| f.read(&mut head)).map_err(|e| e.to_string())?;
-    if n == 0 {
+    if bytes.is_empty() {
         return Err("the file is empty".into());
     }
-    let format = match ::image::guess_format(&head[..n]) {
+    let format = match ::image::guess_format(&bytes[..bytes.len().min(64)]) {
         Ok(f @ (::image::ImageFormat::Png | ::image::ImageFormat::Jpeg | ::image::ImageFormat::WebP)) => f,
         Ok(f) => return Err(format!("{f:?} images are not supported (PNG, JPEG or WebP)")),
         Err(_) => return Err("not a PNG, JPEG or WebP image".into()),
     };
-    let open = || -> Result<_, String> {
-        let mut r = ::image::ImageReader::open(path).map_err(|e| e.to_string())?;
-        r.set_format(format);
-        Ok(r)
-    };
-    let reader = open()?;
-    let (w, h) = reader.into_dimensions().map_err(|e| format!("corrupt image: {e}"))?;
+    let reader = || ::image::ImageReader::with_format(std::io::Cursor::new(bytes), format);
+    let (w, h) = reader().into_dimensions().map_err(|e| format!("corrupt image: {e}"))?;
     if w == 0 || h == 0 {
         return Err("the image is empty (0 pixels)".into());
     }
@@ -60,10 +69,7 @@ pub fn decode_image(path: &Path, limits: ImageLimits) -> Result<DecodedImage, St
             limits.max_side, limits.max_pixels
         ));
     }
-    let mut reader = ::image::ImageReader::open(path)
-        .map_err(|e| e.to_string())?
-        .with_guessed_format()
-        .map_err(|e| e.to_string())?;
+    let mut reader = reader();
     let mut l = ::image::Limits::default();
     l.max_image_width = Some(limits.max_side);
     l.max_image_height = Some(limits.max_side);

@@ -3,7 +3,10 @@
 mod image;
 mod video;
 
-pub use self::image::{decode_image, image_dimensions, resize_premultiplied, DecodedImage, ImageLimits};
+pub use self::image::{
+    decode_image, decode_image_bytes, image_dimensions, read_image_file, resize_premultiplied, DecodedImage,
+    ImageLimits,
+};
 pub use self::video::{container_duration, decode_clip_audio, probe_video, ClipDecoder, VideoInfo};
 
 use std::path::{Component, Path, PathBuf};

@@ -8,7 +8,7 @@ pub(crate) mod captions;
 use super::*;
 use crate::anim::{Key, Preset};
 use crate::error::{Error, Problems, Result};
-use crate::media::{decode_image, resize_premultiplied, AssetResolver, ImageLimits};
+use crate::media::{decode_image_bytes, read_image_file, resize_premultiplied, AssetResolver, ImageLimits};
 use crate::model::{self, Composition, Length, StrOr};
 use crate::text::{Align, FontLibrary, PlateSpec, TextSpec, DEFAULT_FAMILY};
 use rayon::prelude::*;
@@ -188,17 +188,22 @@ struct ImageEntry {
 
 enum ImageState {
     Pending,
-    Ready(Arc<Pixmap>),
+    /// The decoded original and the file's bytes.
+    Ready(Arc<Pixmap>, Arc<[u8]>),
     Failed,
 }
 
 impl Images {
-    /// The decoded image, decoding it now if needed (a failure is reported once).
-    fn get(&mut self, ck: &mut Checker, key: &str) -> Option<Arc<Pixmap>> {
+    /// The decoded image and the file's bytes, decoding it now if needed (a failure is
+    /// reported once).
+    fn get(&mut self, ck: &mut Checker, key: &str) -> Option<(Arc<Pixmap>, Arc<[u8]>)> {
         let e = self.entries.get_mut(key)?;
         if let ImageState::Pending = e.state {
-            e.state = match decode_image(&e.file, self.limits) {
-                Ok(p) => ImageState::Ready(Arc::new(p)),
+            let limits = self.limits;
+            let decoded = read_image_file(&e.file, limits)
+                .and_then(|bytes| decode_image_bytes(&bytes, limits).map(|p| (Arc::new(p), Arc::from(bytes))));
+            e.state = match decoded {
+                Ok((p, bytes)) => ImageState::Ready(p, bytes),
                 Err(why) => {
                     ck.err(e.path.clone(), format!("asset {key:?}: {why}"));
                     ImageState::Failed
@@ -206,7 +211,7 @@ impl Images {
             };
         }
         match &e.state {
-            ImageState::Ready(p) => Some(p.clone()),
+            ImageState::Ready(p, bytes) => Some((p.clone(), bytes.clone())),
             _ => None,
         }
     }
@@ -215,7 +220,7 @@ impl Images {
     fn used(&mut self, key: &str) {
         if let Some(e) = self.entries.get_mut(key) {
             e.uses = e.uses.saturating_sub(1);
-            if e.uses == 0 && matches!(e.state, ImageState::Ready(_)) {
+            if e.uses == 0 && matches!(e.state, ImageState::Ready(..)) {
                 e.state = ImageState::Pending;
             }
         }
@@ -245,7 +250,11 @@ struct Ctx<'a> {
     fonts: &'a FontLibrary,
     style: &'a model::Style,
     motion: Option<MotionDefaults>,
-    resized: HashMap<(String, u32, u32), Arc<Pixmap>>,
+    /// Image sources by asset key and drawn size: uses of the same file at the same size
+    /// share one.
+    sources: HashMap<(String, u32, u32), Arc<ImageSource>>,
+    /// (scene, source) for every image drawn.
+    image_uses: Vec<(usize, Arc<ImageSource>)>,
     font_warned: HashSet<String>,
     videos: &'a HashMap<String, (std::path::PathBuf, Result<crate::media::VideoInfo, String>)>,
     clips: Vec<ClipPlan>,
@@ -612,7 +621,8 @@ pub fn build(comp: &Composition, parse_warnings: &[Problem], opts: &PlanOptions)
         fonts: &opts.fonts,
         style,
         motion,
-        resized: HashMap::new(),
+        sources: HashMap::new(),
+        image_uses: Vec::new(),
         font_warned: HashSet::new(),
         videos: &videos,
         clips: Vec::new(),
@@ -648,6 +658,15 @@ pub fn build(comp: &Composition, parse_warnings: &[Problem], opts: &PlanOptions)
         comp.captions.as_ref().and_then(|c| captions::build(&mut ck, &mut ctx, c, opts.assets.as_ref(), fps));
     ctx.images.check_unused(&mut ck);
     let clips = std::mem::take(&mut ctx.clips);
+    let mut images: Vec<ImageUse> = Vec::new();
+    for (scene, source) in std::mem::take(&mut ctx.image_uses) {
+        let span = (starts[scene], starts[scene] + lens[scene]);
+        match images.iter_mut().find(|u| Arc::ptr_eq(&u.source, &source)) {
+            Some(u) if u.spans.contains(&span) => {}
+            Some(u) => u.spans.push(span),
+            None => images.push(ImageUse { source, spans: vec![span] }),
+        }
+    }
     let mut audio = audio(&mut ck, comp.audio.as_ref(), opts.assets.as_ref(), fps, target);
     clip_audio(&mut ck, &clips, fps, &mut audio);
 
@@ -657,6 +676,7 @@ pub fn build(comp: &Composition, parse_warnings: &[Problem], opts: &PlanOptions)
     Ok(Plan {
         audio,
         clips,
+        images,
         captions,
         id: comp.id.clone(),
         width,
@@ -931,9 +951,9 @@ fn image_plan(
     bh: f32,
 ) -> Option<ImagePlan> {
     let key = key?;
-    let src = ctx.images.get(ck, key);
+    let got = ctx.images.get(ck, key);
     ctx.images.used(key);
-    let src = src?;
+    let (src, bytes) = got?;
     let (iw, ih) = (src.width() as f32, src.height() as f32);
     let s = {
         let (sx, sy) = fit.scale(iw, ih, bw, bh);
@@ -945,15 +965,23 @@ fn image_plan(
     // Burns every frame resamples anyway, so even a mild shrink pays: frames then read fewer
     // pixels and shrink by so little that two bilinear taps are alias-free. A still image
     // is shrunk ahead only when the ratio is large (one resampling keeps sharp edges sharp).
-    let pixmap = if scale < 0.8 || (kb.is_some() && scale < 0.95) {
-        let (tw, th) = ((iw * scale).ceil() as u32 + 2, (ih * scale).ceil() as u32 + 2);
-        let id = (key.to_string(), tw, th);
-        ctx.resized.entry(id).or_insert_with(|| Arc::new(resize_premultiplied(&src, tw, th))).clone()
+    let shrink = scale < 0.8 || (kb.is_some() && scale < 0.95);
+    let (tw, th) = if shrink {
+        ((iw * scale).ceil() as u32 + 2, (ih * scale).ceil() as u32 + 2)
     } else {
-        src
+        (src.width(), src.height())
     };
-    let opaque = pixmap.pixels().iter().all(|p| p.alpha() == 255);
-    Some(ImagePlan { pixmap, opaque, fit, ken_burns: kb, corner_radius: radius })
+    let limits = ctx.images.limits;
+    let source = ctx
+        .sources
+        .entry((key.to_string(), tw, th))
+        .or_insert_with(|| {
+            let pixels = if shrink { resize_premultiplied(&src, tw, th) } else { Arc::unwrap_or_clone(src) };
+            Arc::new(ImageSource::new(bytes, limits, pixels))
+        })
+        .clone();
+    ctx.image_uses.push((ctx.scene, source.clone()));
+    Some(ImagePlan { source, fit, ken_burns: kb, corner_radius: radius })
 }
 
 fn motion(
@@ -1063,8 +1091,11 @@ fn layer(ck: &mut Checker, ctx: &mut Ctx, p: &str, l: &model::Layer, scene_len: 
             let kb = ken_burns(ck, &format!("{p}.kenBurns"), l.ken_burns.as_ref());
             let fit = fit(ck, p, l.fit.as_deref(), Fit::Contain);
             let radius = ctx.nonneg(ck, &format!("{p}.cornerRadius"), &l.corner_radius, Axis::W);
-            let natural =
-                l.asset.as_ref().and_then(|k| ctx.images.get(ck, k)).map(|i| (i.width() as f32, i.height() as f32));
+            let natural = l
+                .asset
+                .as_ref()
+                .and_then(|k| ctx.images.get(ck, k))
+                .map(|(i, _)| (i.width() as f32, i.height() as f32));
             let (w, h) = layer_box(bw, bh, natural.unwrap_or((1.0, 1.0)));
             let img = image_plan(ck, ctx, l.asset.as_deref(), fit, kb, radius, w.max(1.0), h.max(1.0))?;
             (w, h, Content::Image(img))

@@ -35,6 +35,8 @@ pub struct Plan {
     pub(crate) audio: crate::audio::AudioPlan,
     pub(crate) clips: Vec<ClipPlan>,
     pub(crate) captions: Option<build::captions::CaptionsPlan>,
+    /// Every image source with the frames that show it.
+    pub(crate) images: Vec<ImageUse>,
 }
 
 impl Plan {
@@ -175,12 +177,90 @@ impl Fit {
     }
 }
 
-#[derive(Debug, Clone)]
-pub(crate) struct ImagePlan {
-    pub pixmap: Arc<Pixmap>,
+/// The pixels of one image as drawn, shared by every use of the same file at the same size.
+///
+/// Planning decodes the image (so a broken file fails before frame 0) and keeps the pixels;
+/// a render lets them go after the last frame that shows them and decodes them again, from
+/// the file's bytes kept here, if a later scene shows them. So a render holds the images of
+/// the frames around the current one, not every image of the video. Decoding the same
+/// bytes with the same decoder gives the same pixels, so reloading cannot fail.
+pub(crate) struct ImageSource {
+    /// The file's bytes.
+    bytes: Arc<[u8]>,
+    limits: crate::media::ImageLimits,
+    /// Size of the pixels (the decoded image, or the size planning shrank it to).
+    pub width: u32,
+    pub height: u32,
     /// Every pixel is opaque (enables the fast cover path).
     pub opaque: bool,
-    /// Size of the original source; `pixmap` may be pre-scaled from it.
+    pixels: std::sync::Mutex<Option<Arc<Pixmap>>>,
+}
+
+impl std::fmt::Debug for ImageSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImageSource").field("width", &self.width).field("height", &self.height).finish()
+    }
+}
+
+impl ImageSource {
+    /// A source whose pixels (decoded from `bytes`, then shrunk to their size) are `pixels`.
+    pub(crate) fn new(bytes: Arc<[u8]>, limits: crate::media::ImageLimits, pixels: Pixmap) -> ImageSource {
+        ImageSource {
+            bytes,
+            limits,
+            width: pixels.width(),
+            height: pixels.height(),
+            opaque: pixels.pixels().iter().all(|p| p.alpha() == 255),
+            pixels: std::sync::Mutex::new(Some(Arc::new(pixels))),
+        }
+    }
+
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<Arc<Pixmap>>> {
+        // Nothing panics while holding the lock; if something did, the slot is still valid.
+        self.pixels.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The pixels, decoding them again if they were released. `None` only if the bytes that
+    /// decoded at planning no longer do (not expected: same bytes, same decoder).
+    pub(crate) fn pixmap(&self) -> Option<Arc<Pixmap>> {
+        let mut slot = self.slot();
+        if slot.is_none() {
+            *slot = self.decode().map(Arc::new);
+        }
+        slot.clone()
+    }
+
+    fn decode(&self) -> Option<Pixmap> {
+        let p = crate::media::decode_image_bytes(&self.bytes, self.limits).ok()?;
+        if (p.width(), p.height()) == (self.width, self.height) {
+            Some(p)
+        } else {
+            Some(crate::media::resize_premultiplied(&p, self.width, self.height))
+        }
+    }
+
+    /// Lets the pixels go (they come back on the next [`ImageSource::pixmap`]).
+    pub(crate) fn release(&self) {
+        self.slot().take();
+    }
+
+    /// Whether the pixels are in memory.
+    pub(crate) fn is_loaded(&self) -> bool {
+        self.slot().is_some()
+    }
+}
+
+/// Where an image source is on screen: the frame spans of the scenes that show it.
+#[derive(Debug)]
+pub(crate) struct ImageUse {
+    pub source: Arc<ImageSource>,
+    /// Half-open frame ranges on the timeline.
+    pub spans: Vec<(u64, u64)>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ImagePlan {
+    pub source: Arc<ImageSource>,
     pub fit: Fit,
     pub ken_burns: Option<KenBurnsPlan>,
     pub corner_radius: f32,
@@ -269,4 +349,32 @@ pub(crate) struct ShapePlan {
     pub fill: Option<Fill>,
     pub stroke: Option<(Color, f32)>,
     pub corner_radius: f32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A released image comes back with exactly the pixels planning made, shrunk or not.
+    #[test]
+    fn released_images_reload_the_same_pixels() {
+        let img = image::RgbaImage::from_fn(64, 48, |x, y| image::Rgba([(x * 4) as u8, (y * 5) as u8, 90, 255]));
+        let mut png = Vec::new();
+        image::DynamicImage::ImageRgba8(img)
+            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .expect("png");
+        let limits = crate::media::ImageLimits::default();
+        let decoded = crate::media::decode_image_bytes(&png, limits).expect("decodes");
+        let bytes: Arc<[u8]> = Arc::from(png);
+        for pixels in [decoded.clone(), crate::media::resize_premultiplied(&decoded, 29, 21)] {
+            let source = ImageSource::new(bytes.clone(), limits, pixels.clone());
+            assert!(source.is_loaded() && source.opaque);
+            source.release();
+            assert!(!source.is_loaded());
+            let again = source.pixmap().expect("reloads");
+            assert!(source.is_loaded());
+            assert_eq!((again.width(), again.height()), (pixels.width(), pixels.height()));
+            assert!(again.data() == pixels.data(), "reloaded pixels differ");
+        }
+    }
 }

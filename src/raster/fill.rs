@@ -1,6 +1,6 @@
 //! Filling a box with a color, a gradient or an image (fit modes and Ken Burns).
 
-use crate::plan::{Fill, Fit, GradientPlan, ImagePlan};
+use crate::plan::{Fill, Fit, GradientPlan, KenBurnsPlan};
 use crate::text::rounded_rect;
 use tiny_skia::{
     FillRule, FilterQuality, GradientStop, LinearGradient, Paint, Pattern, PixmapMut, Point, RadialGradient, Rect,
@@ -41,19 +41,17 @@ pub(crate) fn paint_box(
             None => return,
         },
         Fill::Image(img) => {
-            let radius = radius.max(img.corner_radius);
-            return paint_image(pm, img, w, h, ts, opacity, at.local, at.len, radius);
+            // Released pixels come back here (a render loads them ahead; a still loads them).
+            if let Some(pixmap) = img.source.pixmap() {
+                let src = Source { pixmap: &pixmap, opaque: img.source.opaque, fit: img.fit, ken_burns: img.ken_burns };
+                paint_image(pm, &src, w, h, ts, opacity, at.local, at.len, radius.max(img.corner_radius));
+            }
+            return;
         }
         Fill::Video(v) => {
             if let Some(Some(pic)) = at.clips.get(v.clip) {
-                let img = ImagePlan {
-                    pixmap: pic.clone(),
-                    opaque: true,
-                    fit: v.fit,
-                    ken_burns: None,
-                    corner_radius: v.corner_radius,
-                };
-                paint_image(pm, &img, w, h, ts, opacity, 0, 1, radius.max(v.corner_radius));
+                let src = Source { pixmap: pic, opaque: true, fit: v.fit, ken_burns: None };
+                paint_image(pm, &src, w, h, ts, opacity, 0, 1, radius.max(v.corner_radius));
             }
             return;
         }
@@ -133,10 +131,19 @@ pub(crate) fn image_transform(iw: f32, ih: f32, w: f32, h: f32, fit: Fit, kb: (f
     (Transform::from_row(sx, 0.0, 0.0, sy, ox, oy), clip)
 }
 
+/// Pixels to draw and how they fit their box.
+struct Source<'a> {
+    pixmap: &'a tiny_skia::Pixmap,
+    /// Every pixel is opaque (enables the fast cover path).
+    opaque: bool,
+    fit: Fit,
+    ken_burns: Option<KenBurnsPlan>,
+}
+
 #[allow(clippy::too_many_arguments)]
 fn paint_image(
     pm: &mut PixmapMut,
-    img: &ImagePlan,
+    img: &Source,
     w: f32,
     h: f32,
     ts: Transform,
@@ -154,7 +161,7 @@ fn paint_image(
             (lerp(k.from.0, k.to.0), lerp(k.from.1, k.to.1), lerp(k.from.2, k.to.2))
         }
     };
-    let src = &img.pixmap;
+    let src = img.pixmap;
     let (iw, ih) = (src.width() as f32, src.height() as f32);
     let (img_ts, _) = image_transform(iw, ih, w, h, img.fit, kb);
     if fast_cover(pm, img, w, h, ts, opacity, radius, img_ts) {
@@ -168,7 +175,7 @@ fn paint_image(
     // Exact 1:1 draws sample without filtering (sharper and faster).
     let unscaled = (img_ts.sx - 1.0).abs() < 1e-4 && (img_ts.sy - 1.0).abs() < 1e-4 && ts.is_translate();
     let quality = if unscaled { FilterQuality::Nearest } else { FilterQuality::Bilinear };
-    let shader = Pattern::new(src.as_ref().as_ref(), SpreadMode::Pad, quality, opacity, img_ts);
+    let shader = Pattern::new(src.as_ref(), SpreadMode::Pad, quality, opacity, img_ts);
     let paint = Paint { shader, anti_alias: !ts.is_translate(), ..Paint::default() };
     draw(pm, rect, radius, &paint, ts);
 }
@@ -185,7 +192,7 @@ thread_local! {
 #[allow(clippy::too_many_arguments)]
 fn fast_cover(
     pm: &mut PixmapMut,
-    img: &ImagePlan,
+    img: &Source,
     w: f32,
     h: f32,
     ts: Transform,
@@ -209,19 +216,53 @@ fn fast_cover(
     {
         return false;
     }
-    let src = &img.pixmap;
+    let src = img.pixmap;
     let Ok(s) = fr::images::ImageRef::new(src.width(), src.height(), src.data(), fr::PixelType::U8x4) else {
         return false;
     };
-    let Ok(mut d) = fr::images::Image::from_slice_u8(cw, ch, pm.data_mut(), fr::PixelType::U8x4) else { return false };
-    // The source rectangle that lands on the canvas.
-    let (left, top) = (-img_ts.tx as f64 / img_ts.sx as f64, -img_ts.ty as f64 / img_ts.sy as f64);
-    let (cw_src, ch_src) = (w as f64 / img_ts.sx as f64, h as f64 / img_ts.sy as f64);
+    // The source rectangle that lands on the canvas, kept inside the image: f32 rounding
+    // can put its far edge a hair outside, which the resizer refuses (until session 3 such
+    // frames silently fell back to the slower two-tap pattern draw).
+    let (sw, sh) = (src.width() as f64, src.height() as f64);
+    let (left, top) =
+        ((-img_ts.tx as f64 / img_ts.sx as f64).max(0.0), (-img_ts.ty as f64 / img_ts.sy as f64).max(0.0));
+    let (cw_src, ch_src) = ((w as f64 / img_ts.sx as f64).min(sw - left), (h as f64 / img_ts.sy as f64).min(sh - top));
     // Under Ken Burns, planning shrank the source to the largest size it is drawn at, so
     // frames read fewer pixels. Two-tap bilinear was measured too: 2 % faster on W1 but its
     // SSIM against a lossless render fell (0.98900 vs 0.98909), so the kernel stays widened
     // for the ratio.
     let alg = fr::ResizeAlg::Convolution(fr::FilterType::Bilinear);
-    let opts = fr::ResizeOptions::new().resize_alg(alg).use_alpha(false).crop(left, top, cw_src, ch_src);
-    RESIZER.with(|r| r.borrow_mut().resize(&s, &mut d, &opts).is_ok())
+    // In strips of rows: the resizer's intermediate buffer (one horizontal pass) is then a
+    // strip, not a whole frame per worker (10-20 MB each at 1080p), and stays in cache.
+    // Filter windows are clamped to the image, not the crop, so strips sample exactly the
+    // rows a whole-frame resize would.
+    let sy = ch_src / ch as f64;
+    let row = cw as usize * 4;
+    let data = pm.data_mut();
+    RESIZER.with(|r| {
+        let mut r = r.borrow_mut();
+        let mut y0 = 0;
+        while y0 < ch {
+            let y1 = (y0 + STRIP_ROWS).min(ch);
+            let Ok(mut d) = fr::images::Image::from_slice_u8(
+                cw,
+                y1 - y0,
+                &mut data[y0 as usize * row..y1 as usize * row],
+                fr::PixelType::U8x4,
+            ) else {
+                return false;
+            };
+            let strip_top = top + y0 as f64 * sy;
+            let strip_h = ((y1 - y0) as f64 * sy).min(sh - strip_top);
+            let opts = fr::ResizeOptions::new().resize_alg(alg).use_alpha(false).crop(left, strip_top, cw_src, strip_h);
+            if r.resize(&s, &mut d, &opts).is_err() {
+                return false;
+            }
+            y0 = y1;
+        }
+        true
+    })
 }
+
+/// Rows per strip of [`fast_cover`].
+const STRIP_ROWS: u32 = 100000;

@@ -144,3 +144,42 @@ fn unwritable_folder_is_a_clear_error() {
     assert!(!err.is_input_error(), "{err}");
     assert!(err.to_string().contains("file"), "{err}");
 }
+
+/// An image that leaves the screen and comes back seconds later is released in between
+/// (a render holds the images around the current frame only) and decoded again: the video
+/// shows it as the still did, plain and under Ken Burns (where planning shrank the source),
+/// and a still after the render (pixels decoded again) is exactly the still before it.
+#[test]
+fn an_image_shown_again_after_a_gap_looks_the_same() {
+    // 200x100 into 160x90 covers at 0.9 (drawn as decoded); with a 1.05 zoom it is shrunk.
+    let kb = r#""kenBurns": {"from": {"scale": 1.0}, "to": {"scale": 1.05}}"#;
+    let json = format!(
+        r##"{{"id": "again", "width": 160, "height": 90, "fps": 30, "scenes": [
+      {{"id": "a", "durationFrames": 10, "background": {{"type": "image", "asset": "quad.png"}}}},
+      {{"id": "k", "durationFrames": 10, "background": {{"type": "image", "asset": "quad.png", {kb}}}}},
+      {{"id": "gap", "durationFrames": 120, "background": "#202020"}},
+      {{"id": "b", "durationFrames": 10, "background": {{"type": "image", "asset": "quad.png"}}}},
+      {{"id": "k2", "durationFrames": 10, "background": {{"type": "image", "asset": "quad.png", {kb}}}}}]}}"##
+    );
+    let dir = media_dir();
+    let plan = plan(&json, dir.path()).expect("valid composition");
+    let before: Vec<image::RgbaImage> = [5, 15].iter().map(|&f| reel::render_still(&plan, f)).collect();
+    let out = dir.path().join("again.mp4");
+    reel::render(&plan, &RenderOptions::new(&out)).expect("render");
+    for (i, f) in [(0, 145), (1, 155)] {
+        let after = reel::render_still(&plan, f);
+        assert!(after.as_raw() == before[i].as_raw(), "still {f} differs from the same picture before the render");
+    }
+    let (w, _, frames) = decode_rgb(&out);
+    assert_eq!(frames.len(), 160);
+    for (i, f) in [(0usize, 5usize), (0, 145), (1, 15), (1, 155)] {
+        let still = &before[i];
+        let diff: u64 = frames[f]
+            .chunks_exact(3)
+            .zip(still.pixels())
+            .map(|(got, want)| (0..3).map(|c| got[c].abs_diff(want[c]) as u64).sum::<u64>())
+            .sum();
+        let mean = diff as f64 / (w as f64 * 90.0 * 3.0);
+        assert!(mean < 3.0, "frame {f}: mean difference {mean:.2} from the still");
+    }
+}
