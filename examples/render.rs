@@ -87,6 +87,7 @@ fn parse_args() -> Result<Args, String> {
 }
 
 fn main() -> ExitCode {
+    reel::tune_allocator();
     let args = match parse_args() {
         Ok(a) => a,
         Err(e) => {

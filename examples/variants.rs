@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    reel::tune_allocator();
     let mut files = Vec::new();
     let mut out: Option<PathBuf> = None;
     let mut preset = "veryfast".to_string();

@@ -197,7 +197,12 @@ pub fn asset_variants(path: &Path, out_dir: Option<&Path>, preset: &str) -> Resu
         s.resize((fps.sample_at(frames, crate::audio::RATE) * 2) as usize, 0.0);
         std::sync::Arc::new(s)
     });
-    let settings = |bitrate| audio.as_ref().map(|a| crate::encode::AudioSettings { samples: a.clone(), bitrate });
+    let settings = |bitrate| {
+        audio.as_ref().map(|a| crate::encode::AudioSettings {
+            soundtrack: crate::encode::Soundtrack::Samples(a.clone()),
+            bitrate,
+        })
+    };
     let web_path = sibling(&target, "_web.mp4");
     let preview_path = sibling(&target, "_preview.mp4");
     let mut w_out = crate::encode::Mp4Writer::create(&web_path, &web, settings(128_000).as_ref())?;

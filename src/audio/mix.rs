@@ -60,147 +60,228 @@ pub fn true_peak_ceiling() -> f32 {
     10f32.powf(-1.5 / 20.0)
 }
 
-fn add(out: &mut [f32], p: &Placed, gain_at: impl Fn(u64) -> f32) {
-    let frames = out.len() as u64 / 2;
-    let n = (p.samples.len() / 2) as u64;
-    let end = (p.start + n).min(frames);
-    for f in p.start..end {
-        let g = p.gain * gain_at(f);
-        let s = ((f - p.start) * 2) as usize;
-        out[(f * 2) as usize] += p.samples[s] * g;
-        out[(f * 2 + 1) as usize] += p.samples[s + 1] * g;
-    }
-}
-
 /// Mixes the plan into `frames` stereo sample frames at 48 kHz: voice, music (looped, faded,
 /// ducked where the voice actually speaks, with smooth attack and release), tracks; then
 /// optional loudness normalization to `loudness_lufs` (EBU R128 integrated), then a
 /// look-ahead limiter so nothing exceeds [`true_peak_ceiling`].
+///
+/// The whole mix at once; a render streams it instead ([`MixSpec::stream`]), so its memory
+/// does not grow with the video's length. Both give the same samples.
 pub fn mix(plan: &AudioPlan, frames: u64, loudness_lufs: Option<f64>) -> Vec<f32> {
+    let spec = MixSpec::new(Arc::new(plan.clone()), frames, loudness_lufs);
     let mut out = vec![0f32; (frames * 2) as usize];
-    let mut voice = vec![0f32; if plan.music.as_ref().is_some_and(|m| m.duck.is_some()) { out.len() } else { 0 }];
-    for v in &plan.voice {
-        add(&mut out, v, |_| 1.0);
-        if !voice.is_empty() {
-            add(&mut voice, v, |_| 1.0);
+    let n = spec.stream().read(&mut out);
+    out.truncate(n);
+    out
+}
+
+/// A mix to produce: what is audible, how long, and the loudness gain.
+#[derive(Debug, Clone)]
+pub struct MixSpec {
+    /// What is audible.
+    pub plan: Arc<AudioPlan>,
+    /// Length in sample frames at 48 kHz.
+    pub frames: u64,
+    /// Loudness normalization gain, applied before the limiter.
+    pub gain: Option<f32>,
+}
+
+/// Sample frames per ducking block (10 ms); the mix is computed a block at a time.
+const BLOCK: u64 = (RATE / 100) as u64;
+/// Look-ahead of the limiter, sample frames (5 ms).
+const LOOK: u64 = (RATE / 200) as u64;
+
+impl MixSpec {
+    /// The mix of `plan` over `frames` sample frames. With `loudness_lufs`, the integrated
+    /// loudness is measured first, streaming the mix once through the meter (nothing kept).
+    pub fn new(plan: Arc<AudioPlan>, frames: u64, loudness_lufs: Option<f64>) -> MixSpec {
+        let mut spec = MixSpec { plan, frames, gain: None };
+        if let Some(target) = loudness_lufs {
+            let measured = ebur128::EbuR128::new(2, RATE, ebur128::Mode::I).ok().and_then(|mut m| {
+                let mut s = spec.stream();
+                while s.raw_end < frames {
+                    s.compute_block();
+                    let (a, b) = s.raw.as_slices();
+                    m.add_frames_f32(a).ok()?;
+                    m.add_frames_f32(b).ok()?;
+                    s.raw.clear();
+                }
+                m.loudness_global().ok().filter(|l| l.is_finite())
+            });
+            spec.gain = measured.map(|measured| 10f32.powf(((target - measured) / 20.0) as f32));
+        }
+        spec
+    }
+
+    /// The samples from the start, in order.
+    pub fn stream(&self) -> MixStream {
+        MixStream {
+            spec: self.clone(),
+            raw: std::collections::VecDeque::new(),
+            base: 0,
+            raw_end: 0,
+            window: std::collections::VecDeque::new(),
+            pushed: 0,
+            limiter_gain: 1.0,
+            hold: 0,
+            duck_gain: 1.0,
+            block: Vec::new(),
+            voice: Vec::new(),
         }
     }
-    for t in &plan.tracks {
-        add(&mut out, t, |_| 1.0);
+}
+
+/// The mix produced in order, about 15 ms of it in memory at a time.
+#[derive(Debug)]
+pub struct MixStream {
+    spec: MixSpec,
+    /// Samples before the limiter (interleaved), from frame `base` to `raw_end`.
+    raw: std::collections::VecDeque<f32>,
+    /// Next frame to hand out.
+    base: u64,
+    raw_end: u64,
+    /// Limiter: (frame, gain it needs) with increasing gains, for frames up to `pushed`.
+    window: std::collections::VecDeque<(u64, f32)>,
+    pushed: u64,
+    limiter_gain: f32,
+    /// Ducking: blocks the voice still holds the music down, and the smoothed gain.
+    hold: u32,
+    duck_gain: f32,
+    block: Vec<f32>,
+    voice: Vec<f32>,
+}
+
+/// Adds `p` (times `gain_at(frame)`) into `out`, which holds frames `a..a + out.len() / 2`.
+fn add(out: &mut [f32], a: u64, p: &Placed, gain_at: impl Fn(u64) -> f32) {
+    let b = a + out.len() as u64 / 2;
+    let n = (p.samples.len() / 2) as u64;
+    for f in p.start.max(a)..(p.start + n).min(b) {
+        let g = p.gain * gain_at(f);
+        let s = ((f - p.start) * 2) as usize;
+        let o = ((f - a) * 2) as usize;
+        out[o] += p.samples[s] * g;
+        out[o + 1] += p.samples[s + 1] * g;
     }
-    if let Some(m) = &plan.music {
-        let duck = m.duck.map(|d| duck_curve(&voice, d.amount_db));
-        let n = (m.clip.samples.len() / 2) as u64;
-        // Where the music ends: the video's end when looping, else the file's end.
-        let stop = if m.looped { frames } else { (m.clip.start + n).min(frames) };
-        let fades = |f: u64| {
-            let since = f.saturating_sub(m.clip.start);
-            let until = stop.saturating_sub(f + 1);
-            let fin = if m.fade_in > 0 { (since as f32 / m.fade_in as f32).min(1.0) } else { 1.0 };
-            let fout = if m.fade_out > 0 { (until as f32 / m.fade_out as f32).min(1.0) } else { 1.0 };
-            fin * fout * duck.as_ref().map(|d| d[f as usize]).unwrap_or(1.0)
-        };
-        if n > 0 {
-            let mut start = m.clip.start;
-            while start < stop {
-                let piece = Placed { samples: m.clip.samples.clone(), start, gain: m.clip.gain };
-                add(&mut out[..(stop * 2) as usize], &piece, fades);
-                if !m.looped {
-                    break;
+}
+
+impl MixStream {
+    /// Fills `out` (interleaved stereo) with the next samples; returns how many values were
+    /// written (fewer than `out.len()` only at the end of the mix).
+    pub fn read(&mut self, out: &mut [f32]) -> usize {
+        let total = self.spec.frames;
+        let ceiling = true_peak_ceiling();
+        let release = 1.0 - (-1.0 / (0.1 * RATE as f32)).exp();
+        let mut written = 0;
+        while written + 2 <= out.len() && self.base < total {
+            let f = self.base;
+            // The limiter looks 5 ms ahead: the gain each frame needs, minimum over the window.
+            let ahead = (f + LOOK).min(total - 1);
+            while self.raw_end <= ahead {
+                self.compute_block();
+            }
+            while self.pushed <= ahead {
+                let i = ((self.pushed - self.base) * 2) as usize;
+                let p = self.raw[i].abs().max(self.raw[i + 1].abs());
+                let need = if p > ceiling { ceiling / p } else { 1.0 };
+                while self.window.back().is_some_and(|&(_, n)| n >= need) {
+                    self.window.pop_back();
                 }
-                start += n;
+                self.window.push_back((self.pushed, need));
+                self.pushed += 1;
+            }
+            while self.window.front().is_some_and(|&(j, _)| j < f) {
+                self.window.pop_front();
+            }
+            let target = self.window.front().map(|&(_, n)| n).unwrap_or(1.0);
+            let g = &mut self.limiter_gain;
+            *g = if target < *g { target } else { *g + (target - *g) * release };
+            let (l, r) = (self.raw.pop_front().unwrap_or(0.0), self.raw.pop_front().unwrap_or(0.0));
+            out[written] = l * *g;
+            out[written + 1] = r * *g;
+            written += 2;
+            self.base += 1;
+        }
+        written
+    }
+
+    /// Mixes the next block (10 ms) before the limiter onto `raw`.
+    fn compute_block(&mut self) {
+        let plan = self.spec.plan.clone();
+        let total = self.spec.frames;
+        let a = self.raw_end;
+        let b = (a + BLOCK).min(total);
+        if a >= b {
+            return;
+        }
+        let n = ((b - a) * 2) as usize;
+        let out = &mut self.block;
+        out.clear();
+        out.resize(n, 0.0);
+        for v in &plan.voice {
+            add(out, a, v, |_| 1.0);
+        }
+        for t in &plan.tracks {
+            add(out, a, t, |_| 1.0);
+        }
+        if let Some(m) = &plan.music {
+            // Ducking: is the voice speaking in this block (10 ms RMS above -45 dBFS, held
+            // 250 ms)? The music's gain moves toward the target with an 80 ms attack and a
+            // 400 ms release.
+            let duck_target = m.duck.map(|d| {
+                let voice = &mut self.voice;
+                voice.clear();
+                voice.resize(n, 0.0);
+                for v in &plan.voice {
+                    add(voice, a, v, |_| 1.0);
+                }
+                let rms = (voice.iter().map(|x| x * x).sum::<f32>() / voice.len().max(1) as f32).sqrt();
+                if rms > 10f32.powf(-45.0 / 20.0) {
+                    self.hold = 25;
+                }
+                let active = self.hold > 0;
+                self.hold = self.hold.saturating_sub(1);
+                if active {
+                    10f32.powf(d.amount_db / 20.0)
+                } else {
+                    1.0
+                }
+            });
+            let attack = 1.0 - (-1.0 / (0.080 * RATE as f32)).exp();
+            let release = 1.0 - (-1.0 / (0.400 * RATE as f32)).exp();
+            let len = (m.clip.samples.len() / 2) as u64;
+            // Where the music ends: the video's end when looping, else the file's end.
+            let stop = if m.looped { total } else { (m.clip.start + len).min(total) };
+            for f in a..b {
+                let duck = match duck_target {
+                    Some(target) => {
+                        let k = if target < self.duck_gain { attack } else { release };
+                        self.duck_gain += (target - self.duck_gain) * k;
+                        self.duck_gain
+                    }
+                    None => 1.0,
+                };
+                if len == 0 || f < m.clip.start || f >= stop {
+                    continue;
+                }
+                let since = f - m.clip.start;
+                if !m.looped && since >= len {
+                    continue;
+                }
+                let until = stop.saturating_sub(f + 1);
+                let fin = if m.fade_in > 0 { (since as f32 / m.fade_in as f32).min(1.0) } else { 1.0 };
+                let fout = if m.fade_out > 0 { (until as f32 / m.fade_out as f32).min(1.0) } else { 1.0 };
+                let g = m.clip.gain * (fin * fout * duck);
+                let s = ((since % len) * 2) as usize;
+                let o = ((f - a) * 2) as usize;
+                out[o] += m.clip.samples[s] * g;
+                out[o + 1] += m.clip.samples[s + 1] * g;
             }
         }
-    }
-    if let Some(target) = loudness_lufs {
-        if let Some(measured) = integrated_loudness(&out) {
-            let gain = 10f32.powf(((target - measured) / 20.0) as f32);
+        if let Some(gain) = self.spec.gain {
             out.iter_mut().for_each(|s| *s *= gain);
         }
-    }
-    limit(&mut out, true_peak_ceiling());
-    out
-}
-
-/// EBU R128 integrated loudness of a stereo buffer, `None` for silence.
-pub fn integrated_loudness(stereo: &[f32]) -> Option<f64> {
-    let mut m = ebur128::EbuR128::new(2, RATE, ebur128::Mode::I).ok()?;
-    m.add_frames_f32(stereo).ok()?;
-    m.loudness_global().ok().filter(|l| l.is_finite())
-}
-
-/// Per-sample-frame gain for the music: `amount_db` while the voice is active (10 ms RMS
-/// above -45 dBFS, held 250 ms), 1 elsewhere; attack 80 ms, release 400 ms.
-fn duck_curve(voice: &[f32], amount_db: f32) -> Vec<f32> {
-    let frames = voice.len() / 2;
-    let block = (RATE / 100) as usize;
-    let hold_blocks = 25;
-    let threshold = 10f32.powf(-45.0 / 20.0);
-    let blocks = frames.div_ceil(block);
-    let mut active = vec![false; blocks];
-    let mut hold = 0;
-    for (b, a) in active.iter_mut().enumerate() {
-        let s = &voice[b * block * 2..((b + 1) * block * 2).min(voice.len())];
-        let rms = (s.iter().map(|x| x * x).sum::<f32>() / s.len().max(1) as f32).sqrt();
-        if rms > threshold {
-            hold = hold_blocks;
-        }
-        *a = hold > 0;
-        hold = if hold > 0 { hold - 1 } else { 0 };
-    }
-    let target_low = 10f32.powf(amount_db / 20.0);
-    let attack = 1.0 - (-1.0 / (0.080 * RATE as f32)).exp();
-    let release = 1.0 - (-1.0 / (0.400 * RATE as f32)).exp();
-    let mut g = 1.0f32;
-    let mut out = Vec::with_capacity(frames);
-    for f in 0..frames {
-        let target = if active[f / block] { target_low } else { 1.0 };
-        let k = if target < g { attack } else { release };
-        g += (target - g) * k;
-        out.push(g);
-    }
-    out
-}
-
-/// Look-ahead peak limiter: the gain needed to keep every sample under `ceiling` is taken as
-/// the minimum over the next 5 ms (so it is already down when a peak arrives), then released
-/// over about 100 ms.
-fn limit(stereo: &mut [f32], ceiling: f32) {
-    let frames = stereo.len() / 2;
-    if frames == 0 {
-        return;
-    }
-    let look = (RATE as usize) / 200;
-    let need: Vec<f32> = (0..frames)
-        .map(|f| {
-            let p = stereo[2 * f].abs().max(stereo[2 * f + 1].abs());
-            if p > ceiling {
-                ceiling / p
-            } else {
-                1.0
-            }
-        })
-        .collect();
-    // Sliding minimum over [f, f + look] with a monotonic deque.
-    let mut deque: std::collections::VecDeque<usize> = std::collections::VecDeque::new();
-    let mut window_min = vec![1.0f32; frames];
-    for i in (0..frames).rev() {
-        while deque.back().is_some_and(|&j| need[j] >= need[i]) {
-            deque.pop_back();
-        }
-        deque.push_back(i);
-        while deque.front().is_some_and(|&j| j > i + look) {
-            deque.pop_front();
-        }
-        window_min[i] = deque.front().map(|&j| need[j]).unwrap_or(1.0);
-    }
-    let release = 1.0 - (-1.0 / (0.1 * RATE as f32)).exp();
-    let mut g = 1.0f32;
-    for f in 0..frames {
-        let target = window_min[f];
-        g = if target < g { target } else { g + (target - g) * release };
-        stereo[2 * f] *= g;
-        stereo[2 * f + 1] *= g;
+        self.raw.extend(out.iter().copied());
+        self.raw_end = b;
     }
 }
 
@@ -230,6 +311,43 @@ mod tests {
         let peak = out.iter().fold(0f32, |m, s| m.max(s.abs()));
         assert!(peak <= true_peak_ceiling() + 1e-6, "{peak}");
         assert!(peak > 0.8, "{peak}");
+    }
+
+    /// Read in any chunk sizes, the stream gives the samples of the whole mix, holding no
+    /// more than a block and the limiter's look-ahead at a time.
+    #[test]
+    fn the_stream_is_the_mix_in_bounded_memory() {
+        let plan = AudioPlan {
+            voice: vec![Placed { samples: tone(1000.0, 1.0, 0.9), start: RATE as u64 / 3, gain: 2.0 }],
+            music: Some(Music {
+                clip: Placed { samples: tone(200.0, 0.7, 0.5), start: 100, gain: 1.0 },
+                looped: true,
+                fade_in: 4800,
+                fade_out: 9600,
+                duck: Some(Duck { amount_db: -12.0 }),
+            }),
+            tracks: vec![Placed { samples: tone(3000.0, 0.2, 0.8), start: 70_000, gain: 1.0 }],
+        };
+        let frames = 2 * RATE as u64 + 77;
+        for loudness in [None, Some(-14.0)] {
+            let whole = mix(&plan, frames, loudness);
+            assert_eq!(whole.len() as u64, frames * 2);
+            let spec = MixSpec::new(Arc::new(plan.clone()), frames, loudness);
+            let mut stream = spec.stream();
+            let mut got = Vec::new();
+            let mut most = 0;
+            for size in [1usize, 2, 7, 1024, 4096, 333].iter().cycle() {
+                let mut buf = vec![0f32; size * 2];
+                let n = stream.read(&mut buf);
+                most = most.max(stream.raw.len() / 2);
+                got.extend_from_slice(&buf[..n]);
+                if n < buf.len() {
+                    break;
+                }
+            }
+            assert!(got == whole, "streamed samples differ from the whole mix");
+            assert!(most as u64 <= BLOCK + LOOK, "held {most} frames");
+        }
     }
 
     #[test]

@@ -8,7 +8,7 @@ mod decode;
 mod mix;
 
 pub use decode::{declared_seconds, decode_file, resample as resample_stereo};
-pub use mix::{mix, true_peak_ceiling, AudioPlan, Duck, Music, Placed};
+pub use mix::{mix, true_peak_ceiling, AudioPlan, Duck, MixSpec, MixStream, Music, Placed};
 
 /// The output sample rate.
 pub const RATE: u32 = 48_000;

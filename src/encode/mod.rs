@@ -63,14 +63,59 @@ pub fn temp_path(final_path: &Path) -> PathBuf {
     final_path.with_file_name(format!(".{name}.{}-{n}.part", std::process::id()))
 }
 
-/// The soundtrack of an output: the whole mix, interleaved stereo f32 at 48 kHz, exactly as
-/// long as the video.
+/// Where an output's sound comes from: interleaved stereo f32 at 48 kHz, exactly as long as
+/// the video.
+#[derive(Debug, Clone)]
+pub enum Soundtrack {
+    /// Samples already in memory.
+    Samples(std::sync::Arc<Vec<f32>>),
+    /// A mix computed as it is encoded (memory does not grow with the length).
+    Mix(crate::audio::MixSpec),
+}
+
+/// The soundtrack of an output and its AAC bit rate.
 #[derive(Debug, Clone)]
 pub struct AudioSettings {
     /// The samples.
-    pub samples: std::sync::Arc<Vec<f32>>,
+    pub soundtrack: Soundtrack,
     /// AAC bit rate in bit/s.
     pub bitrate: usize,
+}
+
+/// Reads a soundtrack in order.
+enum SoundReader {
+    Samples(std::sync::Arc<Vec<f32>>, usize),
+    Mix(Box<crate::audio::MixStream>),
+}
+
+impl SoundReader {
+    fn new(s: &Soundtrack) -> SoundReader {
+        match s {
+            Soundtrack::Samples(v) => SoundReader::Samples(v.clone(), 0),
+            Soundtrack::Mix(m) => SoundReader::Mix(Box::new(m.stream())),
+        }
+    }
+
+    /// Sample frames in all.
+    fn frames(s: &Soundtrack) -> usize {
+        match s {
+            Soundtrack::Samples(v) => v.len() / 2,
+            Soundtrack::Mix(m) => m.frames as usize,
+        }
+    }
+
+    /// Fills `out` with the next samples; returns how many values were written.
+    fn read(&mut self, out: &mut [f32]) -> usize {
+        match self {
+            SoundReader::Samples(v, pos) => {
+                let n = out.len().min(v.len() - *pos);
+                out[..n].copy_from_slice(&v[*pos..*pos + n]);
+                *pos += n;
+                n
+            }
+            SoundReader::Mix(m) => m.read(out),
+        }
+    }
 }
 
 struct AudioOut {
@@ -79,7 +124,11 @@ struct AudioOut {
     frame_size: usize,
     enc_tb: ff::Rational,
     st_tb: ff::Rational,
-    samples: std::sync::Arc<Vec<f32>>,
+    reader: SoundReader,
+    /// Sample frames in the soundtrack.
+    total: usize,
+    /// One encoder frame of interleaved samples.
+    chunk: Vec<f32>,
     /// Sample frames sent to the encoder so far.
     sent: usize,
 }
@@ -228,18 +277,29 @@ impl Mp4Writer {
             ff::ChannelLayout::STEREO,
         );
         frame.set_rate(rate as u32);
-        Ok(AudioOut { encoder, frame, frame_size, enc_tb, st_tb: enc_tb, samples: a.samples.clone(), sent: 0 })
+        Ok(AudioOut {
+            encoder,
+            frame,
+            frame_size,
+            enc_tb,
+            st_tb: enc_tb,
+            reader: SoundReader::new(&a.soundtrack),
+            total: SoundReader::frames(&a.soundtrack),
+            chunk: vec![0.0; frame_size * 2],
+            sent: 0,
+        })
     }
 
     /// Encodes audio up to sample frame `until` (whole encoder frames only unless `last`).
     fn feed_audio(&mut self, until: usize, last: bool) -> Result<()> {
         let Some(a) = self.audio.as_mut() else { return Ok(()) };
-        let total = a.samples.len() / 2;
-        let until = until.min(total);
+        let until = until.min(a.total);
         while a.sent < until && (last || a.sent + a.frame_size <= until) {
             let n = a.frame_size.min(until - a.sent);
             a.frame.set_samples(n);
-            let src = &a.samples[a.sent * 2..(a.sent + n) * 2];
+            let got = a.reader.read(&mut a.chunk[..n * 2]);
+            a.chunk[got..n * 2].fill(0.0);
+            let src = &a.chunk[..n * 2];
             for ch in 0..2 {
                 let plane = a.frame.plane_mut::<f32>(ch);
                 for (i, d) in plane.iter_mut().take(n).enumerate() {

@@ -255,6 +255,8 @@ struct Ctx<'a> {
     sources: HashMap<(String, u32, u32), Arc<ImageSource>>,
     /// (scene, source) for every image drawn.
     image_uses: Vec<(usize, Arc<ImageSource>)>,
+    /// Text blocks laid out so far, by what they were laid out from.
+    texts: Vec<(TextSpec, Arc<crate::text::TextBlock>)>,
     font_warned: HashSet<String>,
     videos: &'a HashMap<String, (std::path::PathBuf, Result<crate::media::VideoInfo, String>)>,
     clips: Vec<ClipPlan>,
@@ -623,6 +625,7 @@ pub fn build(comp: &Composition, parse_warnings: &[Problem], opts: &PlanOptions)
         motion,
         sources: HashMap::new(),
         image_uses: Vec::new(),
+        texts: Vec::new(),
         font_warned: HashSet::new(),
         videos: &videos,
         clips: Vec::new(),
@@ -1085,7 +1088,7 @@ fn layer(ck: &mut Checker, ctx: &mut Ctx, p: &str, l: &model::Layer, scene_len: 
     let (w, h, content) = match l.kind.as_str() {
         "text" => {
             let block = text(ck, ctx, p, l);
-            (block.width, block.height, Content::Text(Arc::new(block)))
+            (block.width, block.height, Content::Text(block))
         }
         "image" => {
             let kb = ken_burns(ck, &format!("{p}.kenBurns"), l.ken_burns.as_ref());
@@ -1169,7 +1172,7 @@ fn role(name: &str) -> Option<(f32, bool, u16)> {
     })
 }
 
-fn text(ck: &mut Checker, ctx: &mut Ctx, p: &str, l: &model::Layer) -> crate::text::TextBlock {
+fn text(ck: &mut Checker, ctx: &mut Ctx, p: &str, l: &model::Layer) -> Arc<crate::text::TextBlock> {
     let typo = &ctx.style.typography;
     let role_def = match &l.role {
         None => None,
@@ -1286,7 +1289,7 @@ fn text(ck: &mut Checker, ctx: &mut Ctx, p: &str, l: &model::Layer) -> crate::te
     let text = if l.uppercase == Some(true) { raw.to_uppercase() } else { raw };
     if !ck.problems.is_empty() {
         // Do not spend time shaping when the plan is already refused.
-        return crate::text::TextBlock {
+        return Arc::new(crate::text::TextBlock {
             pixmap: crate::raster::pixmap_or_tiny(1, 1),
             width: 1.0,
             height: 1.0,
@@ -1295,10 +1298,10 @@ fn text(ck: &mut Checker, ctx: &mut Ctx, p: &str, l: &model::Layer) -> crate::te
             size,
             glyphs: Vec::new(),
             bands: Vec::new(),
-        };
+        });
     }
     let size = size.clamp(1.0, 2000.0);
-    ctx.fonts.layout(&TextSpec {
+    let spec = TextSpec {
         text,
         family,
         weight: weight.clamp(1, 1000),
@@ -1313,7 +1316,15 @@ fn text(ck: &mut Checker, ctx: &mut Ctx, p: &str, l: &model::Layer) -> crate::te
         auto_fit: l.auto_fit == Some(true),
         stroke,
         shadow,
-    })
+    };
+    // The same text in the same style (a repeated title, a call to action) is shaped and
+    // rasterized once and shared.
+    if let Some((_, block)) = ctx.texts.iter().find(|(s, _)| *s == spec) {
+        return block.clone();
+    }
+    let block = Arc::new(ctx.fonts.layout(&spec));
+    ctx.texts.push((spec, block.clone()));
+    block
 }
 
 /// Resolves and decodes every audio file (in parallel), and places it on the timeline.
