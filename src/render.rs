@@ -7,7 +7,7 @@
 
 use crate::encode::{AudioSettings, Mp4Writer, Soundtrack, VideoSettings, Yuv420};
 use crate::error::{Error, Problem, Result};
-use crate::media::ClipDecoder;
+use crate::media::{ClipDecoder, ClipPicture};
 use crate::plan::{DurationInfo, Plan};
 use crate::raster::{render_frame, ClipFrames, Scratch};
 use crate::timeline::clip_time;
@@ -174,12 +174,18 @@ fn lower_priority() {
 /// system, so a render's threads (workers, encoders, clip decoders, the image loader)
 /// leave freed frames behind and the peak grows with the video's length; with two arenas
 /// W1's peak RSS fell 613 -> 577 MB and a 120 s W1 stays within 10 % of the 30 s one
-/// (`benches/README.md`). Sets glibc's `M_ARENA_MAX`; no effect elsewhere.
+/// (`benches/README.md`). It also fixes malloc's mmap threshold at 512 KB: glibc otherwise
+/// raises it to the size of each large block freed, so a released 13 MB image or an 8 MB
+/// picture is kept in an arena instead of returned; fixed, every buffer of a frame's size
+/// is its own mapping and goes back when freed (W1's peak 517 -> 474 MB, no time lost:
+/// steady state reuses its buffers). Sets glibc's `M_ARENA_MAX` and `M_MMAP_THRESHOLD`; no
+/// effect elsewhere.
 pub fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes allocator parameters; safe to call at any time.
     unsafe {
         let _ = libc::mallopt(libc::M_ARENA_MAX, 2);
+        let _ = libc::mallopt(libc::M_MMAP_THRESHOLD, 512 * 1024);
     }
 }
 
@@ -286,12 +292,12 @@ pub fn render_still(plan: &Plan, frame: u64) -> image::RgbaImage {
     let mut scratch = Scratch::new(plan.width, plan.height);
     let frame = frame.min(plan.frames.saturating_sub(1));
     // Clips: open each visible one and decode the frame shown (one seek).
-    let clips: Vec<Option<Arc<Pixmap>>> = plan
+    let clips: Vec<Option<ClipPicture>> = plan
         .clips
         .iter()
         .map(|c| {
             let t = crate::timeline::clip_time(plan, c, frame)?;
-            ClipDecoder::open(&c.path, c.out.0, c.out.1).ok()?.frame_at(t)
+            ClipDecoder::open_yuv(&c.path, c.out.0, c.out.1).ok()?.picture_at(t)
         })
         .collect();
     render_frame(plan, frame, &mut pixmap.as_mut(), &mut scratch, &clips);
@@ -467,7 +473,7 @@ pub fn render(plan: &Plan, opts: &RenderOptions) -> Result<RenderReport> {
 
         // One decoder thread per clip, running ahead of the rasterizer: it sends the picture
         // of every output frame where the clip is visible, in order, through a bounded channel.
-        let clip_rx: Vec<crossbeam_channel::Receiver<Option<Arc<Pixmap>>>> = plan
+        let clip_rx: Vec<crossbeam_channel::Receiver<Option<ClipPicture>>> = plan
             .clips
             .iter()
             .map(|c| {
@@ -500,14 +506,14 @@ pub fn render(plan: &Plan, opts: &RenderOptions) -> Result<RenderReport> {
                         }
                         std::thread::sleep(std::time::Duration::from_millis(5));
                     }
-                    let mut dec = match ClipDecoder::open(&c.path, c.out.0, c.out.1) {
+                    let mut dec = match ClipDecoder::open_yuv(&c.path, c.out.0, c.out.1) {
                         Ok(d) => d,
                         Err(why) => return fail(None, first, why),
                     };
                     for f in first..=last {
                         if let Some(t) = clip_time(plan, c, f) {
                             let t0 = Instant::now();
-                            let pic = dec.frame_at(t);
+                            let pic = dec.picture_at(t);
                             decode_ns.fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
                             if let Some((at, what)) = dec.fault.take() {
                                 return fail(Some(at), f, what);
@@ -557,7 +563,7 @@ pub fn render(plan: &Plan, opts: &RenderOptions) -> Result<RenderReport> {
         'frames: while next < total && !cancelled() {
             let end = (next + batch).min(total);
             reached.store(next, Ordering::Relaxed);
-            let inputs: Vec<Vec<Option<Arc<Pixmap>>>> = (next..end)
+            let inputs: Vec<Vec<Option<ClipPicture>>> = (next..end)
                 .map(|f| {
                     plan.clips
                         .iter()

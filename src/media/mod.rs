@@ -7,7 +7,9 @@ pub use self::image::{
     decode_image, decode_image_bytes, image_dimensions, read_image_file, resize_premultiplied, DecodedImage,
     ImageLimits,
 };
-pub use self::video::{container_duration, decode_clip_audio, probe_video, ClipDecoder, VideoInfo};
+pub use self::video::{
+    container_duration, decode_clip_audio, probe_video, ClipDecoder, ClipPicture, VideoInfo, YuvPicture,
+};
 
 use std::path::{Component, Path, PathBuf};
 

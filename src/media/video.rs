@@ -159,6 +159,98 @@ fn check_complete(path: &Path, start: f64, dur: f64, frame_dur: f64) -> Result<(
 /// At most this many earlier pictures are kept for reuse (the render's queue holds a few).
 const SPARE_PICTURES: usize = 6;
 
+/// A decoded clip frame at the size it is drawn.
+#[derive(Debug, Clone)]
+pub enum ClipPicture {
+    /// Opaque RGBA (premultiplied and straight are the same bytes).
+    Rgba(Arc<Pixmap>),
+    /// The decoder's own 4:2:0 planes, scaled to the drawn size; the frame worker that draws
+    /// it converts it to RGBA, straight into the canvas when it covers it exactly.
+    Yuv(Arc<YuvPicture>),
+}
+
+impl ClipPicture {
+    /// Picture size.
+    pub fn size(&self) -> (u32, u32) {
+        match self {
+            ClipPicture::Rgba(p) => (p.width(), p.height()),
+            ClipPicture::Yuv(y) => (y.planes.width, y.planes.height),
+        }
+    }
+
+    /// The picture as an RGBA pixmap (converted when it is YUV).
+    pub fn to_pixmap(&self) -> Option<Arc<Pixmap>> {
+        match self {
+            ClipPicture::Rgba(p) => Some(p.clone()),
+            ClipPicture::Yuv(y) => {
+                let mut pm = Pixmap::new(y.planes.width, y.planes.height)?;
+                y.to_rgba(pm.data_mut()).then(|| Arc::new(pm))
+            }
+        }
+    }
+}
+
+/// A 4:2:0 picture and how to read its colours.
+#[derive(Debug, Clone)]
+pub struct YuvPicture {
+    /// The planes (even width and height).
+    pub planes: crate::encode::Yuv420,
+    /// BT.709 matrix (else BT.601), by the same rule as the RGBA path.
+    pub bt709: bool,
+    /// Full ("JPEG") range instead of limited.
+    pub full_range: bool,
+}
+
+impl YuvPicture {
+    /// Converts to opaque RGBA rows of `width * 4` bytes (the `yuv` crate's SIMD kernels,
+    /// about 1 ms a 1080p frame). False if `rgba` has the wrong size.
+    pub fn to_rgba(&self, rgba: &mut [u8]) -> bool {
+        let p = &self.planes;
+        let (w, h) = (p.width, p.height);
+        if rgba.len() != w as usize * h as usize * 4 {
+            return false;
+        }
+        let img = yuv::YuvPlanarImage {
+            y_plane: &p.y,
+            y_stride: w,
+            u_plane: &p.u,
+            u_stride: w / 2,
+            v_plane: &p.v,
+            v_stride: w / 2,
+            width: w,
+            height: h,
+        };
+        let range = if self.full_range { yuv::YuvRange::Full } else { yuv::YuvRange::Limited };
+        let matrix = if self.bt709 { yuv::YuvStandardMatrix::Bt709 } else { yuv::YuvStandardMatrix::Bt601 };
+        yuv::yuv420_to_rgba(&img, rgba, w * 4, range, matrix).is_ok()
+    }
+}
+
+/// Halves a plane in both directions by averaging each 2x2 block (what swscale's area
+/// filter does for an exact 2x shrink): `w` x `h` samples out of `2w` x `2h`.
+fn shrink_half(src: &[u8], stride: usize, dst: &mut [u8], w: usize, h: usize) {
+    for (y, d) in dst.chunks_exact_mut(w).take(h).enumerate() {
+        let (Some(r0), Some(r1)) = (
+            src.get(2 * y * stride..2 * y * stride + 2 * w),
+            src.get((2 * y + 1) * stride..(2 * y + 1) * stride + 2 * w),
+        ) else {
+            return;
+        };
+        for ((o, a), b) in d.iter_mut().zip(r0.chunks_exact(2)).zip(r1.chunks_exact(2)) {
+            *o = ((a[0] as u16 + a[1] as u16 + b[0] as u16 + b[1] as u16 + 2) >> 2) as u8;
+        }
+    }
+}
+
+/// Copies `h` rows of `w` samples from a strided plane into a packed one.
+fn copy_plane(src: &[u8], stride: usize, dst: &mut [u8], w: usize, h: usize) {
+    for (y, d) in dst.chunks_exact_mut(w).take(h).enumerate() {
+        if let Some(s) = src.get(y * stride..y * stride + w) {
+            d.copy_from_slice(s);
+        }
+    }
+}
+
 /// Decodes a clip forward, converting frames to premultiplied RGBA pixmaps of a fixed size.
 pub struct ClipDecoder {
     path: PathBuf,
@@ -169,11 +261,13 @@ pub struct ClipDecoder {
     out: (u32, u32),
     rotation: u32,
     scaler: Option<(ff::format::Pixel, u32, u32, ff::software::scaling::Context)>,
+    /// Hand out 4:2:0 pictures where the frames allow it (see [`ClipDecoder::open_yuv`]).
+    yuv: bool,
     /// The newest decoded frame (its time and picture).
-    current: Option<(f64, Arc<Pixmap>)>,
+    current: Option<(f64, ClipPicture)>,
     /// Pictures handed out before; one nobody else holds any more is written over instead
     /// of allocating a new one.
-    spare: Vec<Arc<Pixmap>>,
+    spare: Vec<ClipPicture>,
     /// A decoded frame not yet shown (its time is after the last request).
     pending: Option<(f64, ff::frame::Video)>,
     eof: bool,
@@ -190,8 +284,21 @@ impl std::fmt::Debug for ClipDecoder {
 }
 
 impl ClipDecoder {
-    /// Opens `path`, producing frames of `out_w` x `out_h`.
+    /// Opens `path`, producing RGBA frames of `out_w` x `out_h`.
     pub fn open(path: &Path, out_w: u32, out_h: u32) -> Result<ClipDecoder, String> {
+        Self::open_as(path, out_w, out_h, false)
+    }
+
+    /// Like [`ClipDecoder::open`], but [`ClipDecoder::picture_at`] hands out the decoder's
+    /// 4:2:0 planes scaled to the drawn size (a 2x2 average for an exact half, as 4K clips
+    /// drawn at 1080p are) instead of RGBA: less than half the memory a queued picture
+    /// holds, and the conversion to RGBA runs on the frame workers, into the canvas when the
+    /// clip covers it. Frames of other pixel formats, odd sizes and rotated clips stay RGBA.
+    pub fn open_yuv(path: &Path, out_w: u32, out_h: u32) -> Result<ClipDecoder, String> {
+        Self::open_as(path, out_w, out_h, true)
+    }
+
+    fn open_as(path: &Path, out_w: u32, out_h: u32, yuv: bool) -> Result<ClipDecoder, String> {
         let (ictx, index) = open_input(path)?;
         let stream = ictx.stream(index).ok_or("the file has no video stream")?;
         let tb = f64::from(stream.time_base());
@@ -214,6 +321,7 @@ impl ClipDecoder {
             out: (out_w.max(1), out_h.max(1)),
             rotation,
             scaler: None,
+            yuv,
             current: None,
             spare: Vec::new(),
             pending: None,
@@ -276,7 +384,92 @@ impl ClipDecoder {
         }
     }
 
-    fn convert(&mut self, frame: &ff::frame::Video) -> Option<Arc<Pixmap>> {
+    fn convert(&mut self, frame: &ff::frame::Video) -> Option<ClipPicture> {
+        let (w, h) = self.out;
+        if self.yuv && self.rotation == 0 && w % 2 == 0 && h % 2 == 0 && frame.format() == ff::format::Pixel::YUV420P {
+            return self.convert_yuv(frame).map(ClipPicture::Yuv);
+        }
+        self.convert_rgba(frame).map(ClipPicture::Rgba)
+    }
+
+    /// The frame's planes at the drawn size: copied when it is that size already, averaged
+    /// 2x2 when it is exactly twice it, scaled by swscale (4:2:0 to 4:2:0, no colour
+    /// conversion) otherwise.
+    fn convert_yuv(&mut self, frame: &ff::frame::Video) -> Option<Arc<YuvPicture>> {
+        let (w, h) = self.out;
+        let bt709 = match frame.color_space() {
+            ff::color::Space::BT709 => true,
+            ff::color::Space::Unspecified => frame.height() >= 720,
+            _ => false,
+        };
+        let full_range = frame.color_range() == ff::color::Range::JPEG;
+        let reusable = |p: &ClipPicture| matches!(p, ClipPicture::Yuv(y) if Arc::strong_count(y) == 1 && (y.planes.width, y.planes.height) == (w, h));
+        let mut pic = match self.spare.iter().position(reusable).map(|i| self.spare.swap_remove(i)) {
+            Some(ClipPicture::Yuv(y)) => y,
+            _ => Arc::new(YuvPicture { planes: crate::encode::Yuv420::new(w, h), bt709, full_range }),
+        };
+        let p = Arc::get_mut(&mut pic)?;
+        p.bt709 = bt709;
+        p.full_range = full_range;
+        let (fw, fh) = (frame.width(), frame.height());
+        let planes = &mut p.planes;
+        let (w, h) = (w as usize, h as usize);
+        if (fw, fh) == (w as u32, h as u32) || (fw, fh) == (2 * w as u32, 2 * h as u32) {
+            let half = fw as usize == 2 * w;
+            for (i, dst, pw, ph) in
+                [(0, &mut planes.y, w, h), (1, &mut planes.u, w / 2, h / 2), (2, &mut planes.v, w / 2, h / 2)]
+            {
+                let (src, stride) = (frame.data(i), frame.stride(i));
+                if half {
+                    shrink_half(src, stride, dst, pw, ph);
+                } else {
+                    copy_plane(src, stride, dst, pw, ph);
+                }
+            }
+            return Some(pic);
+        }
+        let key = (frame.format(), fw, fh);
+        if self.scaler.as_ref().map(|s| (s.0, s.1, s.2)) != Some(key) {
+            let flags = if fw >= 2 * w as u32 {
+                ff::software::scaling::Flags::AREA
+            } else {
+                ff::software::scaling::Flags::BICUBIC
+            };
+            let ctx = ff::software::scaling::Context::get(
+                key.0,
+                fw,
+                fh,
+                ff::format::Pixel::YUV420P,
+                w as u32,
+                h as u32,
+                flags,
+            )
+            .ok()?;
+            self.scaler = Some((key.0, fw, fh, ctx));
+        }
+        let (_, _, _, scaler) = self.scaler.as_mut()?;
+        let dst: [*mut u8; 4] =
+            [planes.y.as_mut_ptr(), planes.u.as_mut_ptr(), planes.v.as_mut_ptr(), std::ptr::null_mut()];
+        let dst_stride: [i32; 4] = [w as i32, (w / 2) as i32, (w / 2) as i32, 0];
+        // SAFETY: the scaler was made for this frame's format and size and for 4:2:0 at
+        // w x h; the planes hold exactly h rows of w and h/2 rows of w/2 samples; the source
+        // planes and strides are the decoded frame's own.
+        let rows = unsafe {
+            let src = frame.as_ptr();
+            ff::ffi::sws_scale(
+                scaler.as_mut_ptr(),
+                (*src).data.as_ptr() as *const *const u8,
+                (*src).linesize.as_ptr(),
+                0,
+                fh as i32,
+                dst.as_ptr(),
+                dst_stride.as_ptr(),
+            )
+        };
+        (rows == h as i32).then_some(pic)
+    }
+
+    fn convert_rgba(&mut self, frame: &ff::frame::Video) -> Option<Arc<Pixmap>> {
         // Scale to the coded orientation, then turn to the displayed one.
         let (w, h) = if self.rotation % 180 == 90 { (self.out.1, self.out.0) } else { self.out };
         let key = (frame.format(), frame.width(), frame.height());
@@ -304,11 +497,14 @@ impl ClipDecoder {
         }
         let (_, _, _, scaler) = self.scaler.as_mut()?;
         // swscale writes straight into the pixmap's buffer (no intermediate frame to copy).
-        let mut pic =
-            match self.spare.iter().position(|p| Arc::strong_count(p) == 1 && p.width() == w && p.height() == h) {
-                Some(i) if self.rotation == 0 => self.spare.swap_remove(i),
-                _ => Arc::new(Pixmap::new(w, h)?),
-            };
+        let reusable = |p: &ClipPicture| matches!(p, ClipPicture::Rgba(p) if Arc::strong_count(p) == 1 && p.width() == w && p.height() == h);
+        let mut pic = match self.spare.iter().position(reusable) {
+            Some(i) if self.rotation == 0 => match self.spare.swap_remove(i) {
+                ClipPicture::Rgba(p) => p,
+                ClipPicture::Yuv(_) => Arc::new(Pixmap::new(w, h)?),
+            },
+            _ => Arc::new(Pixmap::new(w, h)?),
+        };
         let buf = Arc::get_mut(&mut pic)?.data_mut();
         let dst: [*mut u8; 4] = [buf.as_mut_ptr(), std::ptr::null_mut(), std::ptr::null_mut(), std::ptr::null_mut()];
         let dst_stride: [i32; 4] = [(w * 4) as i32, 0, 0, 0];
@@ -346,6 +542,12 @@ impl ClipDecoder {
     /// before `t` (the first frame before the first timestamp, the last after the end).
     /// Playing forward never seeks; going back seeks once, then decodes forward.
     pub fn frame_at(&mut self, t: f64) -> Option<Arc<Pixmap>> {
+        self.picture_at(t)?.to_pixmap()
+    }
+
+    /// Like [`ClipDecoder::frame_at`], as the decoder holds it: RGBA, or 4:2:0 planes for a
+    /// decoder opened with [`ClipDecoder::open_yuv`].
+    pub fn picture_at(&mut self, t: f64) -> Option<ClipPicture> {
         let eps = 1e-6;
         if let Some((cur, _)) = &self.current {
             if t + eps < *cur {

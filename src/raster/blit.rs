@@ -12,6 +12,42 @@ fn mul255(x: u32, y: u32) -> u32 {
     (t + (t >> 8)) >> 8
 }
 
+/// Pixels per step of [`blend_row`] (its stack buffer holds their inverse alphas).
+const BLEND_STEP: usize = 256;
+
+/// `d = s * op + d * (1 - alpha(s) * op)` over one row of premultiplied pixels. In two
+/// passes without branches, so both vectorize: each pixel's inverse alpha is spread over
+/// its four bytes, then every byte is blended on its own. A transparent source pixel leaves
+/// `d` as it is (inverse 255) and an opaque one replaces it (inverse 0) through the same
+/// arithmetic, and `mul255(x, 255) == x` lets full opacity skip a multiply. (The earlier
+/// loop branched per pixel and ran one channel at a time: text plates, translucent
+/// everywhere, took 2.3 % of W1's CPU.)
+fn blend_row(d_row: &mut [u8], s_row: &[u8], op: u32) {
+    let mut inv = [0u8; BLEND_STEP * 4];
+    for (d, s) in d_row.chunks_mut(BLEND_STEP * 4).zip(s_row.chunks(BLEND_STEP * 4)) {
+        let inv = &mut inv[..s.len()];
+        for (i, px) in inv.chunks_exact_mut(4).zip(s.chunks_exact(4)) {
+            let a = 255 - mul255(px[3] as u32, op) as u8;
+            i.copy_from_slice(&[a; 4]);
+        }
+        // In 16-bit lanes: x * y + 128 + (that >> 8) stays below 2^16 for bytes.
+        let m = |x: u16, y: u16| {
+            let t = x * y + 128;
+            (t + (t >> 8)) >> 8
+        };
+        if op == 255 {
+            for ((d, &s), &a) in d.iter_mut().zip(s).zip(inv.iter()) {
+                *d = (s as u16 + m(*d as u16, a as u16)).min(255) as u8;
+            }
+        } else {
+            let op = op as u16;
+            for ((d, &s), &a) in d.iter_mut().zip(s).zip(inv.iter()) {
+                *d = (m(s as u16, op) + m(*d as u16, a as u16)).min(255) as u8;
+            }
+        }
+    }
+}
+
 /// Draws the part `[sx0, sx1) x [sy0, sy1)` of premultiplied `src` over `dst`, the source's
 /// origin at whole pixel `(x, y)` of `dst`, at `opacity` (0..=1). Clipped to both pixmaps.
 pub(crate) fn over(dst: &mut PixmapMut, src: &Pixmap, x: i32, y: i32, opacity: f32, rect: (i32, i32, i32, i32)) {
@@ -35,20 +71,7 @@ pub(crate) fn over(dst: &mut PixmapMut, src: &Pixmap, x: i32, y: i32, opacity: f
         let s_off = (sy as usize * sw as usize + sx0 as usize) * 4;
         let d_off = ((sy + y) as usize * dw as usize + (sx0 + x) as usize) * 4;
         let (s_row, d_row) = (&s_data[s_off..s_off + n], &mut d_data[d_off..d_off + n]);
-        for (d, s) in d_row.chunks_exact_mut(4).zip(s_row.chunks_exact(4)) {
-            let sa = s[3] as u32;
-            if sa == 0 {
-                continue;
-            }
-            if sa == 255 && op == 255 {
-                d.copy_from_slice(s);
-                continue;
-            }
-            let inv = 255 - mul255(sa, op);
-            for i in 0..4 {
-                d[i] = (mul255(s[i] as u32, op) + mul255(d[i] as u32, inv)).min(255) as u8;
-            }
-        }
+        blend_row(d_row, s_row, op);
     }
 }
 
@@ -59,6 +82,16 @@ pub(crate) fn cross_fade(out: &mut PixmapMut, below: &Pixmap, above: &Pixmap, t:
     let b = 255 - a;
     for ((o, x), y) in out.data_mut().iter_mut().zip(below.data()).zip(above.data()) {
         let v = *x as u16 * b + *y as u16 * a + 128;
+        *o = ((v + (v >> 8)) >> 8) as u8;
+    }
+}
+
+/// [`cross_fade`] with `out` holding `below` already: the same bytes, one buffer fewer.
+pub(crate) fn cross_fade_onto(out: &mut PixmapMut, above: &Pixmap, t: f32) {
+    let a = (t.clamp(0.0, 1.0) * 255.0).round() as u16;
+    let b = 255 - a;
+    for (o, y) in out.data_mut().iter_mut().zip(above.data()) {
+        let v = *o as u16 * b + *y as u16 * a + 128;
         *o = ((v + (v >> 8)) >> 8) as u8;
     }
 }

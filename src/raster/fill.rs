@@ -1,5 +1,6 @@
 //! Filling a box with a color, a gradient or an image (fit modes and Ken Burns).
 
+use crate::media::ClipPicture;
 use crate::plan::{Fill, Fit, GradientPlan, KenBurnsPlan};
 use crate::text::rounded_rect;
 use tiny_skia::{
@@ -49,9 +50,33 @@ pub(crate) fn paint_box(
             return;
         }
         Fill::Video(v) => {
-            if let Some(Some(pic)) = at.clips.get(v.clip) {
-                let src = Source { pixmap: pic, opaque: true, fit: v.fit, ken_burns: None };
-                paint_image(pm, &src, w, h, ts, opacity, 0, 1, radius.max(v.corner_radius));
+            let radius = radius.max(v.corner_radius);
+            match at.clips.get(v.clip) {
+                Some(Some(ClipPicture::Rgba(pic))) => {
+                    let src = Source { pixmap: pic, opaque: true, fit: v.fit, ken_burns: None };
+                    paint_image(pm, &src, w, h, ts, opacity, 0, 1, radius);
+                }
+                Some(Some(ClipPicture::Yuv(pic))) => {
+                    if exact_cover(pm, pic.planes.width, pic.planes.height, v.fit, w, h, ts, opacity, radius) {
+                        pic.to_rgba(pm.data_mut());
+                        return;
+                    }
+                    // Drawn some other way: through an RGBA copy (one per worker, reused).
+                    CLIP_RGBA.with(|cell| {
+                        let mut slot = cell.borrow_mut();
+                        let (pw, ph) = (pic.planes.width, pic.planes.height);
+                        if slot.as_ref().map(|p| (p.width(), p.height())) != Some((pw, ph)) {
+                            *slot = tiny_skia::Pixmap::new(pw, ph);
+                        }
+                        if let Some(rgba) = slot.as_mut() {
+                            if pic.to_rgba(rgba.data_mut()) {
+                                let src = Source { pixmap: rgba, opaque: true, fit: v.fit, ken_burns: None };
+                                paint_image(pm, &src, w, h, ts, opacity, 0, 1, radius);
+                            }
+                        }
+                    });
+                }
+                _ => {}
             }
             return;
         }
@@ -140,6 +165,78 @@ struct Source<'a> {
     ken_burns: Option<KenBurnsPlan>,
 }
 
+/// The image-to-box transform of `img` at local frame `local` of `len` (Ken Burns).
+fn source_transform(img: &Source, w: f32, h: f32, local: u64, len: u64) -> Transform {
+    let kb = match img.ken_burns {
+        None => (1.0, 0.5, 0.5),
+        Some(k) => {
+            let p = if len > 1 { local as f32 / (len - 1) as f32 } else { 1.0 };
+            let e = k.easing.apply(p);
+            let lerp = |a: f32, b: f32| a + (b - a) * e;
+            (lerp(k.from.0, k.to.0), lerp(k.from.1, k.to.1), lerp(k.from.2, k.to.2))
+        }
+    };
+    let (iw, ih) = (img.pixmap.width() as f32, img.pixmap.height() as f32);
+    image_transform(iw, ih, w, h, img.fit, kb).0
+}
+
+/// Paints a scene background that is an opaque photo or clip covering the whole canvas,
+/// untransformed; false (nothing painted) when `fill` is anything else.
+pub(crate) fn paint_covering(pm: &mut PixmapMut, fill: &Fill, at: Time) -> bool {
+    let (w, h) = (pm.width() as f32, pm.height() as f32);
+    let ts = Transform::identity();
+    match fill {
+        Fill::Image(img) if img.source.opaque && img.corner_radius <= 0.0 => {
+            let Some(pixmap) = img.source.pixmap() else { return false };
+            let src = Source { pixmap: &pixmap, opaque: true, fit: img.fit, ken_burns: img.ken_burns };
+            let img_ts = source_transform(&src, w, h, at.local, at.len);
+            fast_cover(pm, &src, w, h, ts, 1.0, 0.0, img_ts)
+        }
+        Fill::Video(v) if v.corner_radius <= 0.0 => match at.clips.get(v.clip) {
+            Some(Some(ClipPicture::Yuv(pic)))
+                if exact_cover(pm, pic.planes.width, pic.planes.height, v.fit, w, h, ts, 1.0, 0.0) =>
+            {
+                pic.to_rgba(pm.data_mut())
+            }
+            Some(Some(ClipPicture::Rgba(pic))) => {
+                let src = Source { pixmap: pic, opaque: true, fit: v.fit, ken_burns: None };
+                let img_ts = source_transform(&src, w, h, 0, 1);
+                fast_cover(pm, &src, w, h, ts, 1.0, 0.0, img_ts)
+            }
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+/// True when a `pw` x `ph` picture fitted into the box `w` x `h` lands pixel for pixel on
+/// the whole canvas: untransformed, opaque, square corners.
+#[allow(clippy::too_many_arguments)]
+fn exact_cover(
+    pm: &PixmapMut,
+    pw: u32,
+    ph: u32,
+    fit: Fit,
+    w: f32,
+    h: f32,
+    ts: Transform,
+    opacity: f32,
+    radius: f32,
+) -> bool {
+    let (t, _) = image_transform(pw as f32, ph as f32, w, h, fit, (1.0, 0.5, 0.5));
+    let near = |a: f32, b: f32| (a - b).abs() < 1e-3;
+    (pw, ph) == (pm.width(), pm.height())
+        && w as u32 == pw
+        && h as u32 == ph
+        && ts.is_identity()
+        && opacity >= 1.0
+        && radius <= 0.0
+        && near(t.sx, 1.0)
+        && near(t.sy, 1.0)
+        && near(t.tx, 0.0)
+        && near(t.ty, 0.0)
+}
+
 #[allow(clippy::too_many_arguments)]
 fn paint_image(
     pm: &mut PixmapMut,
@@ -152,18 +249,9 @@ fn paint_image(
     len: u64,
     radius: f32,
 ) {
-    let kb = match img.ken_burns {
-        None => (1.0, 0.5, 0.5),
-        Some(k) => {
-            let p = if len > 1 { local as f32 / (len - 1) as f32 } else { 1.0 };
-            let e = k.easing.apply(p);
-            let lerp = |a: f32, b: f32| a + (b - a) * e;
-            (lerp(k.from.0, k.to.0), lerp(k.from.1, k.to.1), lerp(k.from.2, k.to.2))
-        }
-    };
     let src = img.pixmap;
     let (iw, ih) = (src.width() as f32, src.height() as f32);
-    let (img_ts, _) = image_transform(iw, ih, w, h, img.fit, kb);
+    let img_ts = source_transform(img, w, h, local, len);
     if fast_cover(pm, img, w, h, ts, opacity, radius, img_ts) {
         return;
     }
@@ -182,6 +270,8 @@ fn paint_image(
 
 thread_local! {
     static RESIZER: std::cell::RefCell<fast_image_resize::Resizer> = std::cell::RefCell::new(fast_image_resize::Resizer::new());
+    /// A clip picture converted to RGBA where it is not drawn straight into the canvas.
+    static CLIP_RGBA: std::cell::RefCell<Option<tiny_skia::Pixmap>> = const { std::cell::RefCell::new(None) };
 }
 
 /// The common case of a photo background (cover, Ken Burns): an opaque image that covers the
@@ -265,4 +355,4 @@ fn fast_cover(
 }
 
 /// Rows per strip of [`fast_cover`].
-const STRIP_ROWS: u32 = 100000;
+const STRIP_ROWS: u32 = 136;

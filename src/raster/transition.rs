@@ -27,6 +27,58 @@ fn overlay(out: &mut PixmapMut, color: Color, alpha: f32) {
     }
 }
 
+/// Whether [`composite_onto`] does `t`: its lower scene is then painted straight into the
+/// output, which saves a canvas per worker and a copy per frame.
+pub(crate) fn below_in_place(t: &TransitionPlan) -> bool {
+    !matches!(t.kind, TransitionKind::Push | TransitionKind::Zoom)
+}
+
+/// [`composite`] for `out` holding the lower scene already (see [`below_in_place`]); the
+/// same pixels as [`composite`].
+pub(crate) fn composite_onto(out: &mut PixmapMut, above: &Pixmap, t: &TransitionPlan, p: f32) {
+    let e = t.easing.apply(p);
+    let (w, h) = (out.width() as f32, out.height() as f32);
+    let (ux, uy) = match t.direction {
+        Direction::Left => (-1.0, 0.0),
+        Direction::Right => (1.0, 0.0),
+        Direction::Up => (0.0, -1.0),
+        Direction::Down => (0.0, 1.0),
+    };
+    let shift = |amount: f32| Transform::from_translate((ux * w * amount).round(), (uy * h * amount).round());
+    match t.kind {
+        TransitionKind::Cut => copy(out, above),
+        TransitionKind::Fade => super::blit::cross_fade_onto(out, above, e),
+        TransitionKind::DipToBlack | TransitionKind::DipToWhite => {
+            let c = if t.kind == TransitionKind::DipToBlack { Color::BLACK } else { Color::WHITE };
+            if e < 0.5 {
+                overlay(out, c, e * 2.0);
+            } else {
+                copy(out, above);
+                overlay(out, c, (1.0 - e) * 2.0);
+            }
+        }
+        TransitionKind::Slide => draw(out, above, 1.0, shift(-(1.0 - e))),
+        TransitionKind::Wipe => wipe(out, above, t.direction, w, h, e),
+        // Not done in place (below_in_place is false): they read the lower scene while
+        // drawing over it.
+        TransitionKind::Push | TransitionKind::Zoom => {}
+    }
+}
+
+/// The edge travels in the direction of movement, uncovering `above` behind it.
+fn wipe(out: &mut PixmapMut, above: &Pixmap, direction: Direction, w: f32, h: f32, e: f32) {
+    let r = match direction {
+        Direction::Left => Rect::from_ltrb(w * (1.0 - e), 0.0, w, h),
+        Direction::Right => Rect::from_ltrb(0.0, 0.0, w * e, h),
+        Direction::Up => Rect::from_ltrb(0.0, h * (1.0 - e), w, h),
+        Direction::Down => Rect::from_ltrb(0.0, 0.0, w, h * e),
+    };
+    if let Some(r) = r {
+        let shader = Pattern::new(above.as_ref(), SpreadMode::Pad, FilterQuality::Nearest, 1.0, Transform::identity());
+        out.fill_rect(r, &Paint { shader, ..Paint::default() }, Transform::identity(), None);
+    }
+}
+
 /// Paints `below` turning into `above` at linear progress `p` (0..1) into `out`.
 pub(crate) fn composite(out: &mut PixmapMut, below: &Pixmap, above: &Pixmap, t: &TransitionPlan, p: f32) {
     let e = t.easing.apply(p);
@@ -63,18 +115,7 @@ pub(crate) fn composite(out: &mut PixmapMut, below: &Pixmap, above: &Pixmap, t: 
         }
         TransitionKind::Wipe => {
             copy(out, below);
-            // The edge travels in the direction of movement, uncovering `above` behind it.
-            let r = match t.direction {
-                Direction::Left => Rect::from_ltrb(w * (1.0 - e), 0.0, w, h),
-                Direction::Right => Rect::from_ltrb(0.0, 0.0, w * e, h),
-                Direction::Up => Rect::from_ltrb(0.0, h * (1.0 - e), w, h),
-                Direction::Down => Rect::from_ltrb(0.0, 0.0, w, h * e),
-            };
-            if let Some(r) = r {
-                let shader =
-                    Pattern::new(above.as_ref(), SpreadMode::Pad, FilterQuality::Nearest, 1.0, Transform::identity());
-                out.fill_rect(r, &Paint { shader, ..Paint::default() }, Transform::identity(), None);
-            }
+            wipe(out, above, t.direction, w, h, e);
         }
         TransitionKind::Zoom => {
             let about =

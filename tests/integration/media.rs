@@ -478,3 +478,80 @@ fn click_with_flash(click: f64, flash: usize, what: &str) {
         flash as f64 / 30.0
     );
 }
+
+/// A smooth, colourful test picture (gradients and hard edges) as RGB24.
+fn test_picture(w: u32, h: u32, n: u32) -> Vec<u8> {
+    let mut v = Vec::with_capacity((w * h * 3) as usize);
+    for y in 0..h {
+        for x in 0..w {
+            let edge = if (x / 16 + y / 16 + n) % 2 == 0 { 40 } else { 0 };
+            v.extend([(x * 255 / w) as u8, (y * 255 / h) as u8, (128 + edge) as u8]);
+        }
+    }
+    v
+}
+
+#[test]
+fn clip_pictures_in_yuv_match_the_rgba_conversion() {
+    // Clips are handed to the frame workers as 4:2:0 planes (copied at the drawn size,
+    // averaged 2x2 at half size, swscale otherwise) and converted there. Every case must
+    // match swscale's own RGBA conversion of the same frame within a few code values.
+    let dir = tempfile::tempdir().expect("tmp");
+    let clip = dir.path().join("c.mp4");
+    write_clip(&clip, 320, 180, "30", (0..3).map(|n| test_picture(320, 180, n)));
+    for (w, h, what) in [(320, 180, "same size"), (160, 90, "exact half"), (200, 112, "scaled")] {
+        let mut rgba = reel::media::ClipDecoder::open(&clip, w, h).expect("open");
+        let mut yuv = reel::media::ClipDecoder::open_yuv(&clip, w, h).expect("open");
+        for t in [0.0, 0.04] {
+            let a = rgba.frame_at(t).expect("rgba frame");
+            let pic = yuv.picture_at(t).expect("yuv frame");
+            assert!(matches!(pic, reel::media::ClipPicture::Yuv(_)), "{what}: expected the 4:2:0 path");
+            let b = pic.to_pixmap().expect("converted");
+            assert_eq!((a.width(), a.height()), (b.width(), b.height()), "{what}");
+            let (mut worst, mut sum) = (0u8, 0u64);
+            for (x, y) in a.data().iter().zip(b.data()) {
+                let d = x.abs_diff(*y);
+                worst = worst.max(d);
+                sum += d as u64;
+            }
+            let mean = sum as f64 / a.data().len() as f64;
+            // swscale and the yuv crate round differently (measured: worst 3, mean 0.87 at
+            // the same size; 6 and 1.0 at half; 13 and 1.2 scaled, where the filters
+            // differ at the hard edges): allow that, nothing more.
+            let limit = match what {
+                "same size" => 3,
+                "exact half" => 8,
+                _ => 16,
+            };
+            assert!(worst <= limit && mean < 1.5, "{what} at {t}: worst {worst}, mean {mean:.2}");
+        }
+    }
+    // Odd sizes cannot be 4:2:0: the decoder falls back to RGBA.
+    let mut odd = reel::media::ClipDecoder::open_yuv(&clip, 161, 91).expect("open");
+    assert!(matches!(odd.picture_at(0.0), Some(reel::media::ClipPicture::Rgba(_))));
+}
+
+#[test]
+fn a_clip_twice_the_canvas_is_drawn_with_its_colours() {
+    // The 4K-on-1080p case in small: a 640x360 clip of four flat quadrants on a 320x180
+    // canvas takes the 2x2-average path; the decoded output keeps each quadrant's colour.
+    let dir = tempfile::tempdir().expect("tmp");
+    let q = quadrants(640, 360);
+    let rgb: Vec<u8> = q.pixels().flat_map(|p| [p[0], p[1], p[2]]).collect();
+    write_clip(&dir.path().join("big.mp4"), 640, 360, "30", (0..10).map(|_| rgb.clone()));
+    let json = r#"{"id": "c", "width": 320, "height": 180, "fps": 30, "scenes": [{"id": "s", "durationFrames": 10,
+        "background": {"type": "video", "asset": "big.mp4", "fit": "cover"}}]}"#;
+    let plan = plan(json, dir.path()).expect("plan");
+    let out = dir.path().join("out.mp4");
+    let mut opts = reel::RenderOptions::new(&out);
+    opts.variants = reel::Variants::NONE;
+    reel::render(&plan, &opts).expect("render");
+    let (w, _, frames) = decode_rgb(&out);
+    assert_eq!(frames.len(), 10);
+    for f in [&frames[0], &frames[9]] {
+        assert_near(rgb_at(f, w, 40, 40), [255, 0, 0], 8, "red quadrant");
+        assert_near(rgb_at(f, w, 280, 40), [0, 255, 0], 8, "green quadrant");
+        assert_near(rgb_at(f, w, 40, 140), [0, 0, 255], 8, "blue quadrant");
+        assert_near(rgb_at(f, w, 280, 140), [255, 255, 255], 8, "white quadrant");
+    }
+}
