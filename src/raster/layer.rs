@@ -42,6 +42,62 @@ pub(crate) fn state(plan: &Plan, l: &LayerPlan, t: u64) -> State {
     }
 }
 
+/// A whole-pixel rectangle `[x0, x1) x [y0, y1)` of the canvas.
+pub(crate) type PixelRect = (u32, u32, u32, u32);
+
+/// Every pixel [`paint`] may change at local frame `t`, as a rectangle clipped to the
+/// `cw` x `ch` canvas: `Some(None)` when it draws nothing, `None` when it cannot say (then
+/// the caller must assume the whole canvas). Conservative: the layer's box (or its text
+/// pixmap) under its transform, widened by its stroke and two pixels for anti-aliasing
+/// and whole-pixel snapping.
+pub(crate) fn bounds(plan: &Plan, l: &LayerPlan, t: u64, cw: u32, ch: u32) -> Option<Option<PixelRect>> {
+    let s = state(plan, l, t);
+    if s.opacity <= 0.0 || s.scale <= 0.0 || l.w <= 0.0 || l.h <= 0.0 {
+        return Some(None);
+    }
+    let ts = Transform::from_translate(s.x, s.y)
+        .pre_rotate(s.rotation)
+        .pre_scale(s.scale, s.scale)
+        .pre_translate(-l.anchor.0 * l.w, -l.anchor.1 * l.h);
+    let (x0, y0, x1, y1) = match &l.content {
+        Content::Text(block) => {
+            let (mx, my) = block.origin;
+            (-mx, -my, block.pixmap.width() as f32 - mx, block.pixmap.height() as f32 - my)
+        }
+        Content::Image(_) | Content::Video(_) => (0.0, 0.0, l.w, l.h),
+        Content::Shape(shape) => {
+            // A gradient-filled ellipse is drawn through a canvas-sized mask: not bounded here.
+            if shape.kind == ShapeKind::Ellipse && !matches!(shape.fill, None | Some(Fill::Solid(_))) {
+                return None;
+            }
+            let e = shape.stroke.map_or(0.0, |(_, w)| w.max(0.0));
+            (-e, -e, l.w + e, l.h + e)
+        }
+    };
+    let mut pts = [
+        tiny_skia::Point::from_xy(x0, y0),
+        tiny_skia::Point::from_xy(x1, y0),
+        tiny_skia::Point::from_xy(x0, y1),
+        tiny_skia::Point::from_xy(x1, y1),
+    ];
+    ts.map_points(&mut pts);
+    let (mut l0, mut t0, mut r0, mut b0) = (f32::INFINITY, f32::INFINITY, f32::NEG_INFINITY, f32::NEG_INFINITY);
+    for p in pts {
+        if !p.x.is_finite() || !p.y.is_finite() {
+            return None;
+        }
+        (l0, t0, r0, b0) = (l0.min(p.x), t0.min(p.y), r0.max(p.x), b0.max(p.y));
+    }
+    let clamp = |v: f32, max: u32| v.clamp(0.0, max as f32) as u32;
+    let r = (
+        clamp((l0 - 2.0).floor(), cw),
+        clamp((t0 - 2.0).floor(), ch),
+        clamp((r0 + 2.0).ceil(), cw),
+        clamp((b0 + 2.0).ceil(), ch),
+    );
+    Some((r.0 < r.2 && r.1 < r.3).then_some(r))
+}
+
 pub(crate) fn paint(plan: &Plan, l: &LayerPlan, t: u64, pm: &mut PixmapMut, clips: super::ClipFrames) {
     let at = super::fill::Time { local: t, len: l.len, clips };
     let s = state(plan, l, t);

@@ -120,3 +120,47 @@ fn golden_comparison_detects_a_change() {
     assert_eq!(diff_image(&a, &b).0, TOLERANCE + 1);
     assert_eq!(diff_image(&a, &a).0, 0);
 }
+
+#[test]
+fn frames_painted_over_a_reused_canvas_equal_fresh_ones() {
+    // A worker keeps its canvas between frames and, over a static (gradient) background,
+    // puts back only the rectangles the last frame's layers and captions drew in. Every
+    // frame painted that way, one after another on one canvas, must equal the same frame
+    // painted on a new canvas: moving, scaling, rotating and stroked layers, an exit, a
+    // caption line changing words, a fade into a second scene and back to a plain scene.
+    let json = r##"{"id": "reuse", "width": 320, "height": 180, "fps": 30,
+      "captions": {"words": [{"text": "one", "startFrame": 0, "endFrame": 8},
+        {"text": "two", "startFrame": 8, "endFrame": 20}, {"text": "three", "startFrame": 20, "endFrame": 40},
+        {"text": "four", "startFrame": 40, "endFrame": 60}], "style": {"maxWordsPerLine": 2}},
+      "scenes": [
+        {"id": "a", "durationFrames": 40,
+         "background": {"type": "gradient", "colors": ["#204060", "#a04020"], "angle": 30},
+         "layers": [
+           {"type": "text", "text": "Slides up", "fontSize": 28, "x": 20, "y": 40, "box": {"color": "#00000099", "padding": 6},
+            "enter": {"preset": "slideUp", "durationFrames": 12}, "exit": {"preset": "fade", "durationFrames": 6}},
+           {"type": "text", "text": "Pops", "fontSize": 40, "x": 200, "y": 120, "fromFrame": 4,
+            "enter": {"preset": "pop", "durationFrames": 14}},
+           {"type": "shape", "shape": "rect", "fill": "#ffffff", "width": 60, "height": 20, "x": 40, "y": 130,
+            "stroke": {"color": "#000000", "width": 6},
+            "keyframes": {"x": [{"frame": 0, "value": 20}, {"frame": 39, "value": 260}],
+                          "rotation": [{"frame": 0, "value": 0}, {"frame": 39, "value": 90}]}},
+           {"type": "shape", "shape": "ellipse", "fill": "#ffcc00", "width": 50, "height": 50, "x": 250, "y": 30, "opacity": 0.5,
+            "keyframes": {"scale": [{"frame": 0, "value": 0.4}, {"frame": 30, "value": 1.2}]}}
+         ]},
+        {"id": "b", "durationFrames": 30, "transition": {"type": "fade", "durationFrames": 8},
+         "background": {"type": "gradient", "kind": "radial", "colors": ["#ff006e", "#0b0f1a"]},
+         "layers": [{"type": "text", "text": "Second", "fontSize": 30, "x": 100, "y": 60,
+                     "enter": {"preset": "slideLeft", "durationFrames": 10}}]}
+      ]}"##;
+    let plan = Plan::build(&reel::parse(json).expect("parse"), &PlanOptions::new(root())).expect("plan");
+    let (w, h) = (plan.width(), plan.height());
+    let mut canvas = tiny_skia::Pixmap::new(w, h).expect("canvas");
+    let mut scratch = reel::raster::Scratch::new(w, h);
+    for f in 0..plan.frame_count() {
+        reel::raster::render_frame(&plan, f, &mut canvas.as_mut(), &mut scratch, &[]);
+        let mut fresh = tiny_skia::Pixmap::new(w, h).expect("canvas");
+        reel::raster::render_frame(&plan, f, &mut fresh.as_mut(), &mut reel::raster::Scratch::new(w, h), &[]);
+        let differ = canvas.data().iter().zip(fresh.data()).filter(|(a, b)| a != b).count();
+        assert_eq!(differ, 0, "frame {f}: {differ} bytes differ from a fresh canvas");
+    }
+}
