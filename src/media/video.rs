@@ -226,6 +226,43 @@ impl YuvPicture {
     }
 }
 
+/// Whether a frame's colours use the BT.709 matrix: tagged so, or untagged and HD-sized.
+fn is_bt709(frame: &ff::frame::Video) -> bool {
+    match frame.color_space() {
+        ff::color::Space::BT709 => true,
+        ff::color::Space::Unspecified => frame.height() >= 720,
+        _ => false,
+    }
+}
+
+/// Runs `scaler` over the whole of `frame` into the planes `dst` (strides `stride`);
+/// returns the rows written.
+///
+/// # Safety
+/// `scaler` must have been made for `frame`'s format and size, and `dst` must hold the
+/// output planes it was made for, each with room for its rows at `stride`.
+unsafe fn scale_into(
+    scaler: &mut ff::software::scaling::Context,
+    frame: &ff::frame::Video,
+    dst: [*mut u8; 4],
+    stride: [i32; 4],
+) -> i32 {
+    let src = frame.as_ptr();
+    // SAFETY: the source planes and strides are the decoded frame's own; the rest is the
+    // caller's promise.
+    unsafe {
+        ff::ffi::sws_scale(
+            scaler.as_mut_ptr(),
+            (*src).data.as_ptr() as *const *const u8,
+            (*src).linesize.as_ptr(),
+            0,
+            frame.height() as i32,
+            dst.as_ptr(),
+            stride.as_ptr(),
+        )
+    }
+}
+
 /// Halves a plane in both directions by averaging each 2x2 block (what swscale's area
 /// filter does for an exact 2x shrink): `w` x `h` samples out of `2w` x `2h`.
 fn shrink_half(src: &[u8], stride: usize, dst: &mut [u8], w: usize, h: usize) {
@@ -397,11 +434,7 @@ impl ClipDecoder {
     /// conversion) otherwise.
     fn convert_yuv(&mut self, frame: &ff::frame::Video) -> Option<Arc<YuvPicture>> {
         let (w, h) = self.out;
-        let bt709 = match frame.color_space() {
-            ff::color::Space::BT709 => true,
-            ff::color::Space::Unspecified => frame.height() >= 720,
-            _ => false,
-        };
+        let bt709 = is_bt709(frame);
         let full_range = frame.color_range() == ff::color::Range::JPEG;
         let reusable = |p: &ClipPicture| matches!(p, ClipPicture::Yuv(y) if Arc::strong_count(y) == 1 && (y.planes.width, y.planes.height) == (w, h));
         let mut pic = match self.spare.iter().position(reusable).map(|i| self.spare.swap_remove(i)) {
@@ -452,20 +485,8 @@ impl ClipDecoder {
             [planes.y.as_mut_ptr(), planes.u.as_mut_ptr(), planes.v.as_mut_ptr(), std::ptr::null_mut()];
         let dst_stride: [i32; 4] = [w as i32, (w / 2) as i32, (w / 2) as i32, 0];
         // SAFETY: the scaler was made for this frame's format and size and for 4:2:0 at
-        // w x h; the planes hold exactly h rows of w and h/2 rows of w/2 samples; the source
-        // planes and strides are the decoded frame's own.
-        let rows = unsafe {
-            let src = frame.as_ptr();
-            ff::ffi::sws_scale(
-                scaler.as_mut_ptr(),
-                (*src).data.as_ptr() as *const *const u8,
-                (*src).linesize.as_ptr(),
-                0,
-                fh as i32,
-                dst.as_ptr(),
-                dst_stride.as_ptr(),
-            )
-        };
+        // w x h; the planes hold exactly h rows of w and h/2 rows of w/2 samples.
+        let rows = unsafe { scale_into(scaler, frame, dst, dst_stride) };
         (rows == h as i32).then_some(pic)
     }
 
@@ -481,12 +502,8 @@ impl ClipDecoder {
             };
             let mut ctx =
                 ff::software::scaling::Context::get(key.0, key.1, key.2, ff::format::Pixel::RGBA, w, h, flags).ok()?;
-            // swscale assumes BT.601; HD and untagged HD-sized streams are BT.709 (PITFALLS.md).
-            let bt709 = match frame.color_space() {
-                ff::color::Space::BT709 => true,
-                ff::color::Space::Unspecified => frame.height() >= 720,
-                _ => false,
-            };
+            // swscale assumes BT.601 (PITFALLS.md).
+            let bt709 = is_bt709(frame);
             let full = frame.color_range() == ff::color::Range::JPEG;
             unsafe {
                 let cs = if bt709 { ff::ffi::SWS_CS_ITU709 } else { ff::ffi::SWS_CS_DEFAULT };
@@ -509,20 +526,8 @@ impl ClipDecoder {
         let dst: [*mut u8; 4] = [buf.as_mut_ptr(), std::ptr::null_mut(), std::ptr::null_mut(), std::ptr::null_mut()];
         let dst_stride: [i32; 4] = [(w * 4) as i32, 0, 0, 0];
         // SAFETY: the scaler was made for this frame's format and size and for RGBA at
-        // w x h; `buf` holds exactly h rows of w * 4 bytes; the source planes and strides
-        // are the decoded frame's own.
-        let rows = unsafe {
-            let src = frame.as_ptr();
-            ff::ffi::sws_scale(
-                scaler.as_mut_ptr(),
-                (*src).data.as_ptr() as *const *const u8,
-                (*src).linesize.as_ptr(),
-                0,
-                frame.height() as i32,
-                dst.as_ptr(),
-                dst_stride.as_ptr(),
-            )
-        };
+        // w x h; `buf` holds exactly h rows of w * 4 bytes.
+        let rows = unsafe { scale_into(scaler, frame, dst, dst_stride) };
         if rows != h as i32 {
             return None;
         }

@@ -27,6 +27,18 @@ fn overlay(out: &mut PixmapMut, color: Color, alpha: f32) {
     }
 }
 
+/// A whole-pixel move of `amount` canvas lengths along `direction`: "left" moves content
+/// leftwards (it enters from the right).
+fn shift(direction: Direction, w: f32, h: f32, amount: f32) -> Transform {
+    let (ux, uy) = match direction {
+        Direction::Left => (-1.0, 0.0),
+        Direction::Right => (1.0, 0.0),
+        Direction::Up => (0.0, -1.0),
+        Direction::Down => (0.0, 1.0),
+    };
+    Transform::from_translate((ux * w * amount).round(), (uy * h * amount).round())
+}
+
 /// Whether [`composite_onto`] does `t`: its lower scene is then painted straight into the
 /// output, which saves a canvas per worker and a copy per frame.
 pub(crate) fn below_in_place(t: &TransitionPlan) -> bool {
@@ -38,13 +50,7 @@ pub(crate) fn below_in_place(t: &TransitionPlan) -> bool {
 pub(crate) fn composite_onto(out: &mut PixmapMut, above: &Pixmap, t: &TransitionPlan, p: f32) {
     let e = t.easing.apply(p);
     let (w, h) = (out.width() as f32, out.height() as f32);
-    let (ux, uy) = match t.direction {
-        Direction::Left => (-1.0, 0.0),
-        Direction::Right => (1.0, 0.0),
-        Direction::Up => (0.0, -1.0),
-        Direction::Down => (0.0, 1.0),
-    };
-    let shift = |amount: f32| Transform::from_translate((ux * w * amount).round(), (uy * h * amount).round());
+    let shift = |amount: f32| shift(t.direction, w, h, amount);
     match t.kind {
         TransitionKind::Cut => copy(out, above),
         TransitionKind::Fade => super::blit::cross_fade_onto(out, above, e),
@@ -83,14 +89,7 @@ fn wipe(out: &mut PixmapMut, above: &Pixmap, direction: Direction, w: f32, h: f3
 pub(crate) fn composite(out: &mut PixmapMut, below: &Pixmap, above: &Pixmap, t: &TransitionPlan, p: f32) {
     let e = t.easing.apply(p);
     let (w, h) = (out.width() as f32, out.height() as f32);
-    // Unit vector of the movement: "left" moves content leftwards (enters from the right).
-    let (ux, uy) = match t.direction {
-        Direction::Left => (-1.0, 0.0),
-        Direction::Right => (1.0, 0.0),
-        Direction::Up => (0.0, -1.0),
-        Direction::Down => (0.0, 1.0),
-    };
-    let shift = |amount: f32| Transform::from_translate((ux * w * amount).round(), (uy * h * amount).round());
+    let shift = |amount: f32| shift(t.direction, w, h, amount);
     match t.kind {
         TransitionKind::Cut => copy(out, above),
         TransitionKind::Fade => super::blit::cross_fade(out, below, above, e),
