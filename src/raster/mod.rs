@@ -123,7 +123,11 @@ pub fn render_frame(plan: &Plan, frame: u64, out: &mut PixmapMut, scratch: &mut 
                 paint_scene(plan, s, local, out, clips, &mut scratch.backgrounds);
             }
             let caption = plan.captions.as_ref().and_then(|c| paint_captions(c, frame, out));
-            // Remember what was drawn over the background, if every layer can say.
+            // Over a cached (gradient) background, remember what was drawn, if every layer
+            // can say; other backgrounds are painted whole every frame anyway.
+            if !matches!(s.background, crate::plan::Fill::Gradient(_)) {
+                return;
+            }
             let (w, h) = (out.width(), out.height());
             let mut dirty: Option<Vec<layer::PixelRect>> = Some(caption.into_iter().collect());
             for l in s.layers.iter().filter(|l| local >= l.start && local < l.start + l.len) {
@@ -132,9 +136,7 @@ pub fn render_frame(plan: &Plan, frame: u64, out: &mut PixmapMut, scratch: &mut 
                     _ => dirty = None,
                 }
             }
-            if matches!(s.background, crate::plan::Fill::Gradient(_)) {
-                scratch.canvas = dirty.map(|dirty| CanvasState { canvas, scene: key, dirty });
-            }
+            scratch.canvas = dirty.map(|dirty| CanvasState { canvas, scene: key, dirty });
             return;
         }
         View::Transition { below, above, transition, progress } => {

@@ -45,8 +45,8 @@ pub(crate) fn below_in_place(t: &TransitionPlan) -> bool {
     !matches!(t.kind, TransitionKind::Push | TransitionKind::Zoom)
 }
 
-/// [`composite`] for `out` holding the lower scene already (see [`below_in_place`]); the
-/// same pixels as [`composite`].
+/// [`composite`] for `out` holding the lower scene already (see [`below_in_place`]);
+/// [`composite`] copies the lower scene in and comes here for these kinds.
 pub(crate) fn composite_onto(out: &mut PixmapMut, above: &Pixmap, t: &TransitionPlan, p: f32) {
     let e = t.easing.apply(p);
     let (w, h) = (out.width() as f32, out.height() as f32);
@@ -87,34 +87,18 @@ fn wipe(out: &mut PixmapMut, above: &Pixmap, direction: Direction, w: f32, h: f3
 
 /// Paints `below` turning into `above` at linear progress `p` (0..1) into `out`.
 pub(crate) fn composite(out: &mut PixmapMut, below: &Pixmap, above: &Pixmap, t: &TransitionPlan, p: f32) {
+    if below_in_place(t) {
+        copy(out, below);
+        return composite_onto(out, above, t, p);
+    }
     let e = t.easing.apply(p);
     let (w, h) = (out.width() as f32, out.height() as f32);
     let shift = |amount: f32| shift(t.direction, w, h, amount);
     match t.kind {
-        TransitionKind::Cut => copy(out, above),
-        TransitionKind::Fade => super::blit::cross_fade(out, below, above, e),
-        TransitionKind::DipToBlack | TransitionKind::DipToWhite => {
-            let c = if t.kind == TransitionKind::DipToBlack { Color::BLACK } else { Color::WHITE };
-            if e < 0.5 {
-                copy(out, below);
-                overlay(out, c, e * 2.0);
-            } else {
-                copy(out, above);
-                overlay(out, c, (1.0 - e) * 2.0);
-            }
-        }
-        TransitionKind::Slide => {
-            copy(out, below);
-            draw(out, above, 1.0, shift(-(1.0 - e)));
-        }
         TransitionKind::Push => {
             out.fill(Color::BLACK);
             draw(out, below, 1.0, shift(e));
             draw(out, above, 1.0, shift(-(1.0 - e)));
-        }
-        TransitionKind::Wipe => {
-            copy(out, below);
-            wipe(out, above, t.direction, w, h, e);
         }
         TransitionKind::Zoom => {
             let about =
@@ -123,5 +107,7 @@ pub(crate) fn composite(out: &mut PixmapMut, below: &Pixmap, above: &Pixmap, t: 
             draw(out, below, 1.0, about(1.0 + 0.25 * e));
             draw(out, above, e, about(1.25 - 0.25 * e));
         }
+        // Done in place above.
+        _ => {}
     }
 }
