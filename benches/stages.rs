@@ -70,6 +70,45 @@ fn layers(c: &mut Criterion) {
     });
 }
 
+/// A W1 frame (Ken Burns photo, headline and subline on plates) and a W1 cross-fade
+/// frame of two such scenes, composed in RGBA and converted to 4:2:0 (the path until
+/// session 5) against composed straight in 4:2:0.
+fn composed(c: &mut Criterion) {
+    let dir = media();
+    let scene = |id: &str, transition: &str| {
+        format!(
+            r##"{{"id": "{id}", "durationFrames": 100, {transition}
+            "background": {{"type": "image", "asset": "photo.png", "kenBurns": {{"from": {{"scale": 1}}, "to": {{"scale": 1.15}}}}}},
+            "layers": [{{"type": "text", "text": "Meet Lumen", "fontSize": 80, "x": 120, "y": 700, "anchor": "top-left",
+                "box": {{"color": "#00000099", "padding": 20}}}},
+              {{"type": "text", "text": "The smart desk lamp that adapts to your day", "fontSize": 44, "x": 120, "y": 852,
+                "anchor": "top-left", "box": {{"color": "#00000099", "padding": 12}}}}]}}"##
+        )
+    };
+    let json = format!(
+        r#"{{"id": "c", "fps": 30, "scenes": [{}, {}]}}"#,
+        scene("a", ""),
+        scene("b", r#""transition": {"type": "fade", "durationFrames": 20},"#)
+    );
+    let p = plan(&json, dir.path());
+    let mut g = c.benchmark_group("frame_1080p_w1");
+    for (name, frame) in [("kenburns_text", 50u64), ("crossfade", 90)] {
+        let mut pm = tiny_skia::Pixmap::new(1920, 1080).expect("pixmap");
+        let mut scratch = Scratch::new(1920, 1080);
+        let mut yuv = reel::encode::Yuv420::new(1920, 1080);
+        g.bench_function(format!("{name}/rgba_then_convert"), |b| {
+            b.iter(|| {
+                render_frame(&p, black_box(frame), &mut pm.as_mut(), &mut scratch, &[]);
+                yuv.fill_from_rgba(pm.data());
+            })
+        });
+        g.bench_function(format!("{name}/planar"), |b| {
+            b.iter(|| assert!(reel::raster::render_frame_yuv(&p, black_box(frame), &mut yuv, &mut scratch, &[])))
+        });
+    }
+    g.finish();
+}
+
 fn text(c: &mut Criterion) {
     let fonts = reel::text::FontLibrary::bundled();
     let mut spec = reel::text::TextSpec::new("The smart desk lamp that adapts to your day", "Inter", 80.0, 1680.0);
@@ -132,5 +171,5 @@ fn audio(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, layers, text, convert, audio);
+criterion_group!(benches, layers, composed, text, convert, audio);
 criterion_main!(benches);

@@ -9,7 +9,7 @@ use crate::encode::{AudioSettings, Mp4Writer, Soundtrack, VideoSettings, Yuv420}
 use crate::error::{Error, Problem, Result};
 use crate::media::{ClipDecoder, ClipPicture};
 use crate::plan::{DurationInfo, Plan};
-use crate::raster::{render_frame, ClipFrames, Scratch};
+use crate::raster::{render_frame, render_frame_yuv, resize_planes, ClipFrames, Scratch};
 use crate::timeline::clip_time;
 use crate::variants::{self, Variants};
 use rayon::prelude::*;
@@ -265,6 +265,14 @@ fn render_into(
         }
         let Some(w) = slot.as_mut() else { return (0, 0) };
         let t0 = Instant::now();
+        // Photo and clip frames are composed straight in 4:2:0 (a poster needs RGBA).
+        if poster.is_none() && render_frame_yuv(plan, frame, &mut set.main, &mut w.scratch, clips) {
+            let t1 = Instant::now();
+            let copies = [set.web.as_mut(), set.preview.as_mut()];
+            if copies.into_iter().flatten().all(|yuv| resize_planes(&set.main, yuv)) {
+                return ((t1 - t0).as_nanos() as u64, t1.elapsed().as_nanos() as u64);
+            }
+        }
         render_frame(plan, frame, &mut w.canvas.as_mut(), &mut w.scratch, clips);
         let t1 = Instant::now();
         set.main.fill_from_rgba(w.canvas.data());
@@ -542,7 +550,11 @@ pub fn render(plan: &Plan, opts: &RenderOptions) -> Result<RenderReport> {
                 for u in &plan.images {
                     let soon = !over && u.spans.iter().any(|&(a, b)| a < to && from < b);
                     if soon && !u.source.is_loaded() {
-                        let _ = u.source.pixmap();
+                        // Opaque images are drawn from 4:2:0 planes where they cover the
+                        // frame (photo backgrounds): make those here, off the workers.
+                        if u.source.planes().is_none() {
+                            let _ = u.source.pixmap();
+                        }
                     } else if !soon && u.source.is_loaded() {
                         u.source.release();
                     }

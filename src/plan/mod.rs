@@ -194,6 +194,9 @@ pub(crate) struct ImageSource {
     /// Every pixel is opaque (enables the fast cover path).
     pub opaque: bool,
     pixels: std::sync::Mutex<Option<Arc<Pixmap>>>,
+    /// The same pixels in 4:2:0 (opaque sources of even size), made on first use by a
+    /// frame composed in planes ([`crate::raster::render_frame_yuv`]); released with them.
+    planes: std::sync::Mutex<Option<Arc<crate::encode::Yuv420>>>,
 }
 
 impl std::fmt::Debug for ImageSource {
@@ -212,6 +215,7 @@ impl ImageSource {
             height: pixels.height(),
             opaque: pixels.pixels().iter().all(|p| p.alpha() == 255),
             pixels: std::sync::Mutex::new(Some(Arc::new(pixels))),
+            planes: std::sync::Mutex::new(None),
         }
     }
 
@@ -239,14 +243,54 @@ impl ImageSource {
         }
     }
 
+    /// The pixels as BT.709 limited-range 4:2:0 planes, converted from [`ImageSource::pixmap`]
+    /// once per load; `None` for sources with transparency (those are composed in RGBA).
+    /// An odd width or height gets one more column or row repeating the last, so the
+    /// planes have whole chroma blocks; a resize clamps to the edge anyway, so it reads the
+    /// same values there.
+    pub(crate) fn planes(&self) -> Option<Arc<crate::encode::Yuv420>> {
+        if !self.opaque || self.width == 0 || self.height == 0 {
+            return None;
+        }
+        let mut slot = self.planes.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.is_none() {
+            let pixmap = self.pixmap()?;
+            let (w, h) = (self.width as usize, self.height as usize);
+            let (ew, eh) = (w + w % 2, h + h % 2);
+            let mut planes = crate::encode::Yuv420::new(ew as u32, eh as u32);
+            // Opaque, so premultiplied RGBA is straight RGBA.
+            if (ew, eh) == (w, h) {
+                planes.fill_from_rgba(pixmap.data());
+            } else {
+                let src = pixmap.data();
+                let mut padded = Vec::with_capacity(ew * eh * 4);
+                for y in 0..eh {
+                    let row = &src[y.min(h - 1) * w * 4..(y.min(h - 1) + 1) * w * 4];
+                    padded.extend_from_slice(row);
+                    if ew > w {
+                        padded.extend_from_slice(&row[(w - 1) * 4..]);
+                    }
+                }
+                planes.fill_from_rgba(&padded);
+            }
+            *slot = Some(Arc::new(planes));
+            // A frame composed in planes needs only these: let the RGBA pixels go (13 MB
+            // for a W1 photo). A frame that still wants them decodes them once again.
+            drop(pixmap);
+            self.slot().take();
+        }
+        slot.clone()
+    }
+
     /// Lets the pixels go (they come back on the next [`ImageSource::pixmap`]).
     pub(crate) fn release(&self) {
         self.slot().take();
+        self.planes.lock().unwrap_or_else(|e| e.into_inner()).take();
     }
 
-    /// Whether the pixels are in memory.
+    /// Whether the pixels are in memory, as RGBA or as planes.
     pub(crate) fn is_loaded(&self) -> bool {
-        self.slot().is_some()
+        self.slot().is_some() || self.planes.lock().unwrap_or_else(|e| e.into_inner()).is_some()
     }
 }
 

@@ -90,9 +90,14 @@ pub(crate) fn cross_fade(out: &mut PixmapMut, below: &Pixmap, above: &Pixmap, t:
 /// `out = below + (above - below) * t`, `out` holding `below`: `above` drawn at opacity `t`
 /// (0..=1) over it, both opaque and of `out`'s size.
 pub(crate) fn cross_fade_onto(out: &mut PixmapMut, above: &Pixmap, t: f32) {
-    let a = (t.clamp(0.0, 1.0) * 255.0).round() as u16;
+    cross_fade_bytes(out.data_mut(), above.data(), (t.clamp(0.0, 1.0) * 255.0).round() as u16);
+}
+
+/// `out = (out * (255 - a) + above * a) / 255` per byte, rounded (`a` in 0..=255): the
+/// cross-fade of RGBA pixels or of Y'CbCr planes alike.
+pub(crate) fn cross_fade_bytes(out: &mut [u8], above: &[u8], a: u16) {
     let b = 255 - a;
-    for (o, y) in out.data_mut().iter_mut().zip(above.data()) {
+    for (o, y) in out.iter_mut().zip(above) {
         let v = *o as u16 * b + *y as u16 * a + 128;
         *o = ((v + (v >> 8)) >> 8) as u8;
     }

@@ -57,7 +57,7 @@ pub(crate) fn paint_box(
                     paint_image(pm, &src, w, h, ts, opacity, 0, 1, radius);
                 }
                 Some(Some(ClipPicture::Yuv(pic))) => {
-                    if exact_cover(pm, pic.planes.width, pic.planes.height, v.fit, w, h, ts, opacity, radius) {
+                    if exact_cover((pm.width(), pm.height()), pic, v.fit, (w, h), ts, opacity, radius) {
                         pic.to_rgba(pm.data_mut());
                         return;
                     }
@@ -167,7 +167,24 @@ struct Source<'a> {
 
 /// The image-to-box transform of `img` at local frame `local` of `len` (Ken Burns).
 fn source_transform(img: &Source, w: f32, h: f32, local: u64, len: u64) -> Transform {
-    let kb = match img.ken_burns {
+    let (iw, ih) = (img.pixmap.width() as f32, img.pixmap.height() as f32);
+    ken_burns_transform(iw, ih, img.fit, img.ken_burns, w, h, local, len)
+}
+
+/// The transform that puts an `iw` x `ih` source fitted by `fit` into the box `w` x `h`
+/// at local frame `local` of `len`, under its Ken Burns move if it has one.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn ken_burns_transform(
+    iw: f32,
+    ih: f32,
+    fit: Fit,
+    ken_burns: Option<KenBurnsPlan>,
+    w: f32,
+    h: f32,
+    local: u64,
+    len: u64,
+) -> Transform {
+    let kb = match ken_burns {
         None => (1.0, 0.5, 0.5),
         Some(k) => {
             let p = if len > 1 { local as f32 / (len - 1) as f32 } else { 1.0 };
@@ -176,8 +193,7 @@ fn source_transform(img: &Source, w: f32, h: f32, local: u64, len: u64) -> Trans
             (lerp(k.from.0, k.to.0), lerp(k.from.1, k.to.1), lerp(k.from.2, k.to.2))
         }
     };
-    let (iw, ih) = (img.pixmap.width() as f32, img.pixmap.height() as f32);
-    image_transform(iw, ih, w, h, img.fit, kb).0
+    image_transform(iw, ih, w, h, fit, kb).0
 }
 
 /// Paints a scene background that is an opaque photo or clip covering the whole canvas,
@@ -194,7 +210,7 @@ pub(crate) fn paint_covering(pm: &mut PixmapMut, fill: &Fill, at: Time) -> bool 
         }
         Fill::Video(v) if v.corner_radius <= 0.0 => match at.clips.get(v.clip) {
             Some(Some(ClipPicture::Yuv(pic)))
-                if exact_cover(pm, pic.planes.width, pic.planes.height, v.fit, w, h, ts, 1.0, 0.0) =>
+                if exact_cover((pm.width(), pm.height()), pic, v.fit, (w, h), ts, 1.0, 0.0) =>
             {
                 pic.to_rgba(pm.data_mut())
             }
@@ -212,20 +228,19 @@ pub(crate) fn paint_covering(pm: &mut PixmapMut, fill: &Fill, at: Time) -> bool 
 /// True when a `pw` x `ph` picture fitted into the box `w` x `h` lands pixel for pixel on
 /// the whole canvas: untransformed, opaque, square corners.
 #[allow(clippy::too_many_arguments)]
-fn exact_cover(
-    pm: &PixmapMut,
-    pw: u32,
-    ph: u32,
+pub(crate) fn exact_cover(
+    canvas: (u32, u32),
+    pic: &crate::media::YuvPicture,
     fit: Fit,
-    w: f32,
-    h: f32,
+    (w, h): (f32, f32),
     ts: Transform,
     opacity: f32,
     radius: f32,
 ) -> bool {
+    let (pw, ph) = (pic.planes.width, pic.planes.height);
     let (t, _) = image_transform(pw as f32, ph as f32, w, h, fit, (1.0, 0.5, 0.5));
     let near = |a: f32, b: f32| (a - b).abs() < 1e-3;
-    (pw, ph) == (pm.width(), pm.height())
+    (pw, ph) == canvas
         && w as u32 == pw
         && h as u32 == ph
         && ts.is_identity()
@@ -292,31 +307,53 @@ fn fast_cover(
 ) -> bool {
     use fast_image_resize as fr;
     let (cw, ch) = (pm.width(), pm.height());
-    let covers = img_ts.tx <= 0.0
-        && img_ts.ty <= 0.0
-        && img_ts.tx + img.pixmap.width() as f32 * img_ts.sx >= w - 0.01
-        && img_ts.ty + img.pixmap.height() as f32 * img_ts.sy >= h - 0.01;
-    if !(img.opaque
-        && covers
-        && ts.is_identity()
-        && opacity >= 1.0
-        && radius <= 0.0
-        && w as u32 == cw
-        && h as u32 == ch)
-    {
+    if !(img.opaque && ts.is_identity() && opacity >= 1.0 && radius <= 0.0 && w as u32 == cw && h as u32 == ch) {
         return false;
     }
     let src = img.pixmap;
-    let Ok(s) = fr::images::ImageRef::new(src.width(), src.height(), src.data(), fr::PixelType::U8x4) else {
-        return false;
-    };
-    // The source rectangle that lands on the canvas, kept inside the image: f32 rounding
-    // can put its far edge a hair outside, which the resizer refuses (until session 3 such
-    // frames silently fell back to the slower two-tap pattern draw).
-    let (sw, sh) = (src.width() as f64, src.height() as f64);
+    let Some(crop) = cover_crop(src.width(), src.height(), img_ts, w, h) else { return false };
+    resize_crop(src.data(), (src.width(), src.height()), pm.data_mut(), (cw, ch), fr::PixelType::U8x4, crop)
+}
+
+/// The part `(left, top, width, height)` of an `sw` x `sh` source that `img_ts` puts on a
+/// `w` x `h` canvas, kept inside the source; `None` unless the source covers the canvas.
+pub(crate) fn cover_crop(sw: u32, sh: u32, img_ts: Transform, w: f32, h: f32) -> Option<(f64, f64, f64, f64)> {
+    let covers = img_ts.tx <= 0.0
+        && img_ts.ty <= 0.0
+        && img_ts.tx + sw as f32 * img_ts.sx >= w - 0.01
+        && img_ts.ty + sh as f32 * img_ts.sy >= h - 0.01;
+    if !covers || img_ts.sx <= 0.0 || img_ts.sy <= 0.0 {
+        return None;
+    }
+    // f32 rounding can put the far edge a hair outside the image, which the resizer
+    // refuses (until session 3 such frames silently fell back to the slower two-tap
+    // pattern draw).
+    let (sw, sh) = (sw as f64, sh as f64);
     let (left, top) =
         ((-img_ts.tx as f64 / img_ts.sx as f64).max(0.0), (-img_ts.ty as f64 / img_ts.sy as f64).max(0.0));
     let (cw_src, ch_src) = ((w as f64 / img_ts.sx as f64).min(sw - left), (h as f64 / img_ts.sy as f64).min(sh - top));
+    Some((left, top, cw_src, ch_src))
+}
+
+/// Resizes the part `crop` (`(left, top, width, height)` in source pixels) of the
+/// `size.0` x `size.1` image `src` into the whole of `dst` (`dst_size`), both of pixel
+/// type `pt` (RGBA or one 8-bit plane), with fast_image_resize's SIMD convolution. False
+/// when the resizer refuses (nothing sensible was written).
+pub(crate) fn resize_crop(
+    src: &[u8],
+    size: (u32, u32),
+    dst: &mut [u8],
+    dst_size: (u32, u32),
+    pt: fast_image_resize::PixelType,
+    crop: (f64, f64, f64, f64),
+) -> bool {
+    use fast_image_resize as fr;
+    let (left, top, cw_src, ch_src) = crop;
+    let (cw, ch) = dst_size;
+    let Ok(s) = fr::images::ImageRef::new(size.0, size.1, src, pt) else {
+        return false;
+    };
+    let sh = size.1 as f64;
     // Under Ken Burns, planning shrank the source to the largest size it is drawn at, so
     // frames read fewer pixels. Two-tap bilinear was measured too: 2 % faster on W1 but its
     // SSIM against a lossless render fell (0.98900 vs 0.98909), so the kernel stays widened
@@ -327,19 +364,18 @@ fn fast_cover(
     // Filter windows are clamped to the image, not the crop, so strips sample exactly the
     // rows a whole-frame resize would.
     let sy = ch_src / ch as f64;
-    let row = cw as usize * 4;
-    let data = pm.data_mut();
+    let row = cw as usize * pt.size();
+    if dst.len() < row * ch as usize {
+        return false;
+    }
     RESIZER.with(|r| {
         let mut r = r.borrow_mut();
         let mut y0 = 0;
         while y0 < ch {
             let y1 = (y0 + STRIP_ROWS).min(ch);
-            let Ok(mut d) = fr::images::Image::from_slice_u8(
-                cw,
-                y1 - y0,
-                &mut data[y0 as usize * row..y1 as usize * row],
-                fr::PixelType::U8x4,
-            ) else {
+            let Ok(mut d) =
+                fr::images::Image::from_slice_u8(cw, y1 - y0, &mut dst[y0 as usize * row..y1 as usize * row], pt)
+            else {
                 return false;
             };
             let strip_top = top + y0 as f64 * sy;

@@ -5,7 +5,10 @@
 mod blit;
 mod fill;
 mod layer;
+mod planar;
 mod transition;
+
+pub use planar::{render_frame_yuv, resize_planes};
 
 use crate::media::ClipPicture;
 use crate::plan::{Plan, ScenePlan};
@@ -20,13 +23,21 @@ pub struct Scratch {
     backgrounds: Backgrounds,
     /// What the canvas given last holds, when it is a cached background with layers over it.
     canvas: Option<CanvasState>,
+    /// Buffers of frames composed in 4:2:0 ([`render_frame_yuv`]).
+    planes: planar::Planes,
 }
 
 impl Scratch {
     /// Buffers for a `width` x `height` canvas.
     pub fn new(width: u32, height: u32) -> Scratch {
         let mk = || pixmap_or_tiny(width, height);
-        Scratch { below: mk(), above: mk(), backgrounds: Backgrounds::default(), canvas: None }
+        Scratch {
+            below: mk(),
+            above: mk(),
+            backgrounds: Backgrounds::default(),
+            canvas: None,
+            planes: Default::default(),
+        }
     }
 }
 

@@ -1,0 +1,436 @@
+//! Composing a frame straight into the encoder's 4:2:0 planes, for the frames whose
+//! background is a photo or a clip that covers the canvas (W1's and W3's frames).
+//!
+//! The RGBA path paints such a frame into a 1080p RGBA canvas (8 MB) and converts it to
+//! 4:2:0 (3 MB). Here the photo is converted to 4:2:0 once per load and each frame's Ken
+//! Burns resize runs on the three planes (1.5 bytes a pixel instead of 4); a clip's decoded
+//! planes are copied as they are (no round trip through RGBA). Layers and captions are
+//! painted by the same code as ever into a transparent RGBA overlay, only inside their
+//! bounds, and blended onto the planes there. Source-over is linear and so is the
+//! BT.709 matrix, so blending in Y'CbCr gives what converting the RGBA result would,
+//! except that a chroma sample under a partly covered 2x2 block mixes the block's average
+//! coverage (within a few code values at edges; see the test in `tests/`).
+//!
+//! Anything else (gradients, non-covering backgrounds, push/slide/wipe/zoom transitions,
+//! other colour matrices) says no and the caller takes the RGBA path.
+
+use super::fill::{cover_crop, exact_cover, ken_burns_transform, resize_crop};
+use super::layer::{self, PixelRect};
+use super::ClipFrames;
+use crate::encode::Yuv420;
+use crate::media::ClipPicture;
+use crate::plan::{Fill, Plan, ScenePlan, TransitionKind};
+use crate::timeline::{view, View};
+use std::sync::Arc;
+use tiny_skia::{Pixmap, Transform};
+
+/// Per-worker buffers of the planar path, made on first use.
+#[derive(Debug, Default)]
+pub(crate) struct Planes {
+    /// Canvas-sized, transparent outside the rectangles being drawn.
+    overlay: Option<Pixmap>,
+    /// The entering scene of a transition.
+    above: Option<Yuv420>,
+}
+
+/// What a covering background is drawn from.
+enum Base<'a> {
+    /// A photo's planes and the part of it on the canvas at this frame, `(left, top,
+    /// width, height)` in source pixels.
+    Photo(Arc<Yuv420>, (f64, f64, f64, f64)),
+    /// A clip's decoded planes, exactly the canvas size.
+    Clip(&'a Yuv420),
+}
+
+/// The background of `scene` at `local` when it can be drawn in planes.
+fn base<'a>(scene: &ScenePlan, local: u64, w: u32, h: u32, clips: ClipFrames<'a>) -> Option<Base<'a>> {
+    let (fw, fh) = (w as f32, h as f32);
+    match &scene.background {
+        Fill::Image(img) if img.corner_radius <= 0.0 => {
+            let (iw, ih) = (img.source.width, img.source.height);
+            let ts = ken_burns_transform(iw as f32, ih as f32, img.fit, img.ken_burns, fw, fh, local, scene.len);
+            let crop = cover_crop(iw, ih, ts, fw, fh)?;
+            Some(Base::Photo(img.source.planes()?, crop))
+        }
+        Fill::Video(v) if v.corner_radius <= 0.0 => match clips.get(v.clip) {
+            Some(Some(ClipPicture::Yuv(pic)))
+                if pic.bt709
+                    && !pic.full_range
+                    && exact_cover((w, h), pic, v.fit, (fw, fh), Transform::identity(), 1.0, 0.0) =>
+            {
+                Some(Base::Clip(&pic.planes))
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Draws `base` into all of `out`; false if the resizer refused.
+fn paint_base(base: &Base, out: &mut Yuv420) -> bool {
+    match base {
+        Base::Clip(p) => {
+            out.y.copy_from_slice(&p.y);
+            out.u.copy_from_slice(&p.u);
+            out.v.copy_from_slice(&p.v);
+            true
+        }
+        Base::Photo(src, crop) => {
+            let (w, h, crop) = (out.width, out.height, *crop);
+            // Chroma sample i sits at the centre of luma samples 2i and 2i + 1 (the 2x2
+            // average of the conversion), so the chroma planes map by halved coordinates.
+            let half = (crop.0 / 2.0, crop.1 / 2.0, crop.2 / 2.0, crop.3 / 2.0);
+            let (sw, sh) = (src.width, src.height);
+            resize_plane(&src.y, (sw, sh), &mut out.y, (w, h), crop)
+                && resize_plane(&src.u, (sw / 2, sh / 2), &mut out.u, (w / 2, h / 2), half)
+                && resize_plane(&src.v, (sw / 2, sh / 2), &mut out.v, (w / 2, h / 2), half)
+        }
+    }
+}
+
+/// Paints frame `frame` of `plan` into `out` when every part of it can be composed in
+/// planes, and returns whether it did; on false `out` holds nothing useful and the caller
+/// renders the frame in RGBA.
+pub fn render_frame_yuv(
+    plan: &Plan,
+    frame: u64,
+    out: &mut Yuv420,
+    scratch: &mut super::Scratch,
+    clips: ClipFrames,
+) -> bool {
+    let (w, h) = (plan.width, plan.height);
+    if (out.width, out.height) != (w, h) || w % 2 != 0 || h % 2 != 0 {
+        return false;
+    }
+    let planes = &mut scratch.planes;
+    match view(plan, frame) {
+        View::Gap => return false,
+        View::Scene(s, local) => {
+            let Some(b) = base(s, local, w, h, clips) else { return false };
+            if !paint_scene(plan, s, local, &b, out, planes, clips) {
+                return false;
+            }
+        }
+        View::Transition { below: Some((bs, bl)), above: (a_s, a_l), transition, progress } => {
+            if !matches!(
+                transition.kind,
+                TransitionKind::Fade | TransitionKind::Cut | TransitionKind::DipToBlack | TransitionKind::DipToWhite
+            ) {
+                return false;
+            }
+            let (Some(bb), Some(ab)) = (base(bs, bl, w, h, clips), base(a_s, a_l, w, h, clips)) else {
+                return false;
+            };
+            let e = transition.easing.apply(progress);
+            let mut above = match planes.above.take() {
+                Some(a) if (a.width, a.height) == (w, h) => a,
+                _ => Yuv420::new(w, h),
+            };
+            let done = match transition.kind {
+                TransitionKind::Fade => {
+                    paint_scene(plan, bs, bl, &bb, out, planes, clips)
+                        && paint_scene(plan, a_s, a_l, &ab, &mut above, planes, clips)
+                        && {
+                            cross_fade(out, &above, e);
+                            true
+                        }
+                }
+                TransitionKind::Cut => paint_scene(plan, a_s, a_l, &ab, out, planes, clips),
+                _ => {
+                    // Dip: the lower scene fades to the colour, then the upper one out of it.
+                    let white = transition.kind == TransitionKind::DipToWhite;
+                    let ok = if e < 0.5 {
+                        paint_scene(plan, bs, bl, &bb, out, planes, clips)
+                    } else {
+                        paint_scene(plan, a_s, a_l, &ab, out, planes, clips)
+                    };
+                    let amount = if e < 0.5 { e * 2.0 } else { (1.0 - e) * 2.0 };
+                    dip(out, white, amount);
+                    ok
+                }
+            };
+            planes.above = Some(above);
+            if !done {
+                return false;
+            }
+        }
+        View::Transition { below: None, .. } => return false,
+    }
+    if let Some(c) = &plan.captions {
+        let Some(overlay) = overlay(planes, w, h) else { return false };
+        if let Some(r) = super::paint_captions(c, frame, &mut overlay.as_mut()) {
+            flush(overlay, out, &mut vec![r]);
+        }
+    }
+    true
+}
+
+/// The worker's transparent overlay of the canvas size; `None` if it cannot be allocated.
+fn overlay(planes: &mut Planes, w: u32, h: u32) -> Option<&mut Pixmap> {
+    if planes.overlay.as_ref().is_none_or(|p| (p.width(), p.height()) != (w, h)) {
+        planes.overlay = Pixmap::new(w, h);
+    }
+    planes.overlay.as_mut()
+}
+
+/// The background, then the scene's layers through the overlay.
+fn paint_scene(
+    plan: &Plan,
+    s: &ScenePlan,
+    local: u64,
+    b: &Base,
+    out: &mut Yuv420,
+    planes: &mut Planes,
+    clips: ClipFrames,
+) -> bool {
+    if !paint_base(b, out) {
+        return false;
+    }
+    let (w, h) = (out.width, out.height);
+    let Some(overlay) = overlay(planes, w, h) else { return false };
+    let mut rects = Vec::new();
+    for l in s.layers.iter().filter(|l| local >= l.start && local < l.start + l.len) {
+        match layer::bounds(plan, l, local - l.start, w, h) {
+            Some(None) => continue,
+            Some(Some(r)) => rects.push(r),
+            None => rects.push((0, 0, w, h)),
+        }
+        layer::paint(plan, l, local - l.start, &mut overlay.as_mut(), clips);
+    }
+    flush(overlay, out, &mut rects);
+    true
+}
+
+/// Blends the overlay's `rects` onto `out` and clears them in the overlay again. The
+/// rectangles are first widened to whole chroma blocks and merged until disjoint, so each
+/// pixel is blended once.
+fn flush(overlay: &mut Pixmap, out: &mut Yuv420, rects: &mut Vec<PixelRect>) {
+    let (w, h) = (out.width, out.height);
+    for r in rects.iter_mut() {
+        *r = (r.0 & !1, r.1 & !1, (r.2 + 1).min(w) & !1, (r.3 + 1).min(h) & !1);
+    }
+    rects.retain(|r| r.0 < r.2 && r.1 < r.3);
+    // Merge overlapping rectangles into their union until none overlap (a handful).
+    let mut i = 0;
+    while i < rects.len() {
+        let mut merged = false;
+        for j in i + 1..rects.len() {
+            let (a, b) = (rects[i], rects[j]);
+            if a.0 < b.2 && b.0 < a.2 && a.1 < b.3 && b.1 < a.3 {
+                rects[i] = (a.0.min(b.0), a.1.min(b.1), a.2.max(b.2), a.3.max(b.3));
+                rects.swap_remove(j);
+                merged = true;
+                break;
+            }
+        }
+        if !merged {
+            i += 1;
+        }
+    }
+    for &r in rects.iter() {
+        blend_onto_planes(out, overlay, r);
+        let row = w as usize * 4;
+        let data = overlay.data_mut();
+        for y in r.1..r.3 {
+            let o = y as usize * row;
+            data[o + r.0 as usize * 4..o + r.2 as usize * 4].fill(0);
+        }
+    }
+}
+
+// The conversion's BT.709 limited-range coefficients, 2^16 scale (see `encode::yuv`).
+const YR: i32 = 11966;
+const YG: i32 = 40254;
+const YB: i32 = 4064;
+const UR: i32 = -6596;
+const UG: i32 = -22189;
+const UB: i32 = 28784;
+const VR: i32 = 28784;
+const VG: i32 = -26145;
+const VB: i32 = -2639;
+
+/// `v / 255` rounded, for `v` in 0..=65535.
+#[inline(always)]
+fn div255(v: u32) -> u32 {
+    let t = v + 128;
+    (t + (t >> 8)) >> 8
+}
+
+/// Draws the premultiplied pixels of `overlay` inside `r` (even corners) over `out`:
+/// `Y = Y(src) + 16 a + (1 - a) Y(dst)` per pixel, and per 2x2 block the chroma of the
+/// summed source plus the destination's chroma times one minus the mean coverage.
+pub(crate) fn blend_onto_planes(out: &mut Yuv420, overlay: &Pixmap, r: PixelRect) {
+    let (w, _) = (out.width as usize, out.height as usize);
+    let cw = w / 2;
+    let src = overlay.data();
+    let (x0, y0, x1, y1) = (r.0 as usize, r.1 as usize, r.2 as usize, r.3 as usize);
+    for cy in y0 / 2..y1 / 2 {
+        let rows = [&src[(2 * cy) * w * 4..(2 * cy + 1) * w * 4], &src[(2 * cy + 1) * w * 4..(2 * cy + 2) * w * 4]];
+        // Luma, in runs of 32 pixels; fully transparent runs change nothing.
+        for (k, row) in rows.iter().enumerate() {
+            let yrow = &mut out.y[(2 * cy + k) * w..(2 * cy + k + 1) * w];
+            let mut x = x0;
+            while x < x1 {
+                let e = (x + 32).min(x1);
+                let px = &row[x * 4..e * 4];
+                if px.chunks_exact(4).any(|p| p[3] != 0) {
+                    for (d, p) in yrow[x..e].iter_mut().zip(px.chunks_exact(4)) {
+                        let (r, g, b, a) = (p[0] as i32, p[1] as i32, p[2] as i32, p[3] as u32);
+                        let fg = (YR * r + YG * g + YB * b + (1 << 15)) >> 16;
+                        let bg = div255(16 * a + (255 - a) * *d as u32) as i32;
+                        *d = (fg + bg).clamp(0, 255) as u8;
+                    }
+                }
+                x = e;
+            }
+        }
+        let (urow, vrow) = (&mut out.u[cy * cw..(cy + 1) * cw], &mut out.v[cy * cw..(cy + 1) * cw]);
+        for cx in x0 / 2..x1 / 2 {
+            let (mut rs, mut gs, mut bs, mut asum) = (0i32, 0i32, 0i32, 0i32);
+            for row in rows {
+                for p in row[cx * 8..cx * 8 + 8].chunks_exact(4) {
+                    rs += p[0] as i32;
+                    gs += p[1] as i32;
+                    bs += p[2] as i32;
+                    asum += p[3] as i32;
+                }
+            }
+            if asum == 0 {
+                continue;
+            }
+            let keep = 1020 - asum;
+            // (dst - 128) * keep / 1020, rounded: 4112 / 2^22 is 1/1020 within 2e-5.
+            let mix = |d: u8| ((d as i32 - 128) * keep * 4112 + (1 << 21)) >> 22;
+            let u = ((UR * rs + UG * gs + UB * bs + (1 << 17)) >> 18) + 128 + mix(urow[cx]);
+            let v = ((VR * rs + VG * gs + VB * bs + (1 << 17)) >> 18) + 128 + mix(vrow[cx]);
+            urow[cx] = u.clamp(0, 255) as u8;
+            vrow[cx] = v.clamp(0, 255) as u8;
+        }
+    }
+}
+
+/// `out = out + (above - out) * t` on every plane (source-over of `above` at opacity `t`,
+/// as the RGBA cross-fade; linear, so the same in any matrix).
+fn cross_fade(out: &mut Yuv420, above: &Yuv420, t: f32) {
+    let a = (t.clamp(0.0, 1.0) * 255.0).round() as u16;
+    for (o, y) in [(&mut out.y, &above.y), (&mut out.u, &above.u), (&mut out.v, &above.v)] {
+        super::blit::cross_fade_bytes(o, y, a);
+    }
+}
+
+/// Black or white over `out` at opacity `amount`.
+fn dip(out: &mut Yuv420, white: bool, amount: f32) {
+    let a = (amount.clamp(0.0, 1.0) * 255.0).round() as u16;
+    let luma = if white { 235 } else { 16 };
+    for (plane, c) in [(&mut out.y, luma), (&mut out.u, 128), (&mut out.v, 128)] {
+        for o in plane.iter_mut() {
+            let v = *o as u16 * (255 - a) + c * a + 128;
+            *o = ((v + (v >> 8)) >> 8) as u8;
+        }
+    }
+}
+
+/// Resizes every plane of `src` into `dst` (the web and preview copies of a frame composed
+/// in planes), with the same filter as the RGBA copies; false if the resizer refused.
+pub fn resize_planes(src: &Yuv420, dst: &mut Yuv420) -> bool {
+    let (sw, sh, dw, dh) = (src.width, src.height, dst.width, dst.height);
+    let full = (0.0, 0.0, sw as f64, sh as f64);
+    let half = (0.0, 0.0, (sw / 2) as f64, (sh / 2) as f64);
+    resize_plane(&src.y, (sw, sh), &mut dst.y, (dw, dh), full)
+        && resize_plane(&src.u, (sw / 2, sh / 2), &mut dst.u, (dw / 2, dh / 2), half)
+        && resize_plane(&src.v, (sw / 2, sh / 2), &mut dst.v, (dw / 2, dh / 2), half)
+}
+
+thread_local! {
+    /// [`resize_plane`]'s buffers: vertical pass, rows packed by four, horizontal pass.
+    static PLANE_TEMP: std::cell::RefCell<(Vec<u8>, Vec<u32>, Vec<u32>)> =
+        const { std::cell::RefCell::new((Vec::new(), Vec::new(), Vec::new())) };
+}
+
+/// Output rows per strip of [`resize_plane`] (a multiple of 4): two strips for 1080p luma,
+/// one for its chroma. Each call into the resizer computes its filter coefficients again
+/// (with eight strips of 136 rows that was a fifth of the resize's time).
+const PLANE_STRIP: u32 = 544;
+
+/// Resizes the part `crop` of an 8-bit plane into the whole of `dst`, with the same filter
+/// and sampling as [`resize_crop`] on RGBA.
+///
+/// fast_image_resize's one-channel horizontal kernel works one output sample at a time
+/// (perf: 12 % of W1's CPU, more than the RGBA resize it replaced), while its RGBA kernel
+/// runs four channels per step. So each strip of rows is resized vertically (one
+/// channel: fast), its rows are packed four to a pixel (rows 4q..4q+3 become the channels
+/// of row q), resized horizontally as RGBA, and unpacked. Both passes are the library's,
+/// with the coefficients a one-pass resize would use; the source columns kept around the
+/// crop cover the filter's reach, so edges clamp as before.
+fn resize_plane(
+    src: &[u8],
+    size: (u32, u32),
+    dst: &mut [u8],
+    dst_size: (u32, u32),
+    crop: (f64, f64, f64, f64),
+) -> bool {
+    use fast_image_resize::PixelType;
+    let (sw, sh) = size;
+    let (dw, dh) = dst_size;
+    let (left, top, cw, ch) = crop;
+    if dst.len() < dw as usize * dh as usize || src.len() < sw as usize * sh as usize || dw == 0 || dh == 0 {
+        return false;
+    }
+    // Source columns the horizontal filter can reach (bilinear widened by the shrink, plus
+    // slack), clamped to the plane.
+    let reach = (cw / dw as f64).max(1.0) * 2.0 + 2.0;
+    let x0 = (left - reach).floor().max(0.0) as u32;
+    let x1 = ((left + cw + reach).ceil() as u32).min(sw);
+    let tw = x1 - x0;
+    let (t, d) = (tw as usize, dw as usize);
+    let sy = ch / dh as f64;
+    PLANE_TEMP.with(|cell| {
+        let mut temps = cell.borrow_mut();
+        let (vert, packed, horiz) = &mut *temps;
+        let mut y0 = 0;
+        while y0 < dh {
+            let y1 = (y0 + PLANE_STRIP).min(dh);
+            let rows = (y1 - y0) as usize;
+            let quads = rows.div_ceil(4);
+            // Vertical pass: the strip's rows, over the reachable columns.
+            vert.resize(t * rows, 0);
+            let strip_top = top + y0 as f64 * sy;
+            let strip_h = (rows as f64 * sy).min(sh as f64 - strip_top);
+            let vcrop = (x0 as f64, strip_top, tw as f64, strip_h);
+            if !resize_crop(src, size, vert, (tw, rows as u32), PixelType::U8, vcrop) {
+                return false;
+            }
+            // Rows 4q..4q+3 become the bytes of row q (the last quad repeats its last row).
+            packed.resize(t * quads, 0);
+            for (q, out) in packed.chunks_exact_mut(t).enumerate() {
+                let r = |k: usize| {
+                    let i = (4 * q + k).min(rows - 1);
+                    &vert[i * t..(i + 1) * t]
+                };
+                let (r0, r1, r2, r3) = (r(0), r(1), r(2), r(3));
+                for (x, o) in out.iter_mut().enumerate() {
+                    *o = u32::from_le_bytes([r0[x], r1[x], r2[x], r3[x]]);
+                }
+            }
+            // Horizontal pass on the packed rows, as RGBA.
+            horiz.resize(d * quads, 0);
+            let hcrop = (left - x0 as f64, 0.0, cw, quads as f64);
+            let (p, hz) = (bytemuck::cast_slice(packed), bytemuck::cast_slice_mut(horiz));
+            if !resize_crop(p, (tw, quads as u32), hz, (dw, quads as u32), PixelType::U8x4, hcrop) {
+                return false;
+            }
+            // Unpack into the destination rows.
+            let strip = &mut dst[y0 as usize * d..y1 as usize * d];
+            for (q, src_row) in horiz.chunks_exact(d).enumerate() {
+                for k in 0..4.min(rows - 4 * q) {
+                    let out = &mut strip[(4 * q + k) * d..(4 * q + k + 1) * d];
+                    for (o, px) in out.iter_mut().zip(src_row) {
+                        *o = (px >> (8 * k)) as u8;
+                    }
+                }
+            }
+            y0 = y1;
+        }
+        true
+    })
+}
