@@ -18,7 +18,7 @@ use super::fill::{cover_crop, exact_cover, ken_burns_transform, resize_crop};
 use super::layer::{self, PixelRect};
 use super::ClipFrames;
 use crate::encode::Yuv420;
-use crate::media::ClipPicture;
+use crate::media::{ClipPicture, YuvPicture};
 use crate::plan::{Fill, Plan, ScenePlan, TransitionKind};
 use crate::timeline::{view, View};
 use std::sync::Arc;
@@ -38,8 +38,8 @@ enum Base<'a> {
     /// A photo's planes and the part of it on the canvas at this frame, `(left, top,
     /// width, height)` in source pixels.
     Photo(Arc<Yuv420>, (f64, f64, f64, f64)),
-    /// A clip's decoded planes, exactly the canvas size.
-    Clip(&'a Yuv420),
+    /// A clip's decoded picture, exactly the canvas size.
+    Clip(&'a YuvPicture),
 }
 
 /// The background of `scene` at `local` when it can be drawn in planes.
@@ -54,11 +54,9 @@ fn base<'a>(scene: &ScenePlan, local: u64, w: u32, h: u32, clips: ClipFrames<'a>
         }
         Fill::Video(v) if v.corner_radius <= 0.0 => match clips.get(v.clip) {
             Some(Some(ClipPicture::Yuv(pic)))
-                if pic.bt709
-                    && !pic.full_range
-                    && exact_cover((w, h), pic, v.fit, (fw, fh), Transform::identity(), 1.0, 0.0) =>
+                if exact_cover((w, h), pic, v.fit, (fw, fh), Transform::identity(), 1.0, 0.0) =>
             {
-                Some(Base::Clip(&pic.planes))
+                Some(Base::Clip(pic))
             }
             _ => None,
         },
@@ -69,10 +67,15 @@ fn base<'a>(scene: &ScenePlan, local: u64, w: u32, h: u32, clips: ClipFrames<'a>
 /// Draws `base` into all of `out`; false if the resizer refused.
 fn paint_base(base: &Base, out: &mut Yuv420) -> bool {
     match base {
-        Base::Clip(p) => {
+        Base::Clip(pic) if pic.bt709 && !pic.full_range => {
+            let p = &pic.planes;
             out.y.copy_from_slice(&p.y);
             out.u.copy_from_slice(&p.u);
             out.v.copy_from_slice(&p.v);
+            true
+        }
+        Base::Clip(pic) => {
+            to_bt709(pic, out);
             true
         }
         Base::Photo(src, crop) => {
@@ -433,4 +436,99 @@ fn resize_plane(
         }
         true
     })
+}
+
+/// The affine map from a picture's code values `(Y, Cb - 128, Cr - 128, 1)` in matrix
+/// `bt709` (else BT.601) and range `full` to BT.709 limited-range code values, in 2^16
+/// fixed point: decode to R'G'B', then encode as the output is. Both steps are linear,
+/// so their product is exact (the RGBA path clamps R'G'B' in between, which only
+/// matters for colours outside the RGB cube).
+fn matrix_to_bt709(bt709: bool, full: bool) -> [[i64; 4]; 3] {
+    let (kr, kb) = if bt709 { (0.2126, 0.0722) } else { (0.299, 0.114) };
+    let (ys, yo, cs) = if full { (255.0, 0.0, 255.0) } else { (219.0, 16.0, 224.0) };
+    let decode = |y: f64, cb: f64, cr: f64| {
+        let (y, cb, cr) = ((y - yo) / ys, cb / cs, cr / cs);
+        let r = y + 2.0 * (1.0 - kr) * cr;
+        let b = y + 2.0 * (1.0 - kb) * cb;
+        (r, (y - kr * r - kb * b) / (1.0 - kr - kb), b)
+    };
+    let encode = |(r, g, b): (f64, f64, f64)| {
+        let (kr, kb) = (0.2126, 0.0722);
+        let y = kr * r + (1.0 - kr - kb) * g + kb * b;
+        [16.0 + 219.0 * y, 224.0 * (b - y) / (2.0 * (1.0 - kb)), 224.0 * (r - y) / (2.0 * (1.0 - kr))]
+    };
+    let at = |y: f64, cb: f64, cr: f64| encode(decode(y, cb, cr));
+    let o = at(0.0, 0.0, 0.0);
+    let cols = [at(1.0, 0.0, 0.0), at(0.0, 1.0, 0.0), at(0.0, 0.0, 1.0)];
+    let mut m = [[0i64; 4]; 3];
+    for (i, row) in m.iter_mut().enumerate() {
+        for (j, col) in cols.iter().enumerate() {
+            row[j] = ((col[i] - o[i]) * 65536.0).round() as i64;
+        }
+        // Chroma is stored around 128.
+        row[3] = ((o[i] + if i == 0 { 0.0 } else { 128.0 }) * 65536.0).round() as i64;
+    }
+    m
+}
+
+/// A clip picture in another matrix or range, re-encoded as BT.709 limited range. Luma
+/// takes the chroma of its 2x2 block, as a 4:2:0 decode without chroma filtering would.
+fn to_bt709(pic: &YuvPicture, out: &mut Yuv420) {
+    let m = matrix_to_bt709(pic.bt709, pic.full_range);
+    let p = &pic.planes;
+    let (w, h) = (out.width as usize, out.height as usize);
+    let cw = w / 2;
+    let apply = |row: &[i64; 4], y: i64, cb: i64, cr: i64| {
+        ((row[0] * y + row[1] * cb + row[2] * cr + row[3] + (1 << 15)) >> 16).clamp(0, 255) as u8
+    };
+    for cy in 0..h / 2 {
+        for cx in 0..cw {
+            let (cb, cr) = (p.u[cy * cw + cx] as i64 - 128, p.v[cy * cw + cx] as i64 - 128);
+            out.u[cy * cw + cx] = apply(&m[1], 0, cb, cr);
+            out.v[cy * cw + cx] = apply(&m[2], 0, cb, cr);
+            for (dy, dx) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+                let i = (2 * cy + dy) * w + 2 * cx + dx;
+                out.y[i] = apply(&m[0], p.y[i] as i64, cb, cr);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn apply(m: &[[i64; 4]; 3], y: u8, u: u8, v: u8) -> [u8; 3] {
+        let (y, cb, cr) = (y as i64, u as i64 - 128, v as i64 - 128);
+        m.map(|r| ((r[0] * y + r[1] * cb + r[2] * cr + r[3] + (1 << 15)) >> 16).clamp(0, 255) as u8)
+    }
+
+    #[test]
+    fn matrix_changes_match_reference_colours() {
+        // BT.709 limited range to itself: the identity.
+        let same = matrix_to_bt709(true, false);
+        for (y, u, v) in [(16, 128, 128), (235, 128, 128), (63, 102, 240), (100, 30, 200)] {
+            assert_eq!(apply(&same, y, u, v), [y, u, v]);
+        }
+        // Chroma never depends on luma (grey stays grey in every matrix).
+        for m in [matrix_to_bt709(false, false), matrix_to_bt709(false, true), matrix_to_bt709(true, true)] {
+            assert_eq!((m[1][0], m[2][0]), (0, 0));
+        }
+        // Pure red, green, blue and white in BT.601 limited range, then in full range,
+        // come out as the BT.709 limited values of `encode::yuv`'s reference test.
+        let sd = matrix_to_bt709(false, false);
+        let full = matrix_to_bt709(false, true);
+        for (limited601, full601, want) in [
+            ([81u8, 90, 240], [76u8, 85, 255], [63u8, 102, 240]),
+            ([145, 54, 34], [150, 44, 21], [173, 42, 26]),
+            ([41, 240, 110], [29, 255, 107], [32, 240, 118]),
+            ([235, 128, 128], [255, 128, 128], [235, 128, 128]),
+        ] {
+            let got = apply(&sd, limited601[0], limited601[1], limited601[2]);
+            let got_full = apply(&full, full601[0], full601[1], full601[2]);
+            for (g, w) in got.iter().chain(&got_full).zip(want.iter().chain(&want)) {
+                assert!(g.abs_diff(*w) <= 1, "{limited601:?} / {full601:?}: {got:?} / {got_full:?}, want {want:?}");
+            }
+        }
+    }
 }
