@@ -405,16 +405,7 @@ fn resize_plane(
             }
             // Rows 4q..4q+3 become the bytes of row q (the last quad repeats its last row).
             packed.resize(t * quads, 0);
-            for (q, out) in packed.chunks_exact_mut(t).enumerate() {
-                let r = |k: usize| {
-                    let i = (4 * q + k).min(rows - 1);
-                    &vert[i * t..(i + 1) * t]
-                };
-                let (r0, r1, r2, r3) = (r(0), r(1), r(2), r(3));
-                for (x, o) in out.iter_mut().enumerate() {
-                    *o = u32::from_le_bytes([r0[x], r1[x], r2[x], r3[x]]);
-                }
-            }
+            pack_rows_fast(vert, t, rows, packed);
             // Horizontal pass on the packed rows, as RGBA.
             horiz.resize(d * quads, 0);
             let hcrop = (left - x0 as f64, 0.0, cw, quads as f64);
@@ -424,18 +415,72 @@ fn resize_plane(
             }
             // Unpack into the destination rows.
             let strip = &mut dst[y0 as usize * d..y1 as usize * d];
-            for (q, src_row) in horiz.chunks_exact(d).enumerate() {
-                for k in 0..4.min(rows - 4 * q) {
-                    let out = &mut strip[(4 * q + k) * d..(4 * q + k + 1) * d];
-                    for (o, px) in out.iter_mut().zip(src_row) {
-                        *o = (px >> (8 * k)) as u8;
-                    }
-                }
-            }
+            unpack_rows_fast(horiz, d, rows, strip);
             y0 = y1;
         }
         true
     })
+}
+
+/// [`pack_rows`] compiled for AVX2 where the CPU has it (32 bytes a step instead of
+/// SSE2's 16: the packing was a third of the plane resize's own time), else as it is.
+fn pack_rows_fast(vert: &[u8], t: usize, rows: usize, packed: &mut [u32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        #[target_feature(enable = "avx2")]
+        fn avx2(vert: &[u8], t: usize, rows: usize, packed: &mut [u32]) {
+            pack_rows(vert, t, rows, packed)
+        }
+        // SAFETY: the CPU was just checked to support AVX2.
+        return unsafe { avx2(vert, t, rows, packed) };
+    }
+    pack_rows(vert, t, rows, packed)
+}
+
+/// [`unpack_rows`] compiled for AVX2 where the CPU has it, as [`pack_rows_fast`].
+fn unpack_rows_fast(horiz: &[u32], d: usize, rows: usize, strip: &mut [u8]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        #[target_feature(enable = "avx2")]
+        fn avx2(horiz: &[u32], d: usize, rows: usize, strip: &mut [u8]) {
+            unpack_rows(horiz, d, rows, strip)
+        }
+        // SAFETY: the CPU was just checked to support AVX2.
+        return unsafe { avx2(horiz, d, rows, strip) };
+    }
+    unpack_rows(horiz, d, rows, strip)
+}
+
+/// Rows `4q..4q + 3` of `vert` (`rows` rows of `t` bytes) become the bytes of row `q` of
+/// `packed`; the last group repeats the last row where `rows` is not a multiple of 4.
+#[inline(always)]
+fn pack_rows(vert: &[u8], t: usize, rows: usize, packed: &mut [u32]) {
+    for (q, out) in packed.chunks_exact_mut(t).enumerate() {
+        let r = |k: usize| {
+            let i = (4 * q + k).min(rows - 1);
+            &vert[i * t..(i + 1) * t]
+        };
+        let (r0, r1, r2, r3) = (r(0), r(1), r(2), r(3));
+        for ((((o, &a), &b), &c), &e) in out.iter_mut().zip(r0).zip(r1).zip(r2).zip(r3) {
+            *o = u32::from_le_bytes([a, b, c, e]);
+        }
+    }
+}
+
+/// The inverse of [`pack_rows`] for rows of `d` samples: byte `k` of row `q` of `horiz`
+/// goes to row `4q + k` of `strip` (`rows` rows).
+#[inline(always)]
+fn unpack_rows(horiz: &[u32], d: usize, rows: usize, strip: &mut [u8]) {
+    // One row at a time: LLVM vectorizes a shift and narrow; writing the four rows in
+    // one pass measured twice as slow.
+    for (q, src_row) in horiz.chunks_exact(d).enumerate() {
+        for k in 0..4.min(rows - 4 * q) {
+            let out = &mut strip[(4 * q + k) * d..(4 * q + k + 1) * d];
+            for (o, px) in out.iter_mut().zip(src_row) {
+                *o = (px >> (8 * k)) as u8;
+            }
+        }
+    }
 }
 
 /// The affine map from a picture's code values `(Y, Cb - 128, Cr - 128, 1)` in matrix
@@ -474,21 +519,28 @@ fn matrix_to_bt709(bt709: bool, full: bool) -> [[i64; 4]; 3] {
 /// A clip picture in another matrix or range, re-encoded as BT.709 limited range. Luma
 /// takes the chroma of its 2x2 block, as a 4:2:0 decode without chroma filtering would.
 fn to_bt709(pic: &YuvPicture, out: &mut Yuv420) {
-    let m = matrix_to_bt709(pic.bt709, pic.full_range);
+    let m = matrix_to_bt709(pic.bt709, pic.full_range).map(|r| r.map(|c| c as i32));
     let p = &pic.planes;
     let (w, h) = (out.width as usize, out.height as usize);
     let cw = w / 2;
-    let apply = |row: &[i64; 4], y: i64, cb: i64, cr: i64| {
-        ((row[0] * y + row[1] * cb + row[2] * cr + row[3] + (1 << 15)) >> 16).clamp(0, 255) as u8
-    };
-    for cy in 0..h / 2 {
-        for cx in 0..cw {
-            let (cb, cr) = (p.u[cy * cw + cx] as i64 - 128, p.v[cy * cw + cx] as i64 - 128);
-            out.u[cy * cw + cx] = apply(&m[1], 0, cb, cr);
-            out.v[cy * cw + cx] = apply(&m[2], 0, cb, cr);
-            for (dy, dx) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
-                let i = (2 * cy + dy) * w + 2 * cx + dx;
-                out.y[i] = apply(&m[0], p.y[i] as i64, cb, cr);
+    // Per chroma row: the chroma part of each luma sample's sum, spread over its two
+    // columns, then the two luma rows in straight loops (they vectorize).
+    let mut spread = vec![0i32; w];
+    let rows = p.u.chunks_exact(cw).zip(p.v.chunks_exact(cw));
+    let outs = out.u.chunks_exact_mut(cw).zip(out.v.chunks_exact_mut(cw));
+    for (cy, ((us, vs), (uo, vo))) in rows.zip(outs).enumerate().take(h / 2) {
+        let to_u8 = |v: i32| (v >> 16).clamp(0, 255) as u8;
+        for ((((&u, &v), uo), vo), pair) in us.iter().zip(vs).zip(uo).zip(vo).zip(spread.chunks_exact_mut(2)) {
+            let (cb, cr) = (u as i32 - 128, v as i32 - 128);
+            *uo = to_u8(m[1][1] * cb + m[1][2] * cr + m[1][3] + (1 << 15));
+            *vo = to_u8(m[2][1] * cb + m[2][2] * cr + m[2][3] + (1 << 15));
+            let c = m[0][1] * cb + m[0][2] * cr + m[0][3] + (1 << 15);
+            pair.copy_from_slice(&[c, c]);
+        }
+        for dy in 0..2 {
+            let row = (2 * cy + dy) * w;
+            for ((o, &y), &c) in out.y[row..row + w].iter_mut().zip(&p.y[row..row + w]).zip(&spread) {
+                *o = to_u8(m[0][0] * y as i32 + c);
             }
         }
     }
