@@ -4,15 +4,17 @@
 //! The RGBA path paints such a frame into a 1080p RGBA canvas (8 MB) and converts it to
 //! 4:2:0 (3 MB). Here the photo is converted to 4:2:0 once per load and each frame's Ken
 //! Burns resize runs on the three planes (1.5 bytes a pixel instead of 4); a clip's decoded
-//! planes are copied as they are (no round trip through RGBA). Layers and captions are
+//! planes are copied as they are, or re-encoded to BT.709 limited range by one affine map
+//! when the clip is BT.601 or full range (no round trip through RGBA). Layers and captions are
 //! painted by the same code as ever into a transparent RGBA overlay, only inside their
 //! bounds, and blended onto the planes there. Source-over is linear and so is the
 //! BT.709 matrix, so blending in Y'CbCr gives what converting the RGBA result would,
 //! except that a chroma sample under a partly covered 2x2 block mixes the block's average
 //! coverage (within a few code values at edges; see the test in `tests/`).
 //!
-//! Anything else (gradients, non-covering backgrounds, push/slide/wipe/zoom transitions,
-//! other colour matrices) says no and the caller takes the RGBA path.
+//! Anything else (gradients, non-covering backgrounds, gaps, push/slide/wipe/zoom
+//! transitions, clip pictures handed out as RGBA) says no and the caller takes the RGBA
+//! path.
 
 use super::fill::{cover_crop, exact_cover, ken_burns_transform, resize_crop};
 use super::layer::{self, PixelRect};
