@@ -7,7 +7,7 @@
 //! header flag when the muxer asks; the stream tagged BT.709, limited range; output written
 //! to a temporary file and renamed into place when complete.
 
-mod yuv;
+pub(crate) mod yuv;
 
 pub use yuv::Yuv420;
 

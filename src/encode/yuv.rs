@@ -21,15 +21,15 @@ pub struct Yuv420 {
 
 // BT.709: Kr = 0.2126, Kb = 0.0722. Limited range: Y' in 16..=235, C in 16..=240.
 // Coefficients scaled by 2^16 and rounded.
-const YR: i32 = 11966; // 0.182586 = 219/255 * 0.2126
-const YG: i32 = 40254; // 0.614231 = 219/255 * 0.7152
-const YB: i32 = 4064; // 0.062007 = 219/255 * 0.0722
-const UR: i32 = -6596; // -0.100644
-const UG: i32 = -22189; // -0.338572
-const UB: i32 = 28784; // 0.439216 = 224/255 * 0.5
-const VR: i32 = 28784; // 0.439216
-const VG: i32 = -26145; // -0.398942
-const VB: i32 = -2639; // -0.040274
+pub(crate) const YR: i32 = 11966; // 0.182586 = 219/255 * 0.2126
+pub(crate) const YG: i32 = 40254; // 0.614231 = 219/255 * 0.7152
+pub(crate) const YB: i32 = 4064; // 0.062007 = 219/255 * 0.0722
+pub(crate) const UR: i32 = -6596; // -0.100644
+pub(crate) const UG: i32 = -22189; // -0.338572
+pub(crate) const UB: i32 = 28784; // 0.439216 = 224/255 * 0.5
+pub(crate) const VR: i32 = 28784; // 0.439216
+pub(crate) const VG: i32 = -26145; // -0.398942
+pub(crate) const VB: i32 = -2639; // -0.040274
 
 impl Yuv420 {
     /// An empty (black) frame.

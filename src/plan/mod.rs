@@ -194,8 +194,9 @@ pub(crate) struct ImageSource {
     /// Every pixel is opaque (enables the fast cover path).
     pub opaque: bool,
     pixels: std::sync::Mutex<Option<Arc<Pixmap>>>,
-    /// The same pixels in 4:2:0 (opaque sources of even size), made on first use by a
-    /// frame composed in planes ([`crate::raster::render_frame_yuv`]); released with them.
+    /// The same pixels in 4:2:0 (opaque sources), made on first use by a frame composed
+    /// in planes ([`crate::raster::render_frame_yuv`]) or by the render's prefetch; the
+    /// RGBA pixels are let go then. Lock order: `planes` before `pixels`.
     planes: std::sync::Mutex<Option<Arc<crate::encode::Yuv420>>>,
 }
 
@@ -290,7 +291,10 @@ impl ImageSource {
 
     /// Whether the pixels are in memory, as RGBA or as planes.
     pub(crate) fn is_loaded(&self) -> bool {
-        self.slot().is_some() || self.planes.lock().unwrap_or_else(|e| e.into_inner()).is_some()
+        // One lock at a time: holding `pixels` while taking `planes` would invert the
+        // order `planes()` takes them in.
+        let rgba = self.slot().is_some();
+        rgba || self.planes.lock().unwrap_or_else(|e| e.into_inner()).is_some()
     }
 }
 

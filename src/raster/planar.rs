@@ -19,6 +19,8 @@
 use super::fill::{cover_crop, exact_cover, ken_burns_transform, resize_crop};
 use super::layer::{self, PixelRect};
 use super::ClipFrames;
+// The conversion's BT.709 limited-range coefficients (2^16 scale), for blending in Y'CbCr.
+use crate::encode::yuv::{UB, UG, UR, VB, VG, VR, YB, YG, YR};
 use crate::encode::Yuv420;
 use crate::media::{ClipPicture, YuvPicture};
 use crate::plan::{Fill, Plan, ScenePlan, TransitionKind};
@@ -242,17 +244,6 @@ fn flush(overlay: &mut Pixmap, out: &mut Yuv420, rects: &mut Vec<PixelRect>) {
         }
     }
 }
-
-// The conversion's BT.709 limited-range coefficients, 2^16 scale (see `encode::yuv`).
-const YR: i32 = 11966;
-const YG: i32 = 40254;
-const YB: i32 = 4064;
-const UR: i32 = -6596;
-const UG: i32 = -22189;
-const UB: i32 = 28784;
-const VR: i32 = 28784;
-const VG: i32 = -26145;
-const VB: i32 = -2639;
 
 /// `v / 255` rounded, for `v` in 0..=65535.
 #[inline(always)]
