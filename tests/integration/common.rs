@@ -158,6 +158,11 @@ pub fn decode_audio_left(path: &Path) -> Vec<f32> {
 
 /// Encodes RGB24 frames into an H.264 MP4 with the `ffmpeg` program (test media only).
 pub fn write_clip(path: &Path, w: u32, h: u32, fps: &str, frames: impl Iterator<Item = Vec<u8>>) {
+    write_clip_with(path, w, h, fps, &[], frames)
+}
+
+/// [`write_clip`] with more libx264 options (`-g 12` for frequent keyframes, say).
+pub fn write_clip_with(path: &Path, w: u32, h: u32, fps: &str, extra: &[&str], frames: impl Iterator<Item = Vec<u8>>) {
     use std::io::Write;
     let mut child = Command::new("ffmpeg")
         .args([
@@ -176,6 +181,7 @@ pub fn write_clip(path: &Path, w: u32, h: u32, fps: &str, frames: impl Iterator<
             "-",
         ])
         .args(["-c:v", "libx264", "-preset", "ultrafast", "-crf", "12", "-pix_fmt", "yuv420p"])
+        .args(extra)
         .arg(path)
         .stdin(std::process::Stdio::piped())
         .spawn()

@@ -10,13 +10,15 @@ const W: u32 = 160;
 const H: u32 = 96;
 const BITS: u32 = 8;
 
-/// A clip whose frame i shows i in binary: 8 vertical stripes, white for 1.
+/// A clip whose frame i shows i in binary: 8 vertical stripes, white for 1. A keyframe
+/// every 12 frames, so trims and loops seek to one inside the clip, as in real footage.
 fn counter_clip(path: &Path, fps: &str, frames: u32) {
-    write_clip(
+    write_clip_with(
         path,
         W,
         H,
         fps,
+        &["-g", "12"],
         (0..frames).map(|i| {
             let mut f = vec![0u8; (W * H * 3) as usize];
             for y in 0..H {
@@ -112,6 +114,19 @@ fn clip_frames_are_exact_across_rates_trims_and_loops() {
             frames: 90,
             trim_start: 0.2,
             trim_end: Some(2.0),
+            rate: 1.0,
+            looped: true,
+        },
+        // A trim deep into the clip: the decoder seeks there instead of decoding from 0.
+        Case {
+            src_fps: 30,
+            src_frames: 150,
+            comp_fps: "30",
+            comp_num: 30,
+            comp_den: 1,
+            frames: 40,
+            trim_start: 3.1,
+            trim_end: None,
             rate: 1.0,
             looped: true,
         },
