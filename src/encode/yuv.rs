@@ -31,11 +31,30 @@ pub(crate) const VR: i32 = 28784; // 0.439216
 pub(crate) const VG: i32 = -26145; // -0.398942
 pub(crate) const VB: i32 = -2639; // -0.040274
 
+/// The signature of the `yuv` crate's packed RGB(A) to 4:2:0 conversions.
+type PackedKernel = fn(
+    &mut yuv::YuvPlanarImageMut<u8>,
+    &[u8],
+    u32,
+    yuv::YuvRange,
+    yuv::YuvStandardMatrix,
+    yuv::YuvConversionMode,
+) -> Result<(), yuv::YuvError>;
+
 impl Yuv420 {
     /// An empty (black) frame.
     pub fn new(width: u32, height: u32) -> Yuv420 {
         let (w, h) = (width as usize, height as usize);
         Yuv420 { width, height, y: vec![16; w * h], u: vec![128; w * h / 4], v: vec![128; w * h / 4] }
+    }
+
+    /// [`Yuv420::fill_from_rgba`] from RGB rows of `width * 3` bytes (an opaque image
+    /// decoded without alpha): the same conversion, the same bytes.
+    pub fn fill_from_rgb(&mut self, rgb: &[u8]) {
+        if self.convert_with(rgb, 3, yuv::rgb_to_yuv420).is_err() {
+            let rgba: Vec<u8> = rgb.chunks_exact(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect();
+            self.fill_from_rgba_scalar(&rgba);
+        }
     }
 
     /// Converts opaque RGBA rows (`width * 4` bytes each) into this frame's planes.
@@ -46,9 +65,16 @@ impl Yuv420 {
     /// as [`Yuv420::fill_from_rgba_scalar`], within one code value; about 4x faster at 1080p,
     /// see `benches/README.md`); the scalar version stands in if the crate refuses.
     pub fn fill_from_rgba(&mut self, rgba: &[u8]) {
-        use yuv::{YuvConversionMode, YuvPlanarImageMut, YuvRange, YuvStandardMatrix};
+        if self.convert_with(rgba, 4, yuv::rgba_to_yuv420).is_err() {
+            self.fill_from_rgba_scalar(rgba);
+        }
+    }
+
+    /// Runs one of the `yuv` crate's packed-to-4:2:0 kernels (BT.709, limited range) from
+    /// rows of `width * bpp` bytes into these planes.
+    fn convert_with(&mut self, packed: &[u8], bpp: u32, kernel: PackedKernel) -> Result<(), yuv::YuvError> {
         let (w, h) = (self.width, self.height);
-        let mut img = YuvPlanarImageMut {
+        let mut img = yuv::YuvPlanarImageMut {
             y_plane: yuv::BufferStoreMut::Borrowed(&mut self.y),
             y_stride: w,
             u_plane: yuv::BufferStoreMut::Borrowed(&mut self.u),
@@ -58,17 +84,14 @@ impl Yuv420 {
             width: w,
             height: h,
         };
-        let done = yuv::rgba_to_yuv420(
+        kernel(
             &mut img,
-            rgba,
-            w * 4,
-            YuvRange::Limited,
-            YuvStandardMatrix::Bt709,
-            YuvConversionMode::Professional,
-        );
-        if done.is_err() {
-            self.fill_from_rgba_scalar(rgba);
-        }
+            packed,
+            w * bpp,
+            yuv::YuvRange::Limited,
+            yuv::YuvStandardMatrix::Bt709,
+            yuv::YuvConversionMode::Professional,
+        )
     }
 
     /// The reference conversion in plain integer Rust, 16-bit fixed point.

@@ -255,32 +255,33 @@ impl ImageSource {
         }
         let mut slot = self.planes.lock().unwrap_or_else(|e| e.into_inner());
         if slot.is_none() {
-            let pixmap = self.pixmap()?;
             let (w, h) = (self.width as usize, self.height as usize);
-            let (ew, eh) = (w + w % 2, h + h % 2);
-            let mut planes = crate::encode::Yuv420::new(ew as u32, eh as u32);
-            // Opaque, so premultiplied RGBA is straight RGBA.
-            if (ew, eh) == (w, h) {
-                planes.fill_from_rgba(pixmap.data());
-            } else {
-                let src = pixmap.data();
-                let mut padded = Vec::with_capacity(ew * eh * 4);
-                for y in 0..eh {
-                    let row = &src[y.min(h - 1) * w * 4..(y.min(h - 1) + 1) * w * 4];
-                    padded.extend_from_slice(row);
-                    if ew > w {
-                        padded.extend_from_slice(&row[(w - 1) * 4..]);
-                    }
-                }
-                planes.fill_from_rgba(&padded);
+            let mut planes = crate::encode::Yuv420::new((w + w % 2) as u32, (h + h % 2) as u32);
+            let held = self.slot().clone();
+            match held {
+                // Opaque, so premultiplied RGBA is straight RGBA.
+                Some(pixmap) => planes.fill_from_rgba(&pad_to_even(pixmap.data(), w, h, 4)),
+                // Not in memory: decode straight to RGB and resize that. A W1 photo held RGB,
+                // RGBA and resized RGBA copies at once this way (about 45 MB); now RGB and its
+                // resize. Same pixels: Lanczos on opaque RGB is Lanczos on its RGBA.
+                None => planes.fill_from_rgb(&pad_to_even(&self.decode_rgb()?, w, h, 3)),
             }
             *slot = Some(Arc::new(planes));
             // A frame composed in planes needs only these: let the RGBA pixels go (13 MB
             // for a W1 photo). A frame that still wants them decodes them once again.
-            drop(pixmap);
             self.slot().take();
         }
         slot.clone()
+    }
+
+    /// The pixels decoded again as RGB at this source's size (opaque sources).
+    fn decode_rgb(&self) -> Option<Vec<u8>> {
+        let (rgb, iw, ih) = crate::media::decode_image_rgb(&self.bytes, self.limits).ok()?;
+        if (iw, ih) == (self.width, self.height) {
+            Some(rgb)
+        } else {
+            crate::media::resize_rgb(&rgb, iw, ih, self.width, self.height)
+        }
     }
 
     /// Lets the pixels go (they come back on the next [`ImageSource::pixmap`]).
@@ -296,6 +297,24 @@ impl ImageSource {
         let rgba = self.slot().is_some();
         rgba || self.planes.lock().unwrap_or_else(|e| e.into_inner()).is_some()
     }
+}
+
+/// `src`, `w` x `h` pixels of `bpp` bytes, with one more column and row repeating the last
+/// where `w` or `h` is odd, so 4:2:0 planes get whole chroma blocks (borrowed when even).
+fn pad_to_even(src: &[u8], w: usize, h: usize, bpp: usize) -> std::borrow::Cow<'_, [u8]> {
+    let (ew, eh) = (w + w % 2, h + h % 2);
+    if (ew, eh) == (w, h) {
+        return std::borrow::Cow::Borrowed(src);
+    }
+    let mut padded = Vec::with_capacity(ew * eh * bpp);
+    for y in 0..eh {
+        let Some(row) = src.get(y.min(h - 1) * w * bpp..(y.min(h - 1) + 1) * w * bpp) else { break };
+        padded.extend_from_slice(row);
+        if ew > w {
+            padded.extend_from_slice(&row[(w - 1) * bpp..]);
+        }
+    }
+    std::borrow::Cow::Owned(padded)
 }
 
 /// Where an image source is on screen: the frame spans of the scenes that show it.
@@ -423,6 +442,48 @@ mod tests {
             assert!(source.is_loaded());
             assert_eq!((again.width(), again.height()), (pixels.width(), pixels.height()));
             assert!(again.data() == pixels.data(), "reloaded pixels differ");
+        }
+    }
+
+    /// Planes made from the RGBA pixels planning holds, and planes made after a release
+    /// (decoded straight to RGB and resized as RGB), are the same bytes: odd sizes, a
+    /// shrink, a JPEG (RGB) and a PNG (RGBA, opaque).
+    #[test]
+    fn planes_from_rgb_match_planes_from_rgba() {
+        let img = image::RgbImage::from_fn(101, 67, |x, y| {
+            image::Rgb([((x * 37 + y * 11) % 256) as u8, ((x * x + y * 3) % 256) as u8, ((x ^ y) * 5 % 256) as u8])
+        });
+        let limits = crate::media::ImageLimits::default();
+        for format in [image::ImageFormat::Jpeg, image::ImageFormat::Png] {
+            let mut file = Vec::new();
+            let dynamic = match format {
+                image::ImageFormat::Png => {
+                    image::DynamicImage::ImageRgba8(image::DynamicImage::ImageRgb8(img.clone()).into_rgba8())
+                }
+                _ => image::DynamicImage::ImageRgb8(img.clone()),
+            };
+            dynamic.write_to(&mut std::io::Cursor::new(&mut file), format).expect("encode");
+            let decoded = crate::media::decode_image_bytes(&file, limits).expect("decodes");
+            let bytes: Arc<[u8]> = Arc::from(file);
+            for (w, h) in [(101, 67), (77, 45), (50, 31)] {
+                let pixels = if (w, h) == (101, 67) {
+                    decoded.clone()
+                } else {
+                    crate::media::resize_premultiplied(&decoded, w, h)
+                };
+                let source = ImageSource::new(bytes.clone(), limits, pixels);
+                let from_rgba = source.planes().expect("opaque");
+                source.release();
+                let from_rgb = source.planes().expect("opaque");
+                assert!(!Arc::ptr_eq(&from_rgba, &from_rgb));
+                for (a, b, plane) in [
+                    (&from_rgba.y, &from_rgb.y, "y"),
+                    (&from_rgba.u, &from_rgb.u, "u"),
+                    (&from_rgba.v, &from_rgb.v, "v"),
+                ] {
+                    assert!(a == b, "{format:?} at {w}x{h}: plane {plane} differs");
+                }
+            }
         }
     }
 }
