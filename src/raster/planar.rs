@@ -389,7 +389,9 @@ fn resize_plane(
             let rows = (y1 - y0) as usize;
             let quads = rows.div_ceil(4);
             // Vertical pass: the strip's rows, over the reachable columns.
-            vert.resize(t * rows, 0);
+            // Every byte of these is written before it is read: grow them, never clear them
+            // (a resize to each plane's length zeroed the luma's extra length every frame).
+            let vert = at_least(vert, t * rows);
             let strip_top = top + y0 as f64 * sy;
             let strip_h = (rows as f64 * sy).min(sh as f64 - strip_top);
             let vcrop = (x0 as f64, strip_top, tw as f64, strip_h);
@@ -397,12 +399,12 @@ fn resize_plane(
                 return false;
             }
             // Rows 4q..4q+3 become the bytes of row q (the last quad repeats its last row).
-            packed.resize(t * quads, 0);
+            let packed = at_least(packed, t * quads);
             pack_rows_fast(vert, t, rows, packed);
             // Horizontal pass on the packed rows, as RGBA.
-            horiz.resize(d * quads, 0);
+            let horiz = at_least(horiz, d * quads);
             let hcrop = (left - x0 as f64, 0.0, cw, quads as f64);
-            let (p, hz) = (bytemuck::cast_slice(packed), bytemuck::cast_slice_mut(horiz));
+            let (p, hz) = (bytemuck::cast_slice::<u32, u8>(packed), bytemuck::cast_slice_mut::<u32, u8>(horiz));
             if !resize_crop(p, (tw, quads as u32), hz, (dw, quads as u32), PixelType::U8x4, hcrop) {
                 return false;
             }
@@ -413,6 +415,14 @@ fn resize_plane(
         }
         true
     })
+}
+
+/// The first `n` elements of `v`, growing it (with zeros) only when it is shorter.
+fn at_least<T: Copy + Default>(v: &mut Vec<T>, n: usize) -> &mut [T] {
+    if v.len() < n {
+        v.resize(n, T::default());
+    }
+    &mut v[..n]
 }
 
 /// [`pack_rows`] compiled for AVX2 where the CPU has it (32 bytes a step instead of
