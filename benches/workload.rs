@@ -252,8 +252,21 @@ fn main() {
             let fr = median(floor_rgba_s);
             println!("     floor from RGBA frames (as in shared/workloads/README.md): {fr:.2} s, ratio {:.2}", r / fr);
         }
+        if let Some(dc) = clip_decode_cpu(w) {
+            println!(
+                "     clip decoding alone (the ffmpeg program decoding the spans the scenes show): {dc:.1} s CPU = {:.2} of the floor; reel / (floor + that): CPU {:.2}",
+                dc / fc.max(1e-9),
+                rc / (fc + dc).max(1e-9)
+            );
+        }
         println!("     SSIM of the main output against a lossless render: {ssim:.5}");
         if w.name == "w1" {
+            let rss = last["peak_rss"].as_f64().unwrap_or(0.0) / 1e6;
+            let flat = flat_rss(&tmp, &last);
+            println!(
+                "     peak RSS {rss:.0} MB; reel rendering a flat colour of the same size and length (libx264, the pipeline, no media): {flat:.0} MB; W1's media and layers add {:.0} MB",
+                rss - flat
+            );
             five_outputs(w, &tmp, &raw, &last);
             let still = run_child(&w.json, &w.assets, &tmp.join("still.png"), "still");
             println!(
@@ -266,6 +279,52 @@ fn main() {
         let _ = std::fs::remove_file(&raw);
         let _ = std::fs::remove_file(&raw_rgba);
     }
+}
+
+/// Peak RSS (MB) of reel rendering one flat colour at the size, rate and length of the
+/// render `info` describes: what the encoder and the pipeline hold whatever the content,
+/// the part of a workload's peak no media or layer choice can lower.
+fn flat_rss(tmp: &Path, info: &serde_json::Value) -> f64 {
+    let json = tmp.join("flat.json");
+    let flat = serde_json::json!({
+        "id": "flat",
+        "width": info["width"].as_u64().unwrap_or(1920),
+        "height": info["height"].as_u64().unwrap_or(1080),
+        "fps": info["fps"].as_f64().unwrap_or(30.0),
+        "scenes": [{"id": "s", "durationFrames": info["frames"].as_u64().unwrap_or(900),
+                    "background": {"type": "color", "color": "#336699"}}]
+    });
+    std::fs::write(&json, flat.to_string()).expect("flat.json");
+    let r = run_child(&json, tmp, &tmp.join("flat.mp4"), "main");
+    r["peak_rss"].as_f64().unwrap_or(0.0) / 1e6
+}
+
+/// CPU seconds the `ffmpeg` program takes to decode what the composition's video
+/// backgrounds show (each scene's span from its trim, looped as the clip loops, with the
+/// frame threads reel's decoder uses): work the encode floor never does, and the part of
+/// a clip workload no renderer avoids. None when the workload has no clips.
+fn clip_decode_cpu(w: &Workload) -> Option<f64> {
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&w.json).ok()?).ok()?;
+    let fps = v["fps"].as_f64().unwrap_or(30.0);
+    let c0 = children_cpu_s();
+    let mut any = false;
+    for s in v["scenes"].as_array()? {
+        let bg = &s["background"];
+        if bg["type"] != "video" {
+            continue;
+        }
+        let asset = w.assets.join(bg["asset"].as_str()?);
+        let span = s["durationFrames"].as_f64()? / fps * bg["playbackRate"].as_f64().unwrap_or(1.0);
+        let trim = bg["trimStart"].as_f64().unwrap_or(0.0);
+        let mut cmd = Command::new("ffmpeg");
+        cmd.args(["-hide_banner", "-loglevel", "error", "-threads", "1", "-stream_loop", "-1"])
+            .args(["-ss", &format!("{trim}"), "-t", &format!("{span}"), "-i"])
+            .arg(&asset)
+            .args(["-f", "null", "-"]);
+        timed(&mut cmd);
+        any = true;
+    }
+    any.then(|| children_cpu_s() - c0)
 }
 
 /// All five outputs from reel against one ffmpeg process writing the same three videos and
