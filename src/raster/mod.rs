@@ -49,7 +49,8 @@ impl Scratch {
 struct CanvasState {
     /// The canvas's buffer address and length: a different canvas starts from scratch.
     canvas: (usize, usize),
-    scene: usize,
+    /// The scene's [`ScenePlan::uid`].
+    scene: u64,
     dirty: Vec<layer::PixelRect>,
 }
 
@@ -58,15 +59,15 @@ struct CanvasState {
 /// a transition; memory stays at two canvases per worker however many scenes there are.
 #[derive(Debug, Default)]
 struct Backgrounds {
-    /// (scene's address in the plan, its painted background), newest last.
-    entries: Vec<(usize, Pixmap)>,
+    /// (the scene's [`ScenePlan::uid`], its painted background), newest last.
+    entries: Vec<(u64, Pixmap)>,
 }
 
 impl Backgrounds {
     /// Puts `scene`'s cached background back into the rectangles `dirty` of `pm`, which
     /// holds that background everywhere else; false when it is not cached.
     fn restore(&self, scene: &ScenePlan, pm: &mut PixmapMut, dirty: &[layer::PixelRect]) -> bool {
-        let key = scene as *const ScenePlan as usize;
+        let key = scene.uid;
         let (w, h) = (pm.width(), pm.height());
         let Some((_, cached)) = self.entries.iter().find(|(k, p)| *k == key && (p.width(), p.height()) == (w, h))
         else {
@@ -98,7 +99,7 @@ impl Backgrounds {
         if !matches!(scene.background, crate::plan::Fill::Gradient(_)) {
             return paint(pm);
         }
-        let key = scene as *const ScenePlan as usize;
+        let key = scene.uid;
         if let Some((_, cached)) = self.entries.iter().find(|(k, p)| *k == key && p.width() == pm.width()) {
             pm.data_mut().copy_from_slice(cached.data());
             return;
@@ -125,7 +126,7 @@ pub fn render_frame(plan: &Plan, frame: u64, out: &mut PixmapMut, scratch: &mut 
     match view(plan, frame) {
         View::Gap => out.fill(plan.gap),
         View::Scene(s, local) => {
-            let key = s as *const ScenePlan as usize;
+            let key = s.uid;
             let restored =
                 prior.filter(|p| p.scene == key).is_some_and(|p| scratch.backgrounds.restore(s, out, &p.dirty));
             if restored {

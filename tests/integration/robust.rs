@@ -46,6 +46,35 @@ fn concurrent_renders_share_or_not_a_pool() {
     });
 }
 
+/// A pool passed in outlives the plans rendered on it, and so do its workers' caches. A
+/// later plan whose scene happens to sit at the address of a dropped plan's scene must
+/// not get that scene's cached gradient: renders one after another on one pool, each a
+/// gradient of its own colour, each plan dropped before the next is built.
+#[test]
+fn a_pool_reused_across_plans_never_shows_an_earlier_plans_scene() {
+    let dir = media_dir();
+    let pool = std::sync::Arc::new(rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("pool"));
+    let colors =
+        [("#ff0000", [255, 0, 0]), ("#00ff00", [0, 255, 0]), ("#0000ff", [0, 0, 255]), ("#ffffff", [255, 255, 255])];
+    for (i, (c, want)) in colors.iter().enumerate() {
+        let json = format!(
+            r##"{{"id": "g{i}", "width": 96, "height": 54, "scenes": [{{"id": "s", "durationFrames": 6,
+                "background": {{"type": "gradient", "colors": ["{c}", "{c}"]}}}}]}}"##
+        );
+        let plan = plan(&json, dir.path()).expect("plan");
+        let out = dir.path().join(format!("g{i}.mp4"));
+        let mut opts = RenderOptions::new(&out);
+        opts.variants = Variants::NONE;
+        opts.pool = Some(pool.clone());
+        reel::render(&plan, &opts).expect("render");
+        drop(plan);
+        let (w, _, frames) = decode_rgb(&out);
+        for (n, f) in frames.iter().enumerate() {
+            assert_near(rgb_at(f, w, 48, 27), *want, 8, &format!("render {i} ({c}) frame {n}"));
+        }
+    }
+}
+
 fn long_composition(dir: &std::path::Path) {
     std::fs::write(
         dir.join("long.json"),
