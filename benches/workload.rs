@@ -300,8 +300,8 @@ fn flat_rss(tmp: &Path, info: &serde_json::Value) -> f64 {
 }
 
 /// CPU seconds the `ffmpeg` program takes to decode what the composition's video
-/// backgrounds show (each scene's span from its trim, looped as the clip loops, with the
-/// frame threads reel's decoder uses): work the encode floor never does, and the part of
+/// backgrounds show (each scene's span from its trim, looped as the clip loops, on one
+/// thread as reel decodes clips up to 4K30): work the encode floor never does, and the part of
 /// a clip workload no renderer avoids. None when the workload has no clips.
 fn clip_decode_cpu(w: &Workload) -> Option<f64> {
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&w.json).ok()?).ok()?;

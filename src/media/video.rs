@@ -64,6 +64,14 @@ fn rotate_rgba(src: &[u8], w: usize, h: usize, deg: u32) -> Vec<u8> {
     dst
 }
 
+/// The stream's average frame rate, when it states a valid one.
+fn stream_fps(stream: &ff::format::stream::Stream) -> Option<crate::time::Fps> {
+    let rate = stream.avg_frame_rate();
+    (rate.numerator() > 0 && rate.denominator() > 0)
+        .then(|| crate::time::Fps::new(rate.numerator() as u32, rate.denominator() as u32))
+        .flatten()
+}
+
 fn open_input(path: &Path) -> Result<(ff::format::context::Input, usize), String> {
     crate::encode::init().map_err(|e| e.to_string())?;
     let ictx = ff::format::input(&path).map_err(|e| format!("not a readable video file: {e}"))?;
@@ -84,10 +92,7 @@ pub fn probe_video(path: &Path) -> Result<VideoInfo, String> {
     } else {
         0.0
     };
-    let rate = stream.avg_frame_rate();
-    let fps = (rate.numerator() > 0 && rate.denominator() > 0)
-        .then(|| crate::time::Fps::new(rate.numerator() as u32, rate.denominator() as u32))
-        .flatten();
+    let fps = stream_fps(&stream);
     let params = stream.parameters();
     let codec = ff::codec::context::Context::from_parameters(params).map_err(|e| format!("unsupported video: {e}"))?;
     let dec = codec.decoder().video().map_err(|e| format!("unsupported video codec: {e}"))?;
@@ -398,8 +403,7 @@ impl ClipDecoder {
         let tb = f64::from(stream.time_base());
         let rotation = display_rotation(&stream);
         let mut ctx = ff::codec::context::Context::from_parameters(stream.parameters()).map_err(|e| e.to_string())?;
-        let rate = stream.avg_frame_rate();
-        let fps = if rate.numerator() > 0 && rate.denominator() > 0 { f64::from(rate) } else { 30.0 };
+        let fps = stream_fps(&stream).map_or(30.0, |f| f.as_f64());
         // SAFETY: plain fields of the codec context, filled from the stream's parameters.
         let (cw, ch) = unsafe { ((*ctx.as_ptr()).width, (*ctx.as_ptr()).height) };
         let threads = decoder_threads(cw.max(0) as u64 * ch.max(0) as u64, fps);
