@@ -462,12 +462,12 @@ pub fn render(plan: &Plan, opts: &RenderOptions) -> Result<RenderReport> {
                 let mut n = 0;
                 for set in rx {
                     let t = Instant::now();
-                    let yuv = match kind {
-                        "web" => set.web.as_ref().unwrap_or(&set.main),
-                        "preview" => set.preview.as_ref().unwrap_or(&set.main),
-                        _ => &set.main,
+                    let pick: fn(&FrameSet) -> &Yuv420 = match kind {
+                        "web" => |s| s.web.as_ref().unwrap_or(&s.main),
+                        "preview" => |s| s.preview.as_ref().unwrap_or(&s.main),
+                        _ => |s| &s.main,
                     };
-                    writer.write(yuv)?;
+                    writer.write_shared(&set, pick)?;
                     encode_ns.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
                     n += 1;
                     if kind == "main" {

@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::time::Fps;
 use ffmpeg_next as ff;
 use std::path::{Path, PathBuf};
-use std::sync::Once;
+use std::sync::{Arc, Once};
 
 /// H.264 settings of one output.
 #[derive(Debug, Clone, PartialEq)]
@@ -350,6 +350,65 @@ impl Mp4Writer {
         self.feed_audio(until, false)
     }
 
+    /// Encodes the next frame, the picture `pick` finds in `owner`, without copying it:
+    /// the encoder's frame points into the planes and holds a clone of `owner` until
+    /// FFmpeg lets go of it (with libx264 that is before this returns: x264 copies the
+    /// picture into its own frame as it takes it). [`Mp4Writer::write`] copied 3 MB a
+    /// 1080p frame here first, 1.1 % of W1's CPU.
+    pub fn write_shared<O: Send + Sync + 'static>(&mut self, owner: &Arc<O>, pick: fn(&O) -> &Yuv420) -> Result<()> {
+        let f = pick(owner);
+        let (w, h) = (f.width as usize, f.height as usize);
+        if (f.width, f.height) != self.size()
+            || f.y.len() < w * h
+            || f.u.len() < w / 2 * (h / 2)
+            || f.v.len() < w / 2 * (h / 2)
+        {
+            return Err(Error::Encode(format!(
+                "a {}x{} picture sent to a {}x{} encoder",
+                f.width,
+                f.height,
+                self.size().0,
+                self.size().1
+            )));
+        }
+        let mut frame = ff::frame::Video::empty();
+        // SAFETY: `frame` is a fresh AVFrame we own. Its planes point into `f`, which lives
+        // as long as `owner`; the one buffer reference we create owns a clone of `owner`
+        // (released by `release_arc` when the last reference to the buffer goes), so the
+        // planes outlive every use FFmpeg makes of them. `Arc` gives no mutable access, and
+        // the buffer is marked read-only, so nobody writes into them meanwhile.
+        unsafe {
+            let keep = Box::into_raw(Box::new(owner.clone())) as *mut std::ffi::c_void;
+            let buf = ff::ffi::av_buffer_create(
+                f.y.as_ptr() as *mut u8,
+                f.y.len(),
+                Some(release_arc::<O>),
+                keep,
+                ff::ffi::AV_BUFFER_FLAG_READONLY,
+            );
+            if buf.is_null() {
+                drop(Box::from_raw(keep as *mut Arc<O>));
+                return Err(Error::Encode("out of memory wrapping a frame for libx264".into()));
+            }
+            let p = frame.as_mut_ptr();
+            (*p).buf[0] = buf;
+            (*p).format = ff::ffi::AVPixelFormat::AV_PIX_FMT_YUV420P as i32;
+            (*p).width = f.width as i32;
+            (*p).height = f.height as i32;
+            for (i, (plane, stride)) in [(&f.y, w), (&f.u, w / 2), (&f.v, w / 2)].into_iter().enumerate() {
+                (*p).data[i] = plane.as_ptr() as *mut u8;
+                (*p).linesize[i] = stride as i32;
+            }
+        }
+        frame.set_pts(Some(self.next_pts));
+        self.next_pts += 1;
+        self.encoder.send_frame(&frame).map_err(|e| Error::Encode(format!("sending a frame to libx264: {e}")))?;
+        drop(frame);
+        self.drain()?;
+        let until = self.fps.sample_at(self.next_pts as u64, crate::audio::RATE) as usize;
+        self.feed_audio(until, false)
+    }
+
     fn drain(&mut self) -> Result<()> {
         let mut pkt = ff::Packet::empty();
         while self.encoder.receive_packet(&mut pkt).is_ok() {
@@ -376,6 +435,13 @@ impl Mp4Writer {
         self.done = true;
         Ok(self.target.clone())
     }
+}
+
+/// The free callback of a buffer made by [`Mp4Writer::write_shared`]: drops its `Arc`.
+unsafe extern "C" fn release_arc<O>(opaque: *mut std::ffi::c_void, _data: *mut u8) {
+    // SAFETY: `opaque` is the `Box<Arc<O>>` write_shared leaked for this buffer, and
+    // FFmpeg calls this once, when the buffer's last reference goes.
+    drop(unsafe { Box::from_raw(opaque as *mut Arc<O>) });
 }
 
 /// A failed write: the operating system's error (a full disk, a quota, a file size limit)
