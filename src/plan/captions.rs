@@ -29,6 +29,8 @@ pub(crate) struct CaptionLine {
 /// Everything needed to paint captions.
 #[derive(Debug)]
 pub(crate) struct CaptionsPlan {
+    /// Unique in the process, as [`super::ScenePlan::uid`]: what per-worker caches key on.
+    pub uid: u64,
     pub lines: Vec<CaptionLine>,
     /// Anchor point (canvas pixels) and vertical anchor (0 top, 0.5 center, 1 bottom).
     pub x: f32,
@@ -321,7 +323,7 @@ fn layout(ck: &mut Checker, ctx: &mut Ctx, words: &[Word], st: &CaptionStyle) ->
             lines[i].end = next;
         }
     }
-    Some(CaptionsPlan { lines, x, y, anchor_y })
+    Some(CaptionsPlan { uid: super::next_scene_uid(), lines, x, y, anchor_y })
 }
 
 #[cfg(test)]

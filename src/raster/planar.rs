@@ -35,6 +35,212 @@ pub(crate) struct Planes {
     overlay: Option<Pixmap>,
     /// The entering scene of a transition.
     above: Option<Yuv420>,
+    /// Overlays composed for the blend, with what they show: the layers of the last two
+    /// scenes drawn (a transition) and the caption line.
+    composed: [Option<(Shows, Composed)>; 3],
+    /// When each entry of `composed` was last used, in calls.
+    used: [u64; 3],
+    calls: u64,
+}
+
+/// What an overlay shows. Equal values paint equal pixels.
+#[derive(Debug, PartialEq)]
+enum Shows {
+    /// Scene `uid`'s layers, each visible one's index and animated state, when every one
+    /// of them is static content (see [`is_static`]).
+    Layers(u64, Vec<(usize, layer::State)>),
+    /// Caption plan `uid`'s line, and the word highlighted on it if any.
+    Caption(u64, usize, Option<usize>),
+}
+
+impl Shows {
+    /// Whose overlay this is: a scene's or a caption plan's.
+    fn owner(&self) -> (bool, u64) {
+        match self {
+            Shows::Layers(uid, _) => (false, *uid),
+            Shows::Caption(uid, ..) => (true, *uid),
+        }
+    }
+}
+
+impl Planes {
+    /// Blends the overlay that `shows` describes onto `out`: composed before, or now by
+    /// `paint` (which paints into the transparent overlay and returns the rectangles it
+    /// changed), then kept in place of the owner's earlier one or of the entry used least
+    /// lately. False if the overlay could not be allocated.
+    fn blend_cached(
+        &mut self,
+        shows: Shows,
+        out: &mut Yuv420,
+        paint: impl FnOnce(&mut Pixmap) -> Vec<PixelRect>,
+    ) -> bool {
+        self.calls += 1;
+        if let Some(i) = self.composed.iter().position(|e| e.as_ref().is_some_and(|(k, _)| *k == shows)) {
+            if let Some((_, c)) = &self.composed[i] {
+                c.blend(out);
+            }
+            self.used[i] = self.calls;
+            return true;
+        }
+        let (w, h) = (out.width, out.height);
+        let Some(overlay) = overlay(&mut self.overlay, w, h) else { return false };
+        let mut rects = paint(overlay);
+        normalize(&mut rects, w, h);
+        let owner = shows.owner();
+        let slot = self.composed.iter().position(|e| e.as_ref().is_some_and(|(k, _)| k.owner() == owner));
+        let oldest = (0..self.used.len()).min_by_key(|&i| self.used[i]).unwrap_or(0);
+        let slot = slot.unwrap_or(oldest);
+        let c = Composed::from_overlay(overlay, &rects, self.composed[slot].take().map(|(_, c)| c));
+        clear(overlay, &rects);
+        c.blend(out);
+        self.composed[slot] = Some((shows, c));
+        self.used[slot] = self.calls;
+        true
+    }
+}
+
+/// Whether a layer's pixels depend on its animated state alone (text, shapes with a solid
+/// fill), not on the frame (clips, images that may pan and zoom, gradients).
+fn is_static(l: &crate::plan::LayerPlan) -> bool {
+    match &l.content {
+        crate::plan::Content::Text(_) => true,
+        crate::plan::Content::Shape(s) => matches!(s.fill, None | Some(Fill::Solid(_))),
+        _ => false,
+    }
+}
+
+/// Premultiplied RGBA overlay pixels turned into what blending them onto 4:2:0 planes
+/// needs, inside disjoint rectangles with even corners: per pixel the luma of the source
+/// and its alpha, per 2x2 block the summed source's chroma and what is left of the
+/// destination's. A text layer that holds still for seconds is painted and converted
+/// once; each frame then only runs the blend (straight loops that vectorize).
+#[derive(Debug, Default)]
+struct Composed {
+    rects: Vec<ComposedRect>,
+}
+
+#[derive(Debug, Default)]
+struct ComposedRect {
+    r: PixelRect,
+    /// Per pixel, row by row over the rectangle: source luma (without the +16 offset).
+    y_fg: Vec<u8>,
+    /// Per pixel: coverage, 0..=255.
+    alpha: Vec<u8>,
+    /// Per row: the columns `[a, b)` (relative to the rectangle) holding any coverage.
+    spans: Vec<(u32, u32)>,
+    /// Per 2x2 block: the source's Cb and Cr around 128, and `1020 - ` its summed coverage.
+    c_u: Vec<i16>,
+    c_v: Vec<i16>,
+    keep: Vec<i16>,
+}
+
+impl Composed {
+    /// Converts the overlay's pixels inside `rects` (even corners, disjoint).
+    fn from_overlay(overlay: &Pixmap, rects: &[PixelRect], reuse: Option<Composed>) -> Composed {
+        let mut old = reuse.map(|c| c.rects).unwrap_or_default();
+        let w = overlay.width() as usize;
+        let src = overlay.data();
+        let mut out = Vec::with_capacity(rects.len());
+        for &r in rects {
+            let mut c = old.pop().unwrap_or_default();
+            let (x0, y0, x1, y1) = (r.0 as usize, r.1 as usize, r.2 as usize, r.3 as usize);
+            let (rw, rh) = (x1 - x0, y1 - y0);
+            c.r = r;
+            for v in [&mut c.y_fg, &mut c.alpha] {
+                v.clear();
+                v.reserve(rw * rh);
+            }
+            c.spans.clear();
+            for v in [&mut c.c_u, &mut c.c_v, &mut c.keep] {
+                v.clear();
+                v.reserve(rw / 2 * (rh / 2));
+            }
+            for y in y0..y1 {
+                let row = &src[(y * w + x0) * 4..(y * w + x1) * 4];
+                let (mut a0, mut a1) = (rw, 0);
+                for (i, p) in row.chunks_exact(4).enumerate() {
+                    let (r, g, b, a) = (p[0] as i32, p[1] as i32, p[2] as i32, p[3]);
+                    c.y_fg.push(((YR * r + YG * g + YB * b + (1 << 15)) >> 16) as u8);
+                    c.alpha.push(a);
+                    if a != 0 {
+                        a0 = a0.min(i);
+                        a1 = i + 1;
+                    }
+                }
+                c.spans.push(if a0 < a1 { (a0 as u32, a1 as u32) } else { (0, 0) });
+            }
+            for cy in y0 / 2..y1 / 2 {
+                let rows =
+                    [&src[(2 * cy) * w * 4..(2 * cy + 1) * w * 4], &src[(2 * cy + 1) * w * 4..(2 * cy + 2) * w * 4]];
+                for cx in x0 / 2..x1 / 2 {
+                    let (mut rs, mut gs, mut bs, mut asum) = (0i32, 0i32, 0i32, 0i32);
+                    for row in rows {
+                        for p in row[cx * 8..cx * 8 + 8].chunks_exact(4) {
+                            rs += p[0] as i32;
+                            gs += p[1] as i32;
+                            bs += p[2] as i32;
+                            asum += p[3] as i32;
+                        }
+                    }
+                    c.c_u.push(((UR * rs + UG * gs + UB * bs + (1 << 17)) >> 18) as i16);
+                    c.c_v.push(((VR * rs + VG * gs + VB * bs + (1 << 17)) >> 18) as i16);
+                    c.keep.push((1020 - asum) as i16);
+                }
+            }
+            out.push(c);
+        }
+        Composed { rects: out }
+    }
+
+    /// Source-over onto `out`: `Y = Y(src) + 16 a + (1 - a) Y(dst)` per pixel, and per 2x2
+    /// block the summed source's chroma plus the destination's chroma times one minus the
+    /// mean coverage. Where nothing covers a pixel or block this gives back the destination
+    /// exactly, so only the covered spans of each row are visited.
+    fn blend(&self, out: &mut Yuv420) {
+        let w = out.width as usize;
+        let cw = w / 2;
+        for c in &self.rects {
+            let (x0, y0, x1, y1) = (c.r.0 as usize, c.r.1 as usize, c.r.2 as usize, c.r.3 as usize);
+            let rw = x1 - x0;
+            for (i, &(a, b)) in c.spans.iter().enumerate() {
+                let (a, b) = (a as usize, b as usize);
+                if a >= b {
+                    continue;
+                }
+                let o = (y0 + i) * w + x0;
+                let fg = &c.y_fg[i * rw + a..i * rw + b];
+                let al = &c.alpha[i * rw + a..i * rw + b];
+                for ((d, &f), &al) in out.y[o + a..o + b].iter_mut().zip(fg).zip(al) {
+                    let al = al as u32;
+                    let bg = div255(16 * al + (255 - al) * *d as u32);
+                    *d = (f as u32 + bg).min(255) as u8;
+                }
+            }
+            let crw = rw / 2;
+            for i in 0..(y1 - y0) / 2 {
+                // The blocks under either luma row's covered span.
+                let (s0, s1) = (c.spans[2 * i], c.spans[2 * i + 1]);
+                let (a, b) = match (s0.0 < s0.1, s1.0 < s1.1) {
+                    (false, false) => continue,
+                    (true, false) => s0,
+                    (false, true) => s1,
+                    (true, true) => (s0.0.min(s1.0), s0.1.max(s1.1)),
+                };
+                let (a, b) = (a as usize / 2, (b as usize).div_ceil(2));
+                let o = (y0 / 2 + i) * cw + x0 / 2;
+                let k = i * crw;
+                let (us, vs, keep) = (&c.c_u[k + a..k + b], &c.c_v[k + a..k + b], &c.keep[k + a..k + b]);
+                // (dst - 128) * keep / 1020, rounded: 4112 / 2^22 is 1/1020 within 2e-5.
+                let mix = |d: u8, keep: i16| ((d as i32 - 128) * keep as i32 * 4112 + (1 << 21)) >> 22;
+                for ((d, &u), &kp) in out.u[o + a..o + b].iter_mut().zip(us).zip(keep) {
+                    *d = (u as i32 + 128 + mix(*d, kp)).clamp(0, 255) as u8;
+                }
+                for ((d, &v), &kp) in out.v[o + a..o + b].iter_mut().zip(vs).zip(keep) {
+                    *d = (v as i32 + 128 + mix(*d, kp)).clamp(0, 255) as u8;
+                }
+            }
+        }
+    }
 }
 
 /// What a covering background is drawn from.
@@ -164,20 +370,25 @@ pub fn render_frame_yuv(
         View::Transition { below: None, .. } => return false,
     }
     if let Some(c) = &plan.captions {
-        let Some(overlay) = overlay(planes, w, h) else { return false };
-        if let Some(r) = super::paint_captions(c, frame, &mut overlay.as_mut()) {
-            flush(overlay, out, &mut vec![r]);
+        // The line on screen and its highlighted word: all a caption frame depends on.
+        if let Some(i) = c.lines.iter().position(|l| l.start <= frame && frame < l.end) {
+            let word = c.lines[i].words.iter().position(|w| w.0 <= frame && frame < w.1);
+            let shows = Shows::Caption(c.uid, i, word);
+            let paint = |o: &mut Pixmap| super::paint_captions(c, frame, &mut o.as_mut()).into_iter().collect();
+            if !planes.blend_cached(shows, out, paint) {
+                return false;
+            }
         }
     }
     true
 }
 
 /// The worker's transparent overlay of the canvas size; `None` if it cannot be allocated.
-fn overlay(planes: &mut Planes, w: u32, h: u32) -> Option<&mut Pixmap> {
-    if planes.overlay.as_ref().is_none_or(|p| (p.width(), p.height()) != (w, h)) {
-        planes.overlay = Pixmap::new(w, h);
+fn overlay(slot: &mut Option<Pixmap>, w: u32, h: u32) -> Option<&mut Pixmap> {
+    if slot.as_ref().is_none_or(|p| (p.width(), p.height()) != (w, h)) {
+        *slot = Pixmap::new(w, h);
     }
-    planes.overlay.as_mut()
+    slot.as_mut()
 }
 
 /// The background, then the scene's layers through the overlay.
@@ -194,25 +405,40 @@ fn paint_scene(
         return false;
     }
     let (w, h) = (out.width, out.height);
-    let Some(overlay) = overlay(planes, w, h) else { return false };
-    let mut rects = Vec::new();
-    for l in s.layers.iter().filter(|l| local >= l.start && local < l.start + l.len) {
-        match layer::bounds(plan, l, local - l.start, w, h) {
-            Some(None) => continue,
-            Some(Some(r)) => rects.push(r),
-            None => rects.push((0, 0, w, h)),
+    let visible = || s.layers.iter().enumerate().filter(|(_, l)| local >= l.start && local < l.start + l.len);
+    let paint = |overlay: &mut Pixmap| {
+        let mut rects = Vec::new();
+        for (_, l) in visible() {
+            match layer::bounds(plan, l, local - l.start, w, h) {
+                Some(None) => continue,
+                Some(Some(r)) => rects.push(r),
+                None => rects.push((0, 0, w, h)),
+            }
+            layer::paint(plan, l, local - l.start, &mut overlay.as_mut(), clips);
         }
-        layer::paint(plan, l, local - l.start, &mut overlay.as_mut(), clips);
+        rects
+    };
+    // Layers that only change with their animated state are composed once per state.
+    if visible().all(|(_, l)| is_static(l)) {
+        let states = visible().map(|(i, l)| (i, layer::state(plan, l, local - l.start))).collect();
+        return planes.blend_cached(Shows::Layers(s.uid, states), out, paint);
     }
+    let Some(overlay) = overlay(&mut planes.overlay, w, h) else { return false };
+    let mut rects = paint(overlay);
     flush(overlay, out, &mut rects);
     true
 }
 
-/// Blends the overlay's `rects` onto `out` and clears them in the overlay again. The
-/// rectangles are first widened to whole chroma blocks and merged until disjoint, so each
-/// pixel is blended once.
+/// Blends the overlay's `rects` onto `out` and clears them in the overlay again.
 fn flush(overlay: &mut Pixmap, out: &mut Yuv420, rects: &mut Vec<PixelRect>) {
-    let (w, h) = (out.width, out.height);
+    normalize(rects, out.width, out.height);
+    Composed::from_overlay(overlay, rects, None).blend(out);
+    clear(overlay, rects);
+}
+
+/// Widens `rects` to whole chroma blocks inside the `w` x `h` canvas and merges them until
+/// disjoint, so each pixel is blended once.
+fn normalize(rects: &mut Vec<PixelRect>, w: u32, h: u32) {
     for r in rects.iter_mut() {
         *r = (r.0 & !1, r.1 & !1, (r.2 + 1).min(w) & !1, (r.3 + 1).min(h) & !1);
     }
@@ -234,10 +460,13 @@ fn flush(overlay: &mut Pixmap, out: &mut Yuv420, rects: &mut Vec<PixelRect>) {
             i += 1;
         }
     }
-    for &r in rects.iter() {
-        blend_onto_planes(out, overlay, r);
-        let row = w as usize * 4;
-        let data = overlay.data_mut();
+}
+
+/// Makes the overlay transparent again inside `rects`.
+fn clear(overlay: &mut Pixmap, rects: &[PixelRect]) {
+    let row = overlay.width() as usize * 4;
+    let data = overlay.data_mut();
+    for r in rects {
         for y in r.1..r.3 {
             let o = y as usize * row;
             data[o + r.0 as usize * 4..o + r.2 as usize * 4].fill(0);
@@ -250,59 +479,6 @@ fn flush(overlay: &mut Pixmap, out: &mut Yuv420, rects: &mut Vec<PixelRect>) {
 fn div255(v: u32) -> u32 {
     let t = v + 128;
     (t + (t >> 8)) >> 8
-}
-
-/// Draws the premultiplied pixels of `overlay` inside `r` (even corners) over `out`:
-/// `Y = Y(src) + 16 a + (1 - a) Y(dst)` per pixel, and per 2x2 block the chroma of the
-/// summed source plus the destination's chroma times one minus the mean coverage.
-pub(crate) fn blend_onto_planes(out: &mut Yuv420, overlay: &Pixmap, r: PixelRect) {
-    let (w, _) = (out.width as usize, out.height as usize);
-    let cw = w / 2;
-    let src = overlay.data();
-    let (x0, y0, x1, y1) = (r.0 as usize, r.1 as usize, r.2 as usize, r.3 as usize);
-    for cy in y0 / 2..y1 / 2 {
-        let rows = [&src[(2 * cy) * w * 4..(2 * cy + 1) * w * 4], &src[(2 * cy + 1) * w * 4..(2 * cy + 2) * w * 4]];
-        // Luma, in runs of 32 pixels; fully transparent runs change nothing.
-        for (k, row) in rows.iter().enumerate() {
-            let yrow = &mut out.y[(2 * cy + k) * w..(2 * cy + k + 1) * w];
-            let mut x = x0;
-            while x < x1 {
-                let e = (x + 32).min(x1);
-                let px = &row[x * 4..e * 4];
-                if px.chunks_exact(4).any(|p| p[3] != 0) {
-                    for (d, p) in yrow[x..e].iter_mut().zip(px.chunks_exact(4)) {
-                        let (r, g, b, a) = (p[0] as i32, p[1] as i32, p[2] as i32, p[3] as u32);
-                        let fg = (YR * r + YG * g + YB * b + (1 << 15)) >> 16;
-                        let bg = div255(16 * a + (255 - a) * *d as u32) as i32;
-                        *d = (fg + bg).clamp(0, 255) as u8;
-                    }
-                }
-                x = e;
-            }
-        }
-        let (urow, vrow) = (&mut out.u[cy * cw..(cy + 1) * cw], &mut out.v[cy * cw..(cy + 1) * cw]);
-        for cx in x0 / 2..x1 / 2 {
-            let (mut rs, mut gs, mut bs, mut asum) = (0i32, 0i32, 0i32, 0i32);
-            for row in rows {
-                for p in row[cx * 8..cx * 8 + 8].chunks_exact(4) {
-                    rs += p[0] as i32;
-                    gs += p[1] as i32;
-                    bs += p[2] as i32;
-                    asum += p[3] as i32;
-                }
-            }
-            if asum == 0 {
-                continue;
-            }
-            let keep = 1020 - asum;
-            // (dst - 128) * keep / 1020, rounded: 4112 / 2^22 is 1/1020 within 2e-5.
-            let mix = |d: u8| ((d as i32 - 128) * keep * 4112 + (1 << 21)) >> 22;
-            let u = ((UR * rs + UG * gs + UB * bs + (1 << 17)) >> 18) + 128 + mix(urow[cx]);
-            let v = ((VR * rs + VG * gs + VB * bs + (1 << 17)) >> 18) + 128 + mix(vrow[cx]);
-            urow[cx] = u.clamp(0, 255) as u8;
-            vrow[cx] = v.clamp(0, 255) as u8;
-        }
-    }
 }
 
 /// `out = out + (above - out) * t` on every plane (source-over of `above` at opacity `t`,
@@ -519,9 +695,25 @@ fn matrix_to_bt709(bt709: bool, full: bool) -> [[i64; 4]; 3] {
     m
 }
 
+/// [`to_bt709_plain`] compiled for AVX2 where the CPU has it (eight lanes instead of
+/// SSE2's four: the conversion was 1.3 % of W1's CPU, whose clip is BT.601).
+fn to_bt709(pic: &YuvPicture, out: &mut Yuv420) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        #[target_feature(enable = "avx2")]
+        fn avx2(pic: &YuvPicture, out: &mut Yuv420) {
+            to_bt709_plain(pic, out)
+        }
+        // SAFETY: the CPU was just checked to support AVX2.
+        return unsafe { avx2(pic, out) };
+    }
+    to_bt709_plain(pic, out)
+}
+
 /// A clip picture in another matrix or range, re-encoded as BT.709 limited range. Luma
 /// takes the chroma of its 2x2 block, as a 4:2:0 decode without chroma filtering would.
-fn to_bt709(pic: &YuvPicture, out: &mut Yuv420) {
+#[inline(always)]
+fn to_bt709_plain(pic: &YuvPicture, out: &mut Yuv420) {
     let m = matrix_to_bt709(pic.bt709, pic.full_range).map(|r| r.map(|c| c as i32));
     let p = &pic.planes;
     let (w, h) = (out.width as usize, out.height as usize);
