@@ -10,7 +10,7 @@
 //!    [`Plan`]: colors resolved, lengths in pixels, timings in integer frames, assets resolved
 //!    inside their folder and decoded, text shaped and rasterized. *Every* failure happens
 //!    here, before frame 0, and every problem found is reported at once.
-//! 3. **Render** ([`render`], [`render_still`]): frames are painted with tiny-skia on a rayon
+//! 3. **Render** ([`render()`], [`render_still`]): frames are painted with tiny-skia on a rayon
 //!    pool, converted to BT.709 Y'CbCr on the same workers, and streamed in order through a
 //!    bounded channel to libx264 (FFmpeg linked in-process through ffmpeg-next). Painting a
 //!    frame cannot fail. The MP4 is written under a temporary name and renamed when complete.

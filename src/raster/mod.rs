@@ -6,6 +6,7 @@ mod blit;
 mod fill;
 mod layer;
 mod planar;
+mod resample;
 mod transition;
 
 pub use planar::{render_frame_yuv, resize_planes};

@@ -16,8 +16,9 @@
 //! transitions, clip pictures handed out as RGBA) says no and the caller takes the RGBA
 //! path.
 
-use super::fill::{cover_crop, exact_cover, ken_burns_transform, resize_crop};
+use super::fill::{cover_crop, exact_cover, ken_burns_transform};
 use super::layer::{self, PixelRect};
+use super::resample::resize_plane;
 use super::ClipFrames;
 // The conversion's BT.709 limited-range coefficients (2^16 scale), for blending in Y'CbCr.
 use crate::encode::yuv::{UB, UG, UR, VB, VG, VR, YB, YG, YR};
@@ -511,155 +512,6 @@ pub fn resize_planes(src: &Yuv420, dst: &mut Yuv420) -> bool {
     resize_plane(&src.y, (sw, sh), &mut dst.y, (dw, dh), full)
         && resize_plane(&src.u, (sw / 2, sh / 2), &mut dst.u, (dw / 2, dh / 2), half)
         && resize_plane(&src.v, (sw / 2, sh / 2), &mut dst.v, (dw / 2, dh / 2), half)
-}
-
-thread_local! {
-    /// [`resize_plane`]'s buffers: vertical pass, rows packed by four, horizontal pass.
-    static PLANE_TEMP: std::cell::RefCell<(Vec<u8>, Vec<u32>, Vec<u32>)> =
-        const { std::cell::RefCell::new((Vec::new(), Vec::new(), Vec::new())) };
-}
-
-/// Output rows per strip of [`resize_plane`] (a multiple of 4): two strips for 1080p luma,
-/// one for its chroma. Each call into the resizer computes its filter coefficients again
-/// (with eight strips of 136 rows that was a fifth of the resize's time).
-const PLANE_STRIP: u32 = 544;
-
-/// Resizes the part `crop` of an 8-bit plane into the whole of `dst`, with the same filter
-/// and sampling as [`resize_crop`] on RGBA.
-///
-/// fast_image_resize's one-channel horizontal kernel works one output sample at a time
-/// (perf: 12 % of W1's CPU, more than the RGBA resize it replaced), while its RGBA kernel
-/// runs four channels per step. So each strip of rows is resized vertically (one
-/// channel: fast), its rows are packed four to a pixel (rows 4q..4q+3 become the channels
-/// of row q), resized horizontally as RGBA, and unpacked. Both passes are the library's,
-/// with the coefficients a one-pass resize would use; the source columns kept around the
-/// crop cover the filter's reach, so edges clamp as before.
-fn resize_plane(
-    src: &[u8],
-    size: (u32, u32),
-    dst: &mut [u8],
-    dst_size: (u32, u32),
-    crop: (f64, f64, f64, f64),
-) -> bool {
-    use fast_image_resize::PixelType;
-    let (sw, sh) = size;
-    let (dw, dh) = dst_size;
-    let (left, top, cw, ch) = crop;
-    if dst.len() < dw as usize * dh as usize || src.len() < sw as usize * sh as usize || dw == 0 || dh == 0 {
-        return false;
-    }
-    // Source columns the horizontal filter can reach (bilinear widened by the shrink, plus
-    // slack), clamped to the plane.
-    let reach = (cw / dw as f64).max(1.0) * 2.0 + 2.0;
-    let x0 = (left - reach).floor().max(0.0) as u32;
-    let x1 = ((left + cw + reach).ceil() as u32).min(sw);
-    let tw = x1 - x0;
-    let (t, d) = (tw as usize, dw as usize);
-    let sy = ch / dh as f64;
-    PLANE_TEMP.with(|cell| {
-        let mut temps = cell.borrow_mut();
-        let (vert, packed, horiz) = &mut *temps;
-        let mut y0 = 0;
-        while y0 < dh {
-            let y1 = (y0 + PLANE_STRIP).min(dh);
-            let rows = (y1 - y0) as usize;
-            let quads = rows.div_ceil(4);
-            // Vertical pass: the strip's rows, over the reachable columns.
-            // Every byte of these is written before it is read: grow them, never clear them
-            // (a resize to each plane's length zeroed the luma's extra length every frame).
-            let vert = at_least(vert, t * rows);
-            let strip_top = top + y0 as f64 * sy;
-            let strip_h = (rows as f64 * sy).min(sh as f64 - strip_top);
-            let vcrop = (x0 as f64, strip_top, tw as f64, strip_h);
-            if !resize_crop(src, size, vert, (tw, rows as u32), PixelType::U8, vcrop) {
-                return false;
-            }
-            // Rows 4q..4q+3 become the bytes of row q (the last quad repeats its last row).
-            let packed = at_least(packed, t * quads);
-            pack_rows_fast(vert, t, rows, packed);
-            // Horizontal pass on the packed rows, as RGBA.
-            let horiz = at_least(horiz, d * quads);
-            let hcrop = (left - x0 as f64, 0.0, cw, quads as f64);
-            let (p, hz) = (bytemuck::cast_slice::<u32, u8>(packed), bytemuck::cast_slice_mut::<u32, u8>(horiz));
-            if !resize_crop(p, (tw, quads as u32), hz, (dw, quads as u32), PixelType::U8x4, hcrop) {
-                return false;
-            }
-            // Unpack into the destination rows.
-            let strip = &mut dst[y0 as usize * d..y1 as usize * d];
-            unpack_rows_fast(horiz, d, rows, strip);
-            y0 = y1;
-        }
-        true
-    })
-}
-
-/// The first `n` elements of `v`, growing it (with zeros) only when it is shorter.
-fn at_least<T: Copy + Default>(v: &mut Vec<T>, n: usize) -> &mut [T] {
-    if v.len() < n {
-        v.resize(n, T::default());
-    }
-    &mut v[..n]
-}
-
-/// [`pack_rows`] compiled for AVX2 where the CPU has it (32 bytes a step instead of
-/// SSE2's 16: the packing was a third of the plane resize's own time), else as it is.
-fn pack_rows_fast(vert: &[u8], t: usize, rows: usize, packed: &mut [u32]) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        #[target_feature(enable = "avx2")]
-        fn avx2(vert: &[u8], t: usize, rows: usize, packed: &mut [u32]) {
-            pack_rows(vert, t, rows, packed)
-        }
-        // SAFETY: the CPU was just checked to support AVX2.
-        return unsafe { avx2(vert, t, rows, packed) };
-    }
-    pack_rows(vert, t, rows, packed)
-}
-
-/// [`unpack_rows`] compiled for AVX2 where the CPU has it, as [`pack_rows_fast`].
-fn unpack_rows_fast(horiz: &[u32], d: usize, rows: usize, strip: &mut [u8]) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        #[target_feature(enable = "avx2")]
-        fn avx2(horiz: &[u32], d: usize, rows: usize, strip: &mut [u8]) {
-            unpack_rows(horiz, d, rows, strip)
-        }
-        // SAFETY: the CPU was just checked to support AVX2.
-        return unsafe { avx2(horiz, d, rows, strip) };
-    }
-    unpack_rows(horiz, d, rows, strip)
-}
-
-/// Rows `4q..4q + 3` of `vert` (`rows` rows of `t` bytes) become the bytes of row `q` of
-/// `packed`; the last group repeats the last row where `rows` is not a multiple of 4.
-#[inline(always)]
-fn pack_rows(vert: &[u8], t: usize, rows: usize, packed: &mut [u32]) {
-    for (q, out) in packed.chunks_exact_mut(t).enumerate() {
-        let r = |k: usize| {
-            let i = (4 * q + k).min(rows - 1);
-            &vert[i * t..(i + 1) * t]
-        };
-        let (r0, r1, r2, r3) = (r(0), r(1), r(2), r(3));
-        for ((((o, &a), &b), &c), &e) in out.iter_mut().zip(r0).zip(r1).zip(r2).zip(r3) {
-            *o = u32::from_le_bytes([a, b, c, e]);
-        }
-    }
-}
-
-/// The inverse of [`pack_rows`] for rows of `d` samples: byte `k` of row `q` of `horiz`
-/// goes to row `4q + k` of `strip` (`rows` rows).
-#[inline(always)]
-fn unpack_rows(horiz: &[u32], d: usize, rows: usize, strip: &mut [u8]) {
-    // One row at a time: LLVM vectorizes a shift and narrow; writing the four rows in
-    // one pass measured twice as slow.
-    for (q, src_row) in horiz.chunks_exact(d).enumerate() {
-        for k in 0..4.min(rows - 4 * q) {
-            let out = &mut strip[(4 * q + k) * d..(4 * q + k + 1) * d];
-            for (o, px) in out.iter_mut().zip(src_row) {
-                *o = (px >> (8 * k)) as u8;
-            }
-        }
-    }
 }
 
 /// The affine map from a picture's code values `(Y, Cb - 128, Cr - 128, 1)` in matrix
