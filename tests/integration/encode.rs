@@ -183,3 +183,57 @@ fn an_image_shown_again_after_a_gap_looks_the_same() {
         assert!(mean < 3.0, "frame {f}: mean difference {mean:.2} from the still");
     }
 }
+
+#[test]
+fn shared_frames_reach_the_encoder_and_a_wrong_size_is_an_error() {
+    // Mp4Writer::write_shared hands libx264 the planes where the caller keeps them (an
+    // Arc, released by FFmpeg): the frames must come out as written, the owner must be
+    // unique again once the call returns (so the render can recycle it), and a picture
+    // of another size must be refused, not read out of bounds.
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = dir.path().join("shared.mp4");
+    let settings = reel::encode::VideoSettings {
+        width: 64,
+        height: 48,
+        fps: reel::Fps::new(30, 1).expect("fps"),
+        preset: "veryfast".into(),
+        crf: 0,
+        profile: "high".into(),
+        level: None,
+        gop: None,
+        max_kbps: None,
+        threads: 0,
+    };
+    let mut w = reel::encode::Mp4Writer::create(&out, &settings, None).expect("writer");
+    let pick: fn(&reel::encode::Yuv420) -> &reel::encode::Yuv420 = |f| f;
+    for i in 0..6u8 {
+        let mut f = reel::encode::Yuv420::new(64, 48);
+        f.y.fill(40 + 30 * i);
+        f.u.fill(128);
+        f.v.fill(128);
+        let f = std::sync::Arc::new(f);
+        w.write_shared(&f, pick).expect("write");
+        assert_eq!(std::sync::Arc::strong_count(&f), 1, "frame {i}: FFmpeg still holds it");
+    }
+    let wrong = std::sync::Arc::new(reel::encode::Yuv420::new(32, 48));
+    assert!(w.write_shared(&wrong, pick).is_err(), "a 32x48 picture went to a 64x48 encoder");
+    // Planes shorter than the picture they claim (the fields are public) are refused too.
+    let mut short = reel::encode::Yuv420::new(64, 48);
+    short.y.truncate(64 * 47);
+    assert!(w.write_shared(&std::sync::Arc::new(short), pick).is_err(), "a short luma plane was read");
+    w.finish().expect("finish");
+    // Lossless (CRF 0): each frame's luma plane comes back as written.
+    let raw = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(&out)
+        .args(["-f", "rawvideo", "-pix_fmt", "yuv420p", "-"])
+        .output()
+        .expect("run ffmpeg");
+    assert!(raw.status.success(), "ffmpeg: {}", String::from_utf8_lossy(&raw.stderr));
+    let frames: Vec<&[u8]> = raw.stdout.chunks_exact(64 * 48 * 3 / 2).collect();
+    assert_eq!(frames.len(), 6);
+    for (i, f) in frames.iter().enumerate() {
+        let want = 40 + 30 * i as u8;
+        assert!(f[..64 * 48].iter().all(|&v| v == want), "frame {i}: luma {:?}, want {want}", &f[..4]);
+    }
+}
