@@ -464,13 +464,13 @@ pub fn render(plan: &Plan, opts: &RenderOptions) -> Result<RenderReport> {
             handles.push(scope.spawn(move || -> Result<(&'static str, PathBuf, Mp4Writer, u64)> {
                 let mut writer = writer;
                 let mut n = 0;
+                let pick: fn(&FrameSet) -> &Yuv420 = match kind {
+                    "web" => |s| s.web.as_ref().unwrap_or(&s.main),
+                    "preview" => |s| s.preview.as_ref().unwrap_or(&s.main),
+                    _ => |s| &s.main,
+                };
                 for set in rx {
                     let t = Instant::now();
-                    let pick: fn(&FrameSet) -> &Yuv420 = match kind {
-                        "web" => |s| s.web.as_ref().unwrap_or(&s.main),
-                        "preview" => |s| s.preview.as_ref().unwrap_or(&s.main),
-                        _ => |s| &s.main,
-                    };
                     writer.write_shared(&set, pick)?;
                     encode_ns.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
                     n += 1;

@@ -341,13 +341,10 @@ impl Mp4Writer {
                 dst[row * stride..row * stride + pw].copy_from_slice(chunk);
             }
         }
-        self.frame.set_pts(Some(self.next_pts));
-        self.next_pts += 1;
-        self.encoder.send_frame(&self.frame).map_err(|e| Error::Encode(format!("sending a frame to libx264: {e}")))?;
-        self.drain()?;
-        // Keep the audio level with the video so the muxer interleaves closely.
-        let until = self.fps.sample_at(self.next_pts as u64, crate::audio::RATE) as usize;
-        self.feed_audio(until, false)
+        let mut frame = std::mem::replace(&mut self.frame, ff::frame::Video::empty());
+        let sent = self.send(&mut frame);
+        self.frame = frame;
+        sent
     }
 
     /// Encodes the next frame, the picture `pick` finds in `owner`, without copying it:
@@ -400,11 +397,17 @@ impl Mp4Writer {
                 (*p).linesize[i] = stride as i32;
             }
         }
+        self.send(&mut frame)
+    }
+
+    /// Stamps `frame` with the next pts, encodes it, writes the packets ready, and encodes
+    /// the soundtrack up to the same time.
+    fn send(&mut self, frame: &mut ff::frame::Video) -> Result<()> {
         frame.set_pts(Some(self.next_pts));
         self.next_pts += 1;
-        self.encoder.send_frame(&frame).map_err(|e| Error::Encode(format!("sending a frame to libx264: {e}")))?;
-        drop(frame);
+        self.encoder.send_frame(frame).map_err(|e| Error::Encode(format!("sending a frame to libx264: {e}")))?;
         self.drain()?;
+        // Keep the audio level with the video so the muxer interleaves closely.
         let until = self.fps.sample_at(self.next_pts as u64, crate::audio::RATE) as usize;
         self.feed_audio(until, false)
     }

@@ -648,7 +648,7 @@ pub fn build(comp: &Composition, parse_warnings: &[Problem], opts: &PlanOptions)
             }
         }
         scenes.push(ScenePlan {
-            uid: super::next_scene_uid(),
+            uid: super::next_uid(),
             id: s.id.clone(),
             start: starts[i],
             len: lens[i],

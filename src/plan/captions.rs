@@ -323,7 +323,7 @@ fn layout(ck: &mut Checker, ctx: &mut Ctx, words: &[Word], st: &CaptionStyle) ->
             lines[i].end = next;
         }
     }
-    Some(CaptionsPlan { uid: super::next_scene_uid(), lines, x, y, anchor_y })
+    Some(CaptionsPlan { uid: super::next_uid(), lines, x, y, anchor_y })
 }
 
 #[cfg(test)]

@@ -95,19 +95,19 @@ pub struct DurationInfo {
     pub action: String,
 }
 
-/// A number no other scene of this process has had. The frame workers' caches (painted
-/// gradients, what a canvas holds) outlive a plan when the caller's rayon pool does, so
-/// they key on this, never on a scene's address: a new plan's scene can sit where a
-/// dropped plan's scene sat (it did, and a second render on one pool showed the first's
-/// gradient).
-pub(crate) fn next_scene_uid() -> u64 {
+/// A number no other scene or caption plan of this process has had. The frame workers'
+/// caches (painted gradients, what a canvas holds, composed overlays) outlive a plan when
+/// the caller's rayon pool does, so they key on this, never on an address: a new plan's
+/// scene can sit where a dropped plan's scene sat (it did, and a second render on one pool
+/// showed the first's gradient).
+pub(crate) fn next_uid() -> u64 {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 #[derive(Debug)]
 pub(crate) struct ScenePlan {
-    /// Unique in the process (see [`next_scene_uid`]): what per-worker caches key on.
+    /// Unique in the process (see [`next_uid`]): what per-worker caches key on.
     pub uid: u64,
     pub id: String,
     pub start: u64,

@@ -42,6 +42,9 @@ pub(crate) struct Planes {
     /// When each entry of `composed` was last used, in calls.
     used: [u64; 3],
     calls: u64,
+    /// The buffers of the last overlay composed and not kept (layers that change every
+    /// frame), reused for the next one.
+    spare: Option<Composed>,
 }
 
 /// What an overlay shows. Equal values paint equal pixels.
@@ -65,18 +68,22 @@ impl Shows {
 }
 
 impl Planes {
-    /// Blends the overlay that `shows` describes onto `out`: composed before, or now by
-    /// `paint` (which paints into the transparent overlay and returns the rectangles it
-    /// changed), then kept in place of the owner's earlier one or of the entry used least
-    /// lately. False if the overlay could not be allocated.
-    fn blend_cached(
+    /// Blends an overlay onto `out`. With `shows` (what it depicts), one composed before is
+    /// reused; otherwise `paint` paints it into the transparent overlay (returning the
+    /// rectangles it changed), it is composed, and kept in place of the owner's earlier
+    /// one or of the entry used least lately. Without `shows` (layers that change every
+    /// frame) it is painted and composed every time, into reused buffers. False if the
+    /// overlay could not be allocated.
+    fn blend_overlay(
         &mut self,
-        shows: Shows,
+        shows: Option<Shows>,
         out: &mut Yuv420,
         paint: impl FnOnce(&mut Pixmap) -> Vec<PixelRect>,
     ) -> bool {
         self.calls += 1;
-        if let Some(i) = self.composed.iter().position(|e| e.as_ref().is_some_and(|(k, _)| *k == shows)) {
+        let found =
+            shows.as_ref().and_then(|s| self.composed.iter().position(|e| e.as_ref().is_some_and(|(k, _)| k == s)));
+        if let Some(i) = found {
             if let Some((_, c)) = &self.composed[i] {
                 c.blend(out);
             }
@@ -87,6 +94,13 @@ impl Planes {
         let Some(overlay) = overlay(&mut self.overlay, w, h) else { return false };
         let mut rects = paint(overlay);
         normalize(&mut rects, w, h);
+        let Some(shows) = shows else {
+            let c = Composed::from_overlay(overlay, &rects, self.spare.take());
+            clear(overlay, &rects);
+            c.blend(out);
+            self.spare = Some(c);
+            return true;
+        };
         let owner = shows.owner();
         let slot = self.composed.iter().position(|e| e.as_ref().is_some_and(|(k, _)| k.owner() == owner));
         let oldest = (0..self.used.len()).min_by_key(|&i| self.used[i]).unwrap_or(0);
@@ -376,7 +390,7 @@ pub fn render_frame_yuv(
             let word = c.lines[i].words.iter().position(|w| w.0 <= frame && frame < w.1);
             let shows = Shows::Caption(c.uid, i, word);
             let paint = |o: &mut Pixmap| super::paint_captions(c, frame, &mut o.as_mut()).into_iter().collect();
-            if !planes.blend_cached(shows, out, paint) {
+            if !planes.blend_overlay(Some(shows), out, paint) {
                 return false;
             }
         }
@@ -420,21 +434,10 @@ fn paint_scene(
         rects
     };
     // Layers that only change with their animated state are composed once per state.
-    if visible().all(|(_, l)| is_static(l)) {
-        let states = visible().map(|(i, l)| (i, layer::state(plan, l, local - l.start))).collect();
-        return planes.blend_cached(Shows::Layers(s.uid, states), out, paint);
-    }
-    let Some(overlay) = overlay(&mut planes.overlay, w, h) else { return false };
-    let mut rects = paint(overlay);
-    flush(overlay, out, &mut rects);
-    true
-}
-
-/// Blends the overlay's `rects` onto `out` and clears them in the overlay again.
-fn flush(overlay: &mut Pixmap, out: &mut Yuv420, rects: &mut Vec<PixelRect>) {
-    normalize(rects, out.width, out.height);
-    Composed::from_overlay(overlay, rects, None).blend(out);
-    clear(overlay, rects);
+    let shows = visible()
+        .all(|(_, l)| is_static(l))
+        .then(|| Shows::Layers(s.uid, visible().map(|(i, l)| (i, layer::state(plan, l, local - l.start))).collect()));
+    planes.blend_overlay(shows, out, paint)
 }
 
 /// Widens `rects` to whole chroma blocks inside the `w` x `h` canvas and merges them until

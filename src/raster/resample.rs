@@ -148,8 +148,9 @@ impl Taps {
     }
 }
 
-/// Per-thread buffers: the vertical weights of the current group, the packed row (with
-/// zeros after it for the horizontal window), and the horizontal result of one group.
+/// Per-thread buffers: the packed row of a group of four (with zeros after it for the
+/// horizontal window), the horizontal result, the horizontal weights as AVX2 vectors, and
+/// the weights of the last resize.
 #[derive(Default)]
 struct Buffers {
     packed: Vec<u32>,
@@ -247,8 +248,9 @@ pub(crate) fn resize_plane(
                         let i = rows_of(k);
                         (vert.start[i] as usize, vert.weights(i))
                     });
-                    let offset = x0 as usize;
-                    vertical(src, sw as usize, offset, t, &taps, vert.precision, &mut packed[..t], avx2);
+                    let job =
+                        Vertical { src, stride: sw as usize, offset: x0 as usize, taps, precision: vert.precision };
+                    vertical(&job, &mut packed[..t], avx2);
                     horizontal(packed, horiz, pairs, &mut hrow[..d], avx2);
                     let out_row = g0 as usize + 4 * q;
                     let keep = (rows as usize - 4 * q).min(4);
@@ -274,35 +276,35 @@ fn has_avx2() -> bool {
     }
 }
 
-/// The vertical pass of four output rows over columns `offset..offset + t` of `src`
-/// (rows of `sw`), row `k` with the weights `taps[k]` from its start row, interleaved:
-/// byte `k` of `packed[x]` is row `k` at column `offset + x`.
-#[allow(clippy::too_many_arguments)]
-fn vertical(
-    src: &[u8],
-    sw: usize,
+/// The vertical pass of four output rows: row `k` is the sum over `taps[k].1.len()` rows
+/// of `src` (rows of `stride` bytes) from row `taps[k].0`, columns `offset..`.
+struct Vertical<'a> {
+    src: &'a [u8],
+    stride: usize,
     offset: usize,
-    t: usize,
-    taps: &[(usize, &[i16]); 4],
+    taps: [(usize, &'a [i16]); 4],
     precision: u8,
-    packed: &mut [u32],
-    avx2: bool,
-) {
+}
+
+/// Runs `job` over the columns of `packed`, interleaved: byte `k` of `packed[x]` is row `k`
+/// at column `offset + x`.
+fn vertical(job: &Vertical, packed: &mut [u32], avx2: bool) {
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
     if avx2 {
-        // SAFETY: the CPU supports AVX2 (checked by the caller); reads stay inside the
-        // weighted rows' `offset..offset + t` and writes inside `packed[..t]`.
-        done = unsafe { vertical_avx2(src, sw, offset, t, taps, precision, packed) };
+        // SAFETY: the CPU supports AVX2 (checked by the caller); reads are bounds-checked
+        // against `src` before the loop, writes stay inside `packed`.
+        done = unsafe { vertical_avx2(job, packed) };
     }
     let _ = avx2;
+    let Vertical { src, stride, offset, taps, precision } = *job;
     let half = 1i32 << (precision - 1);
-    for (x, out) in packed.iter_mut().enumerate().take(t).skip(done) {
+    for (x, out) in packed.iter_mut().enumerate().skip(done) {
         let mut bytes = [0u8; 4];
-        for (b, &(start, w)) in bytes.iter_mut().zip(taps) {
+        for (b, &(start, w)) in bytes.iter_mut().zip(&taps) {
             let mut sum = half;
             for (j, &k) in w.iter().enumerate() {
-                sum += src[(start + j) * sw + offset + x] as i32 * k as i32;
+                sum += src[(start + j) * stride + offset + x] as i32 * k as i32;
             }
             *b = (sum >> precision).clamp(0, 255) as u8;
         }
@@ -313,29 +315,21 @@ fn vertical(
 /// [`vertical`] for whole steps of 16 columns; returns how many columns it did.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn vertical_avx2(
-    src: &[u8],
-    sw: usize,
-    offset: usize,
-    t: usize,
-    taps: &[(usize, &[i16]); 4],
-    precision: u8,
-    packed: &mut [u32],
-) -> usize {
+unsafe fn vertical_avx2(job: &Vertical, packed: &mut [u32]) -> usize {
     use std::arch::x86_64::*;
+    let Vertical { src, stride: sw, offset, taps, precision } = *job;
+    let t = packed.len();
     let half = _mm256_set1_epi32(1 << (precision - 1));
     let shift = _mm_cvtsi32_si128(precision as i32);
     // Every weighted row must hold the columns read.
-    let ok = taps.iter().all(|&(start, w)| (start + w.len()) * sw <= src.len() || w.is_empty())
-        && offset + t <= sw
-        && packed.len() >= t;
+    let ok = taps.iter().all(|&(start, w)| (start + w.len()) * sw <= src.len() || w.is_empty()) && offset + t <= sw;
     if !ok {
         return 0;
     }
     let mut x = 0;
     while x + 16 <= t {
         let mut rows = [_mm_setzero_si128(); 4];
-        for (out, &(start, w)) in rows.iter_mut().zip(taps) {
+        for (out, &(start, w)) in rows.iter_mut().zip(&taps) {
             let (mut lo, mut hi) = (half, half);
             let mut j = 0;
             while j < w.len() {
@@ -357,7 +351,7 @@ unsafe fn vertical_avx2(
         }
         let (ab0, ab1) = (_mm_unpacklo_epi8(rows[0], rows[1]), _mm_unpackhi_epi8(rows[0], rows[1]));
         let (cd0, cd1) = (_mm_unpacklo_epi8(rows[2], rows[3]), _mm_unpackhi_epi8(rows[2], rows[3]));
-        // SAFETY: x + 16 <= t <= packed.len().
+        // SAFETY: x + 16 <= t == packed.len().
         unsafe {
             let o = packed.as_mut_ptr().add(x) as *mut __m128i;
             _mm_storeu_si128(o, _mm_unpacklo_epi16(ab0, cd0));
@@ -631,9 +625,10 @@ mod tests {
                 assert_eq!(a, b, "horizontal");
                 let taps =
                     [(3usize, &[5000i16, 9000, 2384][..]), (4, &[16384][..]), (5, &[8000, 8384][..]), (0, &[][..])];
+                let job = Vertical { src: &src, stride: sw as usize, offset: 17, taps, precision: 14 };
                 let (mut a, mut b) = (vec![0u32; 70], vec![0u32; 70]);
-                vertical(&src, sw as usize, 17, 70, &taps, 14, &mut a, true);
-                vertical(&src, sw as usize, 17, 70, &taps, 14, &mut b, false);
+                vertical(&job, &mut a, true);
+                vertical(&job, &mut b, false);
                 assert_eq!(a, b, "vertical");
                 let row: Vec<u32> = (0..50u32).map(|i| i.wrapping_mul(0x01020304 ^ i)).collect();
                 let (mut a, mut b) = (vec![0u8; 200], vec![0u8; 200]);
