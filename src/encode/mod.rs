@@ -204,7 +204,10 @@ impl Mp4Writer {
             ..Default::default()
         });
         if global_header {
-            enc.set_flags(ff::codec::Flags::GLOBAL_HEADER);
+            // Added to the codec's default flags, never in place of them: FFmpeg's libx264
+            // defaults include closed GOPs (`+cgop`, x264's own default), which replacing
+            // the flags would silently turn into open GOPs.
+            add_flags(&mut enc, ff::codec::Flags::GLOBAL_HEADER);
         }
         let mut opts = ff::Dictionary::new();
         opts.set("preset", &s.preset);
@@ -266,7 +269,7 @@ impl Mp4Writer {
         enc.set_bit_rate(a.bitrate);
         enc.set_time_base(enc_tb);
         if global_header {
-            enc.set_flags(ff::codec::Flags::GLOBAL_HEADER);
+            add_flags(&mut enc, ff::codec::Flags::GLOBAL_HEADER);
         }
         let encoder = enc.open_as(codec).map_err(|e| enc_err("opening the AAC encoder", e))?;
         ost.set_parameters(&encoder);
@@ -445,6 +448,16 @@ unsafe extern "C" fn release_arc<O>(opaque: *mut std::ffi::c_void, _data: *mut u
     // SAFETY: `opaque` is the `Box<Arc<O>>` write_shared leaked for this buffer, and
     // FFmpeg calls this once, when the buffer's last reference goes.
     drop(unsafe { Box::from_raw(opaque as *mut Arc<O>) });
+}
+
+/// Sets `flags` on an encoder context on top of the flags it already has (the codec's
+/// defaults); ffmpeg-next's `set_flags` replaces them all.
+fn add_flags(ctx: &mut ff::codec::context::Context, flags: ff::codec::Flags) {
+    // SAFETY: the context is allocated and not yet opened; `flags` is a plain int field.
+    unsafe {
+        let p = ctx.as_mut_ptr();
+        (*p).flags |= flags.bits() as std::ffi::c_int;
+    }
 }
 
 /// A failed write: the operating system's error (a full disk, a quota, a file size limit)

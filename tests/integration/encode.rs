@@ -44,6 +44,36 @@ fn mp4_has_the_contracted_stream() {
     assert!(moov < mdat, "faststart: moov must come before mdat, got {boxes:?}");
 }
 
+/// The options libx264 records in its SEI message ("x264 - core ... options: ..."), split
+/// into `name=value` words.
+fn x264_options(path: &std::path::Path) -> Vec<String> {
+    let bytes = std::fs::read(path).expect("read MP4");
+    let at = bytes.windows(11).position(|w| w == b"x264 - core").expect("x264 SEI in the stream");
+    let end = bytes[at..].iter().position(|&b| b == 0).map_or(bytes.len(), |n| at + n);
+    let text = String::from_utf8_lossy(&bytes[at..end]).into_owned();
+    let (_, opts) = text.split_once("options: ").expect("options in the SEI");
+    opts.split_whitespace().map(str::to_owned).collect()
+}
+
+#[test]
+fn encoder_settings_match_the_ffmpeg_program() {
+    // Our x264 must run with exactly the settings the `ffmpeg` program gives it for the same
+    // preset, CRF and profile: the benchmark's floor is that program, and its defaults
+    // (closed GOPs among them) are what users of FFmpeg expect.
+    let (dir, out, _) = render_json(FLAT, "flat.mp4");
+    let theirs = dir.path().join("ffmpeg.mp4");
+    let ok = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i", "color=c=red:s=320x180:r=30", "-frames:v", "45"])
+        .args(["-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-profile:v", "high", "-pix_fmt", "yuv420p"])
+        .arg(&theirs)
+        .status()
+        .expect("run ffmpeg");
+    assert!(ok.success());
+    let (ours, theirs) = (x264_options(&out), x264_options(&theirs));
+    assert!(ours.iter().any(|o| o == "open_gop=0"), "closed GOPs: {ours:?}");
+    assert_eq!(ours, theirs);
+}
+
 #[test]
 fn flat_colors_survive_the_round_trip() {
     let (_dir, out, _) = render_json(FLAT, "colors.mp4");
