@@ -40,6 +40,8 @@ pub(crate) struct Taps {
     precision: u8,
     /// The largest of `start`.
     max_start: u32,
+    /// The largest of `len`.
+    max_len: u32,
 }
 
 impl Taps {
@@ -116,7 +118,8 @@ impl Taps {
             }
         }
         let max_start = start.iter().copied().max().unwrap_or(0);
-        Some(Taps { start, len, k, window, precision, max_start })
+        let max_len = len.iter().copied().max().unwrap_or(0);
+        Some(Taps { start, len, k, window, precision, max_start, max_len })
     }
 
     /// Weight pairs per output in [`Taps::pair_vectors`]: the window in whole groups of four.
@@ -128,9 +131,9 @@ impl Taps {
         &self.k[i * self.window..i * self.window + self.len[i] as usize]
     }
 
-    /// Weight pairs `(k[j], k[j + 1])` of outputs `2m` and `2m + 1` as the AVX2 pass
-    /// multiplies them: four copies of output `2m`'s pair, then four of `2m + 1`'s, for
-    /// each even `j` below the window, output pair by output pair, into `out`.
+    /// Weight pairs `(k[j], k[j + 1])` as the AVX2 pass multiplies them, for whole blocks
+    /// of eight outputs `b..b + 8`: for `m` in 0..4, for each even `j` below the window,
+    /// four copies of output `b + m`'s pair, then four of output `b + 4 + m`'s, into `out`.
     fn pair_vectors(&self, out: &mut Vec<[i32; 8]>) {
         let pairs = self.pairs();
         out.clear();
@@ -139,22 +142,24 @@ impl Taps {
             let (a, b) = (w.get(j).copied().unwrap_or(0), w.get(j + 1).copied().unwrap_or(0));
             (a as u16 as i32) | ((b as i32) << 16)
         };
-        for m in 0..self.start.len() / 2 {
-            for jj in 0..pairs {
-                let (p, q) = (pair(2 * m, 2 * jj), pair(2 * m + 1, 2 * jj));
-                out.push([p, p, p, p, q, q, q, q]);
+        for b in (0..self.start.len() / 8).map(|b| 8 * b) {
+            for m in 0..4 {
+                for jj in 0..pairs {
+                    let (p, q) = (pair(b + m, 2 * jj), pair(b + 4 + m, 2 * jj));
+                    out.push([p, p, p, p, q, q, q, q]);
+                }
             }
         }
     }
 }
 
 /// Per-thread buffers: the packed row of a group of four (with zeros after it for the
-/// horizontal window), the horizontal result, the horizontal weights as AVX2 vectors, and
-/// the weights of the last resize.
+/// horizontal window), four output rows for a group's last, partial quad, the horizontal
+/// weights as AVX2 vectors, and the weights of the last resize.
 #[derive(Default)]
 struct Buffers {
     packed: Vec<u32>,
-    horiz: Vec<u32>,
+    spare: Vec<u8>,
     pairs: Vec<[i32; 8]>,
     /// The weights of the last resize, for the next one with the same sizes and crop (a
     /// frame's Cr plane after its Cb plane): the key, the horizontal taps and the
@@ -200,7 +205,7 @@ pub(crate) fn resize_plane(
     let key = [sw as u64, sh as u64, dw as u64, dh as u64, left.to_bits(), top.to_bits(), cw.to_bits(), ch.to_bits()];
     BUFFERS.with(|cell| {
         let mut b = cell.borrow_mut();
-        let Buffers { packed, horiz: hrow, pairs, memo } = &mut *b;
+        let Buffers { packed, spare, pairs, memo } = &mut *b;
         let same = memo.as_ref().is_some_and(|m| m.0 == key);
         if !same {
             let Some(horiz) = Taps::bilinear(tw, left - x0 as f64, left - x0 as f64 + cw, dw) else { return false };
@@ -215,9 +220,6 @@ pub(crate) fn resize_plane(
         // The packed row, then zeros the horizontal window may read past its end.
         packed.clear();
         packed.resize(t + 2 * horiz.pairs() + 4, 0);
-        if hrow.len() < d {
-            hrow.resize(d, 0);
-        }
         let mut g0 = 0;
         while g0 < dh {
             let g1 = (g0 + GROUP_ROWS).min(dh);
@@ -251,11 +253,10 @@ pub(crate) fn resize_plane(
                     let job =
                         Vertical { src, stride: sw as usize, offset: x0 as usize, taps, precision: vert.precision };
                     vertical(&job, &mut packed[..t], avx2);
-                    horizontal(packed, horiz, pairs, &mut hrow[..d], avx2);
                     let out_row = g0 as usize + 4 * q;
                     let keep = (rows as usize - 4 * q).min(4);
                     let out = &mut dst[out_row * d..(out_row + keep) * d];
-                    unpack(&hrow[..d], keep, out, avx2);
+                    horizontal(packed, horiz, pairs, out, keep, spare, avx2);
                 }
                 c0 = c1;
             }
@@ -312,43 +313,62 @@ fn vertical(job: &Vertical, packed: &mut [u32], avx2: bool) {
     }
 }
 
-/// [`vertical`] for whole steps of 16 columns; returns how many columns it did.
+/// [`vertical`] for whole steps of 16 columns; returns how many columns it did (none when
+/// a row has no taps or more than four, which the plain loop then does).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn vertical_avx2(job: &Vertical, packed: &mut [u32]) -> usize {
     use std::arch::x86_64::*;
     let Vertical { src, stride: sw, offset, taps, precision } = *job;
     let t = packed.len();
-    let half = _mm256_set1_epi32(1 << (precision - 1));
-    let shift = _mm_cvtsi32_si128(precision as i32);
-    // Every weighted row must hold the columns read.
-    let ok = taps.iter().all(|&(start, w)| (start + w.len()) * sw <= src.len() || w.is_empty()) && offset + t <= sw;
+    // Every weighted row must hold the columns read; windows of one to four rows (Ken
+    // Burns, any shrink below 1.5).
+    let ok = taps.iter().all(|&(start, w)| (1..=4).contains(&w.len()) && (start + w.len()) * sw <= src.len())
+        && offset + t <= sw;
     if !ok {
         return 0;
     }
+    let half = _mm256_set1_epi32(1 << (precision - 1));
+    let shift = _mm_cvtsi32_si128(precision as i32);
+    // Per output row: the offsets of the four source rows it reads (past its taps, its last
+    // row again, at weight 0) and its two weight pairs, made once for the whole row.
+    let mut from = [[0usize; 4]; 4];
+    let mut k = [[_mm256_setzero_si256(); 2]; 4];
+    for (r, &(start, w)) in taps.iter().enumerate() {
+        let wt = |j: usize| w.get(j).copied().unwrap_or(0);
+        for (j, f) in from[r].iter_mut().enumerate() {
+            *f = (start + j.min(w.len() - 1)) * sw + offset;
+        }
+        for (p, kp) in k[r].iter_mut().enumerate() {
+            *kp = _mm256_set1_epi32((wt(2 * p) as u16 as i32) | ((wt(2 * p + 1) as i32) << 16));
+        }
+    }
+    let two = taps.map(|(_, w)| w.len() <= 2);
+    let base = src.as_ptr();
     let mut x = 0;
     while x + 16 <= t {
-        let mut rows = [_mm_setzero_si128(); 4];
-        for (out, &(start, w)) in rows.iter_mut().zip(&taps) {
-            let (mut lo, mut hi) = (half, half);
-            let mut j = 0;
-            while j < w.len() {
-                // SAFETY: row start + j (and + j + 1) is inside `src`, columns
-                // offset + x .. offset + x + 16 inside the row (checked above).
-                let ld = |r: usize| unsafe {
-                    _mm256_cvtepu8_epi16(_mm_loadu_si128(src.as_ptr().add(r * sw + offset + x) as *const __m128i))
+        // Row r's 16 columns as bytes.
+        macro_rules! row {
+            ($r:literal) => {{
+                // SAFETY: every row in `from` is inside `src`, columns offset + x ..
+                // offset + x + 16 inside the row (checked above).
+                let ld = |j: usize| unsafe {
+                    _mm256_cvtepu8_epi16(_mm_loadu_si128(base.add(from[$r][j] + x) as *const __m128i))
                 };
-                let a = ld(start + j);
-                let (b, kb) = if j + 1 < w.len() { (ld(start + j + 1), w[j + 1]) } else { (_mm256_setzero_si256(), 0) };
-                let k = _mm256_set1_epi32((w[j] as u16 as i32) | ((kb as i32) << 16));
+                let (a, b) = (ld(0), ld(1));
                 // Lane order: unpacklo holds columns 0-3 and 8-11, unpackhi 4-7 and 12-15.
-                lo = _mm256_add_epi32(lo, _mm256_madd_epi16(_mm256_unpacklo_epi16(a, b), k));
-                hi = _mm256_add_epi32(hi, _mm256_madd_epi16(_mm256_unpackhi_epi16(a, b), k));
-                j += 2;
-            }
-            let v = _mm256_packs_epi32(_mm256_sra_epi32(lo, shift), _mm256_sra_epi32(hi, shift));
-            *out = _mm_packus_epi16(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
+                let mut lo = _mm256_add_epi32(half, _mm256_madd_epi16(_mm256_unpacklo_epi16(a, b), k[$r][0]));
+                let mut hi = _mm256_add_epi32(half, _mm256_madd_epi16(_mm256_unpackhi_epi16(a, b), k[$r][0]));
+                if !two[$r] {
+                    let (c, d) = (ld(2), ld(3));
+                    lo = _mm256_add_epi32(lo, _mm256_madd_epi16(_mm256_unpacklo_epi16(c, d), k[$r][1]));
+                    hi = _mm256_add_epi32(hi, _mm256_madd_epi16(_mm256_unpackhi_epi16(c, d), k[$r][1]));
+                }
+                let v = _mm256_packs_epi32(_mm256_sra_epi32(lo, shift), _mm256_sra_epi32(hi, shift));
+                _mm_packus_epi16(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v))
+            }};
         }
+        let rows = [row!(0), row!(1), row!(2), row!(3)];
         let (ab0, ab1) = (_mm_unpacklo_epi8(rows[0], rows[1]), _mm_unpackhi_epi8(rows[0], rows[1]));
         let (cd0, cd1) = (_mm_unpacklo_epi8(rows[2], rows[3]), _mm_unpackhi_epi8(rows[2], rows[3]));
         // SAFETY: x + 16 <= t == packed.len().
@@ -364,20 +384,39 @@ unsafe fn vertical_avx2(job: &Vertical, packed: &mut [u32]) -> usize {
     x
 }
 
-/// The horizontal pass of a packed row: each output sample's four bytes are the four rows.
-/// `packed` holds zeros for a window past its samples; `pairs` is
-/// [`Taps::pair_vectors`] of `taps` when `avx2`.
-fn horizontal(packed: &[u32], taps: &Taps, pairs: &[[i32; 8]], out: &mut [u32], avx2: bool) {
+/// The horizontal pass of a packed row into the first `keep` (1..=4) rows of `out` (rows of
+/// `d = out.len() / keep` samples): byte `k` of each packed sample belongs to row `k`.
+/// `packed` holds zeros for a window past its samples; `pairs` is [`Taps::pair_vectors`]
+/// of `taps` when `avx2`; `spare` takes the four rows when fewer are kept.
+fn horizontal(
+    packed: &[u32],
+    taps: &Taps,
+    pairs: &[[i32; 8]],
+    out: &mut [u8],
+    keep: usize,
+    spare: &mut Vec<u8>,
+    avx2: bool,
+) {
+    let d = out.len() / keep.max(1);
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
     if avx2 {
-        // SAFETY: the CPU supports AVX2 (checked by the caller); reads are bounds-checked
-        // against `packed` and `pairs` before the loop.
-        done = unsafe { horizontal_avx2(packed, taps, pairs, out) };
+        if keep == 4 {
+            // SAFETY: the CPU supports AVX2 (checked by the caller); reads are
+            // bounds-checked against `packed` and `pairs`, writes against `out`.
+            done = unsafe { horizontal_avx2(packed, taps, pairs, out, d) };
+        } else {
+            spare.resize(4 * d, 0);
+            // SAFETY: as above.
+            done = unsafe { horizontal_avx2(packed, taps, pairs, spare, d) };
+            for k in 0..keep {
+                out[k * d..k * d + done].copy_from_slice(&spare[k * d..k * d + done]);
+            }
+        }
     }
-    let _ = (avx2, pairs);
+    let _ = (avx2, pairs, spare);
     let half = 1i32 << (taps.precision - 1);
-    for (i, o) in out.iter_mut().enumerate().skip(done) {
+    for i in done..d {
         let start = taps.start[i] as usize;
         let mut sums = [half; 4];
         for (j, &k) in taps.weights(i).iter().enumerate() {
@@ -386,23 +425,30 @@ fn horizontal(packed: &[u32], taps: &Taps, pairs: &[[i32; 8]], out: &mut [u32], 
                 *s += p as i32 * k as i32;
             }
         }
-        *o = u32::from_le_bytes(sums.map(|s| (s >> taps.precision).clamp(0, 255) as u8));
+        for (k, s) in sums.iter().enumerate().take(keep) {
+            out[k * d + i] = (s >> taps.precision).clamp(0, 255) as u8;
+        }
     }
 }
 
-/// [`horizontal`] for whole steps of 8 outputs, two at a time (one per 128-bit lane);
-/// returns how many outputs it did.
+/// [`horizontal`] of all four rows for whole steps of 16 outputs; returns how many it did.
+/// Each step is two blocks of eight outputs, each block four accumulators of two outputs
+/// (`m` and `m + 4`, one per 128-bit lane), so the packed results come out in order and
+/// split into the four rows in registers.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn horizontal_avx2(packed: &[u32], taps: &Taps, kv: &[[i32; 8]], out: &mut [u32]) -> usize {
+unsafe fn horizontal_avx2(packed: &[u32], taps: &Taps, kv: &[[i32; 8]], out: &mut [u8], d: usize) -> usize {
     use std::arch::x86_64::*;
-    let n = out.len().min(taps.start.len()) & !1;
+    let n = d.min(taps.start.len()) & !15;
     let pairs = taps.pairs();
     // Every window read (whole groups of four samples) must lie inside `packed`, every
-    // weight vector inside `kv`.
-    if kv.len() < n / 2 * pairs || taps.max_start as usize + 2 * pairs > packed.len() {
+    // weight vector inside `kv`, every row inside `out`.
+    if kv.len() < n / 2 * pairs || taps.max_start as usize + 2 * pairs > packed.len() || out.len() < 4 * d {
         return 0;
     }
+    // Windows of at most four samples (Ken Burns, any shrink below 1.5) take one load and
+    // two multiplies per output pair, without a loop; weights past a window's length are 0.
+    let narrow = taps.max_len <= 4;
     let half = _mm256_set1_epi32(1 << (taps.precision - 1));
     let shift = _mm_cvtsi32_si128(taps.precision as i32);
     // Four packed samples (16 bytes) to i16 pairs per byte: (s0.k, s1.k) for k = 0..3,
@@ -414,102 +460,84 @@ unsafe fn horizontal_avx2(packed: &[u32], taps: &Taps, kv: &[[i32; 8]], out: &mu
         8, -1, 12, -1, 9, -1, 13, -1, 10, -1, 14, -1, 11, -1, 15, -1, 8, -1, 12, -1, 9, -1, 13, -1, 10, -1, 14, -1, 11,
         -1, 15, -1,
     );
-    let order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
-    let mut i = 0;
-    while i + 8 <= n {
-        let mut acc = [half; 4];
-        for (m, a) in acc.iter_mut().enumerate() {
-            let (p, q) = (i + 2 * m, i + 2 * m + 1);
-            let (sp, sq) = (taps.start[p] as usize, taps.start[q] as usize);
-            // The taps either output has (the rest of the window weighs 0).
-            let used = taps.len[p].max(taps.len[q]) as usize;
-            let ks = &kv[p / 2 * pairs..(p / 2 + 1) * pairs];
-            let mut j = 0;
-            while j < used {
-                // SAFETY: start + j + 4 <= start + 2 * pairs <= packed.len() (checked above).
-                let v = unsafe {
-                    _mm256_loadu2_m128i(
-                        packed.as_ptr().add(sq + j) as *const __m128i,
-                        packed.as_ptr().add(sp + j) as *const __m128i,
-                    )
-                };
-                // SAFETY: j / 2 + 1 < pairs: each entry is 32 readable bytes.
-                let (k0, k1) = unsafe {
-                    (
-                        _mm256_loadu_si256(ks.as_ptr().add(j / 2) as *const __m256i),
-                        _mm256_loadu_si256(ks.as_ptr().add(j / 2 + 1) as *const __m256i),
-                    )
-                };
-                *a = _mm256_add_epi32(*a, _mm256_madd_epi16(_mm256_shuffle_epi8(v, first), k0));
-                if j + 2 < used {
-                    *a = _mm256_add_epi32(*a, _mm256_madd_epi16(_mm256_shuffle_epi8(v, second), k1));
-                }
-                j += 4;
-            }
-            *a = _mm256_sra_epi32(*a, shift);
-        }
-        // acc[m]: lane 0 output i + 2m, lane 1 output i + 2m + 1, four channels each.
-        let lo = _mm256_packs_epi32(acc[0], acc[1]);
-        let hi = _mm256_packs_epi32(acc[2], acc[3]);
-        let bytes = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(lo, hi), order);
-        // SAFETY: i + 8 <= n <= out.len().
-        unsafe { _mm256_storeu_si256(out.as_mut_ptr().add(i) as *mut __m256i, bytes) };
-        i += 8;
-    }
-    i
-}
-
-/// Splits a packed row into its first `keep` (1..=4) rows of `out` (rows of `row.len()`).
-fn unpack(row: &[u32], keep: usize, out: &mut [u8], avx2: bool) {
-    let d = row.len();
-    let mut done = 0;
-    #[cfg(target_arch = "x86_64")]
-    if avx2 && keep == 4 {
-        // SAFETY: the CPU supports AVX2 (checked by the caller).
-        done = unsafe { unpack_avx2(row, out) };
-    }
-    let _ = avx2;
-    for k in 0..keep {
-        for (o, px) in out[k * d + done..(k + 1) * d].iter_mut().zip(&row[done..]) {
-            *o = (px >> (8 * k)) as u8;
-        }
-    }
-}
-
-/// [`unpack`] of all four rows for whole steps of 16 samples; returns how many it did.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn unpack_avx2(row: &[u32], out: &mut [u8]) -> usize {
-    use std::arch::x86_64::*;
-    let d = row.len();
-    if out.len() < 4 * d {
-        return 0;
-    }
     // In each 128-bit lane, byte k of its four samples together; then the lanes' dwords of
     // each row side by side, so 64-bit word k holds row k of eight samples.
     let by_row = _mm256_setr_epi8(
         0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15, 0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15,
     );
     let pair = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    let (starts, lens) = (&taps.start[..n], &taps.len[..n]);
     let base = out.as_mut_ptr();
-    let mut x = 0;
-    while x + 16 <= d {
-        // SAFETY: x + 16 <= d; row k of `out` is out[k * d..(k + 1) * d].
+    let mut i = 0;
+    while i + 16 <= n {
+        // acc[4h + m]: lane 0 output i + 8h + m, lane 1 output i + 8h + 4 + m, four rows
+        // each; its weights are entry i / 2 + 4h + m of `kv`.
+        let st = &starts[i..i + 16];
+        let ln = &lens[i..i + 16];
+        let kb = &kv[i / 2 * pairs..(i / 2 + 8) * pairs];
+        // Accumulator `a` over the taps from `j`, four at a time, while `j < used`.
+        macro_rules! acc {
+            ($a:literal, $used:expr) => {{
+                let p = 8 * ($a / 4) + $a % 4;
+                let (sp, sq) = (st[p] as usize, st[p + 4] as usize);
+                let ks = &kb[$a * pairs..($a + 1) * pairs];
+                let mut acc = half;
+                let mut j = 0;
+                while j < $used(p) {
+                    // SAFETY: start + j + 4 <= start + 2 * pairs <= packed.len(), and
+                    // j / 2 + 1 < pairs (checked above).
+                    unsafe {
+                        let v = _mm256_loadu2_m128i(
+                            packed.as_ptr().add(sq + j) as *const __m128i,
+                            packed.as_ptr().add(sp + j) as *const __m128i,
+                        );
+                        let k0 = _mm256_loadu_si256(ks.as_ptr().add(j / 2) as *const __m256i);
+                        let k1 = _mm256_loadu_si256(ks.as_ptr().add(j / 2 + 1) as *const __m256i);
+                        let lo = _mm256_madd_epi16(_mm256_shuffle_epi8(v, first), k0);
+                        let hi = _mm256_madd_epi16(_mm256_shuffle_epi8(v, second), k1);
+                        acc = _mm256_add_epi32(acc, _mm256_add_epi32(lo, hi));
+                    }
+                    j += 4;
+                }
+                _mm256_sra_epi32(acc, shift)
+            }};
+        }
+        macro_rules! all {
+            ($used:expr) => {
+                [
+                    acc!(0, $used),
+                    acc!(1, $used),
+                    acc!(2, $used),
+                    acc!(3, $used),
+                    acc!(4, $used),
+                    acc!(5, $used),
+                    acc!(6, $used),
+                    acc!(7, $used),
+                ]
+            };
+        }
+        // A narrow window is one step; a wide one as many as either output needs.
+        let acc = if narrow { all!(|_| 1) } else { all!(|p: usize| ln[p].max(ln[p + 4]) as usize) };
+        // Packed in lane order, each block of four accumulators is outputs 8h..8h + 4, then
+        // 8h + 4..8h + 8; then 64-bit word k of each holds row k of its eight outputs.
+        let split = |a: __m256i, b: __m256i, c: __m256i, d: __m256i| {
+            let bytes = _mm256_packus_epi16(_mm256_packs_epi32(a, b), _mm256_packs_epi32(c, d));
+            _mm256_permutevar8x32_epi32(_mm256_shuffle_epi8(bytes, by_row), pair)
+        };
+        let (a, b) = (split(acc[0], acc[1], acc[2], acc[3]), split(acc[4], acc[5], acc[6], acc[7]));
+        // Low lanes: rows 0 and 1 of the 16 outputs; high lanes: rows 2 and 3.
+        let (even, odd) = (_mm256_unpacklo_epi64(a, b), _mm256_unpackhi_epi64(a, b));
+        // SAFETY: i + 16 <= n <= d; row k of `out` is out[k * d..(k + 1) * d].
         unsafe {
-            let ld = |i: usize| _mm256_loadu_si256(row.as_ptr().add(i) as *const __m256i);
-            let a = _mm256_permutevar8x32_epi32(_mm256_shuffle_epi8(ld(x), by_row), pair);
-            let b = _mm256_permutevar8x32_epi32(_mm256_shuffle_epi8(ld(x + 8), by_row), pair);
-            // Low lanes: rows 0 and 1 of the 16 samples; high lanes: rows 2 and 3.
-            let (even, odd) = (_mm256_unpacklo_epi64(a, b), _mm256_unpackhi_epi64(a, b));
-            let st = |k: usize, v: __m128i| _mm_storeu_si128(base.add(k * d + x) as *mut __m128i, v);
+            let st = |k: usize, v: __m128i| _mm_storeu_si128(base.add(k * d + i) as *mut __m128i, v);
             st(0, _mm256_castsi256_si128(even));
             st(1, _mm256_castsi256_si128(odd));
             st(2, _mm256_extracti128_si256::<1>(even));
             st(3, _mm256_extracti128_si256::<1>(odd));
         }
-        x += 16;
+        i += 16;
     }
-    x
+    i
 }
 
 #[cfg(test)]
@@ -614,27 +642,36 @@ mod tests {
         // The SIMD paths against the plain loops, edges and tails included.
         if has_avx2() {
             {
-                let horiz = Taps::bilinear(100, 3.5, 95.0, 80).expect("taps");
-                let mut packed: Vec<u32> = (0..100u32).map(|i| i.wrapping_mul(0x9E3779B9)).collect();
-                packed.resize(100 + 2 * horiz.pairs() + 4, 0);
-                let (mut a, mut b) = (vec![0u32; 80], vec![0u32; 80]);
-                let mut pairs = Vec::new();
-                horiz.pair_vectors(&mut pairs);
-                horizontal(&packed, &horiz, &pairs, &mut a, true);
-                horizontal(&packed, &horiz, &[], &mut b, false);
-                assert_eq!(a, b, "horizontal");
-                let taps =
-                    [(3usize, &[5000i16, 9000, 2384][..]), (4, &[16384][..]), (5, &[8000, 8384][..]), (0, &[][..])];
-                let job = Vertical { src: &src, stride: sw as usize, offset: 17, taps, precision: 14 };
-                let (mut a, mut b) = (vec![0u32; 70], vec![0u32; 70]);
-                vertical(&job, &mut a, true);
-                vertical(&job, &mut b, false);
-                assert_eq!(a, b, "vertical");
-                let row: Vec<u32> = (0..50u32).map(|i| i.wrapping_mul(0x01020304 ^ i)).collect();
-                let (mut a, mut b) = (vec![0u8; 200], vec![0u8; 200]);
-                unpack(&row, 4, &mut a, true);
-                unpack(&row, 4, &mut b, false);
-                assert_eq!(a, b, "unpack");
+                // A Ken Burns window (four samples at most) and a strong shrink; 85 outputs
+                // leave a tail for the plain loop; all four rows and a partial quad.
+                for (width, in0, in1, outs) in [(100u32, 3.5, 95.0, 85usize), (400, 2.0, 390.0, 85)] {
+                    let horiz = Taps::bilinear(width, in0, in1, outs as u32).expect("taps");
+                    let mut packed: Vec<u32> = (0..width).map(|i| i.wrapping_mul(0x9E3779B9)).collect();
+                    packed.resize(width as usize + 2 * horiz.pairs() + 4, 0);
+                    let mut pairs = Vec::new();
+                    horiz.pair_vectors(&mut pairs);
+                    for keep in [4, 3] {
+                        let (mut a, mut b) = (vec![0u8; keep * outs], vec![0u8; keep * outs]);
+                        horizontal(&packed, &horiz, &pairs, &mut a, keep, &mut Vec::new(), true);
+                        horizontal(&packed, &horiz, &[], &mut b, keep, &mut Vec::new(), false);
+                        assert_eq!(a, b, "horizontal, window {}, {keep} rows", horiz.max_len);
+                    }
+                }
+                // Windows of three, one, two and four rows (the SIMD pass), and one with a
+                // row without taps (the plain loop throughout).
+                let four: [(usize, &[i16]); 4] =
+                    [(3, &[5000, 9000, 2384]), (4, &[16384]), (5, &[8000, 8384]), (0, &[4000, 4000, 4000, 4384])];
+                let empty: [(usize, &[i16]); 4] =
+                    [(3, &[5000, 9000, 2384]), (4, &[16384]), (5, &[8000, 8384]), (0, &[])];
+                for (taps, simd) in [(four, 64), (empty, 0)] {
+                    let job = Vertical { src: &src, stride: sw as usize, offset: 17, taps, precision: 14 };
+                    let (mut a, mut b) = (vec![0u32; 70], vec![0u32; 70]);
+                    // SAFETY: has_avx2() above.
+                    assert_eq!(unsafe { vertical_avx2(&job, &mut a) }, simd);
+                    vertical(&job, &mut a, true);
+                    vertical(&job, &mut b, false);
+                    assert_eq!(a, b, "vertical");
+                }
             }
         }
     }
