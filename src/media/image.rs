@@ -49,12 +49,102 @@ pub fn read_image_file(path: &Path, limits: ImageLimits) -> Result<Vec<u8>, Stri
 /// never from a name: a mislabelled file still decodes, and a file that is no image says so).
 /// The result is premultiplied, with the EXIF orientation applied.
 pub fn decode_image_bytes(bytes: &[u8], limits: ImageLimits) -> Result<DecodedImage, String> {
-    let rgba = decode_dynamic(bytes, limits)?.into_rgba8();
+    pixmap_of(decode_dynamic(bytes, limits)?)
+}
+
+/// A decoded image as premultiplied RGBA.
+fn pixmap_of(img: ::image::DynamicImage) -> Result<Pixmap, String> {
+    let rgba = img.into_rgba8();
     let (w, h) = rgba.dimensions();
     let mut data = rgba.into_raw();
     premultiply(&mut data);
     let size = IntSize::from_wh(w, h).ok_or("the image is empty")?;
     Pixmap::from_vec(data, size).ok_or_else(|| "the image is too large".into())
+}
+
+/// A decoded image before it is brought to the size it is drawn at: straight RGB when the
+/// file has no alpha channel (a JPEG: no RGBA copy of the whole original is made), else
+/// premultiplied RGBA. EXIF orientation applied.
+#[derive(Debug, Clone)]
+pub enum Original {
+    /// Rows of `width * 3` bytes.
+    Rgb {
+        /// The pixels.
+        data: Vec<u8>,
+        /// Width in pixels.
+        width: u32,
+        /// Height in pixels.
+        height: u32,
+    },
+    /// Premultiplied RGBA.
+    Rgba(Pixmap),
+}
+
+impl Original {
+    /// Decodes a PNG, JPEG or WebP image held in memory, as [`decode_image_bytes`] does.
+    pub fn decode(bytes: &[u8], limits: ImageLimits) -> Result<Original, String> {
+        let img = decode_dynamic(bytes, limits)?;
+        if img.color().has_alpha() {
+            return pixmap_of(img).map(Original::Rgba);
+        }
+        let (width, height) = (img.width(), img.height());
+        let data = match img {
+            // What a colour JPEG decodes to: taken as it is (into_rgb8 would copy it).
+            ::image::DynamicImage::ImageRgb8(rgb) => rgb.into_raw(),
+            img => img.into_rgb8().into_raw(),
+        };
+        Ok(Original::Rgb { data, width, height })
+    }
+
+    /// Width in pixels.
+    pub fn width(&self) -> u32 {
+        match self {
+            Original::Rgb { width, .. } => *width,
+            Original::Rgba(p) => p.width(),
+        }
+    }
+
+    /// Height in pixels.
+    pub fn height(&self) -> u32 {
+        match self {
+            Original::Rgb { height, .. } => *height,
+            Original::Rgba(p) => p.height(),
+        }
+    }
+
+    /// The pixels at `w` x `h` as premultiplied RGBA (no copy when RGBA at that size): the
+    /// same bytes as
+    /// [`resize_premultiplied`] of [`decode_image_bytes`] (Lanczos3 when the size differs;
+    /// on opaque pixels, resizing RGB gives what resizing their RGBA gives). None if the
+    /// size is zero or too large.
+    pub fn into_pixmap_at(self, w: u32, h: u32) -> Option<Pixmap> {
+        match self {
+            Original::Rgba(p) if (p.width(), p.height()) == (w, h) => Some(p),
+            o => o.pixmap_at(w, h),
+        }
+    }
+
+    /// [`Original::into_pixmap_at`] of a shared original (copied when at its own size).
+    pub fn pixmap_at(&self, w: u32, h: u32) -> Option<Pixmap> {
+        match self {
+            Original::Rgba(p) if (p.width(), p.height()) == (w, h) => Some(p.clone()),
+            Original::Rgba(p) => Some(resize_premultiplied(p, w, h)),
+            Original::Rgb { data, width, height } => {
+                let resized;
+                let rgb = if (*width, *height) == (w, h) {
+                    data
+                } else {
+                    resized = resize_rgb(data, *width, *height, w, h)?;
+                    &resized
+                };
+                let mut rgba = vec![255u8; rgb.len() / 3 * 4];
+                for (o, px) in rgba.chunks_exact_mut(4).zip(rgb.chunks_exact(3)) {
+                    o[..3].copy_from_slice(px);
+                }
+                Pixmap::from_vec(rgba, IntSize::from_wh(w, h)?)
+            }
+        }
+    }
 }
 
 /// Like [`decode_image_bytes`], as RGB rows of `width * 3` bytes (alpha dropped): for

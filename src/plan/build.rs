@@ -8,7 +8,7 @@ pub(crate) mod captions;
 use super::*;
 use crate::anim::{Key, Preset};
 use crate::error::{Error, Problems, Result};
-use crate::media::{decode_image_bytes, read_image_file, resize_premultiplied, AssetResolver, ImageLimits};
+use crate::media::{read_image_file, AssetResolver, ImageLimits, Original};
 use crate::model::{self, Composition, Length, StrOr};
 use crate::text::{Align, FontLibrary, PlateSpec, TextSpec, DEFAULT_FAMILY};
 use rayon::prelude::*;
@@ -174,6 +174,8 @@ enum Axis {
 /// The composition's images, decoded on first use and released after their last.
 struct Images {
     entries: HashMap<String, ImageEntry>,
+    /// The keys in the order planning first uses them.
+    order: Vec<String>,
     limits: ImageLimits,
 }
 
@@ -189,28 +191,43 @@ struct ImageEntry {
 enum ImageState {
     Pending,
     /// The decoded original and the file's bytes.
-    Ready(Arc<Pixmap>, Arc<[u8]>),
+    Ready(Arc<Original>, Arc<[u8]>),
     Failed,
 }
 
 impl Images {
     /// The decoded image and the file's bytes, decoding it now if needed (a failure is
-    /// reported once).
-    fn get(&mut self, ck: &mut Checker, key: &str) -> Option<(Arc<Pixmap>, Arc<[u8]>)> {
-        let e = self.entries.get_mut(key)?;
-        if let ImageState::Pending = e.state {
+    /// reported once). The next image planning will want is decoded at the same time, on
+    /// another core: two originals at most are held at once.
+    fn get(&mut self, ck: &mut Checker, key: &str) -> Option<(Arc<Original>, Arc<[u8]>)> {
+        if matches!(self.entries.get(key)?.state, ImageState::Pending) {
             let limits = self.limits;
-            let decoded = read_image_file(&e.file, limits)
-                .and_then(|bytes| decode_image_bytes(&bytes, limits).map(|p| (Arc::new(p), Arc::from(bytes))));
-            e.state = match decoded {
-                Ok((p, bytes)) => ImageState::Ready(p, bytes),
-                Err(why) => {
-                    ck.err(e.path.clone(), format!("asset {key:?}: {why}"));
-                    ImageState::Failed
-                }
+            let pos = self.order.iter().position(|k| k == key).unwrap_or(self.order.len());
+            let next = self.order[pos.min(self.order.len())..]
+                .iter()
+                .skip(1)
+                .find(|k| self.entries.get(*k).is_some_and(|e| e.uses > 0 && matches!(e.state, ImageState::Pending)))
+                .cloned();
+            let decode = |file: &std::path::Path| {
+                read_image_file(file, limits)
+                    .and_then(|bytes| Original::decode(&bytes, limits).map(|p| (Arc::new(p), Arc::from(bytes))))
             };
+            let file = self.entries.get(key)?.file.clone();
+            let next_file = next.as_ref().and_then(|k| self.entries.get(k)).map(|e| e.file.clone());
+            let (first, second) = rayon::join(|| decode(&file), || next_file.as_deref().map(decode));
+            for (k, decoded) in [(Some(key.to_string()), Some(first)), (next, second)] {
+                let (Some(k), Some(decoded)) = (k, decoded) else { continue };
+                let Some(e) = self.entries.get_mut(&k) else { continue };
+                e.state = match decoded {
+                    Ok((p, bytes)) => ImageState::Ready(p, bytes),
+                    Err(why) => {
+                        ck.err(e.path.clone(), format!("asset {k:?}: {why}"));
+                        ImageState::Failed
+                    }
+                };
+            }
         }
-        match &e.state {
+        match &self.entries.get(key)?.state {
             ImageState::Ready(p, bytes) => Some((p.clone(), bytes.clone())),
             _ => None,
         }
@@ -588,17 +605,15 @@ pub fn build(comp: &Composition, parse_warnings: &[Problem], opts: &PlanOptions)
     }
     // Images are decoded when first used and released after their last use (once shrunk
     // to the size they are drawn at), so planning never holds every original at once.
-    let mut images = Images { entries: HashMap::new(), limits: lim.image };
+    let mut images = Images { entries: HashMap::new(), order: Vec::new(), limits: lim.image };
     for (path, key) in &keys {
         if video_keys.contains(key.as_str()) {
             continue;
         }
         let Some((_, file)) = resolved.iter().find(|(k, _)| k == key) else { continue };
-        let e = images.entries.entry(key.clone()).or_insert_with(|| ImageEntry {
-            file: file.clone(),
-            path: path.clone(),
-            uses: 0,
-            state: ImageState::Pending,
+        let e = images.entries.entry(key.clone()).or_insert_with(|| {
+            images.order.push(key.clone());
+            ImageEntry { file: file.clone(), path: path.clone(), uses: 0, state: ImageState::Pending }
         });
         e.uses += 1;
     }
@@ -980,8 +995,13 @@ fn image_plan(
         .sources
         .entry((key.to_string(), tw, th))
         .or_insert_with(|| {
-            let pixels = if shrink { resize_premultiplied(&src, tw, th) } else { Arc::unwrap_or_clone(src) };
-            Arc::new(ImageSource::new(bytes, limits, pixels))
+            // The original's size, or one it shrinks to: never zero, never larger than it.
+            let (w, h) = (src.width(), src.height());
+            let pixels = match Arc::try_unwrap(src) {
+                Ok(original) => original.into_pixmap_at(tw, th),
+                Err(shared) => shared.pixmap_at(tw, th).or_else(|| shared.pixmap_at(w, h)),
+            };
+            Arc::new(ImageSource::new(bytes, limits, pixels.unwrap_or_else(|| crate::raster::pixmap_or_tiny(1, 1))))
         })
         .clone();
     ctx.image_uses.push((ctx.scene, source.clone()));

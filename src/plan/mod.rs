@@ -248,12 +248,7 @@ impl ImageSource {
     }
 
     fn decode(&self) -> Option<Pixmap> {
-        let p = crate::media::decode_image_bytes(&self.bytes, self.limits).ok()?;
-        if (p.width(), p.height()) == (self.width, self.height) {
-            Some(p)
-        } else {
-            Some(crate::media::resize_premultiplied(&p, self.width, self.height))
-        }
+        crate::media::Original::decode(&self.bytes, self.limits).ok()?.into_pixmap_at(self.width, self.height)
     }
 
     /// The pixels as BT.709 limited-range 4:2:0 planes, converted from [`ImageSource::pixmap`]
@@ -434,26 +429,37 @@ pub(crate) struct ShapePlan {
 mod tests {
     use super::*;
 
-    /// A released image comes back with exactly the pixels planning made, shrunk or not.
+    /// A released image comes back with exactly the pixels planning made, shrunk or not,
+    /// and those are the pixels of the RGBA decode and Lanczos resize: a PNG with alpha
+    /// (kept RGBA) and a JPEG (kept RGB, resized as RGB, widened to RGBA).
     #[test]
     fn released_images_reload_the_same_pixels() {
         let img = image::RgbaImage::from_fn(64, 48, |x, y| image::Rgba([(x * 4) as u8, (y * 5) as u8, 90, 255]));
-        let mut png = Vec::new();
-        image::DynamicImage::ImageRgba8(img)
-            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
-            .expect("png");
         let limits = crate::media::ImageLimits::default();
-        let decoded = crate::media::decode_image_bytes(&png, limits).expect("decodes");
-        let bytes: Arc<[u8]> = Arc::from(png);
-        for pixels in [decoded.clone(), crate::media::resize_premultiplied(&decoded, 29, 21)] {
-            let source = ImageSource::new(bytes.clone(), limits, pixels.clone());
-            assert!(source.is_loaded() && source.opaque);
-            source.release();
-            assert!(!source.is_loaded());
-            let again = source.pixmap().expect("reloads");
-            assert!(source.is_loaded());
-            assert_eq!((again.width(), again.height()), (pixels.width(), pixels.height()));
-            assert!(again.data() == pixels.data(), "reloaded pixels differ");
+        for format in [image::ImageFormat::Png, image::ImageFormat::Jpeg] {
+            let mut file = Vec::new();
+            let dynamic = match format {
+                image::ImageFormat::Png => image::DynamicImage::ImageRgba8(img.clone()),
+                _ => image::DynamicImage::ImageRgb8(image::DynamicImage::ImageRgba8(img.clone()).into_rgb8()),
+            };
+            dynamic.write_to(&mut std::io::Cursor::new(&mut file), format).expect("encode");
+            let decoded = crate::media::decode_image_bytes(&file, limits).expect("decodes");
+            let original = crate::media::Original::decode(&file, limits).expect("decodes");
+            assert_eq!(matches!(original, crate::media::Original::Rgb { .. }), format == image::ImageFormat::Jpeg);
+            let bytes: Arc<[u8]> = Arc::from(file);
+            for (w, h) in [(64, 48), (29, 21)] {
+                let pixels = crate::media::resize_premultiplied(&decoded, w, h);
+                let planned = original.pixmap_at(w, h).expect("pixels");
+                assert!(planned.data() == pixels.data(), "{format:?} at {w}x{h}: planning's pixels differ");
+                let source = ImageSource::new(bytes.clone(), limits, planned);
+                assert!(source.is_loaded() && source.opaque);
+                source.release();
+                assert!(!source.is_loaded());
+                let again = source.pixmap().expect("reloads");
+                assert!(source.is_loaded());
+                assert_eq!((again.width(), again.height()), (pixels.width(), pixels.height()));
+                assert!(again.data() == pixels.data(), "{format:?} at {w}x{h}: reloaded pixels differ");
+            }
         }
     }
 
