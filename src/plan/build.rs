@@ -629,64 +629,76 @@ pub fn build(comp: &Composition, parse_warnings: &[Problem], opts: &PlanOptions)
             }
         }
     }
-    // ---- scenes' content
-    let mut ctx = Ctx {
-        w: width as f32,
-        h: height as f32,
-        palette,
-        images,
-        fonts: &opts.fonts,
-        style,
-        motion,
-        sources: HashMap::new(),
-        image_uses: Vec::new(),
-        texts: Vec::new(),
-        font_warned: HashSet::new(),
-        videos: &videos,
-        clips: Vec::new(),
-        scene: 0,
-        scene_start: 0,
-    };
-    let mut scenes = Vec::new();
-    for (i, s) in comp.scenes.iter().enumerate() {
-        let p = format!("scenes[{i}]");
-        ctx.scene = i;
-        ctx.scene_start = starts[i];
-        let background = match &s.background {
-            None => Fill::Solid(gap),
-            Some(bg) => background(&mut ck, &mut ctx, &format!("{p}.background"), bg, lens[i]),
+    // The soundtrack (voiceover, music) decodes on its own thread while the scenes are
+    // planned (their images decoded); its problems are listed after the scenes' as before.
+    let (sound, (scenes, captions, clips, images)) = std::thread::scope(|scope| {
+        let sound = scope.spawn(|| {
+            let mut ack = Checker { problems: Vec::new(), warnings: Vec::new() };
+            let plan = audio(&mut ack, comp.audio.as_ref(), opts.assets.as_ref(), fps, target);
+            (plan, ack)
+        });
+        // ---- scenes' content
+        let mut ctx = Ctx {
+            w: width as f32,
+            h: height as f32,
+            palette,
+            images,
+            fonts: &opts.fonts,
+            style,
+            motion,
+            sources: HashMap::new(),
+            image_uses: Vec::new(),
+            texts: Vec::new(),
+            font_warned: HashSet::new(),
+            videos: &videos,
+            clips: Vec::new(),
+            scene: 0,
+            scene_start: 0,
         };
-        let mut layers = Vec::new();
-        for (j, l) in s.layers.iter().enumerate() {
-            if let Some(lp) = layer(&mut ck, &mut ctx, &format!("{p}.layers[{j}]"), l, lens[i]) {
-                layers.push(lp);
+        let mut scenes = Vec::new();
+        for (i, s) in comp.scenes.iter().enumerate() {
+            let p = format!("scenes[{i}]");
+            ctx.scene = i;
+            ctx.scene_start = starts[i];
+            let background = match &s.background {
+                None => Fill::Solid(gap),
+                Some(bg) => background(&mut ck, &mut ctx, &format!("{p}.background"), bg, lens[i]),
+            };
+            let mut layers = Vec::new();
+            for (j, l) in s.layers.iter().enumerate() {
+                if let Some(lp) = layer(&mut ck, &mut ctx, &format!("{p}.layers[{j}]"), l, lens[i]) {
+                    layers.push(lp);
+                }
+            }
+            scenes.push(ScenePlan {
+                uid: super::next_uid(),
+                id: s.id.clone(),
+                start: starts[i],
+                len: lens[i],
+                background,
+                layers,
+                transition: transitions[i],
+            });
+        }
+
+        let captions =
+            comp.captions.as_ref().and_then(|c| captions::build(&mut ck, &mut ctx, c, opts.assets.as_ref(), fps));
+        ctx.images.check_unused(&mut ck);
+        let clips = std::mem::take(&mut ctx.clips);
+        let mut images: Vec<ImageUse> = Vec::new();
+        for (scene, source) in std::mem::take(&mut ctx.image_uses) {
+            let span = (starts[scene], starts[scene] + lens[scene]);
+            match images.iter_mut().find(|u| Arc::ptr_eq(&u.source, &source)) {
+                Some(u) if u.spans.contains(&span) => {}
+                Some(u) => u.spans.push(span),
+                None => images.push(ImageUse { source, spans: vec![span] }),
             }
         }
-        scenes.push(ScenePlan {
-            uid: super::next_uid(),
-            id: s.id.clone(),
-            start: starts[i],
-            len: lens[i],
-            background,
-            layers,
-            transition: transitions[i],
-        });
-    }
-
-    let captions =
-        comp.captions.as_ref().and_then(|c| captions::build(&mut ck, &mut ctx, c, opts.assets.as_ref(), fps));
-    ctx.images.check_unused(&mut ck);
-    let clips = std::mem::take(&mut ctx.clips);
-    let mut images: Vec<ImageUse> = Vec::new();
-    for (scene, source) in std::mem::take(&mut ctx.image_uses) {
-        let span = (starts[scene], starts[scene] + lens[scene]);
-        match images.iter_mut().find(|u| Arc::ptr_eq(&u.source, &source)) {
-            Some(u) if u.spans.contains(&span) => {}
-            Some(u) => u.spans.push(span),
-            None => images.push(ImageUse { source, spans: vec![span] }),
-        }
-    }
-    let mut audio = audio(&mut ck, comp.audio.as_ref(), opts.assets.as_ref(), fps, target);
+        (sound.join(), (scenes, captions, clips, images))
+    });
+    let (mut audio, ack) = sound.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+    ck.problems.extend(ack.problems);
+    ck.warnings.extend(ack.warnings);
     clip_audio(&mut ck, &clips, fps, &mut audio);
 
     if !ck.problems.is_empty() {

@@ -137,6 +137,24 @@ fn missing_assets_are_all_listed() {
 }
 
 #[test]
+fn broken_images_and_sound_are_reported_together_in_order() {
+    // The soundtrack decodes on its own thread while the scenes are planned: both kinds of
+    // failure still come back in one error, the scenes' first, as one thread had them.
+    let dir = media_dir();
+    std::fs::write(dir.path().join("corrupt.png"), b"\x89PNG\r\n\x1a\ngarbage").expect("w");
+    std::fs::write(dir.path().join("noise.mp3"), (0..3000u32).map(|i| (i * 31 % 253) as u8).collect::<Vec<_>>())
+        .expect("w");
+    let json = r#"{"id": "c", "width": 160, "height": 90, "audio": {"music": {"asset": "noise.mp3"}},
+        "scenes": [{"id": "s", "durationFrames": 10, "background": {"type": "image", "asset": "corrupt.png"}}]}"#;
+    let ps = match plan(json, dir.path()) {
+        Err(Error::Invalid(p)) => p.0,
+        other => panic!("expected Invalid, got {other:?}"),
+    };
+    let paths: Vec<&str> = ps.iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(paths, ["scenes[0].background.asset", "audio.music.asset"], "{ps:?}");
+}
+
+#[test]
 fn asset_keys_that_leave_the_folder_are_refused() {
     let dir = media_dir();
     let outside = tempfile::tempdir().expect("tmp");
