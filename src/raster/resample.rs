@@ -6,8 +6,10 @@
 //! each rounding to 8 bits, with the library's filter weights and fixed-point scaling: see
 //! [`Taps`]), but fused, a group of four output rows at a time: the vertical pass of four
 //! rows is interleaved in registers into one packed row, the horizontal pass runs on that
-//! row, and its result is split into the four output rows. Every buffer stays in the
-//! first-level cache. The library's version went through three plane-sized buffers per
+//! row, and its results are split into the four output rows in registers as they are
+//! stored. Every buffer stays in the first-level cache; weights are computed once per
+//! resize (once per frame for the Cb and Cr planes together), the vertical weight vectors
+//! once per four rows. The library's version went through three plane-sized buffers per
 //! strip (the packing and unpacking alone were 2.6 % of W1's CPU, bound by memory), and
 //! computed its weights and allocated its buffers on every call (another 1-2 %).
 //!
@@ -313,18 +315,21 @@ fn vertical(job: &Vertical, packed: &mut [u32], avx2: bool) {
     }
 }
 
-/// [`vertical`] for whole steps of 16 columns; returns how many columns it did (none when
-/// a row has no taps or more than four, which the plain loop then does).
+/// [`vertical`] for whole steps of 16 columns; returns how many columns it did. Windows of
+/// one to four rows (Ken Burns, any shrink below 1.5) take a branch-free path with the
+/// weights made once; others go to [`vertical_any_avx2`].
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn vertical_avx2(job: &Vertical, packed: &mut [u32]) -> usize {
     use std::arch::x86_64::*;
     let Vertical { src, stride: sw, offset, taps, precision } = *job;
     let t = packed.len();
-    // Every weighted row must hold the columns read; windows of one to four rows (Ken
-    // Burns, any shrink below 1.5).
-    let ok = taps.iter().all(|&(start, w)| (1..=4).contains(&w.len()) && (start + w.len()) * sw <= src.len())
-        && offset + t <= sw;
+    if !taps.iter().all(|&(_, w)| (1..=4).contains(&w.len())) {
+        // SAFETY: the CPU supports AVX2 (this function's own requirement).
+        return unsafe { vertical_any_avx2(job, packed) };
+    }
+    // Every weighted row must hold the columns read.
+    let ok = taps.iter().all(|&(start, w)| (start + w.len()) * sw <= src.len()) && offset + t <= sw;
     if !ok {
         return 0;
     }
@@ -369,6 +374,59 @@ unsafe fn vertical_avx2(job: &Vertical, packed: &mut [u32]) -> usize {
             }};
         }
         let rows = [row!(0), row!(1), row!(2), row!(3)];
+        let (ab0, ab1) = (_mm_unpacklo_epi8(rows[0], rows[1]), _mm_unpackhi_epi8(rows[0], rows[1]));
+        let (cd0, cd1) = (_mm_unpacklo_epi8(rows[2], rows[3]), _mm_unpackhi_epi8(rows[2], rows[3]));
+        // SAFETY: x + 16 <= t == packed.len().
+        unsafe {
+            let o = packed.as_mut_ptr().add(x) as *mut __m128i;
+            _mm_storeu_si128(o, _mm_unpacklo_epi16(ab0, cd0));
+            _mm_storeu_si128(o.add(1), _mm_unpackhi_epi16(ab0, cd0));
+            _mm_storeu_si128(o.add(2), _mm_unpacklo_epi16(ab1, cd1));
+            _mm_storeu_si128(o.add(3), _mm_unpackhi_epi16(ab1, cd1));
+        }
+        x += 16;
+    }
+    x
+}
+
+/// [`vertical`] for whole steps of 16 columns with windows of any length (shrinks by 1.5
+/// and more: the web and preview copies); returns how many columns it did.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn vertical_any_avx2(job: &Vertical, packed: &mut [u32]) -> usize {
+    use std::arch::x86_64::*;
+    let Vertical { src, stride: sw, offset, taps, precision } = *job;
+    let t = packed.len();
+    let half = _mm256_set1_epi32(1 << (precision - 1));
+    let shift = _mm_cvtsi32_si128(precision as i32);
+    // Every weighted row must hold the columns read.
+    let ok = taps.iter().all(|&(start, w)| (start + w.len()) * sw <= src.len() || w.is_empty()) && offset + t <= sw;
+    if !ok {
+        return 0;
+    }
+    let mut x = 0;
+    while x + 16 <= t {
+        let mut rows = [_mm_setzero_si128(); 4];
+        for (out, &(start, w)) in rows.iter_mut().zip(&taps) {
+            let (mut lo, mut hi) = (half, half);
+            let mut j = 0;
+            while j < w.len() {
+                // SAFETY: row start + j (and + j + 1) is inside `src`, columns
+                // offset + x .. offset + x + 16 inside the row (checked above).
+                let ld = |r: usize| unsafe {
+                    _mm256_cvtepu8_epi16(_mm_loadu_si128(src.as_ptr().add(r * sw + offset + x) as *const __m128i))
+                };
+                let a = ld(start + j);
+                let (b, kb) = if j + 1 < w.len() { (ld(start + j + 1), w[j + 1]) } else { (_mm256_setzero_si256(), 0) };
+                let k = _mm256_set1_epi32((w[j] as u16 as i32) | ((kb as i32) << 16));
+                // Lane order: unpacklo holds columns 0-3 and 8-11, unpackhi 4-7 and 12-15.
+                lo = _mm256_add_epi32(lo, _mm256_madd_epi16(_mm256_unpacklo_epi16(a, b), k));
+                hi = _mm256_add_epi32(hi, _mm256_madd_epi16(_mm256_unpackhi_epi16(a, b), k));
+                j += 2;
+            }
+            let v = _mm256_packs_epi32(_mm256_sra_epi32(lo, shift), _mm256_sra_epi32(hi, shift));
+            *out = _mm_packus_epi16(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
+        }
         let (ab0, ab1) = (_mm_unpacklo_epi8(rows[0], rows[1]), _mm_unpackhi_epi8(rows[0], rows[1]));
         let (cd0, cd1) = (_mm_unpacklo_epi8(rows[2], rows[3]), _mm_unpackhi_epi8(rows[2], rows[3]));
         // SAFETY: x + 16 <= t == packed.len().
@@ -657,17 +715,23 @@ mod tests {
                         assert_eq!(a, b, "horizontal, window {}, {keep} rows", horiz.max_len);
                     }
                 }
-                // Windows of three, one, two and four rows (the SIMD pass), and one with a
-                // row without taps (the plain loop throughout).
+                // Windows of three, one, two and four rows (the branch-free pass), and ones
+                // with a row of seven taps or of none (the general pass).
                 let four: [(usize, &[i16]); 4] =
                     [(3, &[5000, 9000, 2384]), (4, &[16384]), (5, &[8000, 8384]), (0, &[4000, 4000, 4000, 4384])];
                 let empty: [(usize, &[i16]); 4] =
                     [(3, &[5000, 9000, 2384]), (4, &[16384]), (5, &[8000, 8384]), (0, &[])];
-                for (taps, simd) in [(four, 64), (empty, 0)] {
+                let seven: [(usize, &[i16]); 4] = [
+                    (3, &[5000, 9000, 2384]),
+                    (4, &[2000, 2000, 3000, 3000, 2000, 2000, 2384]),
+                    (5, &[8000, 8384]),
+                    (0, &[16384]),
+                ];
+                for taps in [four, empty, seven] {
                     let job = Vertical { src: &src, stride: sw as usize, offset: 17, taps, precision: 14 };
                     let (mut a, mut b) = (vec![0u32; 70], vec![0u32; 70]);
                     // SAFETY: has_avx2() above.
-                    assert_eq!(unsafe { vertical_avx2(&job, &mut a) }, simd);
+                    assert_eq!(unsafe { vertical_avx2(&job, &mut a) }, 64);
                     vertical(&job, &mut a, true);
                     vertical(&job, &mut b, false);
                     assert_eq!(a, b, "vertical");
