@@ -192,6 +192,9 @@ enum ImageState {
     Pending,
     /// The decoded original and the file's bytes.
     Ready(Arc<Original>, Arc<[u8]>),
+    /// Decoded ahead of its first use and broken: why, reported at that use.
+    Broken(String),
+    /// Broken, and reported.
     Failed,
 }
 
@@ -202,9 +205,10 @@ impl Images {
     fn get(&mut self, ck: &mut Checker, key: &str) -> Option<(Arc<Original>, Arc<[u8]>)> {
         if matches!(self.entries.get(key)?.state, ImageState::Pending) {
             let limits = self.limits;
-            let pos = self.order.iter().position(|k| k == key).unwrap_or(self.order.len());
-            let next = self.order[pos.min(self.order.len())..]
+            let next = self
+                .order
                 .iter()
+                .skip_while(|k| *k != key)
                 .skip(1)
                 .find(|k| self.entries.get(*k).is_some_and(|e| e.uses > 0 && matches!(e.state, ImageState::Pending)))
                 .cloned();
@@ -217,15 +221,18 @@ impl Images {
             let (first, second) = rayon::join(|| decode(&file), || next_file.as_deref().map(decode));
             for (k, decoded) in [(Some(key.to_string()), Some(first)), (next, second)] {
                 let (Some(k), Some(decoded)) = (k, decoded) else { continue };
-                let Some(e) = self.entries.get_mut(&k) else { continue };
-                e.state = match decoded {
-                    Ok((p, bytes)) => ImageState::Ready(p, bytes),
-                    Err(why) => {
-                        ck.err(e.path.clone(), format!("asset {k:?}: {why}"));
-                        ImageState::Failed
-                    }
-                };
+                if let Some(e) = self.entries.get_mut(&k) {
+                    e.state = match decoded {
+                        Ok((p, bytes)) => ImageState::Ready(p, bytes),
+                        Err(why) => ImageState::Broken(why),
+                    };
+                }
             }
+        }
+        let e = self.entries.get_mut(key)?;
+        if let ImageState::Broken(why) = &e.state {
+            ck.err(e.path.clone(), format!("asset {key:?}: {why}"));
+            e.state = ImageState::Failed;
         }
         match &self.entries.get(key)?.state {
             ImageState::Ready(p, bytes) => Some((p.clone(), bytes.clone())),
@@ -249,7 +256,7 @@ impl Images {
         let pending: Vec<String> = self
             .entries
             .iter()
-            .filter(|(_, e)| e.uses > 0 && matches!(e.state, ImageState::Pending))
+            .filter(|(_, e)| e.uses > 0 && matches!(e.state, ImageState::Pending | ImageState::Broken(_)))
             .map(|(k, _)| k.clone())
             .collect();
         for key in pending {

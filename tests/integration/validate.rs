@@ -155,6 +155,30 @@ fn broken_images_and_sound_are_reported_together_in_order() {
 }
 
 #[test]
+fn broken_images_are_reported_where_they_are_used() {
+    // Planning decodes the next image while it decodes one: a broken one is still
+    // reported at its own use, after the problems of the scenes before it, and once.
+    let dir = media_dir();
+    std::fs::write(dir.path().join("corrupt.png"), b"\x89PNG\r\n\x1a\ngarbage").expect("w");
+    std::fs::write(dir.path().join("text.jpg"), b"just some words").expect("w");
+    let json = r##"{"id": "c", "width": 160, "height": 90, "scenes": [
+        {"id": "a", "durationFrames": 10, "background": {"type": "image", "asset": "corrupt.png"},
+         "layers": [{"type": "shape", "shape": "rect", "fill": "#12345"}]},
+        {"id": "b", "durationFrames": 10, "background": {"type": "image", "asset": "text.jpg"}},
+        {"id": "c", "durationFrames": 10, "background": {"type": "image", "asset": "text.jpg"}}]}"##;
+    let ps = match plan(json, dir.path()) {
+        Err(Error::Invalid(p)) => p.0,
+        other => panic!("expected Invalid, got {other:?}"),
+    };
+    let paths: Vec<&str> = ps.iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        ["scenes[0].background.asset", "scenes[0].layers[0].fill", "scenes[1].background.asset"],
+        "{ps:?}"
+    );
+}
+
+#[test]
 fn asset_keys_that_leave_the_folder_are_refused() {
     let dir = media_dir();
     let outside = tempfile::tempdir().expect("tmp");
