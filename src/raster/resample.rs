@@ -369,21 +369,13 @@ unsafe fn vertical_avx2(job: &Vertical, packed: &mut [u32]) -> usize {
                     lo = _mm256_add_epi32(lo, _mm256_madd_epi16(_mm256_unpacklo_epi16(c, d), k[$r][1]));
                     hi = _mm256_add_epi32(hi, _mm256_madd_epi16(_mm256_unpackhi_epi16(c, d), k[$r][1]));
                 }
-                let v = _mm256_packs_epi32(_mm256_sra_epi32(lo, shift), _mm256_sra_epi32(hi, shift));
-                _mm_packus_epi16(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v))
+                // SAFETY: the CPU supports AVX2 (this function's own requirement).
+                unsafe { to_bytes(lo, hi, shift) }
             }};
         }
         let rows = [row!(0), row!(1), row!(2), row!(3)];
-        let (ab0, ab1) = (_mm_unpacklo_epi8(rows[0], rows[1]), _mm_unpackhi_epi8(rows[0], rows[1]));
-        let (cd0, cd1) = (_mm_unpacklo_epi8(rows[2], rows[3]), _mm_unpackhi_epi8(rows[2], rows[3]));
-        // SAFETY: x + 16 <= t == packed.len().
-        unsafe {
-            let o = packed.as_mut_ptr().add(x) as *mut __m128i;
-            _mm_storeu_si128(o, _mm_unpacklo_epi16(ab0, cd0));
-            _mm_storeu_si128(o.add(1), _mm_unpackhi_epi16(ab0, cd0));
-            _mm_storeu_si128(o.add(2), _mm_unpacklo_epi16(ab1, cd1));
-            _mm_storeu_si128(o.add(3), _mm_unpackhi_epi16(ab1, cd1));
-        }
+        // SAFETY: the CPU supports AVX2 (this function's own requirement).
+        unsafe { interleave_rows(rows, &mut packed[x..x + 16]) };
         x += 16;
     }
     x
@@ -424,22 +416,49 @@ unsafe fn vertical_any_avx2(job: &Vertical, packed: &mut [u32]) -> usize {
                 hi = _mm256_add_epi32(hi, _mm256_madd_epi16(_mm256_unpackhi_epi16(a, b), k));
                 j += 2;
             }
-            let v = _mm256_packs_epi32(_mm256_sra_epi32(lo, shift), _mm256_sra_epi32(hi, shift));
-            *out = _mm_packus_epi16(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
+            // SAFETY: the CPU supports AVX2 (this function's own requirement).
+            *out = unsafe { to_bytes(lo, hi, shift) };
         }
-        let (ab0, ab1) = (_mm_unpacklo_epi8(rows[0], rows[1]), _mm_unpackhi_epi8(rows[0], rows[1]));
-        let (cd0, cd1) = (_mm_unpacklo_epi8(rows[2], rows[3]), _mm_unpackhi_epi8(rows[2], rows[3]));
-        // SAFETY: x + 16 <= t == packed.len().
-        unsafe {
-            let o = packed.as_mut_ptr().add(x) as *mut __m128i;
-            _mm_storeu_si128(o, _mm_unpacklo_epi16(ab0, cd0));
-            _mm_storeu_si128(o.add(1), _mm_unpackhi_epi16(ab0, cd0));
-            _mm_storeu_si128(o.add(2), _mm_unpacklo_epi16(ab1, cd1));
-            _mm_storeu_si128(o.add(3), _mm_unpackhi_epi16(ab1, cd1));
-        }
+        // SAFETY: the CPU supports AVX2 (this function's own requirement).
+        unsafe { interleave_rows(rows, &mut packed[x..x + 16]) };
         x += 16;
     }
     x
+}
+
+/// The 16 sums of a vertical pass (`lo`: columns 0-3 and 8-11, `hi`: 4-7 and 12-15, as
+/// the unpacks leave them) shifted down by `shift` and clamped to bytes, in column order.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn to_bytes(
+    lo: std::arch::x86_64::__m256i,
+    hi: std::arch::x86_64::__m256i,
+    shift: std::arch::x86_64::__m128i,
+) -> std::arch::x86_64::__m128i {
+    use std::arch::x86_64::*;
+    let v = _mm256_packs_epi32(_mm256_sra_epi32(lo, shift), _mm256_sra_epi32(hi, shift));
+    _mm_packus_epi16(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v))
+}
+
+/// Four rows of 16 bytes interleaved into `out` (16 samples): byte `k` of `out[x]` is
+/// row `k` at column `x`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn interleave_rows(rows: [std::arch::x86_64::__m128i; 4], out: &mut [u32]) {
+    use std::arch::x86_64::*;
+    assert!(out.len() >= 16);
+    let (ab0, ab1) = (_mm_unpacklo_epi8(rows[0], rows[1]), _mm_unpackhi_epi8(rows[0], rows[1]));
+    let (cd0, cd1) = (_mm_unpacklo_epi8(rows[2], rows[3]), _mm_unpackhi_epi8(rows[2], rows[3]));
+    // SAFETY: `out` holds 16 samples, 64 bytes (checked above).
+    unsafe {
+        let o = out.as_mut_ptr() as *mut __m128i;
+        _mm_storeu_si128(o, _mm_unpacklo_epi16(ab0, cd0));
+        _mm_storeu_si128(o.add(1), _mm_unpackhi_epi16(ab0, cd0));
+        _mm_storeu_si128(o.add(2), _mm_unpacklo_epi16(ab1, cd1));
+        _mm_storeu_si128(o.add(3), _mm_unpackhi_epi16(ab1, cd1));
+    }
 }
 
 /// The horizontal pass of a packed row into the first `keep` (1..=4) rows of `out` (rows of
