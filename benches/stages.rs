@@ -140,16 +140,16 @@ fn convert(c: &mut Criterion) {
 }
 
 fn audio(c: &mut Criterion) {
-    use reel::audio::{AudioPlan, Duck, Music, Placed};
+    use reel::audio::{AudioPlan, Duck, Music, Placed, Sound};
     let tone = |f: f32, secs: f32| {
-        Arc::new(
+        Arc::new(Sound::stereo(
             (0..(secs * 48000.0) as usize)
                 .flat_map(|i| {
                     let s = 0.3 * (2.0 * std::f32::consts::PI * f * i as f32 / 48000.0).sin();
                     [s, s]
                 })
                 .collect::<Vec<f32>>(),
-        )
+        ))
     };
     let plan = AudioPlan {
         voice: vec![Placed { samples: tone(1000.0, 40.0), start: 48000, gain: 1.0 }],

@@ -193,7 +193,8 @@ pub fn asset_variants(path: &Path, out_dir: Option<&Path>, preset: &str) -> Resu
     let frames = fps.frames_for_seconds(info.duration).max(1);
     let web = web_settings(info.width, info.height, fps, preset);
     let preview = preview_settings(info.width, info.height, fps, preset);
-    let audio = crate::audio::decode_file(path).ok().map(|mut s| {
+    let audio = crate::audio::decode_file(path).ok().map(|s| {
+        let mut s = s.into_stereo();
         s.resize((fps.sample_at(frames, crate::audio::RATE) * 2) as usize, 0.0);
         std::sync::Arc::new(s)
     });

@@ -1,6 +1,6 @@
 //! Decoding an audio file with symphonia and resampling it to 48 kHz stereo with rubato.
 
-use super::RATE;
+use super::{Sound, RATE};
 use std::path::Path;
 use symphonia::core::codecs::audio::AudioDecoderOptions;
 use symphonia::core::codecs::CodecParameters;
@@ -32,10 +32,10 @@ pub fn declared_seconds(path: &Path) -> Option<f64> {
     Some(track.num_frames? as f64 / f64::from(rate))
 }
 
-/// Decodes `path` (MP3, WAV, AAC/M4A, FLAC, Ogg Vorbis) into interleaved stereo f32 at
-/// 48 kHz. Mono is duplicated to both channels; more than two channels are folded down.
+/// Decodes `path` (MP3, WAV, AAC/M4A, FLAC, Ogg Vorbis) into f32 at 48 kHz. Mono stays mono
+/// (the mix plays it on both sides); more than two channels are folded down to stereo.
 /// The error is a sentence for the user.
-pub fn decode_file(path: &Path) -> Result<Vec<f32>, String> {
+pub fn decode_file(path: &Path) -> Result<Sound, String> {
     let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
     if file.metadata().map(|m| m.len()).unwrap_or(0) == 0 {
         return Err("the file is empty".into());
@@ -121,36 +121,43 @@ pub fn decode_file(path: &Path) -> Result<Vec<f32>, String> {
         }
     }
     let skip = skip_priming.min(frames);
-    let stereo: Vec<f32> = (skip..frames)
-        .flat_map(|i| {
-            let s = &interleaved[i * channels..(i + 1) * channels];
-            match channels {
-                1 => [s[0], s[0]],
-                2 => [s[0], s[1]],
-                // Fold the rest in: front pair plus the others at -3 dB.
-                _ => {
+    let sound = match channels {
+        1 => {
+            interleaved.drain(..skip);
+            Sound::mono(interleaved)
+        }
+        2 => {
+            interleaved.drain(..2 * skip);
+            Sound::stereo(interleaved)
+        }
+        // Fold the rest in: front pair plus the others at -3 dB.
+        _ => Sound::stereo(
+            interleaved[skip * channels..]
+                .chunks_exact(channels)
+                .flat_map(|s| {
                     let rest: f32 =
                         s[2..].iter().sum::<f32>() * std::f32::consts::FRAC_1_SQRT_2 / (channels - 2) as f32;
                     [s[0] + rest, s[1] + rest]
-                }
-            }
-        })
-        .collect();
+                })
+                .collect(),
+        ),
+    };
     if rate == RATE {
-        return Ok(stereo);
+        return Ok(sound);
     }
-    resample(stereo, rate)
+    resample(sound, rate)
 }
 
-/// Resamples interleaved stereo from `from` Hz to 48 kHz: FFT-based synchronous resampling
-/// (rubato), exact ratio, band-limited, its delay trimmed.
-pub fn resample(stereo: Vec<f32>, from: u32) -> Result<Vec<f32>, String> {
+/// Resamples `sound` from `from` Hz to 48 kHz, each channel alike: FFT-based synchronous
+/// resampling (rubato), exact ratio, band-limited, its delay trimmed.
+pub fn resample(sound: Sound, from: u32) -> Result<Sound, String> {
     use rubato::{Fft, FixedSync, Resampler};
-    let frames = stereo.len() / 2;
-    let input = audioadapter_buffers::owned::InterleavedOwned::new_from(stereo, 2, frames)
+    let (channels, frames) = (sound.channels(), sound.frames());
+    let stereo = channels == 2;
+    let input = audioadapter_buffers::owned::InterleavedOwned::new_from(sound.into_samples(), channels, frames)
         .map_err(|e| format!("resampling: {e:?}"))?;
-    let mut r = Fft::<f32>::new(from as usize, RATE as usize, 1024, 2, FixedSync::Both)
+    let mut r = Fft::<f32>::new(from as usize, RATE as usize, 1024, channels, FixedSync::Both)
         .map_err(|e| format!("cannot resample from {from} Hz: {e}"))?;
-    let out = r.process_all(&input, frames, None).map_err(|e| format!("resampling: {e}"))?;
-    Ok(out.take_data())
+    let out = r.process_all(&input, frames, None).map_err(|e| format!("resampling: {e}"))?.take_data();
+    Ok(if stereo { Sound::stereo(out) } else { Sound::mono(out) })
 }

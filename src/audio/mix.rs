@@ -3,11 +3,84 @@
 use super::RATE;
 use std::sync::Arc;
 
-/// A decoded buffer placed on the timeline.
+/// Decoded sound at 48 kHz: one channel (played on both sides) or two, interleaved.
+///
+/// A mono voiceover stays mono, half the memory of a stereo copy; both give the same mix.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Sound {
+    samples: Vec<f32>,
+    stereo: bool,
+}
+
+impl Sound {
+    /// Interleaved stereo samples (left, right, left, ...); an odd last value is dropped.
+    /// Spare capacity is given back (a decoder's buffer grows by doubling).
+    pub fn stereo(mut samples: Vec<f32>) -> Sound {
+        samples.truncate(samples.len() & !1);
+        samples.shrink_to_fit();
+        Sound { samples, stereo: true }
+    }
+
+    /// One channel, played on both sides.
+    pub fn mono(mut samples: Vec<f32>) -> Sound {
+        samples.shrink_to_fit();
+        Sound { samples, stereo: false }
+    }
+
+    /// 1 or 2.
+    pub fn channels(&self) -> usize {
+        if self.stereo {
+            2
+        } else {
+            1
+        }
+    }
+
+    /// The samples, interleaved when stereo.
+    pub fn samples(&self) -> &[f32] {
+        &self.samples
+    }
+
+    /// Length in sample frames.
+    pub fn frames(&self) -> usize {
+        self.samples.len() / self.channels()
+    }
+
+    /// Sample frame `i` as (left, right). Panics past the end, like slice indexing.
+    #[inline]
+    pub fn frame(&self, i: usize) -> (f32, f32) {
+        if self.stereo {
+            (self.samples[2 * i], self.samples[2 * i + 1])
+        } else {
+            (self.samples[i], self.samples[i])
+        }
+    }
+
+    /// Drops everything from sample frame `frames` on and the spare capacity with it.
+    pub fn truncate(&mut self, frames: usize) {
+        self.samples.truncate(frames.saturating_mul(self.channels()));
+        self.samples.shrink_to_fit();
+    }
+
+    /// The samples, interleaved when stereo.
+    pub fn into_samples(self) -> Vec<f32> {
+        self.samples
+    }
+
+    /// Interleaved stereo (mono duplicated).
+    pub fn into_stereo(self) -> Vec<f32> {
+        if self.stereo {
+            return self.samples;
+        }
+        self.samples.iter().flat_map(|&s| [s, s]).collect()
+    }
+}
+
+/// A decoded sound placed on the timeline.
 #[derive(Debug, Clone)]
 pub struct Placed {
-    /// Interleaved stereo at 48 kHz.
-    pub samples: Arc<Vec<f32>>,
+    /// The sound, at 48 kHz.
+    pub samples: Arc<Sound>,
     /// First output sample frame it plays at.
     pub start: u64,
     /// Linear gain.
@@ -154,13 +227,13 @@ pub struct MixStream {
 /// Adds `p` (times `gain_at(frame)`) into `out`, which holds frames `a..a + out.len() / 2`.
 fn add(out: &mut [f32], a: u64, p: &Placed, gain_at: impl Fn(u64) -> f32) {
     let b = a + out.len() as u64 / 2;
-    let n = (p.samples.len() / 2) as u64;
+    let n = p.samples.frames() as u64;
     for f in p.start.max(a)..(p.start + n).min(b) {
         let g = p.gain * gain_at(f);
-        let s = ((f - p.start) * 2) as usize;
+        let (l, r) = p.samples.frame((f - p.start) as usize);
         let o = ((f - a) * 2) as usize;
-        out[o] += p.samples[s] * g;
-        out[o + 1] += p.samples[s + 1] * g;
+        out[o] += l * g;
+        out[o + 1] += r * g;
     }
 }
 
@@ -248,7 +321,7 @@ impl MixStream {
             });
             let attack = 1.0 - (-1.0 / (0.080 * RATE as f32)).exp();
             let release = 1.0 - (-1.0 / (0.400 * RATE as f32)).exp();
-            let len = (m.clip.samples.len() / 2) as u64;
+            let len = m.clip.samples.frames() as u64;
             // Where the music ends: the video's end when looping, else the file's end.
             let stop = if m.looped { total } else { (m.clip.start + len).min(total) };
             for f in a..b {
@@ -271,10 +344,10 @@ impl MixStream {
                 let fin = if m.fade_in > 0 { (since as f32 / m.fade_in as f32).min(1.0) } else { 1.0 };
                 let fout = if m.fade_out > 0 { (until as f32 / m.fade_out as f32).min(1.0) } else { 1.0 };
                 let g = m.clip.gain * (fin * fout * duck);
-                let s = ((since % len) * 2) as usize;
+                let (l, r) = m.clip.samples.frame((since % len) as usize);
                 let o = ((f - a) * 2) as usize;
-                out[o] += m.clip.samples[s] * g;
-                out[o + 1] += m.clip.samples[s + 1] * g;
+                out[o] += l * g;
+                out[o + 1] += r * g;
             }
         }
         if let Some(gain) = self.spec.gain {
@@ -289,16 +362,16 @@ impl MixStream {
 mod tests {
     use super::*;
 
-    fn tone(freq: f32, secs: f32, amp: f32) -> Arc<Vec<f32>> {
+    fn tone(freq: f32, secs: f32, amp: f32) -> Arc<Sound> {
         let n = (secs * RATE as f32) as usize;
-        Arc::new(
+        Arc::new(Sound::stereo(
             (0..n)
                 .flat_map(|i| {
                     let s = amp * (2.0 * std::f32::consts::PI * freq * i as f32 / RATE as f32).sin();
                     [s, s]
                 })
                 .collect(),
-        )
+        ))
     }
 
     #[test]
@@ -348,6 +421,37 @@ mod tests {
             assert!(got == whole, "streamed samples differ from the whole mix");
             assert!(most as u64 <= BLOCK + LOOK, "held {most} frames");
         }
+    }
+
+    /// A mono sound mixes exactly as the stereo sound with it on both sides, looped music
+    /// and ducking included.
+    #[test]
+    fn mono_mixes_as_stereo() {
+        let plan = |mono: bool| {
+            let sound = |secs: f32, f: f32| {
+                let s = tone(f, secs, 0.4);
+                Arc::new(if mono {
+                    Sound::mono(s.samples().iter().step_by(2).copied().collect())
+                } else {
+                    (*s).clone()
+                })
+            };
+            AudioPlan {
+                voice: vec![Placed { samples: sound(0.5, 700.0), start: 1000, gain: 1.5 }],
+                music: Some(Music {
+                    clip: Placed { samples: sound(0.3, 90.0), start: 0, gain: 0.8 },
+                    looped: true,
+                    fade_in: 100,
+                    fade_out: 100,
+                    duck: Some(Duck { amount_db: -9.0 }),
+                }),
+                tracks: vec![],
+            }
+        };
+        let (m, s) = (plan(true), plan(false));
+        assert_eq!(m.voice[0].samples.channels(), 1);
+        assert_eq!(m.voice[0].samples.frames(), s.voice[0].samples.frames());
+        assert!(mix(&m, RATE as u64, None) == mix(&s, RATE as u64, None));
     }
 
     #[test]

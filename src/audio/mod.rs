@@ -1,14 +1,15 @@
-//! Audio: decoding files to 48 kHz stereo (symphonia + rubato), and mixing the soundtrack
-//! (pure functions over buffers: placement, loops, fades, ducking, loudness, limiting).
+//! Audio: decoding files to 48 kHz (symphonia + rubato), and mixing the soundtrack (pure
+//! functions over buffers: placement, loops, fades, ducking, loudness, limiting).
 //!
-//! All buffers are interleaved stereo `f32` at [`RATE`]. The mix of a whole video is held in
-//! memory (about 23 MB per minute); frames, which are far larger, stream.
+//! Decoded sounds are `f32` at [`RATE`], mono or interleaved stereo ([`Sound`]), and held in
+//! memory for the whole render, cut to what the timeline plays (about 11.5 MB per minute of
+//! stereo, half that for a mono voice). The mix streams into the encoder in 10 ms blocks.
 
 mod decode;
 mod mix;
 
-pub use decode::{declared_seconds, decode_file, resample as resample_stereo};
-pub use mix::{mix, true_peak_ceiling, AudioPlan, Duck, MixSpec, MixStream, Music, Placed};
+pub use decode::{declared_seconds, decode_file, resample};
+pub use mix::{mix, true_peak_ceiling, AudioPlan, Duck, MixSpec, MixStream, Music, Placed, Sound};
 
 /// The output sample rate.
 pub const RATE: u32 = 48_000;

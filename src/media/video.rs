@@ -751,7 +751,7 @@ pub fn decode_clip_audio(path: &Path) -> Result<Option<Vec<f32>>, String> {
     if rate == crate::audio::RATE {
         return Ok(Some(samples));
     }
-    crate::audio::resample_stereo(samples, rate).map(Some)
+    crate::audio::resample(crate::audio::Sound::stereo(samples), rate).map(|s| Some(s.into_samples()))
 }
 
 #[cfg(test)]

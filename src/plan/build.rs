@@ -1501,8 +1501,27 @@ fn audio(
             Err(why) => ck.err(w.path.clone(), format!("asset {:?}: {why}", w.key)),
         }
     }
-    let decoded: HashMap<String, Result<Arc<Vec<f32>>, String>> =
-        files.par_iter().map(|(k, f)| (k.clone(), crate::audio::decode_file(f).map(Arc::new))).collect();
+    // What each file can play: to the video's end from its earliest start, or all of it
+    // for looped music. The rest is dropped after decoding, not kept for the render.
+    let end = fps.sample_at(target, RATE);
+    let looped = music.as_ref().filter(|m| m.1).map(|m| m.0.key.as_str());
+    let playable = |key: &str| -> usize {
+        if looped == Some(key) {
+            return usize::MAX;
+        }
+        let first = all.iter().filter(|w| w.key == key).map(|w| fps.sample_at(w.start, RATE)).min();
+        first.map_or(0, |s| end.saturating_sub(s).try_into().unwrap_or(usize::MAX))
+    };
+    let decoded: HashMap<String, Result<Arc<crate::audio::Sound>, String>> = files
+        .par_iter()
+        .map(|(k, f)| {
+            let sound = crate::audio::decode_file(f).map(|mut s| {
+                s.truncate(playable(k));
+                Arc::new(s)
+            });
+            (k.clone(), sound)
+        })
+        .collect();
     for (k, r) in &decoded {
         if let Err(why) = r {
             for w in all.iter().filter(|w| w.key == *k) {
@@ -1514,7 +1533,6 @@ fn audio(
         let samples = decoded.get(&w.key)?.as_ref().ok()?.clone();
         Some(Placed { samples, start: fps.sample_at(w.start, RATE), gain: w.gain })
     };
-    let end = fps.sample_at(target, RATE);
     AudioPlan {
         voice: voice.iter().filter_map(place).collect(),
         music: music.and_then(|(w, looped, fi, fo, duck)| {
@@ -1619,8 +1637,8 @@ fn clip_audio(ck: &mut Checker, clips: &[ClipPlan], fps: Fps, audio: &mut crate:
         // as fast as the picture and its pitch follows (rate 2 is an octave up).
         let src = if (c.rate - 1.0).abs() > 1e-9 {
             let as_if = (RATE as f64 * c.rate).round().max(1.0) as u32;
-            match crate::audio::resample_stereo(src, as_if) {
-                Ok(s) => s,
+            match crate::audio::resample(crate::audio::Sound::stereo(src), as_if) {
+                Ok(s) => s.into_samples(),
                 Err(why) => {
                     ck.err(format!("{}.playbackRate", c.path_json), format!("the clip's audio at this rate: {why}"));
                     continue;
@@ -1657,7 +1675,7 @@ fn clip_audio(ck: &mut Checker, clips: &[ClipPlan], fps: Fps, audio: &mut crate:
                 buf[(len - 1 - i) * 2 + ch] *= g;
             }
         }
-        audio.tracks.push(Placed { samples: Arc::new(buf), start, gain: c.volume });
+        audio.tracks.push(Placed { samples: Arc::new(crate::audio::Sound::stereo(buf)), start, gain: c.volume });
     }
 }
 
