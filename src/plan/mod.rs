@@ -287,7 +287,7 @@ impl ImageSource {
         if (iw, ih) == (self.width, self.height) {
             Some(rgb)
         } else {
-            crate::media::resize_rgb(&rgb, iw, ih, self.width, self.height)
+            crate::media::resize_rgb(rgb.into(), iw, ih, self.width, self.height)
         }
     }
 
@@ -496,7 +496,7 @@ mod tests {
             let original = crate::media::Original::decode(&file, limits).expect("decodes");
             assert_eq!(matches!(original, crate::media::Original::Rgb { .. }), format == image::ImageFormat::Jpeg);
             let bytes: Arc<[u8]> = Arc::from(file);
-            for (w, h) in [(64, 48), (29, 21)] {
+            for (w, h) in [(64, 48), (29, 21), (64, 21), (29, 48), (97, 33)] {
                 let pixels = crate::media::resize_premultiplied(&decoded, w, h);
                 let planned = original.pixmap_at(w, h).expect("pixels");
                 assert!(planned.data() == pixels.data(), "{format:?} at {w}x{h}: planning's pixels differ");
