@@ -271,12 +271,21 @@ fn render_into(
         }
         let Some(w) = slot.as_mut() else { return (0, 0) };
         let t0 = Instant::now();
-        // Photo and clip frames are composed straight in 4:2:0 (a poster needs RGBA).
-        if poster.is_none() && render_frame_yuv(plan, frame, &mut set.main, &mut w.scratch, clips) {
+        // Photo and clip frames are composed straight in 4:2:0. The poster frame too, so
+        // the videos are the same bytes with or without posters; the poster is drawn once
+        // more, in RGBA.
+        if render_frame_yuv(plan, frame, &mut set.main, &mut w.scratch, clips) {
             let t1 = Instant::now();
             let copies = [set.web.as_mut(), set.preview.as_mut()];
             if copies.into_iter().flatten().all(|yuv| resize_planes(&set.main, yuv)) {
-                return ((t1 - t0).as_nanos() as u64, t1.elapsed().as_nanos() as u64);
+                let t2 = Instant::now();
+                if let Some(p) = poster {
+                    render_frame(plan, frame, &mut w.canvas.as_mut(), &mut w.scratch, clips);
+                    if let Ok(mut g) = p.lock() {
+                        *g = Some(w.canvas.clone());
+                    }
+                }
+                return ((t1 - t0 + t2.elapsed()).as_nanos() as u64, (t2 - t1).as_nanos() as u64);
             }
         }
         render_frame(plan, frame, &mut w.canvas.as_mut(), &mut w.scratch, clips);

@@ -120,6 +120,31 @@ fn variants_can_be_switched_off() {
     assert_eq!(image::open(out_dir.path().join("x_800w.jpg")).expect("jpeg").width(), 64);
 }
 
+/// The main video is the same bytes whether or not the other outputs are asked for: the
+/// poster frame of a photo scene (composed in 4:2:0) was drawn in RGBA when posters were
+/// on, and the main video changed from it to the end of its GOP.
+#[test]
+fn the_main_video_does_not_depend_on_the_variants() {
+    let dir = media_dir();
+    let json = r#"{"id": "p", "width": 128, "height": 72, "fps": 30, "scenes": [{"id": "s", "durationFrames": 30,
+        "background": {"type": "image", "asset": "quad.png", "fit": "cover", "kenBurns": {"from": {"scale": 1.0}, "to": {"scale": 1.2}}},
+        "layers": [{"type": "text", "text": "Poster", "fontSize": 20, "fromFrame": 3, "enter": {"preset": "fade", "durationFrames": 20}}]}]}"#;
+    let plan = plan(json, dir.path()).expect("plan");
+    let render = |v: Variants| {
+        let out_dir = tempfile::tempdir().expect("tmp");
+        let mut opts = RenderOptions::new(out_dir.path().join("x.mp4"));
+        opts.variants = v;
+        reel::render(&plan, &opts).expect("render");
+        let main = std::fs::read(out_dir.path().join("x.mp4")).expect("main");
+        let poster = out_dir.path().join("x_400w.jpg").exists();
+        (main, poster)
+    };
+    let (alone, no_poster) = render(Variants::NONE);
+    let (with_all, poster) = render(Variants::default());
+    assert!(!no_poster && poster);
+    assert!(alone == with_all, "the main video changed when the variants were on");
+}
+
 /// Whatever the scenes add up to, the written file holds exactly totalDurationFrames frames
 /// and lasts that long (within one frame), audio included.
 #[test]
