@@ -350,8 +350,17 @@ unsafe fn vertical_avx2(job: &Vertical, packed: &mut [u32]) -> usize {
     }
     let two = taps.map(|(_, w)| w.len() <= 2);
     let base = src.as_ptr();
+    // The rows the next four output rows will read first: fetched into the cache while
+    // these are computed (the source plane does not fit in the second-level cache).
+    let last = taps.iter().map(|&(start, w)| start + w.len()).max().unwrap_or(0);
+    let ahead: [usize; 4] = std::array::from_fn(|j| (last + j).min(src.len() / sw.max(1)) * sw + offset);
     let mut x = 0;
     while x + 16 <= t {
+        if x % 64 == 0 {
+            for a in ahead {
+                _mm_prefetch::<_MM_HINT_T0>(base.wrapping_add(a + x + 64) as *const i8);
+            }
+        }
         // Row r's 16 columns as bytes.
         macro_rules! row {
             ($r:literal) => {{
