@@ -2,8 +2,8 @@
 //! functions over buffers: placement, loops, fades, ducking, loudness, limiting).
 //!
 //! Decoded sounds are `f32` at [`RATE`], mono or interleaved stereo ([`Sound`]), and held in
-//! memory for the whole render, cut to what the timeline plays (about 11.5 MB per minute of
-//! stereo, half that for a mono voice). The mix streams into the encoder in 10 ms blocks.
+//! memory for the whole render, cut to what the timeline plays (about 23 MB per minute of
+//! stereo, half that for mono). The mix streams into the encoder in 10 ms blocks.
 
 mod decode;
 mod mix;
