@@ -1,5 +1,6 @@
 //! Image decoding into premultiplied pixmaps, with limits against decompression bombs.
 
+use std::borrow::Cow;
 use std::path::Path;
 use tiny_skia::{IntSize, Pixmap};
 
@@ -125,13 +126,7 @@ impl Original {
             Original::Rgba(p) if (p.width(), p.height()) == (w, h) => Some(p.clone()),
             Original::Rgba(p) => Some(resize_premultiplied(p, w, h)),
             Original::Rgb { data, width, height } => {
-                let resized;
-                let rgb = if (*width, *height) == (w, h) {
-                    data
-                } else {
-                    resized = resize_rgb(data.into(), *width, *height, w, h)?;
-                    &resized
-                };
+                let rgb = resize_rgb(data.into(), *width, *height, w, h)?;
                 let mut rgba = vec![255u8; rgb.len() / 3 * 4];
                 for (o, px) in rgba.chunks_exact_mut(4).zip(rgb.chunks_exact(3)) {
                     o[..3].copy_from_slice(px);
@@ -241,16 +236,20 @@ pub fn resize_premultiplied(src: &Pixmap, w: u32, h: u32) -> Pixmap {
 
 /// Resizes RGB rows (`sw * 3` bytes each) to `w` x `h` with the same Lanczos3 as
 /// [`resize_premultiplied`]: for an opaque image the same bytes as its RGBA resize, without
-/// the alpha channel. `None` if the sizes do not match the data.
+/// the alpha channel; `src` itself when it already has that size. `None` if the sizes do
+/// not match the data.
 ///
 /// The library's two passes run as two calls, the vertical one first as the library itself
 /// orders them for 8-bit pixels: each column's vertical filter and each row's horizontal
 /// filter are the same as in one call, so the bytes are too. An owned `src` is let go
 /// between them: a W1 photo's reload held its decoded RGB, the library's intermediate
 /// image and the result at once (about 30 MB); now two of the three at most (about 20 MB).
-pub fn resize_rgb(src: std::borrow::Cow<'_, [u8]>, sw: u32, sh: u32, w: u32, h: u32) -> Option<Vec<u8>> {
+pub fn resize_rgb(src: Cow<'_, [u8]>, sw: u32, sh: u32, w: u32, h: u32) -> Option<Cow<'_, [u8]>> {
     use fast_image_resize as fr;
     let (w, h) = (w.max(1), h.max(1));
+    if (sw, sh) == (w, h) {
+        return (src.len() == w as usize * h as usize * 3).then_some(src);
+    }
     let opts = fr::ResizeOptions::new().resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::Lanczos3));
     let pass = |src: &[u8], (sw, sh): (u32, u32), (w, h): (u32, u32)| -> Option<Vec<u8>> {
         let src_img = fr::images::ImageRef::new(sw, sh, src, fr::PixelType::U8x3).ok()?;
@@ -260,9 +259,9 @@ pub fn resize_rgb(src: std::borrow::Cow<'_, [u8]>, sw: u32, sh: u32, w: u32, h: 
         Some(dst)
     };
     if sh == h || sw == w {
-        return pass(&src, (sw, sh), (w, h));
+        return pass(&src, (sw, sh), (w, h)).map(Cow::Owned);
     }
     let tall = pass(&src, (sw, sh), (sw, h))?;
     drop(src);
-    pass(&tall, (sw, h), (w, h))
+    pass(&tall, (sw, h), (w, h)).map(Cow::Owned)
 }

@@ -284,11 +284,7 @@ impl ImageSource {
     /// The pixels decoded again as RGB at this source's size (opaque sources).
     fn decode_rgb(&self) -> Option<Vec<u8>> {
         let (rgb, iw, ih) = crate::media::decode_image_rgb(&self.bytes, self.limits).ok()?;
-        if (iw, ih) == (self.width, self.height) {
-            Some(rgb)
-        } else {
-            crate::media::resize_rgb(rgb.into(), iw, ih, self.width, self.height)
-        }
+        crate::media::resize_rgb(rgb.into(), iw, ih, self.width, self.height).map(std::borrow::Cow::into_owned)
     }
 
     /// Lets the pixels go (they come back on the next [`ImageSource::pixmap`]).
