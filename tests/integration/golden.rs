@@ -252,10 +252,14 @@ fn planar_frames_from_a_worker_that_drew_others_match_a_fresh_worker() {
     // drawn by one worker in any order must equal the same frames from a fresh worker:
     // scenes a and b put different text at the same place with the same animation (a key
     // without the scene would show a's text in b), a's headline slides in and then holds,
-    // and the highlighted caption word moves on while the line stays.
+    // and the highlighted caption word moves on while the line stays. A still image and a
+    // gradient-filled shape are static content too (composed once per state); an image
+    // layer under a Ken Burns move is not (scene b: cached, it would freeze).
     let dir = tempfile::tempdir().expect("tmp");
     let photo = image::RgbaImage::from_fn(400, 240, |x, y| image::Rgba([(x / 2) as u8, (y / 2) as u8, 120, 255]));
     photo.save(dir.path().join("photo.png")).expect("photo");
+    let logo = image::RgbaImage::from_fn(64, 64, |x, y| image::Rgba([255, (x * 4) as u8, (y * 4) as u8, 200]));
+    logo.save(dir.path().join("logo.png")).expect("logo");
     let json = r##"{"id": "cached", "width": 320, "height": 180, "fps": 30,
       "captions": {"words": [{"text": "one", "startFrame": 0, "endFrame": 12}, {"text": "two", "startFrame": 12, "endFrame": 30},
                              {"text": "three", "startFrame": 30, "endFrame": 44}],
@@ -266,14 +270,19 @@ fn planar_frames_from_a_worker_that_drew_others_match_a_fresh_worker() {
          "layers": [
            {"type": "text", "text": "Alpha", "fontSize": 30, "x": 20, "y": 60, "anchor": "top-left",
             "box": {"color": "#00000099", "padding": 5}, "enter": {"preset": "slideUp", "durationFrames": 8}},
-           {"type": "shape", "shape": "rect", "fill": "#ff3366", "width": 40, "height": 10, "x": 20, "y": 110, "anchor": "top-left"}
+           {"type": "shape", "shape": "rect", "fill": "#ff3366", "width": 40, "height": 10, "x": 20, "y": 110, "anchor": "top-left"},
+           {"type": "image", "asset": "logo.png", "width": 40, "x": "88%", "y": "15%", "opacity": 0.8},
+           {"type": "shape", "shape": "rect", "fill": {"type": "gradient", "colors": ["#204060", "#a04020"], "angle": 30},
+            "width": 60, "height": 16, "x": 200, "y": 140, "anchor": "top-left", "enter": {"preset": "fade", "durationFrames": 6}}
          ]},
         {"id": "b", "durationFrames": 24, "transition": {"type": "fade", "durationFrames": 6},
          "background": {"type": "image", "asset": "photo.png", "kenBurns": {"from": {"scale": 1.2}, "to": {"scale": 1}}},
          "layers": [
            {"type": "text", "text": "Bravo", "fontSize": 30, "x": 20, "y": 60, "anchor": "top-left",
             "box": {"color": "#00000099", "padding": 5}, "enter": {"preset": "slideUp", "durationFrames": 8}},
-           {"type": "shape", "shape": "rect", "fill": "#ff3366", "width": 40, "height": 10, "x": 20, "y": 110, "anchor": "top-left"}
+           {"type": "shape", "shape": "rect", "fill": "#ff3366", "width": 40, "height": 10, "x": 20, "y": 110, "anchor": "top-left"},
+           {"type": "image", "asset": "photo.png", "width": 100, "height": 60, "x": 200, "y": 100, "anchor": "top-left", "fit": "cover",
+            "kenBurns": {"from": {"scale": 1}, "to": {"scale": 1.5, "x": 0.2}}}
          ]}
       ]}"##;
     let plan = Plan::build(&reel::parse(json).expect("parse"), &PlanOptions::new(dir.path())).expect("plan");
