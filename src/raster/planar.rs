@@ -614,6 +614,34 @@ mod tests {
     }
 
     #[test]
+    fn clip_pictures_are_re_encoded_as_their_matrix_says() {
+        // Every luma value against chroma from one extreme to the other, in each source
+        // matrix and range: the vectorized conversion gives exactly the matrix's rounded
+        // result.
+        let (w, h) = (128u32, 4u32);
+        for (bt709, full) in [(false, false), (false, true), (true, true), (true, false)] {
+            let mut planes = Yuv420::new(w, h);
+            for (i, y) in planes.y.iter_mut().enumerate() {
+                *y = (i % 256) as u8;
+            }
+            for (i, (u, v)) in planes.u.iter_mut().zip(planes.v.iter_mut()).enumerate() {
+                (*u, *v) = (((i * 37) % 256) as u8, (255 - (i * 11) % 256) as u8);
+            }
+            let pic = YuvPicture { planes, bt709, full_range: full };
+            let mut out = Yuv420::new(w, h);
+            to_bt709(&pic, &mut out);
+            let m = matrix_to_bt709(bt709, full);
+            let (w, cw) = (w as usize, w as usize / 2);
+            for (i, &got) in out.y.iter().enumerate() {
+                let c = (i / w / 2) * cw + (i % w) / 2;
+                let want = apply(&m, pic.planes.y[i], pic.planes.u[c], pic.planes.v[c]);
+                assert_eq!(got, want[0], "luma {i} ({bt709}, {full})");
+                assert_eq!((out.u[c], out.v[c]), (want[1], want[2]), "chroma {c} ({bt709}, {full})");
+            }
+        }
+    }
+
+    #[test]
     fn matrix_changes_match_reference_colours() {
         // BT.709 limited range to itself: the identity.
         let same = matrix_to_bt709(true, false);
