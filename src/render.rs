@@ -320,7 +320,7 @@ pub fn render_still(plan: &Plan, frame: u64) -> image::RgbaImage {
         .iter()
         .map(|c| {
             let t = crate::timeline::clip_time(plan, c, frame)?;
-            ClipDecoder::open_yuv(&c.path, c.out.0, c.out.1).ok()?.picture_at(t)
+            ClipDecoder::open_yuv_for_still(&c.path, c.out.0, c.out.1).ok()?.picture_at(t)
         })
         .collect();
     render_frame(plan, frame, &mut pixmap.as_mut(), &mut scratch, &clips);

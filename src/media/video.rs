@@ -79,6 +79,43 @@ fn open_input(path: &Path) -> Result<(ff::format::context::Input, usize), String
     Ok((ictx, index))
 }
 
+/// Opens `path` for a decoder. MP4 and MOV headers hold everything a decoder needs (the
+/// codec's parameters, sizes, time base, rotation), so `avformat_find_stream_info`, which
+/// decodes frames to fill them in, is skipped for those (15 ms of the 16 ms it took to
+/// open W1's clip, paid again by every still in a clip scene); other containers, or a
+/// header without a video size, get it. Planning probed every clip whole
+/// ([`probe_video`]), so nothing reaches here that it refused.
+fn open_for_decoding(path: &Path) -> Result<(ff::format::context::Input, usize), String> {
+    crate::encode::init().map_err(|e| e.to_string())?;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
+        .map_err(|_| "not a readable video file: the path holds a NUL byte".to_string())?;
+    let mut ps = std::ptr::null_mut();
+    // SAFETY: `ps` is null and the path NUL-terminated, as avformat_open_input requires; on
+    // failure it frees what it allocated and leaves `ps` null.
+    let r =
+        unsafe { ff::ffi::avformat_open_input(&mut ps, c_path.as_ptr(), std::ptr::null_mut(), std::ptr::null_mut()) };
+    if r != 0 || ps.is_null() {
+        return Err(format!("not a readable video file: {}", ff::Error::from(r)));
+    }
+    // SAFETY: `ps` is an open input context; the wrapper closes it when dropped.
+    let mut ictx = unsafe { ff::format::context::Input::wrap(ps) };
+    let mov = ictx.format().name().split(',').any(|n| n == "mov" || n == "mp4");
+    let sized = ictx.streams().best(ff::media::Type::Video).is_some_and(|s| {
+        let p = s.parameters();
+        // SAFETY: reading plain fields of the stream's codec parameters.
+        unsafe { (*p.as_ptr()).width > 0 && (*p.as_ptr()).height > 0 }
+    });
+    if !(mov && sized) {
+        // SAFETY: an open input context, as avformat_find_stream_info requires.
+        let r = unsafe { ff::ffi::avformat_find_stream_info(ictx.as_mut_ptr(), std::ptr::null_mut()) };
+        if r < 0 {
+            return Err(format!("not a readable video file: {}", ff::Error::from(r)));
+        }
+    }
+    let index = ictx.streams().best(ff::media::Type::Video).map(|s| s.index()).ok_or("the file has no video stream")?;
+    Ok((ictx, index))
+}
+
 /// Probes a clip and decodes its first frame, so a corrupt or unsupported file is refused
 /// before rendering starts. The error is a sentence for the user.
 pub fn probe_video(path: &Path) -> Result<VideoInfo, String> {
@@ -385,7 +422,7 @@ impl std::fmt::Debug for ClipDecoder {
 impl ClipDecoder {
     /// Opens `path`, producing RGBA frames of `out_w` x `out_h`.
     pub fn open(path: &Path, out_w: u32, out_h: u32) -> Result<ClipDecoder, String> {
-        Self::open_as(path, out_w, out_h, false)
+        Self::open_as(path, out_w, out_h, false, None)
     }
 
     /// Like [`ClipDecoder::open`], but [`ClipDecoder::picture_at`] hands out the decoder's
@@ -394,11 +431,19 @@ impl ClipDecoder {
     /// holds, and the conversion to RGBA runs on the frame workers, into the canvas when the
     /// clip covers it. Frames of other pixel formats, odd sizes and rotated clips stay RGBA.
     pub fn open_yuv(path: &Path, out_w: u32, out_h: u32) -> Result<ClipDecoder, String> {
-        Self::open_as(path, out_w, out_h, true)
+        Self::open_as(path, out_w, out_h, true, None)
     }
 
-    fn open_as(path: &Path, out_w: u32, out_h: u32, yuv: bool) -> Result<ClipDecoder, String> {
-        let (ictx, index) = open_input(path)?;
+    /// [`ClipDecoder::open_yuv`] for one picture, as soon as possible: a still waits for
+    /// the decoder, so it decodes on a frame thread per core (a render's decoder runs ahead
+    /// on a thread of its own and takes one).
+    pub(crate) fn open_yuv_for_still(path: &Path, out_w: u32, out_h: u32) -> Result<ClipDecoder, String> {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self::open_as(path, out_w, out_h, true, Some(cores))
+    }
+
+    fn open_as(path: &Path, out_w: u32, out_h: u32, yuv: bool, threads: Option<usize>) -> Result<ClipDecoder, String> {
+        let (ictx, index) = open_for_decoding(path)?;
         let stream = ictx.stream(index).ok_or("the file has no video stream")?;
         let tb = f64::from(stream.time_base());
         let rotation = display_rotation(&stream);
@@ -406,7 +451,7 @@ impl ClipDecoder {
         let fps = stream_fps(&stream).map_or(30.0, |f| f.as_f64());
         // SAFETY: plain fields of the codec context, filled from the stream's parameters.
         let (cw, ch) = unsafe { ((*ctx.as_ptr()).width, (*ctx.as_ptr()).height) };
-        let threads = decoder_threads(cw.max(0) as u64 * ch.max(0) as u64, fps);
+        let threads = threads.unwrap_or_else(|| decoder_threads(cw.max(0) as u64 * ch.max(0) as u64, fps));
         ctx.set_threading(ff::threading::Config {
             kind: ff::threading::Type::Frame,
             count: threads,
