@@ -12,13 +12,17 @@ const BITS: u32 = 8;
 
 /// A clip whose frame i shows i in binary: 8 vertical stripes, white for 1. A keyframe
 /// every 12 frames, so trims and loops seek to one inside the clip, as in real footage.
-fn counter_clip(path: &Path, fps: &str, frames: u32) {
+fn counter_clip(path: &Path, fps: &str, frames: u32, bframes: bool) {
+    // With B-frames (three between references, the middle one a reference itself), some
+    // frames are referred to by none: the decoder may pass over those it will not show.
+    let extra: &[&str] =
+        if bframes { &["-g", "24", "-bf", "3", "-x264-params", "b-pyramid=normal"] } else { &["-g", "12"] };
     write_clip_with(
         path,
         W,
         H,
         fps,
-        &["-g", "12"],
+        extra,
         (0..frames).map(|i| {
             let mut f = vec![0u8; (W * H * 3) as usize];
             for y in 0..H {
@@ -53,6 +57,7 @@ struct Case {
     trim_end: Option<f64>,
     rate: f64,
     looped: bool,
+    bframes: bool,
 }
 
 fn expected(c: &Case, n: u64) -> u32 {
@@ -80,6 +85,7 @@ fn clip_frames_are_exact_across_rates_trims_and_loops() {
             trim_end: None,
             rate: 1.0,
             looped: true,
+            bframes: false,
         },
         Case {
             src_fps: 30,
@@ -92,6 +98,7 @@ fn clip_frames_are_exact_across_rates_trims_and_loops() {
             trim_end: None,
             rate: 2.0,
             looped: false,
+            bframes: false,
         },
         Case {
             src_fps: 60,
@@ -104,6 +111,7 @@ fn clip_frames_are_exact_across_rates_trims_and_loops() {
             trim_end: None,
             rate: 0.5,
             looped: true,
+            bframes: false,
         },
         Case {
             src_fps: 30,
@@ -116,6 +124,7 @@ fn clip_frames_are_exact_across_rates_trims_and_loops() {
             trim_end: Some(2.0),
             rate: 1.0,
             looped: true,
+            bframes: false,
         },
         // A trim deep into the clip: the decoder seeks there instead of decoding from 0.
         Case {
@@ -129,6 +138,7 @@ fn clip_frames_are_exact_across_rates_trims_and_loops() {
             trim_end: None,
             rate: 1.0,
             looped: true,
+            bframes: false,
         },
         Case {
             src_fps: 60,
@@ -141,13 +151,42 @@ fn clip_frames_are_exact_across_rates_trims_and_loops() {
             trim_end: None,
             rate: 1.0,
             looped: true,
+            bframes: false,
+        },
+        // B-frames: a 60 fps clip at 30 fps (every other frame is passed over, the
+        // unreferenced ones undecoded), entered by a seek inside a group of pictures.
+        Case {
+            src_fps: 60,
+            src_frames: 144,
+            comp_fps: "30",
+            comp_num: 30,
+            comp_den: 1,
+            frames: 80,
+            trim_start: 0.55,
+            trim_end: None,
+            rate: 1.0,
+            looped: true,
+            bframes: true,
+        },
+        Case {
+            src_fps: 30,
+            src_frames: 96,
+            comp_fps: "30",
+            comp_num: 30,
+            comp_den: 1,
+            frames: 60,
+            trim_start: 1.25,
+            trim_end: None,
+            rate: 1.0,
+            looped: true,
+            bframes: true,
         },
     ];
     let dir = media_dir();
     for (k, c) in cases.iter().enumerate() {
         let clip = dir.path().join(format!("counter{}x{}.mp4", c.src_fps, c.src_frames));
         if !clip.exists() {
-            counter_clip(&clip, &c.src_fps.to_string(), c.src_frames);
+            counter_clip(&clip, &c.src_fps.to_string(), c.src_frames, c.bframes);
         }
         let json = format!(
             r#"{{"id": "clip{k}", "width": {W}, "height": {H}, "fps": {fps}, "scenes": [{{"id": "s", "durationFrames": {frames},
@@ -175,7 +214,7 @@ fn clip_frames_are_exact_across_rates_trims_and_loops() {
             c.src_fps, c.comp_fps, c.trim_start, c.rate, c.looped
         );
         // The still path (seek, then decode forward) agrees with the streaming path.
-        for n in [0, c.frames / 2, c.frames - 1] {
+        for n in [0, 7, c.frames / 2, c.frames / 2 + 5, c.frames - 1] {
             let still = reel::render_still(&plan, n);
             let rgb: Vec<u8> = still.pixels().flat_map(|p| [p[0], p[1], p[2]]).collect();
             assert_eq!(read_index(&rgb, W, H), want[n as usize], "case {k} still {n}");
