@@ -60,28 +60,18 @@ fn child(spec: &str) {
     if parts[3] == "still" {
         // One 1080p still after the plan is built: the first (cold: buffers allocated) and
         // the median of ten more across the timeline.
-        let t = Instant::now();
-        let _ = reel::render_still(&plan, plan.poster_frame());
-        let first_ms = t.elapsed().as_secs_f64() * 1e3;
+        let still_ms = |f: u64| {
+            let t = Instant::now();
+            let _ = reel::render_still(&plan, f);
+            t.elapsed().as_secs_f64() * 1e3
+        };
+        let first_ms = still_ms(plan.poster_frame());
         let n = plan.frame_count();
-        let warm: Vec<f64> = (0..10)
-            .map(|i| {
-                let t = Instant::now();
-                let _ = reel::render_still(&plan, i * n / 10);
-                t.elapsed().as_secs_f64() * 1e3
-            })
-            .collect();
+        let warm: Vec<f64> = (0..10).map(|i| still_ms(i * n / 10)).collect();
         let max_ms = warm.iter().cloned().fold(0.0, f64::max);
         // Every seventh frame of the whole timeline: clip scenes (a seek, then decoding
         // forward from a keyframe) are the slow ones.
-        let every: Vec<f64> = (0..n)
-            .step_by(7)
-            .map(|f| {
-                let t = Instant::now();
-                let _ = reel::render_still(&plan, f);
-                t.elapsed().as_secs_f64() * 1e3
-            })
-            .collect();
+        let every: Vec<f64> = (0..n).step_by(7).map(still_ms).collect();
         let over = every.iter().filter(|&&ms| ms >= 40.0).count() as f64 / every.len().max(1) as f64;
         let every_max = every.iter().cloned().fold(0.0, f64::max);
         println!(

@@ -72,20 +72,21 @@ fn stream_fps(stream: &ff::format::stream::Stream) -> Option<crate::time::Fps> {
         .flatten()
 }
 
-fn open_input(path: &Path) -> Result<(ff::format::context::Input, usize), String> {
-    crate::encode::init().map_err(|e| e.to_string())?;
-    let ictx = ff::format::input(&path).map_err(|e| format!("not a readable video file: {e}"))?;
-    let index = ictx.streams().best(ff::media::Type::Video).map(|s| s.index()).ok_or("the file has no video stream")?;
-    Ok((ictx, index))
+/// How much of a file [`open_input`] reads before returning.
+#[derive(Clone, Copy, PartialEq)]
+enum Probe {
+    /// `avformat_find_stream_info` always (planning's checks).
+    Whole,
+    /// Only where the header may not hold what a decoder needs. MP4 and MOV headers hold
+    /// it (the codec's parameters, sizes, time base, rotation), so `find_stream_info`,
+    /// which decodes frames to fill them in, is skipped for those (15 ms of the 16 ms it
+    /// took to open W1's clip, paid again by every still in a clip scene). Planning probed
+    /// every clip whole ([`probe_video`]), so nothing opened this way was refused there.
+    ForDecoding,
 }
 
-/// Opens `path` for a decoder. MP4 and MOV headers hold everything a decoder needs (the
-/// codec's parameters, sizes, time base, rotation), so `avformat_find_stream_info`, which
-/// decodes frames to fill them in, is skipped for those (15 ms of the 16 ms it took to
-/// open W1's clip, paid again by every still in a clip scene); other containers, or a
-/// header without a video size, get it. Planning probed every clip whole
-/// ([`probe_video`]), so nothing reaches here that it refused.
-fn open_for_decoding(path: &Path) -> Result<(ff::format::context::Input, usize), String> {
+/// Opens `path` and finds its video stream.
+fn open_input(path: &Path, probe: Probe) -> Result<(ff::format::context::Input, usize), String> {
     crate::encode::init().map_err(|e| e.to_string())?;
     let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
         .map_err(|_| "not a readable video file: the path holds a NUL byte".to_string())?;
@@ -99,13 +100,15 @@ fn open_for_decoding(path: &Path) -> Result<(ff::format::context::Input, usize),
     }
     // SAFETY: `ps` is an open input context; the wrapper closes it when dropped.
     let mut ictx = unsafe { ff::format::context::Input::wrap(ps) };
-    let mov = ictx.format().name().split(',').any(|n| n == "mov" || n == "mp4");
-    let sized = ictx.streams().best(ff::media::Type::Video).is_some_and(|s| {
-        let p = s.parameters();
-        // SAFETY: reading plain fields of the stream's codec parameters.
-        unsafe { (*p.as_ptr()).width > 0 && (*p.as_ptr()).height > 0 }
-    });
-    if !(mov && sized) {
+    let header_suffices = probe == Probe::ForDecoding && {
+        let mov = ictx.format().name().split(',').any(|n| n == "mov" || n == "mp4");
+        mov && ictx.streams().best(ff::media::Type::Video).is_some_and(|s| {
+            let p = s.parameters();
+            // SAFETY: reading plain fields of the stream's codec parameters.
+            unsafe { (*p.as_ptr()).width > 0 && (*p.as_ptr()).height > 0 }
+        })
+    };
+    if !header_suffices {
         // SAFETY: an open input context, as avformat_find_stream_info requires.
         let r = unsafe { ff::ffi::avformat_find_stream_info(ictx.as_mut_ptr(), std::ptr::null_mut()) };
         if r < 0 {
@@ -119,7 +122,7 @@ fn open_for_decoding(path: &Path) -> Result<(ff::format::context::Input, usize),
 /// Probes a clip and decodes its first frame, so a corrupt or unsupported file is refused
 /// before rendering starts. The error is a sentence for the user.
 pub fn probe_video(path: &Path) -> Result<VideoInfo, String> {
-    let (ictx, index) = open_input(path)?;
+    let (ictx, index) = open_input(path, Probe::Whole)?;
     let stream = ictx.stream(index).ok_or("the file has no video stream")?;
     let tb = stream.time_base();
     let dur = if stream.duration() > 0 {
@@ -165,7 +168,7 @@ pub fn probe_video(path: &Path) -> Result<VideoInfo, String> {
 fn check_complete(path: &Path, start: f64, dur: f64, frame_dur: f64) -> Result<(), String> {
     // The latest end time of any packet, read from `from` seconds on (None: all).
     let last_end = |from: Option<f64>| -> Result<Option<f64>, String> {
-        let (mut ictx, _) = open_input(path)?;
+        let (mut ictx, _) = open_input(path, Probe::Whole)?;
         if let Some(from) = from {
             let ts = (from * ff::ffi::AV_TIME_BASE as f64) as i64;
             if ictx.seek(ts, ..ts).is_err() {
@@ -213,6 +216,10 @@ fn decoder_threads(pixels: u64, fps: f64) -> usize {
         1
     }
 }
+
+/// Times within this many seconds are the same time (frame times are rounded from their
+/// stream's time base).
+const TIME_EPS: f64 = 1e-6;
 
 /// Presentation times of the packets last sent that a decoder remembers, to tell which
 /// frames will not be shown (more than any reordering delay H.264 or HEVC allows).
@@ -451,7 +458,7 @@ impl ClipDecoder {
     }
 
     fn open_as(path: &Path, out_w: u32, out_h: u32, yuv: bool, threads: Option<usize>) -> Result<ClipDecoder, String> {
-        let (ictx, index) = open_for_decoding(path)?;
+        let (ictx, index) = open_input(path, Probe::ForDecoding)?;
         let stream = ictx.stream(index).ok_or("the file has no video stream")?;
         let tb = f64::from(stream.time_base());
         let rotation = display_rotation(&stream);
@@ -537,7 +544,7 @@ impl ClipDecoder {
                     // not change. (A 60 fps clip played at 30 fps gains little: the
                     // decoder is fed ahead, so most frames it skips over are sent before
                     // the request that passes them.)
-                    let eps = 1e-6;
+                    let eps = TIME_EPS;
                     let pts = packet.pts().map(|p| p as f64 * self.tb);
                     let passed = pts.is_some_and(|p| {
                         p <= self.target + eps && self.sent.iter().any(|&s| s > p + eps && s <= self.target + eps)
@@ -697,7 +704,7 @@ impl ClipDecoder {
     /// Like [`ClipDecoder::frame_at`], as the decoder holds it: RGBA, or 4:2:0 planes for a
     /// decoder opened with [`ClipDecoder::open_yuv`].
     pub fn picture_at(&mut self, t: f64) -> Option<ClipPicture> {
-        let eps = 1e-6;
+        let eps = TIME_EPS;
         self.target = t;
         match &self.current {
             // Going back (a loop, a still before the last one).
