@@ -410,6 +410,10 @@ pub struct ClipDecoder {
     scaler: Option<(ff::format::Pixel, u32, u32, ff::software::scaling::Context)>,
     /// Hand out 4:2:0 pictures where the frames allow it (see [`ClipDecoder::open_yuv`]).
     yuv: bool,
+    /// Decode for one picture only (see [`ClipDecoder::open_yuv_for_still`]).
+    still: bool,
+    /// A still's packets shown after the time wanted, not sent yet.
+    held: Vec<ff::Packet>,
     /// The newest decoded frame (its time and picture).
     current: Option<(f64, ClipPicture)>,
     /// Pictures handed out before; one nobody else holds any more is written over instead
@@ -451,10 +455,16 @@ impl ClipDecoder {
 
     /// [`ClipDecoder::open_yuv`] for one picture, as soon as possible: a still waits for
     /// the decoder, so it decodes on a frame thread per core (a render's decoder runs ahead
-    /// on a thread of its own and takes one).
-    pub(crate) fn open_yuv_for_still(path: &Path, out_w: u32, out_h: u32) -> Result<ClipDecoder, String> {
+    /// on a thread of its own and takes one), and it decodes only what that picture needs:
+    /// no unreferenced frame after the time asked for, and no packet after the last one that
+    /// can be shown at that time (the decoder is drained instead of fed further to push the
+    /// picture out of its reordering and thread delays). A request for a later time than
+    /// the last seeks again.
+    pub fn open_yuv_for_still(path: &Path, out_w: u32, out_h: u32) -> Result<ClipDecoder, String> {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        Self::open_as(path, out_w, out_h, true, Some(cores))
+        let mut d = Self::open_as(path, out_w, out_h, true, Some(cores))?;
+        d.still = true;
+        Ok(d)
     }
 
     fn open_as(path: &Path, out_w: u32, out_h: u32, yuv: bool, threads: Option<usize>) -> Result<ClipDecoder, String> {
@@ -489,6 +499,8 @@ impl ClipDecoder {
             rotation,
             scaler: None,
             yuv,
+            still: false,
+            held: Vec::new(),
             current: None,
             spare: Vec::new(),
             pending: None,
@@ -534,41 +546,75 @@ impl ClipDecoder {
                 return None;
             }
             // Feed the next packet of our stream.
-            let mut fed = false;
-            for (stream, packet) in self.ictx.packets() {
-                if stream.index() == self.index {
-                    // A frame that cannot be shown (a later one sent already is at or
-                    // before the time wanted) and that no other frame refers to is not
-                    // decoded at all: the unreferenced B-frames passed over on the way to a
-                    // time inside a group of pictures (a still, a seek). What is shown does
-                    // not change. (A 60 fps clip played at 30 fps gains little: the
-                    // decoder is fed ahead, so most frames it skips over are sent before
-                    // the request that passes them.)
-                    let eps = TIME_EPS;
-                    let pts = packet.pts().map(|p| p as f64 * self.tb);
-                    let passed = pts.is_some_and(|p| {
-                        p <= self.target + eps && self.sent.iter().any(|&s| s > p + eps && s <= self.target + eps)
-                    });
-                    self.decoder.skip_frame(if passed { ff::Discard::NonReference } else { ff::Discard::Default });
-                    if let Some(p) = pts {
-                        if self.sent.len() == SENT_KEPT {
-                            self.sent.pop_front();
-                        }
-                        self.sent.push_back(p);
-                    }
-                    // A damaged packet is noted; the decoder recovers at the next keyframe.
-                    if let Err(e) = self.decoder.send_packet(&packet) {
-                        let t = packet.pts().or(packet.dts()).unwrap_or(0) as f64 * self.tb;
-                        self.note_fault(t, format!("the decoder refused a packet: {e}"));
-                    }
-                    fed = true;
-                    break;
+            let index = self.index;
+            let next = self.ictx.packets().find(|(stream, _)| stream.index() == index).map(|(_, p)| p);
+            let Some(packet) = next else {
+                self.drain();
+                continue;
+            };
+            if self.still && !self.sent.is_empty() {
+                // For one picture, only the packets up to the last one shown at or before
+                // the time wanted are needed (a later one may still be referred to by it).
+                // A packet decoded after that time (its decoding time is never after its
+                // presentation time) ends the search: nothing from it on can be shown
+                // then, so the decoder is drained instead of being fed the packets its
+                // reordering and threads would otherwise wait for. Packets shown after the
+                // time are held until a packet at or before it proves them needed (W1's
+                // clip: the next group's keyframe, 17 ms to decode, was sent for a still
+                // at the end of a group).
+                if self.after(packet.dts()) {
+                    self.held.clear();
+                    self.drain();
+                    continue;
+                }
+                if self.after(packet.pts()) {
+                    self.held.push(packet);
+                    continue;
+                }
+                for held in std::mem::take(&mut self.held) {
+                    self.send(&held);
                 }
             }
-            if !fed {
-                self.eof = true;
-                let _ = self.decoder.send_eof();
+            self.send(&packet);
+        }
+    }
+
+    /// Whether a packet time (in the stream's time base) is after the time being decoded
+    /// towards.
+    fn after(&self, t: Option<i64>) -> bool {
+        t.is_some_and(|t| t as f64 * self.tb > self.target + TIME_EPS)
+    }
+
+    fn drain(&mut self) {
+        self.eof = true;
+        let _ = self.decoder.send_eof();
+    }
+
+    fn send(&mut self, packet: &ff::Packet) {
+        // A frame that cannot be shown (a later one sent already is at or before the time
+        // wanted) and that no other frame refers to is not decoded at all: the unreferenced
+        // B-frames passed over on the way to a time inside a group of pictures (a still, a
+        // seek). What is shown does not change. (A 60 fps clip played at 30 fps gains
+        // little: the decoder is fed ahead, so most frames it skips over are sent before
+        // the request that passes them.) For one picture, an unreferenced frame after the
+        // time wanted is not needed either.
+        let eps = TIME_EPS;
+        let pts = packet.pts().map(|p| p as f64 * self.tb);
+        let passed = pts.is_some_and(|p| {
+            p <= self.target + eps && self.sent.iter().any(|&s| s > p + eps && s <= self.target + eps)
+        });
+        let unseen = self.still && self.after(packet.pts());
+        self.decoder.skip_frame(if passed || unseen { ff::Discard::NonReference } else { ff::Discard::Default });
+        if let Some(p) = pts {
+            if self.sent.len() == SENT_KEPT {
+                self.sent.pop_front();
             }
+            self.sent.push_back(p);
+        }
+        // A damaged packet is noted; the decoder recovers at the next keyframe.
+        if let Err(e) = self.decoder.send_packet(packet) {
+            let t = packet.pts().or(packet.dts()).unwrap_or(0) as f64 * self.tb;
+            self.note_fault(t, format!("the decoder refused a packet: {e}"));
         }
     }
 
@@ -707,6 +753,8 @@ impl ClipDecoder {
         let eps = TIME_EPS;
         self.target = t;
         match &self.current {
+            // A still's decoder was drained for the picture it gave: start again.
+            _ if self.still && (self.eof || self.current.is_some()) => self.seek(t),
             // Going back (a loop, a still before the last one).
             Some((cur, _)) if t + eps < *cur => self.seek(t),
             // The first request past the start (a trim): seek to the keyframe before it
@@ -721,10 +769,12 @@ impl ClipDecoder {
         loop {
             let Some((pts, frame)) = self.next_frame() else { break };
             if pts <= t + eps || (self.current.is_none() && chosen.is_none()) {
-                let early = pts > t + eps;
+                // The first frame stands in for times before it; a frame at the time
+                // itself is the one shown, whatever follows.
+                let done = pts >= t - eps;
                 chosen = Some((pts, frame));
-                if early {
-                    break; // the first frame stands in for times before it
+                if done {
+                    break;
                 }
             } else {
                 self.pending = Some((pts, frame));
@@ -748,6 +798,7 @@ impl ClipDecoder {
         let _ = self.ictx.seek(ts, ..ts);
         self.decoder.flush();
         self.sent.clear();
+        self.held.clear();
         self.current = None;
         self.pending = None;
         self.eof = false;

@@ -19,8 +19,12 @@ use tiny_skia::{Pixmap, PixmapMut};
 /// Per-worker buffers reused from frame to frame (no per-frame allocation).
 #[derive(Debug)]
 pub struct Scratch {
-    below: Pixmap,
-    above: Pixmap,
+    /// The canvas size the transition buffers are made at.
+    size: (u32, u32),
+    /// Transition buffers, made on first use: a still or a render without transitions
+    /// never needs them.
+    below: Option<Pixmap>,
+    above: Option<Pixmap>,
     backgrounds: Backgrounds,
     /// What the canvas given last holds, when it is a cached background with layers over it.
     canvas: Option<CanvasState>,
@@ -31,10 +35,10 @@ pub struct Scratch {
 impl Scratch {
     /// Buffers for a `width` x `height` canvas.
     pub fn new(width: u32, height: u32) -> Scratch {
-        let mk = || pixmap_or_tiny(width, height);
         Scratch {
-            below: mk(),
-            above: mk(),
+            size: (width, height),
+            below: None,
+            above: None,
             backgrounds: Backgrounds::default(),
             canvas: None,
             planes: Default::default(),
@@ -153,24 +157,28 @@ pub fn render_frame(plan: &Plan, frame: u64, out: &mut PixmapMut, scratch: &mut 
             return;
         }
         View::Transition { below, above, transition, progress } => {
-            let Scratch { below: b, above: a, backgrounds, .. } = scratch;
+            let Scratch { size: (w, h), below: b, above: a, backgrounds, .. } = scratch;
+            let mk = || pixmap_or_tiny(*w, *h);
+            let a = a.get_or_insert_with(mk);
             // Most transitions start from a copy of the lower scene: paint it in place.
-            // (`below` is only written, so only made resident, by push and zoom.)
+            // (`below` is only made, so only made resident, by push and zoom.)
             let in_place = transition::below_in_place(transition);
             let mut paint_below = |target: &mut PixmapMut| match below {
                 Some((s, local)) => paint_scene(plan, s, local, target, clips, backgrounds),
                 None => target.fill(plan.gap),
             };
-            if in_place {
+            let mut b = if in_place {
                 paint_below(out);
+                None
             } else {
+                let b = b.get_or_insert_with(mk);
                 paint_below(&mut b.as_mut());
-            }
+                Some(b)
+            };
             paint_scene(plan, above.0, above.1, &mut a.as_mut(), clips, backgrounds);
-            if in_place {
-                transition::composite_onto(out, a, transition, progress);
-            } else {
-                transition::composite(out, b, a, transition, progress);
+            match b.as_mut() {
+                None => transition::composite_onto(out, a, transition, progress),
+                Some(b) => transition::composite(out, b, a, transition, progress),
             }
         }
     }
