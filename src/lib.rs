@@ -70,6 +70,7 @@ pub use model::{from_path as parse_file, from_str as parse, Parsed};
 pub use plan::{DurationPolicy, Limits, Plan, PlanOptions};
 pub use render::{
     render, render_still, tune_allocator, write_png, OutputReport, Progress, RenderOptions, RenderReport, StageTimes,
+    Stills,
 };
 pub use time::Fps;
 pub use variants::Variants;

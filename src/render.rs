@@ -309,24 +309,100 @@ fn render_into(
     })
 }
 
-/// Renders one frame to straight RGBA (opaque).
+/// Renders one frame to straight RGBA (opaque). Each call starts afresh: its buffers are
+/// made and each visible clip is opened and decoded for that picture alone (the fastest
+/// way to one picture). To render several, keep a [`Stills`].
 pub fn render_still(plan: &Plan, frame: u64) -> image::RgbaImage {
-    let mut pixmap = crate::raster::pixmap_or_tiny(plan.width, plan.height);
-    let mut scratch = Scratch::new(plan.width, plan.height);
-    let frame = frame.min(plan.frames.saturating_sub(1));
-    // Clips: open each visible one and decode the frame shown (one seek).
-    let clips: Vec<Option<ClipPicture>> = plan
-        .clips
-        .iter()
-        .map(|c| {
-            let t = crate::timeline::clip_time(plan, c, frame)?;
-            ClipDecoder::open_yuv_for_still(&c.path, c.out.0, c.out.1).ok()?.picture_at(t)
-        })
-        .collect();
-    render_frame(plan, frame, &mut pixmap.as_mut(), &mut scratch, &clips);
-    let (w, h) = (pixmap.width(), pixmap.height());
-    // Frames are opaque, so premultiplied and straight RGBA are the same bytes.
-    image::RgbaImage::from_raw(w, h, pixmap.take()).unwrap_or_else(|| image::RgbaImage::new(w, h))
+    let mut stills = Stills::with_mode(plan, ClipMode::Still);
+    stills.render(frame);
+    stills.image
+}
+
+/// How a [`Stills`] opens the clips it decodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ClipMode {
+    Still,
+    Scrub,
+}
+
+/// Renders stills of one plan one after another, as a preview does, keeping what it can
+/// between them: the canvas and scratch buffers, and a decoder for each clip on screen,
+/// which moves forward from its last picture instead of from the keyframe before each
+/// one (a keyframe between the two, or going back, still seeks). Memory: the canvas, and
+/// the decoders of the clips visible in the last still (one is closed when its clip goes
+/// off screen).
+///
+/// ```no_run
+/// # fn main() -> Result<(), reel::Error> {
+/// let parsed = reel::parse_file("composition.json")?;
+/// let plan = reel::Plan::build(&parsed, &reel::PlanOptions::new("assets"))?;
+/// let mut stills = reel::Stills::new(&plan);
+/// for frame in (0..plan.frame_count()).step_by(10) {
+///     let image = stills.render(frame); // straight RGBA, the canvas size
+///     image.save(format!("frame{frame}.png")).ok();
+/// }
+/// # Ok(())
+/// # }
+/// ```
+pub struct Stills<'p> {
+    plan: &'p Plan,
+    mode: ClipMode,
+    image: image::RgbaImage,
+    scratch: Scratch,
+    decoders: Vec<Option<ClipDecoder>>,
+}
+
+impl std::fmt::Debug for Stills<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let open = self.decoders.iter().filter(|d| d.is_some()).count();
+        f.debug_struct("Stills").field("size", &self.image.dimensions()).field("open_clips", &open).finish()
+    }
+}
+
+impl<'p> Stills<'p> {
+    /// A still renderer for `plan`; buffers are made here, clips opened when first seen.
+    pub fn new(plan: &'p Plan) -> Stills<'p> {
+        Self::with_mode(plan, ClipMode::Scrub)
+    }
+
+    fn with_mode(plan: &'p Plan, mode: ClipMode) -> Stills<'p> {
+        Stills {
+            plan,
+            mode,
+            image: image::RgbaImage::new(plan.width, plan.height),
+            scratch: Scratch::new(plan.width, plan.height),
+            decoders: plan.clips.iter().map(|_| None).collect(),
+        }
+    }
+
+    /// Renders frame `frame` (clamped to the last) and returns it: straight RGBA, opaque,
+    /// the canvas size; the buffer is reused by the next call.
+    pub fn render(&mut self, frame: u64) -> &image::RgbaImage {
+        let plan = self.plan;
+        let frame = frame.min(plan.frames.saturating_sub(1));
+        let mut clips: Vec<Option<ClipPicture>> = Vec::with_capacity(plan.clips.len());
+        for (c, slot) in plan.clips.iter().zip(self.decoders.iter_mut()) {
+            let Some(t) = clip_time(plan, c, frame) else {
+                *slot = None;
+                clips.push(None);
+                continue;
+            };
+            if slot.is_none() {
+                *slot = match self.mode {
+                    ClipMode::Still => ClipDecoder::open_yuv_for_still(&c.path, c.out.0, c.out.1),
+                    ClipMode::Scrub => ClipDecoder::open_yuv_for_scrubbing(&c.path, c.out.0, c.out.1),
+                }
+                .ok();
+            }
+            clips.push(slot.as_mut().and_then(|d| d.picture_at(t)));
+        }
+        let (w, h) = self.image.dimensions();
+        // Frames are opaque, so premultiplied and straight RGBA are the same bytes.
+        if let Some(mut canvas) = tiny_skia::PixmapMut::from_bytes(&mut self.image, w, h) {
+            render_frame(plan, frame, &mut canvas, &mut self.scratch, &clips);
+        }
+        &self.image
+    }
 }
 
 fn nanos(n: &AtomicU64) -> f64 {

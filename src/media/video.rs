@@ -221,6 +221,17 @@ fn decoder_threads(pixels: u64, fps: f64) -> usize {
 /// stream's time base).
 const TIME_EPS: f64 = 1e-6;
 
+/// What a [`ClipDecoder`] is opened for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// A render: pictures asked for in order, the decoder fed ahead on its own thread.
+    Render,
+    /// One picture ([`ClipDecoder::open_yuv_for_still`]).
+    Still,
+    /// Pictures asked for one by one, mostly forward ([`ClipDecoder::open_yuv_for_scrubbing`]).
+    Scrub,
+}
+
 /// Presentation times of the packets last sent that a decoder remembers, to tell which
 /// frames will not be shown (more than any reordering delay H.264 or HEVC allows).
 const SENT_KEPT: usize = 32;
@@ -410,8 +421,8 @@ pub struct ClipDecoder {
     scaler: Option<(ff::format::Pixel, u32, u32, ff::software::scaling::Context)>,
     /// Hand out 4:2:0 pictures where the frames allow it (see [`ClipDecoder::open_yuv`]).
     yuv: bool,
-    /// Decode for one picture only (see [`ClipDecoder::open_yuv_for_still`]).
-    still: bool,
+    /// What the decoder is for.
+    mode: Mode,
     /// A still's packets shown after the time wanted, not sent yet.
     held: Vec<ff::Packet>,
     /// The newest decoded frame (its time and picture).
@@ -461,9 +472,21 @@ impl ClipDecoder {
     /// picture out of its reordering and thread delays). A request for a later time than
     /// the last seeks again.
     pub fn open_yuv_for_still(path: &Path, out_w: u32, out_h: u32) -> Result<ClipDecoder, String> {
+        Self::open_for(path, out_w, out_h, Mode::Still)
+    }
+
+    /// [`ClipDecoder::open_yuv`] for pictures asked for one after another, each as soon as
+    /// possible (a preview scrubbing through a clip): a frame thread per core, like a still;
+    /// a later time decodes forward from the last, unless a keyframe lies between them, when
+    /// it seeks to that keyframe instead; an earlier time seeks.
+    pub fn open_yuv_for_scrubbing(path: &Path, out_w: u32, out_h: u32) -> Result<ClipDecoder, String> {
+        Self::open_for(path, out_w, out_h, Mode::Scrub)
+    }
+
+    fn open_for(path: &Path, out_w: u32, out_h: u32, mode: Mode) -> Result<ClipDecoder, String> {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let mut d = Self::open_as(path, out_w, out_h, true, Some(cores))?;
-        d.still = true;
+        d.mode = mode;
         Ok(d)
     }
 
@@ -499,7 +522,7 @@ impl ClipDecoder {
             rotation,
             scaler: None,
             yuv,
-            still: false,
+            mode: Mode::Render,
             held: Vec::new(),
             current: None,
             spare: Vec::new(),
@@ -552,7 +575,7 @@ impl ClipDecoder {
                 self.drain();
                 continue;
             };
-            if self.still && !self.sent.is_empty() {
+            if self.mode == Mode::Still && !self.sent.is_empty() {
                 // For one picture, only the packets up to the last one shown at or before
                 // the time wanted are needed (a later one may still be referred to by it).
                 // A packet decoded after that time (its decoding time is never after its
@@ -603,7 +626,7 @@ impl ClipDecoder {
         let passed = pts.is_some_and(|p| {
             p <= self.target + eps && self.sent.iter().any(|&s| s > p + eps && s <= self.target + eps)
         });
-        let unseen = self.still && self.after(packet.pts());
+        let unseen = self.mode == Mode::Still && self.after(packet.pts());
         self.decoder.skip_frame(if passed || unseen { ff::Discard::NonReference } else { ff::Discard::Default });
         if let Some(p) = pts {
             if self.sent.len() == SENT_KEPT {
@@ -754,7 +777,9 @@ impl ClipDecoder {
         self.target = t;
         match &self.current {
             // A still's decoder was drained for the picture it gave: start again.
-            _ if self.still && (self.eof || self.current.is_some()) => self.seek(t),
+            _ if self.mode == Mode::Still && (self.eof || self.current.is_some()) => self.seek(t),
+            // Scrubbing forward past a keyframe: start from that keyframe.
+            Some((cur, _)) if self.mode == Mode::Scrub && t > *cur + eps && self.keyframe_ahead(t) => self.seek(t),
             // Going back (a loop, a still before the last one).
             Some((cur, _)) if t + eps < *cur => self.seek(t),
             // The first request past the start (a trim): seek to the keyframe before it
@@ -791,6 +816,27 @@ impl ClipDecoder {
             }
         }
         self.current.as_ref().map(|(_, p)| p.clone())
+    }
+
+    /// Whether the keyframe at or before `t` is later than every packet sent since the
+    /// last seek, so seeking to it skips decoding the packets in between.
+    fn keyframe_ahead(&self, t: f64) -> bool {
+        let Some(stream) = self.ictx.stream(self.index) else { return false };
+        let ts = (t / self.tb).floor() as i64;
+        // SAFETY: the stream belongs to the open input; the entry is read at once, before
+        // anything else touches the input.
+        let key = unsafe {
+            let e = ff::ffi::avformat_index_get_entry_from_timestamp(
+                stream.as_ptr() as *mut _,
+                ts,
+                ff::ffi::AVSEEK_FLAG_BACKWARD,
+            );
+            if e.is_null() {
+                return false;
+            }
+            (*e).timestamp as f64 * self.tb
+        };
+        self.sent.iter().all(|&s| s + TIME_EPS < key)
     }
 
     fn seek(&mut self, t: f64) {

@@ -65,6 +65,16 @@ fn check(case: &Path, make_ref: bool) -> Vec<String> {
     let parsed = reel::parse(&text).expect("parse");
     let plan = Plan::build(&parsed, &PlanOptions::new(root().join("tests/golden"))).expect("plan");
     let mut failures = Vec::new();
+    // A still session (canvas, scratch and clip decoders kept between stills) asked for the
+    // same frames backwards, then forwards, gives render_still's pixels exactly.
+    let mut stills = reel::Stills::new(&plan);
+    let mut order: Vec<u64> = frames.iter().rev().copied().collect();
+    order.extend(&frames);
+    for &f in &order {
+        if *stills.render(f) != reel::render_still(&plan, f) {
+            failures.push(format!("{}: frame {f} from a Stills session differs from render_still", case.display()));
+        }
+    }
     for f in frames {
         let actual = reel::render_still(&plan, f);
         let stem = case.with_extension("");

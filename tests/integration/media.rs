@@ -223,6 +223,16 @@ fn clip_frames_are_exact_across_rates_trims_and_loops() {
             })
             .collect();
         assert_eq!(stills, want, "case {k}: stills");
+        // A still session: every frame forwards, then every third backwards, then jumps
+        // forwards across several keyframes at once.
+        let mut session = reel::Stills::new(&plan);
+        let mut order: Vec<u64> = (0..c.frames).collect();
+        order.extend((0..c.frames).rev().step_by(3));
+        order.extend((0..c.frames).step_by(29));
+        for n in order {
+            let rgb: Vec<u8> = session.render(n).pixels().flat_map(|p| [p[0], p[1], p[2]]).collect();
+            assert_eq!(read_index(&rgb, W, H), want[n as usize], "case {k}: session still {n}");
+        }
     }
     // One still decoder asked again: forward past where it drained, back, between frames.
     let clip = dir.path().join("counter60x144.mp4");
