@@ -221,6 +221,9 @@ fn decoder_threads(pixels: u64, fps: f64) -> usize {
 /// stream's time base).
 const TIME_EPS: f64 = 1e-6;
 
+/// At most this many keyframes a seek steps back to find one shown at or before the time.
+const SEEK_BACK_STEPS: usize = 8;
+
 /// What a [`ClipDecoder`] is opened for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -425,6 +428,10 @@ pub struct ClipDecoder {
     mode: Mode,
     /// A still's packets shown after the time wanted, not sent yet.
     held: Vec<ff::Packet>,
+    /// A packet read ahead by a seek, to be fed first.
+    front: Option<ff::Packet>,
+    /// The presentation time (stream time base) of the keyframe the last seek started from.
+    seek_key: Option<i64>,
     /// The newest decoded frame (its time and picture).
     current: Option<(f64, ClipPicture)>,
     /// Pictures handed out before; one nobody else holds any more is written over instead
@@ -524,6 +531,8 @@ impl ClipDecoder {
             yuv,
             mode: Mode::Render,
             held: Vec::new(),
+            front: None,
+            seek_key: None,
             current: None,
             spare: Vec::new(),
             pending: None,
@@ -569,12 +578,16 @@ impl ClipDecoder {
                 return None;
             }
             // Feed the next packet of our stream.
-            let index = self.index;
-            let next = self.ictx.packets().find(|(stream, _)| stream.index() == index).map(|(_, p)| p);
-            let Some(packet) = next else {
+            let Some(packet) = self.front.take().or_else(|| self.read_packet()) else {
                 self.drain();
                 continue;
             };
+            // Leading pictures of the keyframe a seek started from (an open group of
+            // pictures: decoded after it, shown before it, referring to the group before)
+            // cannot be decoded, and are never shown: that keyframe is at or before the time.
+            if packet.pts().zip(self.seek_key).is_some_and(|(p, k)| p < k) {
+                continue;
+            }
             if self.mode == Mode::Still && !self.sent.is_empty() {
                 // For one picture, only the packets up to the last one shown at or before
                 // the time wanted are needed (a later one may still be referred to by it).
@@ -602,6 +615,12 @@ impl ClipDecoder {
         }
     }
 
+    /// The next packet of the clip's stream, if any.
+    fn read_packet(&mut self) -> Option<ff::Packet> {
+        let index = self.index;
+        self.ictx.packets().find(|(stream, _)| stream.index() == index).map(|(_, p)| p)
+    }
+
     /// Whether a packet time (in the stream's time base) is after the time being decoded
     /// towards.
     fn after(&self, t: Option<i64>) -> bool {
@@ -610,6 +629,20 @@ impl ClipDecoder {
 
     fn drain(&mut self) {
         self.eof = true;
+        if self.decoder.id() == ff::codec::Id::H264 {
+            // FFmpeg 5.1's H.264 decoder, started at an I-frame that is not an IDR picture
+            // (a seek into an open group of pictures), marks the frames it holds back for
+            // reordering as recovered only when a later frame lets them out; drained, it
+            // drops them instead (`finalize_frame`): the last frames of such a clip, or a
+            // still's frame, would never be shown. Decoded from that I-frame on (its
+            // leading pictures are not sent), they are whole: let them out. After an IDR
+            // picture every frame counts as recovered, and this changes nothing.
+            // SAFETY: a plain field of the open codec context (frame threads copy it to
+            // their own contexts with each packet, the empty drain packet included).
+            unsafe {
+                (*self.decoder.as_mut_ptr()).flags |= ff::ffi::AV_CODEC_FLAG_OUTPUT_CORRUPT as i32;
+            }
+        }
         let _ = self.decoder.send_eof();
     }
 
@@ -840,8 +873,36 @@ impl ClipDecoder {
     }
 
     fn seek(&mut self, t: f64) {
-        let ts = (t.max(0.0) * ff::ffi::AV_TIME_BASE as f64) as i64;
+        let mut ts = (t.max(0.0) * ff::ffi::AV_TIME_BASE as f64) as i64;
         let _ = self.ictx.seek(ts, ..ts);
+        // The demuxer may land on a keyframe shown after `t` (seen with MP4 and open groups
+        // of pictures: the frame at `t` is then one of its leading pictures, which refer to
+        // the group before). Step back a keyframe at a time until the first packet is shown
+        // at or before `t`, or the start.
+        self.front = self.read_packet();
+        for _ in 0..SEEK_BACK_STEPS {
+            let Some(first) = &self.front else { break };
+            let (Some(pts), Some(dts)) = (first.pts(), first.dts()) else { break };
+            if pts as f64 * self.tb <= t + TIME_EPS {
+                break;
+            }
+            let before = ((dts as f64 * self.tb) * ff::ffi::AV_TIME_BASE as f64).floor() as i64 - 1;
+            if before >= ts || self.ictx.seek(before, ..before).is_err() {
+                break;
+            }
+            ts = before;
+            let Some(p) = self.read_packet() else { break };
+            let same = p.dts() == Some(dts); // no earlier keyframe
+            self.front = Some(p);
+            if same {
+                break;
+            }
+        }
+        self.seek_key = self.front.as_ref().and_then(|p| p.pts());
+        // SAFETY: a plain field of the open codec context (see `drain`).
+        unsafe {
+            (*self.decoder.as_mut_ptr()).flags &= !(ff::ffi::AV_CODEC_FLAG_OUTPUT_CORRUPT as i32);
+        }
         self.decoder.flush();
         self.sent.clear();
         self.held.clear();

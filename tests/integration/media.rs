@@ -12,11 +12,16 @@ const BITS: u32 = 8;
 
 /// A clip whose frame i shows i in binary: 8 vertical stripes, white for 1. A keyframe
 /// every 12 frames, so trims and loops seek to one inside the clip, as in real footage.
-fn counter_clip(path: &Path, fps: &str, frames: u32, bframes: bool) {
+fn counter_clip(path: &Path, fps: &str, frames: u32, gop: Gop) {
     // With B-frames (three between references, the middle one a reference itself), some
     // frames are referred to by none: the decoder may pass over those it will not show.
-    let extra: &[&str] =
-        if bframes { &["-g", "24", "-bf", "3", "-x264-params", "b-pyramid=normal"] } else { &["-g", "12"] };
+    // Open groups of pictures start at an I-frame that is not an IDR: the B-frames decoded
+    // after it but shown before it refer to the group before.
+    let extra: &[&str] = match gop {
+        Gop::Plain => &["-g", "12"],
+        Gop::BFrames => &["-g", "24", "-bf", "3", "-x264-params", "b-pyramid=normal"],
+        Gop::Open => &["-g", "24", "-bf", "3", "-x264-params", "b-pyramid=normal:open-gop=1"],
+    };
     write_clip_with(
         path,
         W,
@@ -46,6 +51,13 @@ fn read_index(frame: &[u8], w: u32, h: u32) -> u32 {
     })
 }
 
+#[derive(Clone, Copy, PartialEq)]
+enum Gop {
+    Plain,
+    BFrames,
+    Open,
+}
+
 struct Case {
     src_fps: u32,
     src_frames: u32,
@@ -57,7 +69,7 @@ struct Case {
     trim_end: Option<f64>,
     rate: f64,
     looped: bool,
-    bframes: bool,
+    gop: Gop,
 }
 
 fn expected(c: &Case, n: u64) -> u32 {
@@ -85,7 +97,7 @@ fn clip_frames_are_exact_across_rates_trims_and_loops() {
             trim_end: None,
             rate: 1.0,
             looped: true,
-            bframes: false,
+            gop: Gop::Plain,
         },
         Case {
             src_fps: 30,
@@ -98,7 +110,7 @@ fn clip_frames_are_exact_across_rates_trims_and_loops() {
             trim_end: None,
             rate: 2.0,
             looped: false,
-            bframes: false,
+            gop: Gop::Plain,
         },
         Case {
             src_fps: 60,
@@ -111,7 +123,7 @@ fn clip_frames_are_exact_across_rates_trims_and_loops() {
             trim_end: None,
             rate: 0.5,
             looped: true,
-            bframes: false,
+            gop: Gop::Plain,
         },
         Case {
             src_fps: 30,
@@ -124,7 +136,7 @@ fn clip_frames_are_exact_across_rates_trims_and_loops() {
             trim_end: Some(2.0),
             rate: 1.0,
             looped: true,
-            bframes: false,
+            gop: Gop::Plain,
         },
         // A trim deep into the clip: the decoder seeks there instead of decoding from 0.
         Case {
@@ -138,7 +150,7 @@ fn clip_frames_are_exact_across_rates_trims_and_loops() {
             trim_end: None,
             rate: 1.0,
             looped: true,
-            bframes: false,
+            gop: Gop::Plain,
         },
         Case {
             src_fps: 60,
@@ -151,7 +163,7 @@ fn clip_frames_are_exact_across_rates_trims_and_loops() {
             trim_end: None,
             rate: 1.0,
             looped: true,
-            bframes: false,
+            gop: Gop::Plain,
         },
         // B-frames: a 60 fps clip at 30 fps (every other frame is passed over, the
         // unreferenced ones undecoded), entered by a seek inside a group of pictures.
@@ -166,7 +178,7 @@ fn clip_frames_are_exact_across_rates_trims_and_loops() {
             trim_end: None,
             rate: 1.0,
             looped: true,
-            bframes: true,
+            gop: Gop::BFrames,
         },
         Case {
             src_fps: 30,
@@ -179,14 +191,42 @@ fn clip_frames_are_exact_across_rates_trims_and_loops() {
             trim_end: None,
             rate: 1.0,
             looped: true,
-            bframes: true,
+            gop: Gop::BFrames,
+        },
+        // Open groups of pictures, entered inside one and looped.
+        Case {
+            src_fps: 30,
+            src_frames: 100,
+            comp_fps: "30",
+            comp_num: 30,
+            comp_den: 1,
+            frames: 90,
+            trim_start: 0.71,
+            trim_end: None,
+            rate: 1.0,
+            looped: true,
+            gop: Gop::Open,
+        },
+        // Entered at an I-frame that is not an IDR picture, then played to the file's end.
+        Case {
+            src_fps: 30,
+            src_frames: 100,
+            comp_fps: "30",
+            comp_num: 30,
+            comp_den: 1,
+            frames: 60,
+            trim_start: 1.91,
+            trim_end: None,
+            rate: 1.0,
+            looped: true,
+            gop: Gop::Open,
         },
     ];
     let dir = media_dir();
     for (k, c) in cases.iter().enumerate() {
         let clip = dir.path().join(format!("counter{}x{}.mp4", c.src_fps, c.src_frames));
         if !clip.exists() {
-            counter_clip(&clip, &c.src_fps.to_string(), c.src_frames, c.bframes);
+            counter_clip(&clip, &c.src_fps.to_string(), c.src_frames, c.gop);
         }
         let json = format!(
             r#"{{"id": "clip{k}", "width": {W}, "height": {H}, "fps": {fps}, "scenes": [{{"id": "s", "durationFrames": {frames},
