@@ -21,6 +21,10 @@ fn counter_clip(path: &Path, fps: &str, frames: u32, gop: Gop) {
         Gop::Plain => &["-g", "12"],
         Gop::BFrames => &["-g", "24", "-bf", "3", "-x264-params", "b-pyramid=normal"],
         Gop::Open => &["-g", "24", "-bf", "3", "-x264-params", "b-pyramid=normal:open-gop=1"],
+        // x265 makes open groups by default (CRA pictures with RASL leading pictures).
+        Gop::Hevc => &["-c:v", "libx265", "-g", "24", "-bf", "3", "-x265-params", "log-level=error"],
+        // VP9 in WebM: hidden alternate reference frames, no B-frames.
+        Gop::Vp9 => &["-c:v", "libvpx-vp9", "-g", "24", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "0"],
     };
     write_clip_with(
         path,
@@ -56,6 +60,8 @@ enum Gop {
     Plain,
     BFrames,
     Open,
+    Hevc,
+    Vp9,
 }
 
 struct Case {
@@ -207,6 +213,33 @@ fn clip_frames_are_exact_across_rates_trims_and_loops() {
             looped: true,
             gop: Gop::Open,
         },
+        // HEVC with open groups, entered inside one, looped; VP9 in WebM, the same way.
+        Case {
+            src_fps: 30,
+            src_frames: 101,
+            comp_fps: "30",
+            comp_num: 30,
+            comp_den: 1,
+            frames: 90,
+            trim_start: 0.71,
+            trim_end: None,
+            rate: 1.0,
+            looped: true,
+            gop: Gop::Hevc,
+        },
+        Case {
+            src_fps: 30,
+            src_frames: 102,
+            comp_fps: "30",
+            comp_num: 30,
+            comp_den: 1,
+            frames: 90,
+            trim_start: 0.71,
+            trim_end: None,
+            rate: 1.0,
+            looped: true,
+            gop: Gop::Vp9,
+        },
         // Entered at an I-frame that is not an IDR picture, then played to the file's end.
         Case {
             src_fps: 30,
@@ -224,13 +257,14 @@ fn clip_frames_are_exact_across_rates_trims_and_loops() {
     ];
     let dir = media_dir();
     for (k, c) in cases.iter().enumerate() {
-        let clip = dir.path().join(format!("counter{}x{}.mp4", c.src_fps, c.src_frames));
+        let ext = if c.gop == Gop::Vp9 { "webm" } else { "mp4" };
+        let clip = dir.path().join(format!("counter{}x{}.{ext}", c.src_fps, c.src_frames));
         if !clip.exists() {
             counter_clip(&clip, &c.src_fps.to_string(), c.src_frames, c.gop);
         }
         let json = format!(
             r#"{{"id": "clip{k}", "width": {W}, "height": {H}, "fps": {fps}, "scenes": [{{"id": "s", "durationFrames": {frames},
-                "background": {{"type": "video", "asset": "counter{src}x{n}.mp4", "fit": "fill", "trimStart": {ts}, {te}
+                "background": {{"type": "video", "asset": "counter{src}x{n}.{ext}", "fit": "fill", "trimStart": {ts}, {te}
                 "playbackRate": {rate}, "loop": {looped}}}}}]}}"#,
             fps = c.comp_fps,
             frames = c.frames,
