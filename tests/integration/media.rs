@@ -26,25 +26,20 @@ fn counter_clip(path: &Path, fps: &str, frames: u32, gop: Gop) {
         // VP9 in WebM: hidden alternate reference frames, no B-frames.
         Gop::Vp9 => &["-c:v", "libvpx-vp9", "-g", "24", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "0"],
     };
-    write_clip_with(
-        path,
-        W,
-        H,
-        fps,
-        extra,
-        (0..frames).map(|i| {
-            let mut f = vec![0u8; (W * H * 3) as usize];
-            for y in 0..H {
-                for x in 0..W {
-                    let bit = x / (W / BITS);
-                    let on = (i >> (BITS - 1 - bit)) & 1 == 1;
-                    let p = ((y * W + x) * 3) as usize;
-                    f[p..p + 3].fill(if on { 255 } else { 0 });
-                }
-            }
-            f
-        }),
-    );
+    write_clip_with(path, W, H, fps, extra, (0..frames).map(counter_frame));
+}
+
+/// Frame `i` of a counter clip: `i` in binary, 8 vertical stripes, white for 1 (RGB24).
+fn counter_frame(i: u32) -> Vec<u8> {
+    let mut f = vec![0u8; (W * H * 3) as usize];
+    for y in 0..H {
+        for x in 0..W {
+            let on = (i >> (BITS - 1 - x / (W / BITS))) & 1 == 1;
+            let p = ((y * W + x) * 3) as usize;
+            f[p..p + 3].fill(if on { 255 } else { 0 });
+        }
+    }
+    f
 }
 
 fn read_index(frame: &[u8], w: u32, h: u32) -> u32 {
@@ -315,6 +310,46 @@ fn clip_frames_are_exact_across_rates_trims_and_loops() {
         let pic = d.picture_at(t).and_then(|p| p.to_pixmap()).expect("picture");
         let rgb: Vec<u8> = pic.data().chunks(4).flat_map(|p| [p[0], p[1], p[2]]).collect();
         assert_eq!(read_index(&rgb, W, H), want, "still decoder at {t}");
+    }
+}
+
+#[test]
+fn a_variable_frame_rate_clip_shows_the_frame_of_each_time() {
+    // Phones record at a variable rate. A clip whose frames keep their 30 fps times but with
+    // gaps (every fifth frame dropped, and a 1/3 s hole) must show, at each output frame,
+    // the last source frame at or before its time: through the render, a still and a
+    // still session, entered by a seek past the hole.
+    let dir = media_dir();
+    let kept = |n: u32| n % 5 != 2 && !(20..30).contains(&n);
+    let clip = dir.path().join("vfr.mp4");
+    let select = "select='not(eq(mod(n\\,5)\\,2))*not(between(n\\,20\\,29))'";
+    let extra = ["-vf", select, "-fps_mode", "passthrough", "-g", "12", "-bf", "3"];
+    write_clip_with(&clip, W, H, "30", &extra, (0..72).map(counter_frame));
+    for trim in [0.0f64, 1.05] {
+        let json = format!(
+            r#"{{"id": "vfr", "width": {W}, "height": {H}, "fps": 30, "scenes": [{{"id": "s", "durationFrames": 30,
+                "background": {{"type": "video", "asset": "vfr.mp4", "fit": "fill", "trimStart": {trim}}}}}]}}"#
+        );
+        let plan = plan(&json, dir.path()).expect("plan");
+        let want: Vec<u32> = (0..30u32)
+            .map(|k| {
+                let n = (trim * 30.0 + 1e-6).floor() as u32 + k;
+                (0..=n).rev().find(|&m| kept(m)).unwrap_or(0)
+            })
+            .collect();
+        let out = dir.path().join("vfr_out.mp4");
+        reel::render(&plan, &RenderOptions::new(&out)).expect("render");
+        let (w, h, decoded) = decode_rgb(&out);
+        let got: Vec<u32> = decoded.iter().map(|f| read_index(f, w, h)).collect();
+        assert_eq!(got, want, "render, trim {trim}");
+        let mut session = reel::Stills::new(&plan);
+        for k in 0..30u64 {
+            let rgb = |img: &image::RgbaImage| -> Vec<u8> { img.pixels().flat_map(|p| [p[0], p[1], p[2]]).collect() };
+            let still = rgb(&reel::render_still(&plan, k));
+            assert_eq!(read_index(&still, W, H), want[k as usize], "still {k}, trim {trim}");
+            let scrub = rgb(session.render(k));
+            assert_eq!(read_index(&scrub, W, H), want[k as usize], "session still {k}, trim {trim}");
+        }
     }
 }
 
