@@ -86,6 +86,20 @@ fn expected(c: &Case, n: u64) -> u32 {
 
 #[test]
 fn clip_frames_are_exact_across_rates_trims_and_loops() {
+    // A 30 fps clip at 30 fps, entered at `trim_start` and looped.
+    let at30 = |src_frames, frames, trim_start, gop| Case {
+        src_fps: 30,
+        src_frames,
+        comp_fps: "30",
+        comp_num: 30,
+        comp_den: 1,
+        frames,
+        trim_start,
+        trim_end: None,
+        rate: 1.0,
+        looped: true,
+        gop,
+    };
     let cases = [
         Case {
             src_fps: 24,
@@ -195,60 +209,12 @@ fn clip_frames_are_exact_across_rates_trims_and_loops() {
             gop: Gop::BFrames,
         },
         // Open groups of pictures, entered inside one and looped.
-        Case {
-            src_fps: 30,
-            src_frames: 100,
-            comp_fps: "30",
-            comp_num: 30,
-            comp_den: 1,
-            frames: 90,
-            trim_start: 0.71,
-            trim_end: None,
-            rate: 1.0,
-            looped: true,
-            gop: Gop::Open,
-        },
+        at30(100, 90, 0.71, Gop::Open),
         // HEVC with open groups, entered inside one, looped; VP9 in WebM, the same way.
-        Case {
-            src_fps: 30,
-            src_frames: 101,
-            comp_fps: "30",
-            comp_num: 30,
-            comp_den: 1,
-            frames: 90,
-            trim_start: 0.71,
-            trim_end: None,
-            rate: 1.0,
-            looped: true,
-            gop: Gop::Hevc,
-        },
-        Case {
-            src_fps: 30,
-            src_frames: 102,
-            comp_fps: "30",
-            comp_num: 30,
-            comp_den: 1,
-            frames: 90,
-            trim_start: 0.71,
-            trim_end: None,
-            rate: 1.0,
-            looped: true,
-            gop: Gop::Vp9,
-        },
+        at30(101, 90, 0.71, Gop::Hevc),
+        at30(102, 90, 0.71, Gop::Vp9),
         // Entered at an I-frame that is not an IDR picture, then played to the file's end.
-        Case {
-            src_fps: 30,
-            src_frames: 100,
-            comp_fps: "30",
-            comp_num: 30,
-            comp_den: 1,
-            frames: 60,
-            trim_start: 1.91,
-            trim_end: None,
-            rate: 1.0,
-            looped: true,
-            gop: Gop::Open,
-        },
+        at30(100, 60, 1.91, Gop::Open),
     ];
     let dir = media_dir();
     for (k, c) in cases.iter().enumerate() {
