@@ -330,7 +330,7 @@ enum ClipMode {
 /// which moves forward from its last picture instead of from the keyframe before each
 /// one (a keyframe between the two, or going back, still seeks). Memory: the canvas, and
 /// the decoders of the clips visible in the last still (one is closed when its clip goes
-/// off screen).
+/// off screen). A session is `Send`: it may move to another thread between stills.
 ///
 /// ```no_run
 /// # fn main() -> Result<(), reel::Error> {

@@ -412,6 +412,14 @@ fn copy_plane(src: &[u8], stride: usize, dst: &mut [u8], w: usize, h: usize) {
     }
 }
 
+/// A swscale context that may move to another thread with the decoder that owns it.
+struct Scaler(ff::software::scaling::Context);
+
+// SAFETY: an SwsContext has no tie to the thread that made it; it is only ever used through
+// `&mut` (one thread at a time), like the codec and format contexts ffmpeg-next already
+// marks `Send`.
+unsafe impl Send for Scaler {}
+
 /// Decodes a clip forward, converting frames to premultiplied RGBA pixmaps of a fixed size.
 pub struct ClipDecoder {
     path: PathBuf,
@@ -421,7 +429,7 @@ pub struct ClipDecoder {
     tb: f64,
     out: (u32, u32),
     rotation: u32,
-    scaler: Option<(ff::format::Pixel, u32, u32, ff::software::scaling::Context)>,
+    scaler: Option<(ff::format::Pixel, u32, u32, Scaler)>,
     /// Hand out 4:2:0 pictures where the frames allow it (see [`ClipDecoder::open_yuv`]).
     yuv: bool,
     /// What the decoder is for.
@@ -731,7 +739,7 @@ impl ClipDecoder {
                 flags,
             )
             .ok()?;
-            self.scaler = Some((key.0, fw, fh, ctx));
+            self.scaler = Some((key.0, fw, fh, Scaler(ctx)));
         }
         let (_, _, _, scaler) = self.scaler.as_mut()?;
         let dst: [*mut u8; 4] =
@@ -739,7 +747,7 @@ impl ClipDecoder {
         let dst_stride: [i32; 4] = [w as i32, (w / 2) as i32, (w / 2) as i32, 0];
         // SAFETY: the scaler was made for this frame's format and size and for 4:2:0 at
         // w x h; the planes hold exactly h rows of w and h/2 rows of w/2 samples.
-        let rows = unsafe { scale_into(scaler, frame, dst, dst_stride) };
+        let rows = unsafe { scale_into(&mut scaler.0, frame, dst, dst_stride) };
         (rows == h as i32).then_some(pic)
     }
 
@@ -763,7 +771,7 @@ impl ClipDecoder {
                 let coef = ff::ffi::sws_getCoefficients(cs);
                 ff::ffi::sws_setColorspaceDetails(ctx.as_mut_ptr(), coef, full as i32, coef, 1, 0, 1 << 16, 1 << 16);
             }
-            self.scaler = Some((key.0, key.1, key.2, ctx));
+            self.scaler = Some((key.0, key.1, key.2, Scaler(ctx)));
         }
         let (_, _, _, scaler) = self.scaler.as_mut()?;
         // swscale writes straight into the pixmap's buffer (no intermediate frame to copy).
@@ -780,7 +788,7 @@ impl ClipDecoder {
         let dst_stride: [i32; 4] = [(w * 4) as i32, 0, 0, 0];
         // SAFETY: the scaler was made for this frame's format and size and for RGBA at
         // w x h; `buf` holds exactly h rows of w * 4 bytes.
-        let rows = unsafe { scale_into(scaler, frame, dst, dst_stride) };
+        let rows = unsafe { scale_into(&mut scaler.0, frame, dst, dst_stride) };
         if rows != h as i32 {
             return None;
         }

@@ -319,6 +319,35 @@ fn a_variable_frame_rate_clip_shows_the_frame_of_each_time() {
     }
 }
 
+#[test]
+fn a_still_session_moves_between_threads_with_its_open_clip() {
+    // An embedder keeps a preview's session in shared state and serves it from whichever
+    // thread asks: a session (and the clip decoder it holds open) can move.
+    let dir = media_dir();
+    write_clip_with(&dir.path().join("c.mp4"), W, H, "30", &["-g", "12"], (0..30).map(counter_frame));
+    let json = format!(
+        r#"{{"id": "move", "width": {W}, "height": {H}, "fps": 30, "scenes": [{{"id": "s", "durationFrames": 30,
+            "background": {{"type": "video", "asset": "c.mp4", "fit": "fill"}}}}]}}"#
+    );
+    let plan = plan(&json, dir.path()).expect("plan");
+    let mut stills = reel::Stills::new(&plan);
+    let index = |img: &image::RgbaImage| {
+        let rgb: Vec<u8> = img.pixels().flat_map(|p| [p[0], p[1], p[2]]).collect();
+        read_index(&rgb, W, H)
+    };
+    assert_eq!(index(stills.render(4)), 4);
+    let (stills, later) = std::thread::scope(|s| {
+        s.spawn(move || {
+            let later = index(stills.render(17));
+            (stills, later)
+        })
+        .join()
+        .expect("thread")
+    });
+    assert_eq!(later, 17);
+    drop(stills);
+}
+
 fn band_level(x: &[f32], freq: f32) -> f32 {
     // Goertzel: amplitude of one frequency over the window.
     let n = x.len() as f32;
