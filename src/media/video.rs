@@ -65,6 +65,16 @@ fn rotate_rgba(src: &[u8], w: usize, h: usize, deg: u32) -> Vec<u8> {
 }
 
 /// The stream's average frame rate, when it states a valid one.
+/// When a stream's first frame is, seconds in the file's own times (0 when unknown).
+fn stream_start(stream: &ff::format::stream::Stream) -> f64 {
+    let t = stream.start_time();
+    if t == ff::ffi::AV_NOPTS_VALUE {
+        0.0
+    } else {
+        t as f64 * f64::from(stream.time_base())
+    }
+}
+
 fn stream_fps(stream: &ff::format::stream::Stream) -> Option<crate::time::Fps> {
     let rate = stream.avg_frame_rate();
     (rate.numerator() > 0 && rate.denominator() > 0)
@@ -143,8 +153,7 @@ pub fn probe_video(path: &Path) -> Result<VideoInfo, String> {
         return Err(format!("unsupported frame size {w}x{h} (at most 8192x8192)"));
     }
     drop(dec);
-    let start =
-        if stream.start_time() != ff::ffi::AV_NOPTS_VALUE { stream.start_time() as f64 * f64::from(tb) } else { 0.0 };
+    let start = stream_start(&stream);
     let frame_dur = fps.map(|f| 1.0 / f.as_f64()).unwrap_or(0.1);
     drop(ictx);
     if dur > 0.0 {
@@ -157,7 +166,7 @@ pub fn probe_video(path: &Path) -> Result<VideoInfo, String> {
     if let Some((t, what)) = d.fault.take() {
         return Err(format!("corrupt video at {t:.3} s: {what}"));
     }
-    Ok(VideoInfo { width: w, height: h, duration: dur.max(d.last_pts), codec: name, fps, rotation })
+    Ok(VideoInfo { width: w, height: h, duration: dur.max(d.last_pts - start), codec: name, fps, rotation })
 }
 
 /// Refuses a file cut short: its header (an MP4's sample table, say) promises `dur` seconds
@@ -427,6 +436,8 @@ pub struct ClipDecoder {
     index: usize,
     decoder: ff::decoder::Video,
     tb: f64,
+    /// The stream's start time, seconds: MPEG-TS files start at 1.4 s, say.
+    start: f64,
     out: (u32, u32),
     rotation: u32,
     scaler: Option<(ff::format::Pixel, u32, u32, Scaler)>,
@@ -509,6 +520,7 @@ impl ClipDecoder {
         let (ictx, index) = open_input(path, Probe::ForDecoding)?;
         let stream = ictx.stream(index).ok_or("the file has no video stream")?;
         let tb = f64::from(stream.time_base());
+        let start = stream_start(&stream);
         let rotation = display_rotation(&stream);
         let mut ctx = ff::codec::context::Context::from_parameters(stream.parameters()).map_err(|e| e.to_string())?;
         let fps = stream_fps(&stream).map_or(30.0, |f| f.as_f64());
@@ -533,6 +545,7 @@ impl ClipDecoder {
             index,
             decoder,
             tb,
+            start,
             out: (out_w.max(1), out_h.max(1)),
             rotation,
             scaler: None,
@@ -804,8 +817,9 @@ impl ClipDecoder {
         Pixmap::from_vec(buf, IntSize::from_wh(w, h)?).map(Arc::new)
     }
 
-    /// The frame shown at clip time `t` seconds: the latest whose presentation time is at or
-    /// before `t` (the first frame before the first timestamp, the last after the end).
+    /// The frame shown at clip time `t` seconds, counted from the stream's start (an MPEG-TS
+    /// file's first frame, stamped 1.4 s, is at 0): the latest whose presentation time is at
+    /// or before `t` (the first frame before the first timestamp, the last after the end).
     /// Playing forward never seeks; going back seeks once, then decodes forward.
     pub fn frame_at(&mut self, t: f64) -> Option<Arc<Pixmap>> {
         self.picture_at(t)?.to_pixmap()
@@ -815,6 +829,8 @@ impl ClipDecoder {
     /// decoder opened with [`ClipDecoder::open_yuv`].
     pub fn picture_at(&mut self, t: f64) -> Option<ClipPicture> {
         let eps = TIME_EPS;
+        // Clip time counts from the stream's start; packets carry the file's own times.
+        let t = t + self.start;
         self.target = t;
         match &self.current {
             // A still's decoder was drained for the picture it gave: start again.
@@ -826,7 +842,7 @@ impl ClipDecoder {
             // The first request past the start (a trim): seek to the keyframe before it
             // rather than decode every frame from 0 (W3's trims decoded 90 4K frames and
             // 270 1080p frames nobody saw; a trim a minute in decoded a minute).
-            None if t > FIRST_SEEK_S && self.pending.is_none() => self.seek(t),
+            None if t - self.start > FIRST_SEEK_S && self.pending.is_none() => self.seek(t),
             _ => {}
         }
         // Only the frame finally shown is converted: a 60 fps clip at 30 fps decodes two
@@ -859,6 +875,11 @@ impl ClipDecoder {
         self.current.as_ref().map(|(_, p)| p.clone())
     }
 
+    /// The stream's start in `AV_TIME_BASE` units.
+    fn start_ts(&self) -> i64 {
+        (self.start * ff::ffi::AV_TIME_BASE as f64).floor() as i64
+    }
+
     /// Whether the keyframe at or before `t` is later than every packet sent since the
     /// last seek, so seeking to it skips decoding the packets in between.
     fn keyframe_ahead(&self, t: f64) -> bool {
@@ -881,30 +902,45 @@ impl ClipDecoder {
     }
 
     fn seek(&mut self, t: f64) {
-        let mut ts = (t.max(0.0) * ff::ffi::AV_TIME_BASE as f64) as i64;
-        let _ = self.ictx.seek(ts, ..ts);
-        // The demuxer may land on a keyframe shown after `t` (seen with MP4 and open groups
-        // of pictures: the frame at `t` is then one of its leading pictures, which refer to
-        // the group before). Step back a keyframe at a time until the first packet is shown
-        // at or before `t`, or the start.
-        self.front = self.read_packet();
+        // Start from the last keyframe shown at or before `t`. The demuxer's seek does not
+        // always give that: MP4 with open groups of pictures can land on a keyframe shown
+        // after `t` (the frame at `t` is then one of its leading pictures, which refer to the
+        // group before), and MPEG-TS, with no index, lands on whatever packet has a time near
+        // `t`. So: from where the seek lands, skip to the first keyframe (packets before it
+        // cannot be decoded); while that one is shown after `t`, seek again from before it,
+        // farther back each time the demuxer gives the same one, down to the stream's start.
+        let av = |s: f64| (s * ff::ffi::AV_TIME_BASE as f64).floor() as i64;
+        let mut ts = av(t.max(0.0));
+        let mut back = 0;
+        self.front = None;
         for _ in 0..SEEK_BACK_STEPS {
-            let Some(first) = &self.front else { break };
-            let (Some(pts), Some(dts)) = (first.pts(), first.dts()) else { break };
-            if pts as f64 * self.tb <= t + TIME_EPS {
+            if self.ictx.seek(ts, ..ts).is_err() && self.front.is_some() {
                 break;
             }
-            let before = ((dts as f64 * self.tb) * ff::ffi::AV_TIME_BASE as f64).floor() as i64 - 1;
-            if before >= ts || self.ictx.seek(before, ..before).is_err() {
+            // Read no further than `t`: a keyframe past it is of no use.
+            let tb = self.tb;
+            let past_t = |p: &ff::Packet| p.dts().or(p.pts()).is_some_and(|d| d as f64 * tb > t + TIME_EPS);
+            let key =
+                std::iter::from_fn(|| self.read_packet()).take_while(|p| p.is_key() || !past_t(p)).find(|p| p.is_key());
+            let (shown_by_t, decoded_at) = match &key {
+                Some(k) => (
+                    k.pts().is_none_or(|p| p as f64 * self.tb <= t + TIME_EPS),
+                    k.dts().or(k.pts()).map_or(ts, |d| av(d as f64 * self.tb)),
+                ),
+                None => (false, ts),
+            };
+            let again = key.as_ref().is_some_and(|k| self.front.as_ref().is_some_and(|f| f.dts() == k.dts()));
+            let missed = key.is_none();
+            if key.is_some() {
+                self.front = key;
+            }
+            if shown_by_t || ts < self.start_ts() {
                 break;
             }
-            ts = before;
-            let Some(p) = self.read_packet() else { break };
-            let same = p.dts() == Some(dts); // no earlier keyframe
-            self.front = Some(p);
-            if same {
-                break;
+            if missed || again || decoded_at > ts {
+                back = (back * 2).max(ff::ffi::AV_TIME_BASE as i64 / 4);
             }
+            ts = decoded_at.min(ts) - 1 - back;
         }
         self.seek_key = self.front.as_ref().and_then(|p| p.pts());
         // SAFETY: a plain field of the open codec context (see `drain`).
@@ -932,6 +968,8 @@ pub fn container_duration(path: &Path) -> Option<f64> {
 pub fn decode_clip_audio(path: &Path) -> Result<Option<Vec<f32>>, String> {
     crate::encode::init().map_err(|e| e.to_string())?;
     let mut ictx = ff::format::input(&path).map_err(|e| format!("not a readable media file: {e}"))?;
+    // Clip time 0 is the picture's first frame (see `ClipDecoder::picture_at`).
+    let video_start = ictx.streams().best(ff::media::Type::Video).map_or(0.0, |v| stream_start(&v));
     let Some(stream) = ictx.streams().best(ff::media::Type::Audio) else { return Ok(None) };
     let index = stream.index();
     let tb = f64::from(stream.time_base());
@@ -990,8 +1028,8 @@ pub fn decode_clip_audio(path: &Path) -> Result<Option<Vec<f32>>, String> {
     }
     let _ = dec.send_eof();
     receive(&mut dec, &mut out)?;
-    // A track that starts late starts late in the mix too.
-    let lead = ((first_pts.unwrap_or(0.0).max(0.0)) * rate as f64).round() as usize * 2;
+    // A track that starts after the picture starts late in the mix too.
+    let lead = ((first_pts.unwrap_or(0.0) - video_start).max(0.0) * rate as f64).round() as usize * 2;
     let mut samples = vec![0f32; lead];
     samples.extend(out);
     if samples.is_empty() {

@@ -320,6 +320,32 @@ fn a_variable_frame_rate_clip_shows_the_frame_of_each_time() {
 }
 
 #[test]
+fn a_clip_whose_times_start_late_plays_from_its_first_frame() {
+    // MPEG-TS files stamp their first frame 1.4 s: clip time 0 is that frame, a trim counts
+    // from it, and the clip's length is its own, through the render and a still.
+    let dir = media_dir();
+    write_clip_with(&dir.path().join("c.ts"), W, H, "30", &["-g", "12"], (0..45).map(counter_frame));
+    let info = reel::media::probe_video(&dir.path().join("c.ts")).expect("probe");
+    assert!((info.duration - 1.5).abs() < 0.05, "duration {}", info.duration);
+    for trim in [0.0f64, 0.5] {
+        let json = format!(
+            r#"{{"id": "ts", "width": {W}, "height": {H}, "fps": 30, "scenes": [{{"id": "s", "durationFrames": 20,
+                "background": {{"type": "video", "asset": "c.ts", "fit": "fill", "trimStart": {trim}}}}}]}}"#
+        );
+        let plan = plan(&json, dir.path()).expect("plan");
+        let first = (trim * 30.0).round() as u32;
+        let want: Vec<u32> = (0..20).map(|k| first + k).collect();
+        let out = dir.path().join("ts_out.mp4");
+        reel::render(&plan, &RenderOptions::new(&out)).expect("render");
+        let (w, h, decoded) = decode_rgb(&out);
+        let got: Vec<u32> = decoded.iter().map(|f| read_index(f, w, h)).collect();
+        assert_eq!(got, want, "render, trim {trim}");
+        let rgb: Vec<u8> = reel::render_still(&plan, 7).pixels().flat_map(|p| [p[0], p[1], p[2]]).collect();
+        assert_eq!(read_index(&rgb, W, H), want[7], "still, trim {trim}");
+    }
+}
+
+#[test]
 fn a_still_session_moves_between_threads_with_its_open_clip() {
     // An embedder keeps a preview's session in shared state and serves it from whichever
     // thread asks: a session (and the clip decoder it holds open) can move.
@@ -564,6 +590,25 @@ fn a_clips_flash_and_click_stay_together() {
     let (flash, click) = flash_and_click(&out);
     assert_eq!(flash, 30, "flash frame at rate 2");
     click_with_flash(click, flash, "rate 2: ");
+
+    // The same clip in MPEG-TS, whose times start at 1.4 s: picture and sound both count
+    // from the first frame, so they still land together on frame 45.
+    let ts = dir.path().join("flash.ts");
+    let ok = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-i"])
+        .arg(&clip)
+        .args(["-c", "copy"])
+        .arg(&ts)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "remux the flash clip");
+    let plan =
+        crate::common::plan(&json.replace("flash.mp4", "flash.ts").replace(r#" "playbackRate": 2,"#, ""), dir.path())
+            .expect("plan");
+    reel::render(&plan, &opts).expect("render");
+    let (flash, click) = flash_and_click(&out);
+    assert_eq!(flash, 45, "flash frame, MPEG-TS");
+    click_with_flash(click, flash, "MPEG-TS: ");
 }
 
 /// A phone-style clip with a display matrix: drawn as players show it (the `ffmpeg`
