@@ -478,7 +478,7 @@ impl std::fmt::Debug for ClipDecoder {
 impl ClipDecoder {
     /// Opens `path`, producing RGBA frames of `out_w` x `out_h`.
     pub fn open(path: &Path, out_w: u32, out_h: u32) -> Result<ClipDecoder, String> {
-        Self::open_as(path, out_w, out_h, false, None)
+        Self::open_as(path, out_w, out_h, false, Mode::Render)
     }
 
     /// Like [`ClipDecoder::open`], but [`ClipDecoder::picture_at`] hands out the decoder's
@@ -487,7 +487,7 @@ impl ClipDecoder {
     /// holds, and the conversion to RGBA runs on the frame workers, into the canvas when the
     /// clip covers it. Frames of other pixel formats, odd sizes and rotated clips stay RGBA.
     pub fn open_yuv(path: &Path, out_w: u32, out_h: u32) -> Result<ClipDecoder, String> {
-        Self::open_as(path, out_w, out_h, true, None)
+        Self::open_as(path, out_w, out_h, true, Mode::Render)
     }
 
     /// [`ClipDecoder::open_yuv`] for one picture, as soon as possible: a still waits for
@@ -498,7 +498,7 @@ impl ClipDecoder {
     /// picture out of its reordering and thread delays). A request for a later time than
     /// the last seeks again.
     pub fn open_yuv_for_still(path: &Path, out_w: u32, out_h: u32) -> Result<ClipDecoder, String> {
-        Self::open_for(path, out_w, out_h, Mode::Still)
+        Self::open_as(path, out_w, out_h, true, Mode::Still)
     }
 
     /// [`ClipDecoder::open_yuv`] for pictures asked for one after another, each as soon as
@@ -506,17 +506,10 @@ impl ClipDecoder {
     /// a later time decodes forward from the last, unless a keyframe lies between them, when
     /// it seeks to that keyframe instead; an earlier time seeks.
     pub fn open_yuv_for_scrubbing(path: &Path, out_w: u32, out_h: u32) -> Result<ClipDecoder, String> {
-        Self::open_for(path, out_w, out_h, Mode::Scrub)
+        Self::open_as(path, out_w, out_h, true, Mode::Scrub)
     }
 
-    fn open_for(path: &Path, out_w: u32, out_h: u32, mode: Mode) -> Result<ClipDecoder, String> {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let mut d = Self::open_as(path, out_w, out_h, true, Some(cores))?;
-        d.mode = mode;
-        Ok(d)
-    }
-
-    fn open_as(path: &Path, out_w: u32, out_h: u32, yuv: bool, threads: Option<usize>) -> Result<ClipDecoder, String> {
+    fn open_as(path: &Path, out_w: u32, out_h: u32, yuv: bool, mode: Mode) -> Result<ClipDecoder, String> {
         let (ictx, index) = open_input(path, Probe::ForDecoding)?;
         let stream = ictx.stream(index).ok_or("the file has no video stream")?;
         let tb = f64::from(stream.time_base());
@@ -526,7 +519,12 @@ impl ClipDecoder {
         let fps = stream_fps(&stream).map_or(30.0, |f| f.as_f64());
         // SAFETY: plain fields of the codec context, filled from the stream's parameters.
         let (cw, ch) = unsafe { ((*ctx.as_ptr()).width, (*ctx.as_ptr()).height) };
-        let threads = threads.unwrap_or_else(|| decoder_threads(cw.max(0) as u64 * ch.max(0) as u64, fps));
+        // A render's decoder runs ahead on a thread of its own; a still waits for its
+        // decoder, which takes a frame thread per core.
+        let threads = match mode {
+            Mode::Render => decoder_threads(cw.max(0) as u64 * ch.max(0) as u64, fps),
+            Mode::Still | Mode::Scrub => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
         ctx.set_threading(ff::threading::Config {
             kind: ff::threading::Type::Frame,
             count: threads,
@@ -550,7 +548,7 @@ impl ClipDecoder {
             rotation,
             scaler: None,
             yuv,
-            mode: Mode::Render,
+            mode,
             held: Vec::new(),
             front: None,
             seek_key: None,
@@ -875,11 +873,6 @@ impl ClipDecoder {
         self.current.as_ref().map(|(_, p)| p.clone())
     }
 
-    /// The stream's start in `AV_TIME_BASE` units.
-    fn start_ts(&self) -> i64 {
-        (self.start * ff::ffi::AV_TIME_BASE as f64).floor() as i64
-    }
-
     /// Whether the keyframe at or before `t` is later than every packet sent since the
     /// last seek, so seeking to it skips decoding the packets in between.
     fn keyframe_ahead(&self, t: f64) -> bool {
@@ -934,7 +927,7 @@ impl ClipDecoder {
             if key.is_some() {
                 self.front = key;
             }
-            if shown_by_t || ts < self.start_ts() {
+            if shown_by_t || ts < av(self.start) {
                 break;
             }
             if missed || again || decoded_at > ts {
