@@ -7,6 +7,9 @@
 //! CPU time per stage. For W1 it also compares all five outputs against one `ffmpeg`
 //! process writing the same three videos and two JPEGs from the raw frames.
 //!
+//! It ends with issue 6's targets, each with the figure this run measured and whether it
+//! is met (the RSS-with-length target when W1 and its looped copy both ran).
+//!
 //! Environment: `REEL_BENCH_RUNS=N` (default 1; the median of N alternating runs is shown),
 //! `REEL_BENCH_LONG=1` adds W1 looped to 120 s (RSS must not grow with length).
 //! Each render runs in a child process of this binary so peak RSS is its own.
@@ -19,6 +22,30 @@ struct Workload {
     name: &'static str,
     json: PathBuf,
     assets: PathBuf,
+}
+
+/// One of issue 6's targets as this run measured it.
+struct Verdict {
+    target: &'static str,
+    value: String,
+    met: bool,
+    note: String,
+}
+
+/// SSIM of W1's main output against a lossless render before any optimization (benches/README.md,
+/// first W1 row): quality must not buy speed.
+const W1_SSIM_BEFORE: f64 = 0.98901;
+
+fn print_verdicts(verdicts: &[Verdict]) {
+    if verdicts.is_empty() {
+        return;
+    }
+    println!("targets of issue 6, as measured in this run:");
+    for v in verdicts {
+        let status = if v.met { "met" } else { "NOT MET" };
+        let note = if v.note.is_empty() { String::new() } else { format!("  ({})", v.note) };
+        println!("  {:<34} {:>9}  {status}{note}", v.target, v.value);
+    }
 }
 
 fn root() -> PathBuf {
@@ -190,6 +217,9 @@ fn main() {
         "{:<4} {:>7} {:>7} {:>6} {:>6} {:>6} {:>8}  cpu share: raster convert encode decode audio",
         "", "reel s", "floor s", "ratio", "fps", "xRT", "RSS MB"
     );
+    let mut verdicts = Vec::new();
+    // W1's peak RSS, for the looped W1's comparison.
+    let mut w1_rss = None;
     let mut all = workloads();
     if std::env::var("REEL_BENCH_LONG").is_ok_and(|v| v == "1") {
         all.push(long_w1(&tmp));
@@ -267,6 +297,13 @@ fn main() {
         );
         let (rc, fc) = (median(reel_cpu), median(floor_cpu));
         println!("     CPU (user + system): reel {rc:.1} s, floor {fc:.1} s, ratio {:.2}", rc / fc.max(1e-9));
+        let limit = match w.name {
+            "w1" => Some(("W1 <= 1.2 x floor", 1.2)),
+            "w2" => Some(("W2 <= 1.3 x floor", 1.3)),
+            "w3" => Some(("W3 <= 1.3 x floor", 1.3)),
+            _ => None,
+        };
+        let mut ratio_note = format!("CPU ratio {:.2}", rc / fc.max(1e-9));
         if !floor_rgba_s.is_empty() {
             let fr = median(floor_rgba_s);
             println!("     floor from RGBA frames (as in shared/workloads/README.md): {fr:.2} s, ratio {:.2}", r / fr);
@@ -277,16 +314,48 @@ fn main() {
                 dc / fc.max(1e-9),
                 rc / (fc + dc).max(1e-9)
             );
+            ratio_note += &format!(
+                "; decoding the clips alone is {:.2} of the floor, CPU {:.2} of floor + that",
+                dc / fc.max(1e-9),
+                rc / (fc + dc).max(1e-9)
+            );
+        }
+        if let Some((target, limit)) = limit {
+            verdicts.push(Verdict { target, value: format!("{:.2}", r / f), met: r / f <= limit, note: ratio_note });
         }
         println!("     SSIM of the main output against a lossless render: {ssim:.5}");
+        let rss = last["peak_rss"].as_f64().unwrap_or(0.0) / 1e6;
+        if w.name == "w1x4" {
+            if let Some(short) = w1_rss {
+                let growth = 100.0 * (rss / short - 1.0);
+                verdicts.push(Verdict {
+                    target: "RSS flat with length (120 s, 10 %)",
+                    value: format!("{growth:+.1} %"),
+                    met: growth <= 10.0,
+                    note: format!("{rss:.0} MB against {short:.0} MB for the 30 s W1"),
+                });
+            }
+        }
         if w.name == "w1" {
-            let rss = last["peak_rss"].as_f64().unwrap_or(0.0) / 1e6;
+            w1_rss = Some(rss);
             let flat = flat_rss(&tmp, &last);
             println!(
                 "     peak RSS {rss:.0} MB; reel rendering a flat colour of the same size and length (libx264, the pipeline, no media): {flat:.0} MB; W1's media and layers add {:.0} MB",
                 rss - flat
             );
-            five_outputs(w, &tmp, &raw, &last);
+            verdicts.push(Verdict {
+                target: "W1 peak RSS <= 300 MB",
+                value: format!("{rss:.0} MB"),
+                met: rss <= 300.0,
+                note: format!("a flat colour of W1's size and length: {flat:.0} MB"),
+            });
+            verdicts.push(Verdict {
+                target: "W1 SSIM not below 0.98901",
+                value: format!("{ssim:.5}"),
+                met: ssim >= W1_SSIM_BEFORE,
+                note: String::new(),
+            });
+            verdicts.push(five_outputs(w, &tmp, &raw, &last));
             let still = run_child(&w.json, &w.assets, &tmp.join("still.png"), "still");
             println!(
                 "w1 one 1080p still after planning: first {:.1} ms, median of ten {:.1} ms, slowest {:.1} ms; every 7th frame ({}): median {:.1} ms, slowest {:.1} ms, {:.0} % at 40 ms or more",
@@ -304,10 +373,22 @@ fn main() {
                 still["session_max_ms"].as_f64().unwrap_or(0.0),
                 100.0 * still["session_over_40"].as_f64().unwrap_or(0.0)
             );
+            let cold_max = still["every7_max_ms"].as_f64().unwrap_or(f64::INFINITY);
+            verdicts.push(Verdict {
+                target: "W1 1080p still < 40 ms",
+                value: format!("{cold_max:.1} ms"),
+                met: cold_max < 40.0,
+                note: format!(
+                    "slowest cold render_still of every 7th frame; {:.0} % of them at 40 ms or more, {:.0} % through a Stills session",
+                    100.0 * still["every7_over_40"].as_f64().unwrap_or(0.0),
+                    100.0 * still["session_over_40"].as_f64().unwrap_or(0.0)
+                ),
+            });
         }
         let _ = std::fs::remove_file(&raw);
         let _ = std::fs::remove_file(&raw_rgba);
     }
+    print_verdicts(&verdicts);
 }
 
 /// Peak RSS (MB) of reel rendering one flat colour at the size, rate and length of the
@@ -358,7 +439,7 @@ fn clip_decode_cpu(w: &Workload) -> Option<f64> {
 
 /// All five outputs from reel against one ffmpeg process writing the same three videos and
 /// two JPEGs from the raw frames.
-fn five_outputs(w: &Workload, tmp: &Path, raw: &Path, info: &serde_json::Value) {
+fn five_outputs(w: &Workload, tmp: &Path, raw: &Path, info: &serde_json::Value) -> Verdict {
     let (t, c0) = (Instant::now(), children_cpu_s());
     run_child(&w.json, &w.assets, &tmp.join("w1all.mp4"), "all");
     let ours = t.elapsed().as_secs_f64();
@@ -410,6 +491,12 @@ fn five_outputs(w: &Workload, tmp: &Path, raw: &Path, info: &serde_json::Value) 
         ours / floor,
         ours_cpu / floor_cpu.max(1e-9)
     );
+    Verdict {
+        target: "five outputs <= 1.2 x ffmpeg",
+        value: format!("{:.2}", ours / floor),
+        met: ours / floor <= 1.2,
+        note: format!("CPU ratio {:.2}", ours_cpu / floor_cpu.max(1e-9)),
+    }
 }
 
 /// W1 looped to 120 s: the same scenes four times.
