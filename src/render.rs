@@ -8,7 +8,7 @@
 use crate::encode::{AudioSettings, Mp4Writer, Soundtrack, VideoSettings, Yuv420};
 use crate::error::{Error, Problem, Result};
 use crate::media::{ClipDecoder, ClipPicture};
-use crate::plan::{DurationInfo, Plan};
+use crate::plan::{ClipPlan, DurationInfo, Plan};
 use crate::raster::{render_frame, render_frame_yuv, resize_planes, ClipFrames, Scratch};
 use crate::timeline::clip_time;
 use crate::variants::{self, Variants};
@@ -413,22 +413,7 @@ fn nanos(n: &AtomicU64) -> f64 {
 /// preview and the posters, all fed from the same frames and the same audio mix.
 pub fn render(plan: &Plan, opts: &RenderOptions) -> Result<RenderReport> {
     let start = Instant::now();
-    if opts.crf > 51 {
-        return Err(Error::Option { name: "crf", message: format!("expected 0..=51, found {}", opts.crf) });
-    }
-    const PRESETS: &[&str] =
-        &["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo"];
-    if !PRESETS.contains(&opts.preset.as_str()) {
-        return Err(Error::Option {
-            name: "preset",
-            message: format!("expected one of {}, found {:?}", PRESETS.join(", "), opts.preset),
-        });
-    }
-    if let Some(l) = opts.loudness {
-        if !(-70.0..=0.0).contains(&l) {
-            return Err(Error::Option { name: "loudness", message: format!("expected -70..=0 LUFS, found {l}") });
-        }
-    }
+    let settings = OutputSettings::check(plan, opts)?;
     if let Some(dir) = opts.output.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
@@ -443,30 +428,176 @@ pub fn render(plan: &Plan, opts: &RenderOptions) -> Result<RenderReport> {
                 .map_err(|e| Error::Encode(format!("starting worker threads: {e}")))?,
         ),
     };
-    let main_settings = VideoSettings {
-        width: plan.width,
-        height: plan.height,
-        fps: plan.fps,
-        preset: opts.preset.clone(),
-        crf: opts.crf,
-        profile: "high".into(),
-        level: None,
-        gop: None,
-        max_kbps: None,
-        threads: 0,
+
+    let t_audio = Instant::now();
+    // The soundtrack: mixed as it is encoded, a few milliseconds at a time, so its memory
+    // does not grow with the video's length (with a loudness target, one pass measures first).
+    let mix = (!plan.audio.is_empty()).then(|| {
+        let frames = plan.fps.sample_at(plan.frames, crate::audio::RATE);
+        crate::audio::MixSpec::new(Arc::new(plan.audio.clone()), frames, opts.loudness)
+    });
+    let audio_s = t_audio.elapsed().as_secs_f64();
+    let writers = settings.open_writers(opts, mix.as_ref())?;
+
+    let run = Run {
+        plan,
+        opts,
+        start,
+        // The web copy reuses the main frames when it has the same size.
+        sizes: Sizes {
+            web: settings.web.as_ref().map(|s| (s.width, s.height)).filter(|s| *s != (plan.width, plan.height)),
+            preview: settings.preview.as_ref().map(|s| (s.width, s.height)),
+        },
+        // Frames rendered together, one per worker; also each encoder's queue. Two per
+        // worker held 3 MB frame sets longer and was no faster: on 2 cores W1 peaked at 439
+        // MB with two per worker and 421 MB with one, W2 387 / 376 MB, W3 466 / 435 MB, at
+        // the same times (alternating runs; libx264 keeps both cores busy while a batch
+        // finishes).
+        batch: pool.current_num_threads().max(2) as u64,
+        poster_frame: opts.variants.posters.then_some(plan.poster_frame),
+        poster: Mutex::new(None),
+        clip_fault: Mutex::new(None),
+        reached: AtomicU64::new(0),
+        frames_over: AtomicBool::new(false),
+        raster_ns: AtomicU64::new(0),
+        convert_ns: AtomicU64::new(0),
+        encode_ns: AtomicU64::new(0),
+        decode_ns: AtomicU64::new(0),
     };
-    let web_settings = opts.variants.web.then(|| {
-        opts.web_settings
-            .clone()
-            .unwrap_or_else(|| variants::web_settings(plan.width, plan.height, plan.fps, &opts.preset))
-    });
-    let preview_settings = opts.variants.preview.then(|| {
-        opts.preview_settings
-            .clone()
-            .unwrap_or_else(|| variants::preview_settings(plan.width, plan.height, plan.fps, &opts.preset))
-    });
-    for (name, s) in [("web_settings", &web_settings), ("preview_settings", &preview_settings)] {
-        if let Some(s) = s {
+    let finished = std::thread::scope(|scope| run.stream(scope, &pool, writers))?;
+    if run.cancelled() {
+        return Err(Error::Cancelled); // the writers are dropped unfinished: no files remain
+    }
+    if let Some(e) = run.clip_fault.lock().ok().and_then(|mut g| g.take()) {
+        return Err(e); // likewise: the unfinished writers remove their temporary files
+    }
+
+    // Finish every output (trailers, faststart, renames), then the posters.
+    let mut outputs = Vec::new();
+    for (kind, path, writer, frames) in finished {
+        let t = Instant::now();
+        let (width, height) = writer.size();
+        writer.finish()?;
+        run.encode_ns.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        let codec = if mix.is_some() { "h264+aac" } else { "h264" };
+        outputs.push(OutputReport {
+            path,
+            kind: kind.into(),
+            bytes: 0,
+            width,
+            height,
+            frames,
+            duration_s: 0.0,
+            codec: codec.into(),
+        });
+    }
+    let t_posters = Instant::now();
+    if run.poster_frame.is_some() {
+        if let Some(frame) = run.poster.lock().ok().and_then(|mut g| g.take()) {
+            for (path, width, height) in variants::write_posters(&opts.output, &frame, opts.poster_quality)? {
+                let (kind, codec) = ("poster".into(), "jpeg".into());
+                outputs.push(OutputReport { path, kind, bytes: 0, width, height, frames: 1, duration_s: 0.0, codec });
+            }
+        }
+    }
+    let posters_s = t_posters.elapsed().as_secs_f64();
+    for o in &mut outputs {
+        o.bytes = std::fs::metadata(&o.path).map(|m| m.len()).unwrap_or(0);
+        if o.kind != "poster" {
+            o.duration_s = crate::media::container_duration(&o.path).unwrap_or(0.0);
+        }
+    }
+    let frames = outputs.first().map(|o| o.frames).unwrap_or(0);
+    Ok(RenderReport {
+        outputs,
+        duration: plan.duration.clone(),
+        frames,
+        rendered_s: frames as f64 * plan.fps.den as f64 / plan.fps.num as f64,
+        warnings: plan.warnings.clone(),
+        elapsed_s: start.elapsed().as_secs_f64(),
+        stages: StageTimes {
+            raster_s: nanos(&run.raster_ns),
+            convert_s: nanos(&run.convert_ns),
+            encode_s: nanos(&run.encode_ns),
+            decode_s: nanos(&run.decode_ns),
+            audio_s,
+            posters_s,
+        },
+        peak_rss_bytes: peak_rss(),
+    })
+}
+
+/// The encoder settings of a render's video outputs, checked against the plan.
+struct OutputSettings {
+    main: VideoSettings,
+    web: Option<VideoSettings>,
+    preview: Option<VideoSettings>,
+}
+
+/// An open output: its kind (`main`, `web`, `preview`), final path and writer.
+type Output = (&'static str, PathBuf, Mp4Writer);
+/// An output after its last frame, with the frames it holds.
+type Written = (&'static str, PathBuf, Mp4Writer, u64);
+
+impl OutputSettings {
+    /// Every option a render takes, checked before anything is written.
+    fn check(plan: &Plan, opts: &RenderOptions) -> Result<OutputSettings> {
+        if opts.crf > 51 {
+            return Err(Error::Option { name: "crf", message: format!("expected 0..=51, found {}", opts.crf) });
+        }
+        const PRESETS: &[&str] = &[
+            "ultrafast",
+            "superfast",
+            "veryfast",
+            "faster",
+            "fast",
+            "medium",
+            "slow",
+            "slower",
+            "veryslow",
+            "placebo",
+        ];
+        if !PRESETS.contains(&opts.preset.as_str()) {
+            return Err(Error::Option {
+                name: "preset",
+                message: format!("expected one of {}, found {:?}", PRESETS.join(", "), opts.preset),
+            });
+        }
+        if let Some(l) = opts.loudness {
+            if !(-70.0..=0.0).contains(&l) {
+                return Err(Error::Option { name: "loudness", message: format!("expected -70..=0 LUFS, found {l}") });
+            }
+        }
+        if !(1..=100).contains(&opts.poster_quality) {
+            return Err(Error::Option {
+                name: "poster_quality",
+                message: format!("expected 1..=100, found {}", opts.poster_quality),
+            });
+        }
+        let main = VideoSettings {
+            width: plan.width,
+            height: plan.height,
+            fps: plan.fps,
+            preset: opts.preset.clone(),
+            crf: opts.crf,
+            profile: "high".into(),
+            level: None,
+            gop: None,
+            max_kbps: None,
+            threads: 0,
+        };
+        let web = opts.variants.web.then(|| {
+            opts.web_settings
+                .clone()
+                .unwrap_or_else(|| variants::web_settings(plan.width, plan.height, plan.fps, &opts.preset))
+        });
+        let preview = opts.variants.preview.then(|| {
+            opts.preview_settings
+                .clone()
+                .unwrap_or_else(|| variants::preview_settings(plan.width, plan.height, plan.fps, &opts.preset))
+        });
+        for (name, s) in [("web_settings", &web), ("preview_settings", &preview)] {
+            let Some(s) = s else { continue };
             if s.width < 16 || s.height < 16 || s.width % 2 == 1 || s.height % 2 == 1 || s.fps != plan.fps || s.crf > 51
             {
                 return Err(Error::Option {
@@ -478,234 +609,92 @@ pub fn render(plan: &Plan, opts: &RenderOptions) -> Result<RenderReport> {
                 });
             }
         }
-    }
-    if !(1..=100).contains(&opts.poster_quality) {
-        return Err(Error::Option {
-            name: "poster_quality",
-            message: format!("expected 1..=100, found {}", opts.poster_quality),
-        });
-    }
-    // The web copy reuses the main frames when it has the same size.
-    let sizes = Sizes {
-        web: web_settings.as_ref().map(|s| (s.width, s.height)).filter(|s| *s != (plan.width, plan.height)),
-        preview: preview_settings.as_ref().map(|s| (s.width, s.height)),
-    };
-
-    let t_audio = Instant::now();
-    // The soundtrack: mixed as it is encoded, a few milliseconds at a time, so its memory
-    // does not grow with the video's length (with a loudness target, one pass measures first).
-    let mix = (!plan.audio.is_empty()).then(|| {
-        let frames = plan.fps.sample_at(plan.frames, crate::audio::RATE);
-        crate::audio::MixSpec::new(Arc::new(plan.audio.clone()), frames, opts.loudness)
-    });
-    let audio_s = t_audio.elapsed().as_secs_f64();
-    let audio =
-        |bitrate: usize| mix.as_ref().map(|m| AudioSettings { soundtrack: Soundtrack::Mix(m.clone()), bitrate });
-
-    // Open every writer before frame 0, so a bad output folder fails before any work.
-    let mut writers: Vec<(&'static str, PathBuf, Mp4Writer)> = Vec::new();
-    writers.push((
-        "main",
-        opts.output.clone(),
-        Mp4Writer::create(&opts.output, &main_settings, audio(opts.audio_bitrate).as_ref())?,
-    ));
-    if let Some(s) = &web_settings {
-        let p = variants::sibling(&opts.output, "_web.mp4");
-        writers.push(("web", p.clone(), Mp4Writer::create(&p, s, audio(128_000).as_ref())?));
-    }
-    if let Some(s) = &preview_settings {
-        let p = variants::sibling(&opts.output, "_preview.mp4");
-        writers.push(("preview", p.clone(), Mp4Writer::create(&p, s, audio(96_000).as_ref())?));
+        Ok(OutputSettings { main, web, preview })
     }
 
-    let total = plan.frames;
-    // Frames rendered together, one per worker; also each encoder's queue. Two per worker
-    // held 3 MB frame sets longer and was no faster: on 2 cores W1 peaked at 439 MB with
-    // two per worker and 421 MB with one, W2 387 / 376 MB, W3 466 / 435 MB, at the same
-    // times (alternating runs; libx264 keeps both cores busy while a batch finishes).
-    let batch = pool.current_num_threads().max(2) as u64;
-    let (free_tx, free_rx) = crossbeam_channel::unbounded::<FrameSet>();
-    let cancelled = || opts.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed));
-    let (raster_ns, convert_ns, encode_ns, decode_ns) =
-        (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
-    let poster_frame = opts.variants.posters.then_some(plan.poster_frame);
-    let poster: Mutex<Option<Pixmap>> = Mutex::new(None);
-    let done = AtomicU64::new(0);
-    let clip_fault: Mutex<Option<Error>> = Mutex::new(None);
-    // The first frame of the batch being rendered, and whether the frame loop is over.
-    let reached = AtomicU64::new(0);
-    let frames_over = std::sync::atomic::AtomicBool::new(false);
+    /// Opens every writer before frame 0, so a bad output folder fails before any work.
+    fn open_writers(&self, opts: &RenderOptions, mix: Option<&crate::audio::MixSpec>) -> Result<Vec<Output>> {
+        let audio = |bitrate: usize| mix.map(|m| AudioSettings { soundtrack: Soundtrack::Mix(m.clone()), bitrate });
+        let mut writers = vec![(
+            "main",
+            opts.output.clone(),
+            Mp4Writer::create(&opts.output, &self.main, audio(opts.audio_bitrate).as_ref())?,
+        )];
+        for (kind, settings, suffix, bitrate) in
+            [("web", &self.web, "_web.mp4", 128_000), ("preview", &self.preview, "_preview.mp4", 96_000)]
+        {
+            if let Some(s) = settings {
+                let p = variants::sibling(&opts.output, suffix);
+                writers.push((kind, p.clone(), Mp4Writer::create(&p, s, audio(bitrate).as_ref())?));
+            }
+        }
+        Ok(writers)
+    }
+}
 
-    let finished = std::thread::scope(|scope| -> Result<Vec<(&'static str, PathBuf, Mp4Writer, u64)>> {
-        // One thread per output: each takes the shared frame set, encodes its own picture,
-        // and the last one to let go of a set returns its buffers to the free list.
+/// What the threads of one render share: the plan and options, the frame the workers have
+/// reached, what went wrong, and the time spent per stage.
+struct Run<'a> {
+    plan: &'a Plan,
+    opts: &'a RenderOptions,
+    start: Instant,
+    sizes: Sizes,
+    /// Frames rendered together, and the length of each encoder's queue.
+    batch: u64,
+    poster_frame: Option<u64>,
+    poster: Mutex<Option<Pixmap>>,
+    /// The first clip that failed while rendering.
+    clip_fault: Mutex<Option<Error>>,
+    /// The first frame of the batch being rendered.
+    reached: AtomicU64,
+    /// Whether the frame loop is over.
+    frames_over: AtomicBool,
+    raster_ns: AtomicU64,
+    convert_ns: AtomicU64,
+    encode_ns: AtomicU64,
+    decode_ns: AtomicU64,
+}
+
+impl<'a> Run<'a> {
+    fn cancelled(&self) -> bool {
+        self.opts.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed))
+    }
+
+    /// Streams every frame to the writers: an encoder thread per output, a decoder thread
+    /// per clip and the image loader, around the frame loop on this thread. Returns the
+    /// writers with their frame counts, or the first encoder's error.
+    fn stream<'s>(
+        &'s self,
+        scope: &'s std::thread::Scope<'s, '_>,
+        pool: &rayon::ThreadPool,
+        writers: Vec<Output>,
+    ) -> Result<Vec<Written>> {
+        // Frame sets the encoders are done with come back through `free`.
+        let (free_tx, free_rx) = crossbeam_channel::unbounded::<FrameSet>();
         let mut senders = Vec::new();
         let mut handles = Vec::new();
-        for (kind, path, writer) in writers {
-            let (tx, rx) = crossbeam_channel::bounded::<Arc<FrameSet>>(batch as usize);
+        for output in writers {
+            let (tx, rx) = crossbeam_channel::bounded::<Arc<FrameSet>>(self.batch as usize);
             senders.push(tx);
             let free_tx = free_tx.clone();
-            let (encode_ns, done) = (&encode_ns, &done);
-            handles.push(scope.spawn(move || -> Result<(&'static str, PathBuf, Mp4Writer, u64)> {
-                let mut writer = writer;
-                let mut n = 0;
-                let pick: fn(&FrameSet) -> &Yuv420 = match kind {
-                    "web" => |s| s.web.as_ref().unwrap_or(&s.main),
-                    "preview" => |s| s.preview.as_ref().unwrap_or(&s.main),
-                    _ => |s| &s.main,
-                };
-                for set in rx {
-                    let t = Instant::now();
-                    writer.write_shared(&set, pick)?;
-                    encode_ns.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
-                    n += 1;
-                    if kind == "main" {
-                        done.store(n, Ordering::Relaxed);
-                        if let Some(p) = &opts.progress {
-                            p(Progress { frames_done: n, frames_total: total, elapsed: start.elapsed() });
-                        }
-                    }
-                    if let Ok(set) = Arc::try_unwrap(set) {
-                        let _ = free_tx.send(set);
-                    }
-                }
-                Ok((kind, path, writer, n))
-            }));
+            handles.push(scope.spawn(move || self.encode(output, rx, free_tx)));
         }
         drop(free_tx);
-
-        // One decoder thread per clip, running ahead of the rasterizer: it sends the picture
-        // of every output frame where the clip is visible, in order, through a bounded channel.
-        let clip_rx: Vec<crossbeam_channel::Receiver<Option<ClipPicture>>> = plan
+        let clip_rx: Vec<_> = self
+            .plan
             .clips
             .iter()
             .map(|c| {
                 let (tx, rx) = crossbeam_channel::bounded(CLIP_QUEUE);
-                let decode_ns = &decode_ns;
-                let clip_fault = &clip_fault;
-                let (reached, frames_over) = (&reached, &frames_over);
-                scope.spawn(move || {
-                    // A clip that fails mid-render stops the render with the asset and the
-                    // time: dropping `tx` ends the channel, the frame loop sees the fault.
-                    let fail = |file_t: Option<f64>, frame: u64, what: String| {
-                        let at = file_t.map(|t| format!(" at {t:.3} s into the file")).unwrap_or_default();
-                        let message = format!(
-                            "asset {:?}: {what}{at} (found while rendering output frame {frame}); the render stopped and wrote nothing",
-                            c.key
-                        );
-                        if let Ok(mut g) = clip_fault.lock() {
-                            g.get_or_insert(Error::invalid(format!("{}.asset", c.path_json), message));
-                        }
-                    };
-                    // Open the decoder shortly before the clip is first seen and drop it after
-                    // its last frame: only the clips around the current frame hold decoders
-                    // and queued pictures (W3 opened six 4K/60 fps decoders at once).
-                    let Some(first) = (0..total).find(|&f| clip_time(plan, c, f).is_some()) else { return };
-                    let last = (first..total).rev().find(|&f| clip_time(plan, c, f).is_some()).unwrap_or(first);
-                    let lead = plan.fps.frames_for_seconds(2.0) + 2 * batch;
-                    while reached.load(Ordering::Relaxed) + lead < first {
-                        if frames_over.load(Ordering::Relaxed) {
-                            return;
-                        }
-                        std::thread::sleep(std::time::Duration::from_millis(5));
-                    }
-                    let mut dec = match ClipDecoder::open_yuv(&c.path, c.out.0, c.out.1) {
-                        Ok(d) => d,
-                        Err(why) => return fail(None, first, why),
-                    };
-                    for f in first..=last {
-                        if let Some(t) = clip_time(plan, c, f) {
-                            let t0 = Instant::now();
-                            let pic = dec.picture_at(t);
-                            decode_ns.fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
-                            if let Some((at, what)) = dec.fault.take() {
-                                return fail(Some(at), f, what);
-                            }
-                            if tx.send(pic).is_err() {
-                                return; // the render stopped
-                            }
-                        }
-                    }
-                });
+                scope.spawn(move || self.decode_clip(c, tx));
                 rx
             })
             .collect();
-
-        // Image pixels: loaded a little before the first frame that shows them, released
-        // after the last, so a render holds the images around the current frame only.
-        if !plan.images.is_empty() {
-            let (reached, frames_over) = (&reached, &frames_over);
-            let lead = plan.fps.frames_for_seconds(1.0) + 2 * batch;
-            let last = plan.timeline_end.saturating_sub(1);
-            scope.spawn(move || loop {
-                let over = frames_over.load(Ordering::Relaxed);
-                // Past the timeline's end the last frame holds (policy `pad`).
-                let from = reached.load(Ordering::Relaxed).min(last);
-                let to = (from + lead).min(last) + 1;
-                for u in &plan.images {
-                    let soon = !over && u.spans.iter().any(|&(a, b)| a < to && from < b);
-                    if soon && !u.source.is_loaded() {
-                        // Opaque images are drawn from 4:2:0 planes where they cover the
-                        // frame (photo backgrounds): make those here, off the workers.
-                        if u.source.planes().is_none() {
-                            let _ = u.source.pixmap();
-                        }
-                    } else if !soon && u.source.is_loaded() {
-                        u.source.release();
-                    }
-                }
-                if over {
-                    return;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(5));
-            });
+        if !self.plan.images.is_empty() {
+            scope.spawn(|| self.load_images());
         }
-
-        let new_set = || FrameSet {
-            main: Yuv420::new(plan.width, plan.height),
-            web: sizes.web.map(|(w, h)| Yuv420::new(w, h)),
-            preview: sizes.preview.map(|(w, h)| Yuv420::new(w, h)),
-        };
-        let mut next = 0u64;
-        'frames: while next < total && !cancelled() {
-            let end = (next + batch).min(total);
-            reached.store(next, Ordering::Relaxed);
-            let inputs: Vec<Vec<Option<ClipPicture>>> = (next..end)
-                .map(|f| {
-                    plan.clips
-                        .iter()
-                        .zip(&clip_rx)
-                        .map(|(c, rx)| clip_time(plan, c, f).and_then(|_| rx.recv().ok().flatten()))
-                        .collect()
-                })
-                .collect();
-            if clip_fault.lock().map(|g| g.is_some()).unwrap_or(true) {
-                break 'frames; // reported below
-            }
-            let sets: Vec<FrameSet> = pool.install(|| {
-                (next..end)
-                    .into_par_iter()
-                    .map(|i| {
-                        let mut set = free_rx.try_recv().unwrap_or_else(|_| new_set());
-                        let want_poster = (poster_frame == Some(i)).then_some(&poster);
-                        let (r, c) = render_into(plan, i, &mut set, sizes, &inputs[(i - next) as usize], want_poster);
-                        raster_ns.fetch_add(r, Ordering::Relaxed);
-                        convert_ns.fetch_add(c, Ordering::Relaxed);
-                        set
-                    })
-                    .collect()
-            });
-            for set in sets {
-                let set = Arc::new(set);
-                for tx in &senders {
-                    if tx.send(set.clone()).is_err() {
-                        break 'frames; // an encoder stopped: its error is reported below
-                    }
-                }
-            }
-            next = end;
-        }
-        frames_over.store(true, Ordering::Relaxed);
+        self.frame_loop(pool, &senders, &clip_rx, &free_rx);
+        self.frames_over.store(true, Ordering::Relaxed);
         drop(senders);
         drop(clip_rx);
         let mut out = Vec::new();
@@ -721,78 +710,170 @@ pub fn render(plan: &Plan, opts: &RenderOptions) -> Result<RenderReport> {
             Some(e) => Err(e), // dropping the writers removes their temporary files
             None => Ok(out),
         }
-    })?;
-    if cancelled() {
-        return Err(Error::Cancelled); // the writers are dropped unfinished: no files remain
-    }
-    if let Some(e) = clip_fault.into_inner().ok().flatten() {
-        return Err(e); // likewise: the unfinished writers remove their temporary files
     }
 
-    // Finish every output (trailers, faststart, renames), then the posters.
-    let mut outputs = Vec::new();
-    let mut pending = Vec::new();
-    for (kind, path, writer, n) in finished {
-        let t = Instant::now();
-        let (w, h) = writer.size();
-        let codec = if mix.is_some() { "h264+aac" } else { "h264" };
-        writer.finish()?;
-        encode_ns.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
-        pending.push((kind, path, w, h, n, codec));
+    /// An encoder thread: takes each shared frame set in order, encodes its own picture, and
+    /// returns the set's buffers to the free list when it is the last to let go.
+    fn encode(
+        &self,
+        (kind, path, mut writer): Output,
+        rx: crossbeam_channel::Receiver<Arc<FrameSet>>,
+        free_tx: crossbeam_channel::Sender<FrameSet>,
+    ) -> Result<Written> {
+        let mut n = 0;
+        let pick: fn(&FrameSet) -> &Yuv420 = match kind {
+            "web" => |s| s.web.as_ref().unwrap_or(&s.main),
+            "preview" => |s| s.preview.as_ref().unwrap_or(&s.main),
+            _ => |s| &s.main,
+        };
+        for set in rx {
+            let t = Instant::now();
+            writer.write_shared(&set, pick)?;
+            self.encode_ns.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            n += 1;
+            if let (Some(p), "main") = (&self.opts.progress, kind) {
+                p(Progress { frames_done: n, frames_total: self.plan.frames, elapsed: self.start.elapsed() });
+            }
+            if let Ok(set) = Arc::try_unwrap(set) {
+                let _ = free_tx.send(set);
+            }
+        }
+        Ok((kind, path, writer, n))
     }
-    let t_posters = Instant::now();
-    let mut posters = Vec::new();
-    if poster_frame.is_some() {
-        if let Some(frame) = poster.lock().ok().and_then(|mut g| g.take()) {
-            posters = variants::write_posters(&opts.output, &frame, opts.poster_quality)?;
+
+    /// A clip's decoder thread, running ahead of the rasterizer: it sends the picture of
+    /// every output frame where the clip is visible, in order.
+    fn decode_clip(&self, c: &ClipPlan, tx: crossbeam_channel::Sender<Option<ClipPicture>>) {
+        let (plan, total) = (self.plan, self.plan.frames);
+        // A clip that fails mid-render stops the render with the asset and the time:
+        // dropping `tx` ends the channel, the frame loop sees the fault.
+        let fail = |file_t: Option<f64>, frame: u64, what: String| {
+            let at = file_t.map(|t| format!(" at {t:.3} s into the file")).unwrap_or_default();
+            let message = format!(
+                "asset {:?}: {what}{at} (found while rendering output frame {frame}); the render stopped and wrote nothing",
+                c.key
+            );
+            if let Ok(mut g) = self.clip_fault.lock() {
+                g.get_or_insert(Error::invalid(format!("{}.asset", c.path_json), message));
+            }
+        };
+        // Open the decoder shortly before the clip is first seen and drop it after its last
+        // frame: only the clips around the current frame hold decoders and queued pictures
+        // (W3 opened six 4K/60 fps decoders at once).
+        let Some(first) = (0..total).find(|&f| clip_time(plan, c, f).is_some()) else { return };
+        let last = (first..total).rev().find(|&f| clip_time(plan, c, f).is_some()).unwrap_or(first);
+        let lead = plan.fps.frames_for_seconds(2.0) + 2 * self.batch;
+        while self.reached.load(Ordering::Relaxed) + lead < first {
+            if self.frames_over.load(Ordering::Relaxed) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let mut dec = match ClipDecoder::open_yuv(&c.path, c.out.0, c.out.1) {
+            Ok(d) => d,
+            Err(why) => return fail(None, first, why),
+        };
+        for f in first..=last {
+            if let Some(t) = clip_time(plan, c, f) {
+                let t0 = Instant::now();
+                let pic = dec.picture_at(t);
+                self.decode_ns.fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                if let Some((at, what)) = dec.fault.take() {
+                    return fail(Some(at), f, what);
+                }
+                if tx.send(pic).is_err() {
+                    return; // the render stopped
+                }
+            }
         }
     }
-    let posters_s = t_posters.elapsed().as_secs_f64();
-    for (kind, path, w, h, n, codec) in pending {
-        let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-        let duration_s = crate::media::container_duration(&path).unwrap_or(0.0);
-        outputs.push(OutputReport {
-            path,
-            kind: kind.into(),
-            bytes,
-            width: w,
-            height: h,
-            frames: n,
-            duration_s,
-            codec: codec.into(),
-        });
+
+    /// The image loader: image pixels are loaded a little before the first frame that shows
+    /// them and released after the last, so a render holds the images around the current
+    /// frame only.
+    fn load_images(&self) {
+        let plan = self.plan;
+        let lead = plan.fps.frames_for_seconds(1.0) + 2 * self.batch;
+        let last = plan.timeline_end.saturating_sub(1);
+        loop {
+            let over = self.frames_over.load(Ordering::Relaxed);
+            // Past the timeline's end the last frame holds (policy `pad`).
+            let from = self.reached.load(Ordering::Relaxed).min(last);
+            let to = (from + lead).min(last) + 1;
+            for u in &plan.images {
+                let soon = !over && u.spans.iter().any(|&(a, b)| a < to && from < b);
+                if soon && !u.source.is_loaded() {
+                    // Opaque images are drawn from 4:2:0 planes where they cover the frame
+                    // (photo backgrounds): make those here, off the workers.
+                    if u.source.planes().is_none() {
+                        let _ = u.source.pixmap();
+                    }
+                } else if !soon && u.source.is_loaded() {
+                    u.source.release();
+                }
+            }
+            if over {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
-    for (path, w, h) in posters {
-        let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-        outputs.push(OutputReport {
-            path,
-            kind: "poster".into(),
-            bytes,
-            width: w,
-            height: h,
-            frames: 1,
-            duration_s: 0.0,
-            codec: "jpeg".into(),
-        });
+
+    /// Renders the frames a batch at a time on the workers and hands each batch, in order,
+    /// to every encoder; stops early when cancelled, when a clip fails or an encoder stops.
+    fn frame_loop(
+        &self,
+        pool: &rayon::ThreadPool,
+        senders: &[crossbeam_channel::Sender<Arc<FrameSet>>],
+        clip_rx: &[crossbeam_channel::Receiver<Option<ClipPicture>>],
+        free_rx: &crossbeam_channel::Receiver<FrameSet>,
+    ) {
+        let (plan, sizes) = (self.plan, self.sizes);
+        let new_set = || FrameSet {
+            main: Yuv420::new(plan.width, plan.height),
+            web: sizes.web.map(|(w, h)| Yuv420::new(w, h)),
+            preview: sizes.preview.map(|(w, h)| Yuv420::new(w, h)),
+        };
+        let mut next = 0u64;
+        while next < plan.frames && !self.cancelled() {
+            let end = (next + self.batch).min(plan.frames);
+            self.reached.store(next, Ordering::Relaxed);
+            let inputs: Vec<Vec<Option<ClipPicture>>> = (next..end)
+                .map(|f| {
+                    plan.clips
+                        .iter()
+                        .zip(clip_rx)
+                        .map(|(c, rx)| clip_time(plan, c, f).and_then(|_| rx.recv().ok().flatten()))
+                        .collect()
+                })
+                .collect();
+            if self.clip_fault.lock().map(|g| g.is_some()).unwrap_or(true) {
+                return; // reported by `render`
+            }
+            let sets: Vec<FrameSet> = pool.install(|| {
+                (next..end)
+                    .into_par_iter()
+                    .map(|i| {
+                        let mut set = free_rx.try_recv().unwrap_or_else(|_| new_set());
+                        let want_poster = (self.poster_frame == Some(i)).then_some(&self.poster);
+                        let (r, c) = render_into(plan, i, &mut set, sizes, &inputs[(i - next) as usize], want_poster);
+                        self.raster_ns.fetch_add(r, Ordering::Relaxed);
+                        self.convert_ns.fetch_add(c, Ordering::Relaxed);
+                        set
+                    })
+                    .collect()
+            });
+            for set in sets {
+                let set = Arc::new(set);
+                for tx in senders {
+                    if tx.send(set.clone()).is_err() {
+                        return; // an encoder stopped: its error is reported by `stream`
+                    }
+                }
+            }
+            next = end;
+        }
     }
-    let frames = outputs.first().map(|o| o.frames).unwrap_or(0);
-    Ok(RenderReport {
-        outputs,
-        duration: plan.duration.clone(),
-        frames,
-        rendered_s: frames as f64 * plan.fps.den as f64 / plan.fps.num as f64,
-        warnings: plan.warnings.clone(),
-        elapsed_s: start.elapsed().as_secs_f64(),
-        stages: StageTimes {
-            raster_s: nanos(&raster_ns),
-            convert_s: nanos(&convert_ns),
-            encode_s: nanos(&encode_ns),
-            decode_s: nanos(&decode_ns),
-            audio_s,
-            posters_s,
-        },
-        peak_rss_bytes: peak_rss(),
-    })
 }
 
 /// Writes a frame as PNG, atomically (temporary name, then rename).
