@@ -278,3 +278,31 @@ fn outputs_can_be_tuned() {
     opts.poster_quality = 0;
     assert!(matches!(reel::render(&plan, &opts), Err(reel::Error::Option { name: "poster_quality", .. })));
 }
+
+#[test]
+fn bad_options_fail_before_anything_is_made() {
+    let dir = media_dir();
+    let plan =
+        plan(r##"{"id": "t", "scenes": [{"id": "s", "durationFrames": 4, "background": "#336699"}]}"##, dir.path())
+            .expect("plan");
+    let out = dir.path().join("new/folder/t.mp4");
+    let mut odd = reel::variants::web_settings(1920, 1080, plan.fps(), "veryfast");
+    odd.width = 641;
+    type Set = Box<dyn Fn(&mut RenderOptions)>;
+    let cases: [(&str, Set); 5] = [
+        ("crf", Box::new(|o| o.crf = 52)),
+        ("preset", Box::new(|o| o.preset = "warp".into())),
+        ("loudness", Box::new(|o| o.loudness = Some(3.0))),
+        ("poster_quality", Box::new(|o| o.poster_quality = 101)),
+        ("web_settings", Box::new(move |o| o.web_settings = Some(odd.clone()))),
+    ];
+    for (name, set) in cases {
+        let mut opts = RenderOptions::new(&out);
+        set(&mut opts);
+        match reel::render(&plan, &opts) {
+            Err(reel::Error::Option { name: n, .. }) => assert_eq!(n, name),
+            other => panic!("{name}: expected an option error, found {other:?}"),
+        }
+        assert!(!dir.path().join("new").exists(), "{name}: the output folder was made");
+    }
+}
