@@ -397,49 +397,7 @@ pub fn build(comp: &Composition, parse_warnings: &[Problem], opts: &PlanOptions)
         ck.err("id", "expected a non-empty composition id");
     }
 
-    // ---- canvas
-    let aspect = match comp.aspect_ratio.as_deref() {
-        None => (1920, 1080),
-        Some(a) => ck.pick("aspectRatio", a, ASPECTS).unwrap_or((1920, 1080)),
-    };
-    let mut dim = |name: &str, v: Option<i64>, default: u32| -> u32 {
-        match v {
-            None => default,
-            Some(v) if (16..=lim.max_side as i64).contains(&v) && v % 2 == 0 => v as u32,
-            Some(v) => {
-                ck.err(name, format!("expected an even number of pixels in 16..={}, found {v}", lim.max_side));
-                default
-            }
-        }
-    };
-    let (mut width, mut height) = (dim("width", comp.width, aspect.0), dim("height", comp.height, aspect.1));
-    match (comp.width, comp.height) {
-        (Some(_), None) => height = even((width as f64 * aspect.1 as f64 / aspect.0 as f64).round() as u32),
-        (None, Some(_)) => width = even((height as f64 * aspect.0 as f64 / aspect.1 as f64).round() as u32),
-        _ => {}
-    }
-    if comp.aspect_ratio.is_some() && comp.width.is_some() && comp.height.is_some() {
-        let want = aspect.0 as f64 / aspect.1 as f64;
-        let got = width as f64 / height as f64;
-        if (got / want - 1.0).abs() > 0.01 {
-            ck.err(
-                "width",
-                format!(
-                    "{width}x{height} does not match aspectRatio {:?} within 1 %",
-                    comp.aspect_ratio.as_deref().unwrap_or("")
-                ),
-            );
-        }
-    }
-    let fps = match comp.fps {
-        None => Fps::new(30, 1),
-        Some(v) if (1.0..=120.0).contains(&v) => Fps::from_f64(v),
-        Some(v) => {
-            ck.err("fps", format!("expected a frame rate in 1..=120, found {v}"));
-            None
-        }
-    }
-    .unwrap_or(Fps { num: 30, den: 1 });
+    let (width, height, fps) = canvas(&mut ck, comp, lim);
 
     let style = &comp.style;
     let palette = &style.color_palette;
@@ -491,73 +449,8 @@ pub fn build(comp: &Composition, parse_warnings: &[Problem], opts: &PlanOptions)
         }
     }
 
-    // ---- timing
-    let mut lens: Vec<u64> = Vec::new();
-    let mut explicit_start: Vec<Option<u64>> = Vec::new();
-    let mut transitions: Vec<Option<TransitionPlan>> = Vec::new();
-    for (i, s) in comp.scenes.iter().enumerate() {
-        let p = format!("scenes[{i}]");
-        lens.push(ck.frames(&format!("{p}.durationFrames"), Some(s.duration_frames), 1, 1));
-        explicit_start.push(s.start_frame.map(|v| ck.frames(&format!("{p}.startFrame"), Some(v), 0, 0)));
-        transitions.push(transition(&mut ck, &p, s.transition.as_ref(), motion, i));
-    }
-    // Overlaps may not exceed either scene.
-    for i in 0..transitions.len() {
-        if let Some(t) = transitions[i] {
-            let prev = if i > 0 { lens[i - 1] } else { u64::MAX };
-            if t.frames > lens[i] || t.frames > prev {
-                let explicit = comp.scenes[i].transition.as_ref().and_then(|t| t.duration_frames).is_some();
-                if explicit {
-                    ck.err(
-                        format!("scenes[{i}].transition.durationFrames"),
-                        format!(
-                            "a transition of {} frames is longer than {} ({} frames)",
-                            t.frames,
-                            if t.frames > lens[i] { "its scene" } else { "the previous scene" },
-                            lens[i].min(prev)
-                        ),
-                    );
-                } else {
-                    // A default from the motion language that does not fit: shorten it.
-                    transitions[i] = Some(TransitionPlan { frames: lens[i].min(prev), ..t });
-                }
-            }
-        }
-    }
-    let starts = place(&lens, &explicit_start, &transitions);
-    let planned_end = starts.iter().zip(&lens).map(|(s, l)| s + l).max().unwrap_or(0);
-    let target = match comp.total_duration_frames {
-        Some(v) => ck.frames("totalDurationFrames", Some(v), 1, planned_end.max(1)),
-        None => planned_end.max(1),
-    };
-    if fps.seconds(target) > lim.max_seconds {
-        ck.err(
-            "totalDurationFrames",
-            format!("{target} frames is {:.0} s; the limit is {} s", fps.seconds(target), lim.max_seconds),
-        );
-    }
-    let policy = opts.duration_policy.or_else(|| {
-        comp.duration_policy.as_deref().and_then(|p| {
-            let v = DurationPolicy::parse(p);
-            if v.is_none() {
-                ck.err("durationPolicy", format!("expected one of \"fit\", \"pad\", \"strict\", found {p:?}"));
-            }
-            v
-        })
-    });
-    let policy = policy.unwrap_or_default();
-    let (starts, lens, duration) =
-        apply_policy(&mut ck, policy, fps, target, planned_end, starts, lens, &explicit_start, &transitions);
-    let timeline_end = starts.iter().zip(&lens).map(|(s, l)| s + l).max().unwrap_or(0);
-
-    let poster_frame = match comp.poster_frame {
-        Some(v) if v >= 0 && (v as u64) < target => v as u64,
-        Some(v) => {
-            ck.err("posterFrame", format!("expected a frame in 0..{target}, found {v}"));
-            0
-        }
-        None => starts.first().map(|s| s + lens[0] / 2).unwrap_or(0).min(target.saturating_sub(1)),
-    };
+    let Timing { starts, lens, transitions, target, duration, timeline_end, poster_frame } =
+        timing(&mut ck, comp, opts, fps, motion);
 
     // ---- assets: resolve every key (all missing ones listed), then decode in parallel.
     let mut keys: Vec<(String, String)> = Vec::new(); // (path, key)
@@ -729,6 +622,144 @@ pub fn build(comp: &Composition, parse_warnings: &[Problem], opts: &PlanOptions)
         warnings: ck.warnings,
         slide_distance: 0.06 * height as f32,
     })
+}
+
+/// The canvas: its size (from `aspectRatio`, `width` and `height`) and frame rate.
+fn canvas(ck: &mut Checker, comp: &Composition, lim: Limits) -> (u32, u32, Fps) {
+    let aspect = match comp.aspect_ratio.as_deref() {
+        None => (1920, 1080),
+        Some(a) => ck.pick("aspectRatio", a, ASPECTS).unwrap_or((1920, 1080)),
+    };
+    let mut dim = |name: &str, v: Option<i64>, default: u32| -> u32 {
+        match v {
+            None => default,
+            Some(v) if (16..=lim.max_side as i64).contains(&v) && v % 2 == 0 => v as u32,
+            Some(v) => {
+                ck.err(name, format!("expected an even number of pixels in 16..={}, found {v}", lim.max_side));
+                default
+            }
+        }
+    };
+    let (mut width, mut height) = (dim("width", comp.width, aspect.0), dim("height", comp.height, aspect.1));
+    match (comp.width, comp.height) {
+        (Some(_), None) => height = even((width as f64 * aspect.1 as f64 / aspect.0 as f64).round() as u32),
+        (None, Some(_)) => width = even((height as f64 * aspect.0 as f64 / aspect.1 as f64).round() as u32),
+        _ => {}
+    }
+    if comp.aspect_ratio.is_some() && comp.width.is_some() && comp.height.is_some() {
+        let want = aspect.0 as f64 / aspect.1 as f64;
+        let got = width as f64 / height as f64;
+        if (got / want - 1.0).abs() > 0.01 {
+            ck.err(
+                "width",
+                format!(
+                    "{width}x{height} does not match aspectRatio {:?} within 1 %",
+                    comp.aspect_ratio.as_deref().unwrap_or("")
+                ),
+            );
+        }
+    }
+    let fps = match comp.fps {
+        None => Fps::new(30, 1),
+        Some(v) if (1.0..=120.0).contains(&v) => Fps::from_f64(v),
+        Some(v) => {
+            ck.err("fps", format!("expected a frame rate in 1..=120, found {v}"));
+            None
+        }
+    }
+    .unwrap_or(Fps { num: 30, den: 1 });
+    (width, height, fps)
+}
+
+/// Where the scenes fall on the timeline once the duration policy has run, and the output's
+/// length and poster frame.
+struct Timing {
+    starts: Vec<u64>,
+    lens: Vec<u64>,
+    transitions: Vec<Option<TransitionPlan>>,
+    /// Frames in the output.
+    target: u64,
+    duration: DurationInfo,
+    /// The end of the last scene.
+    timeline_end: u64,
+    poster_frame: u64,
+}
+
+fn timing(
+    ck: &mut Checker,
+    comp: &Composition,
+    opts: &PlanOptions,
+    fps: Fps,
+    motion: Option<MotionDefaults>,
+) -> Timing {
+    let lim = opts.limits;
+    let mut lens: Vec<u64> = Vec::new();
+    let mut explicit_start: Vec<Option<u64>> = Vec::new();
+    let mut transitions: Vec<Option<TransitionPlan>> = Vec::new();
+    for (i, s) in comp.scenes.iter().enumerate() {
+        let p = format!("scenes[{i}]");
+        lens.push(ck.frames(&format!("{p}.durationFrames"), Some(s.duration_frames), 1, 1));
+        explicit_start.push(s.start_frame.map(|v| ck.frames(&format!("{p}.startFrame"), Some(v), 0, 0)));
+        transitions.push(transition(ck, &p, s.transition.as_ref(), motion, i));
+    }
+    // Overlaps may not exceed either scene.
+    for i in 0..transitions.len() {
+        if let Some(t) = transitions[i] {
+            let prev = if i > 0 { lens[i - 1] } else { u64::MAX };
+            if t.frames > lens[i] || t.frames > prev {
+                let explicit = comp.scenes[i].transition.as_ref().and_then(|t| t.duration_frames).is_some();
+                if explicit {
+                    ck.err(
+                        format!("scenes[{i}].transition.durationFrames"),
+                        format!(
+                            "a transition of {} frames is longer than {} ({} frames)",
+                            t.frames,
+                            if t.frames > lens[i] { "its scene" } else { "the previous scene" },
+                            lens[i].min(prev)
+                        ),
+                    );
+                } else {
+                    // A default from the motion language that does not fit: shorten it.
+                    transitions[i] = Some(TransitionPlan { frames: lens[i].min(prev), ..t });
+                }
+            }
+        }
+    }
+    let starts = place(&lens, &explicit_start, &transitions);
+    let planned_end = starts.iter().zip(&lens).map(|(s, l)| s + l).max().unwrap_or(0);
+    let target = match comp.total_duration_frames {
+        Some(v) => ck.frames("totalDurationFrames", Some(v), 1, planned_end.max(1)),
+        None => planned_end.max(1),
+    };
+    if fps.seconds(target) > lim.max_seconds {
+        ck.err(
+            "totalDurationFrames",
+            format!("{target} frames is {:.0} s; the limit is {} s", fps.seconds(target), lim.max_seconds),
+        );
+    }
+    let policy = opts.duration_policy.or_else(|| {
+        comp.duration_policy.as_deref().and_then(|p| {
+            let v = DurationPolicy::parse(p);
+            if v.is_none() {
+                ck.err("durationPolicy", format!("expected one of \"fit\", \"pad\", \"strict\", found {p:?}"));
+            }
+            v
+        })
+    });
+    let policy = policy.unwrap_or_default();
+    let (starts, lens, duration) =
+        apply_policy(ck, policy, fps, target, planned_end, starts, lens, &explicit_start, &transitions);
+    let timeline_end = starts.iter().zip(&lens).map(|(s, l)| s + l).max().unwrap_or(0);
+
+    let poster_frame = match comp.poster_frame {
+        Some(v) if v >= 0 && (v as u64) < target => v as u64,
+        Some(v) => {
+            ck.err("posterFrame", format!("expected a frame in 0..{target}, found {v}"));
+            0
+        }
+        None => starts.first().map(|s| s + lens[0] / 2).unwrap_or(0).min(target.saturating_sub(1)),
+    };
+    Timing { starts, lens, transitions, target, duration, timeline_end, poster_frame }
 }
 
 fn even(v: u32) -> u32 {
