@@ -449,8 +449,16 @@ pub struct ClipDecoder {
     held: Vec<ff::Packet>,
     /// A packet read ahead by a seek, to be fed first.
     front: Option<ff::Packet>,
+    /// A scrubbing decoder drained instead of decoding the keyframe after the picture asked
+    /// for: that keyframe and the packet after it, to restart from when a later picture is
+    /// asked for.
+    resume: Vec<ff::Packet>,
     /// The presentation time (stream time base) of the keyframe the last seek started from.
     seek_key: Option<i64>,
+    /// How much later a keyframe is shown than decoded (stream time base), as last seen:
+    /// the demuxer's index holds keyframes' decoding times (MP4 with B-frames: 2 frames
+    /// earlier).
+    key_lead: i64,
     /// The newest decoded frame (its time and picture).
     current: Option<(f64, ClipPicture)>,
     /// Pictures handed out before; one nobody else holds any more is written over instead
@@ -551,7 +559,9 @@ impl ClipDecoder {
             mode,
             held: Vec::new(),
             front: None,
+            resume: Vec::new(),
             seek_key: None,
+            key_lead: 0,
             current: None,
             spare: Vec::new(),
             pending: None,
@@ -594,10 +604,18 @@ impl ClipDecoder {
                 return Some((pts, frame));
             }
             if self.eof {
-                return None;
+                // Drained before a keyframe: go on from it only for a time it can show.
+                let key = self.resume.first().and_then(|k| k.pts());
+                if key.is_none_or(|k| self.after(Some(k))) {
+                    return None;
+                }
+                self.restart();
+                self.seek_key = key;
+                continue;
             }
             // Feed the next packet of our stream.
-            let Some(packet) = self.front.take().or_else(|| self.read_packet()) else {
+            let packet = self.front.take().or_else(|| (!self.resume.is_empty()).then(|| self.resume.remove(0)));
+            let Some(packet) = packet.or_else(|| self.read_packet()) else {
                 self.drain();
                 continue;
             };
@@ -606,6 +624,22 @@ impl ClipDecoder {
             // cannot be decoded, and are never shown: that keyframe is at or before the time.
             if packet.pts().zip(self.seek_key).is_some_and(|(p, k)| p < k) {
                 continue;
+            }
+            if self.mode == Mode::Scrub && packet.is_key() && !self.sent.is_empty() && self.after(packet.pts()) {
+                // Scrubbing, a keyframe shown after the time wanted is only needed to let
+                // the frames held back for reordering out (17 ms for W1's clip, at each
+                // group's end): every frame shown by then was sent before it, unless the
+                // packet after it is one of its leading pictures (shown before it, referring
+                // to the group before). Otherwise drain instead, and restart from that
+                // keyframe when a picture it can show is asked for, as a seek to it would.
+                let next = self.read_packet();
+                let leading = next.as_ref().and_then(|n| n.pts()).zip(packet.pts()).is_some_and(|(n, k)| n < k);
+                if !leading {
+                    self.resume = std::iter::once(packet).chain(next).collect();
+                    self.drain();
+                    continue;
+                }
+                self.front = next;
             }
             if self.mode == Mode::Still && !self.sent.is_empty() {
                 // For one picture, only the packets up to the last one shown at or before
@@ -679,6 +713,9 @@ impl ClipDecoder {
             p <= self.target + eps && self.sent.iter().any(|&s| s > p + eps && s <= self.target + eps)
         });
         let unseen = self.mode == Mode::Still && self.after(packet.pts());
+        if let (true, Some(p), Some(d)) = (packet.is_key(), packet.pts(), packet.dts()) {
+            self.key_lead = p - d;
+        }
         self.decoder.skip_frame(if passed || unseen { ff::Discard::NonReference } else { ff::Discard::Default });
         if let Some(p) = pts {
             if self.sent.len() == SENT_KEPT {
@@ -874,7 +911,9 @@ impl ClipDecoder {
     }
 
     /// Whether the keyframe at or before `t` is later than every packet sent since the
-    /// last seek, so seeking to it skips decoding the packets in between.
+    /// last seek, so seeking to it skips decoding the packets in between. A guess that only
+    /// decides how fast a picture comes, never which: seeking and decoding forward give
+    /// the same frame.
     fn keyframe_ahead(&self, t: f64) -> bool {
         let Some(stream) = self.ictx.stream(self.index) else { return false };
         let ts = (t / self.tb).floor() as i64;
@@ -889,9 +928,13 @@ impl ClipDecoder {
             if e.is_null() {
                 return false;
             }
-            (*e).timestamp as f64 * self.tb
+            (*e).timestamp
         };
-        self.sent.iter().all(|&s| s + TIME_EPS < key)
+        // The index's time may be the keyframe's decoding time: one shown after `t` (W1's
+        // clip: decoded 2 frames before it is shown) would make the seek step back to the
+        // keyframe before it, decoding again the whole group already decoded.
+        let key = key.saturating_add(self.key_lead) as f64 * self.tb;
+        key <= t + TIME_EPS && self.sent.iter().all(|&s| s + TIME_EPS < key)
     }
 
     fn seek(&mut self, t: f64) {
@@ -936,6 +979,14 @@ impl ClipDecoder {
             ts = decoded_at.min(ts) - 1 - back;
         }
         self.seek_key = self.front.as_ref().and_then(|p| p.pts());
+        self.resume.clear();
+        self.restart();
+        self.current = None;
+        self.pending = None;
+    }
+
+    /// Empties the decoder (after a drain, before a seek) for packets from a keyframe on.
+    fn restart(&mut self) {
         // SAFETY: a plain field of the open codec context (see `drain`).
         unsafe {
             (*self.decoder.as_mut_ptr()).flags &= !(ff::ffi::AV_CODEC_FLAG_OUTPUT_CORRUPT as i32);
@@ -943,8 +994,6 @@ impl ClipDecoder {
         self.decoder.flush();
         self.sent.clear();
         self.held.clear();
-        self.current = None;
-        self.pending = None;
         self.eof = false;
     }
 }
