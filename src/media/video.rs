@@ -471,6 +471,8 @@ pub struct ClipDecoder {
     target: f64,
     /// Presentation times of the packets sent last (since the last seek), newest last.
     sent: std::collections::VecDeque<f64>,
+    /// Packets sent to the decoder since it was opened.
+    packets_sent: u64,
     /// Largest presentation time seen.
     pub last_pts: f64,
     /// The first damage the decoder met: the time in the file, seconds, and what happened.
@@ -568,6 +570,7 @@ impl ClipDecoder {
             eof: false,
             target: f64::NEG_INFINITY,
             sent: std::collections::VecDeque::new(),
+            packets_sent: 0,
             last_pts: 0.0,
             fault: None,
         })
@@ -723,6 +726,7 @@ impl ClipDecoder {
             }
             self.sent.push_back(p);
         }
+        self.packets_sent += 1;
         // A damaged packet is noted; the decoder recovers at the next keyframe.
         if let Err(e) = self.decoder.send_packet(packet) {
             let t = packet.pts().or(packet.dts()).unwrap_or(0) as f64 * self.tb;
@@ -908,6 +912,12 @@ impl ClipDecoder {
             }
         }
         self.current.as_ref().map(|(_, p)| p.clone())
+    }
+
+    /// Packets sent to the decoder since it was opened, those of skipped frames included:
+    /// the work it has done (each packet sent again after a seek counts again).
+    pub fn packets_sent(&self) -> u64 {
+        self.packets_sent
     }
 
     /// Whether the keyframe at or before `t` is later than every packet sent since the

@@ -280,6 +280,36 @@ fn clip_frames_are_exact_across_rates_trims_and_loops() {
 }
 
 #[test]
+fn a_scrubbing_decoder_sends_each_packet_once_going_forward() {
+    // B-frames in a pyramid, as x264 makes them: a group's keyframe is decoded two frames
+    // before it is shown, and the last frames of a group are held for reordering until a
+    // later packet comes. A preview stepping forward through the clip must get every frame
+    // right without decoding a group twice (the index's decoding time of the next keyframe
+    // once passed for its presentation time and sent the decoder back to the group's
+    // start), and the last frame of a group must not wait for the next group's keyframe.
+    let dir = media_dir();
+    let clip = dir.path().join("pyramid.mp4");
+    write_clip_with(&clip, W, H, "30", &["-g", "12", "-bf", "3"], (0..48).map(counter_frame));
+    for step in [1, 2, 5] {
+        let mut d = reel::media::ClipDecoder::open_yuv_for_scrubbing(&clip, W, H).expect("open");
+        for n in (0..48u32).step_by(step) {
+            let pic = d.picture_at(n as f64 / 30.0).and_then(|p| p.to_pixmap()).expect("picture");
+            let rgb: Vec<u8> = pic.data().chunks(4).flat_map(|p| [p[0], p[1], p[2]]).collect();
+            assert_eq!(read_index(&rgb, W, H), n, "step {step}");
+            if step == 1 && n % 12 == 11 {
+                // Exactly the packets of the groups so far, each once.
+                assert_eq!(d.packets_sent(), n as u64 + 1, "frame {n}: the next keyframe was sent");
+            }
+            assert!(
+                d.packets_sent() <= (n as u64 / 12 + 1) * 12,
+                "step {step}, frame {n}: {} packets sent",
+                d.packets_sent()
+            );
+        }
+    }
+}
+
+#[test]
 fn a_variable_frame_rate_clip_shows_the_frame_of_each_time() {
     // Phones record at a variable rate. A clip whose frames keep their 30 fps times but with
     // gaps (every fifth frame dropped, and a 1/3 s hole) must show, at each output frame,
