@@ -94,13 +94,12 @@ fn child(spec: &str) {
         };
         let first_ms = still_ms(plan.poster_frame());
         let n = plan.frame_count();
-        let warm: Vec<f64> = (0..10).map(|i| still_ms(i * n / 10)).collect();
-        let max_ms = warm.iter().cloned().fold(0.0, f64::max);
+        let (warm_median, max_ms, _) = still_stats((0..10).map(|i| still_ms(i * n / 10)).collect());
         // Every seventh frame of the whole timeline: clip scenes (a seek, then decoding
         // forward from a keyframe) are the slow ones.
         let every: Vec<f64> = (0..n).step_by(7).map(still_ms).collect();
-        let over = every.iter().filter(|&&ms| ms >= 40.0).count() as f64 / every.len().max(1) as f64;
-        let every_max = every.iter().cloned().fold(0.0, f64::max);
+        let count = every.len();
+        let (every_median, every_max, over) = still_stats(every);
         // The same frames through one still session, as a preview scrubbing forward asks.
         let mut stills = reel::Stills::new(&plan);
         let session: Vec<f64> = (0..n)
@@ -111,13 +110,12 @@ fn child(spec: &str) {
                 t.elapsed().as_secs_f64() * 1e3
             })
             .collect();
-        let session_over = session.iter().filter(|&&ms| ms >= 40.0).count() as f64 / session.len().max(1) as f64;
-        let session_max = session.iter().cloned().fold(0.0, f64::max);
+        let (session_median, session_max, session_over) = still_stats(session);
         println!(
             "{}",
-            serde_json::json!({"first_ms": first_ms, "median_ms": median(warm), "max_ms": max_ms,
-                "every7_count": every.len(), "every7_median_ms": median(every), "every7_max_ms": every_max, "every7_over_40": over,
-                "session_median_ms": median(session), "session_max_ms": session_max, "session_over_40": session_over})
+            serde_json::json!({"first_ms": first_ms, "median_ms": warm_median, "max_ms": max_ms,
+                "every7_count": count, "every7_median_ms": every_median, "every7_max_ms": every_max, "every7_over_40": over,
+                "session_median_ms": session_median, "session_max_ms": session_max, "session_over_40": session_over})
         );
         return;
     }
@@ -184,6 +182,13 @@ fn dump_raw(video: &Path, pix_fmt: &str, out: &Path) {
         .map(|s| s.success())
         .unwrap_or(false);
     assert!(ok, "dumping {pix_fmt} frames failed");
+}
+
+/// Median, slowest and the share at 40 ms or more of still timings (ms).
+fn still_stats(ms: Vec<f64>) -> (f64, f64, f64) {
+    let max = ms.iter().copied().fold(0.0, f64::max);
+    let over = ms.iter().filter(|&&m| m >= 40.0).count() as f64 / ms.len().max(1) as f64;
+    (median(ms), max, over)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {

@@ -313,17 +313,13 @@ fn render_into(
 /// made and each visible clip is opened and decoded for that picture alone (the fastest
 /// way to one picture). To render several, keep a [`Stills`].
 pub fn render_still(plan: &Plan, frame: u64) -> image::RgbaImage {
-    let mut stills = Stills::with_mode(plan, ClipMode::Still);
+    let mut stills = Stills::with_opener(plan, ClipDecoder::open_yuv_for_still);
     stills.render(frame);
     stills.image
 }
 
-/// How a [`Stills`] opens the clips it decodes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ClipMode {
-    Still,
-    Scrub,
-}
+/// How a [`Stills`] opens a clip's decoder: its path and the size it is drawn at.
+type ClipOpener = fn(&Path, u32, u32) -> std::result::Result<ClipDecoder, String>;
 
 /// Renders stills of one plan one after another, as a preview does, keeping what it can
 /// between them: the canvas and scratch buffers, and a decoder for each clip on screen,
@@ -346,7 +342,7 @@ enum ClipMode {
 /// ```
 pub struct Stills<'p> {
     plan: &'p Plan,
-    mode: ClipMode,
+    open: ClipOpener,
     image: image::RgbaImage,
     scratch: Scratch,
     decoders: Vec<Option<ClipDecoder>>,
@@ -362,13 +358,13 @@ impl std::fmt::Debug for Stills<'_> {
 impl<'p> Stills<'p> {
     /// A still renderer for `plan`; buffers are made here, clips opened when first seen.
     pub fn new(plan: &'p Plan) -> Stills<'p> {
-        Self::with_mode(plan, ClipMode::Scrub)
+        Self::with_opener(plan, ClipDecoder::open_yuv_for_scrubbing)
     }
 
-    fn with_mode(plan: &'p Plan, mode: ClipMode) -> Stills<'p> {
+    fn with_opener(plan: &'p Plan, open: ClipOpener) -> Stills<'p> {
         Stills {
             plan,
-            mode,
+            open,
             image: image::RgbaImage::new(plan.width, plan.height),
             scratch: Scratch::new(plan.width, plan.height),
             decoders: plan.clips.iter().map(|_| None).collect(),
@@ -388,11 +384,7 @@ impl<'p> Stills<'p> {
                 continue;
             };
             if slot.is_none() {
-                *slot = match self.mode {
-                    ClipMode::Still => ClipDecoder::open_yuv_for_still(&c.path, c.out.0, c.out.1),
-                    ClipMode::Scrub => ClipDecoder::open_yuv_for_scrubbing(&c.path, c.out.0, c.out.1),
-                }
-                .ok();
+                *slot = (self.open)(&c.path, c.out.0, c.out.1).ok();
             }
             clips.push(slot.as_mut().and_then(|d| d.picture_at(t)));
         }

@@ -64,7 +64,6 @@ fn rotate_rgba(src: &[u8], w: usize, h: usize, deg: u32) -> Vec<u8> {
     dst
 }
 
-/// The stream's average frame rate, when it states a valid one.
 /// When a stream's first frame is, seconds in the file's own times (0 when unknown).
 fn stream_start(stream: &ff::format::stream::Stream) -> f64 {
     let t = stream.start_time();
@@ -75,6 +74,7 @@ fn stream_start(stream: &ff::format::stream::Stream) -> f64 {
     }
 }
 
+/// The stream's average frame rate, when it states a valid one.
 fn stream_fps(stream: &ff::format::stream::Stream) -> Option<crate::time::Fps> {
     let rate = stream.avg_frame_rate();
     (rate.numerator() > 0 && rate.denominator() > 0)
@@ -447,12 +447,10 @@ pub struct ClipDecoder {
     mode: Mode,
     /// A still's packets shown after the time wanted, not sent yet.
     held: Vec<ff::Packet>,
-    /// A packet read ahead by a seek, to be fed first.
-    front: Option<ff::Packet>,
-    /// A scrubbing decoder drained instead of decoding the keyframe after the picture asked
-    /// for: that keyframe and the packet after it, to restart from when a later picture is
-    /// asked for.
-    resume: Vec<ff::Packet>,
+    /// Packets read ahead, to be fed before reading on: the keyframe a seek found; or, when a
+    /// scrubbing decoder drained instead of decoding the keyframe after the picture asked
+    /// for, that keyframe and the packet after it, to restart from for a later picture.
+    ahead: std::collections::VecDeque<ff::Packet>,
     /// The presentation time (stream time base) of the keyframe the last seek started from.
     seek_key: Option<i64>,
     /// How much later a keyframe is shown than decoded (stream time base), as last seen:
@@ -560,8 +558,7 @@ impl ClipDecoder {
             yuv,
             mode,
             held: Vec::new(),
-            front: None,
-            resume: Vec::new(),
+            ahead: std::collections::VecDeque::new(),
             seek_key: None,
             key_lead: 0,
             current: None,
@@ -608,7 +605,7 @@ impl ClipDecoder {
             }
             if self.eof {
                 // Drained before a keyframe: go on from it only for a time it can show.
-                let key = self.resume.first().and_then(|k| k.pts());
+                let key = self.ahead.front().and_then(|k| k.pts());
                 if key.is_none_or(|k| self.after(Some(k))) {
                     return None;
                 }
@@ -617,8 +614,7 @@ impl ClipDecoder {
                 continue;
             }
             // Feed the next packet of our stream.
-            let packet = self.front.take().or_else(|| (!self.resume.is_empty()).then(|| self.resume.remove(0)));
-            let Some(packet) = packet.or_else(|| self.read_packet()) else {
+            let Some(packet) = self.ahead.pop_front().or_else(|| self.read_packet()) else {
                 self.drain();
                 continue;
             };
@@ -635,14 +631,16 @@ impl ClipDecoder {
                 // packet after it is one of its leading pictures (shown before it, referring
                 // to the group before). Otherwise drain instead, and restart from that
                 // keyframe when a picture it can show is asked for, as a seek to it would.
-                let next = self.read_packet();
+                let next = self.ahead.pop_front().or_else(|| self.read_packet());
                 let leading = next.as_ref().and_then(|n| n.pts()).zip(packet.pts()).is_some_and(|(n, k)| n < k);
+                if let Some(n) = next {
+                    self.ahead.push_front(n);
+                }
                 if !leading {
-                    self.resume = std::iter::once(packet).chain(next).collect();
+                    self.ahead.push_front(packet);
                     self.drain();
                     continue;
                 }
-                self.front = next;
             }
             if self.mode == Mode::Still && !self.sent.is_empty() {
                 // For one picture, only the packets up to the last one shown at or before
@@ -958,9 +956,9 @@ impl ClipDecoder {
         let av = |s: f64| (s * ff::ffi::AV_TIME_BASE as f64).floor() as i64;
         let mut ts = av(t.max(0.0));
         let mut back = 0;
-        self.front = None;
+        self.ahead.clear();
         for _ in 0..SEEK_BACK_STEPS {
-            if self.ictx.seek(ts, ..ts).is_err() && self.front.is_some() {
+            if self.ictx.seek(ts, ..ts).is_err() && !self.ahead.is_empty() {
                 break;
             }
             // Read no further than `t`: a keyframe past it is of no use.
@@ -975,10 +973,10 @@ impl ClipDecoder {
                 ),
                 None => (false, ts),
             };
-            let again = key.as_ref().is_some_and(|k| self.front.as_ref().is_some_and(|f| f.dts() == k.dts()));
+            let again = key.as_ref().is_some_and(|k| self.ahead.front().is_some_and(|f| f.dts() == k.dts()));
             let missed = key.is_none();
             if key.is_some() {
-                self.front = key;
+                self.ahead = key.into_iter().collect();
             }
             if shown_by_t || ts < av(self.start) {
                 break;
@@ -988,8 +986,7 @@ impl ClipDecoder {
             }
             ts = decoded_at.min(ts) - 1 - back;
         }
-        self.seek_key = self.front.as_ref().and_then(|p| p.pts());
-        self.resume.clear();
+        self.seek_key = self.ahead.front().and_then(|p| p.pts());
         self.restart();
         self.current = None;
         self.pending = None;

@@ -65,18 +65,16 @@ fn check(case: &Path, make_ref: bool) -> Vec<String> {
     let parsed = reel::parse(&text).expect("parse");
     let plan = Plan::build(&parsed, &PlanOptions::new(root().join("tests/golden"))).expect("plan");
     let mut failures = Vec::new();
+    let stills: Vec<(u64, image::RgbaImage)> = frames.iter().map(|&f| (f, reel::render_still(&plan, f))).collect();
     // A still session (canvas, scratch and clip decoders kept between stills) asked for the
     // same frames backwards, then forwards, gives render_still's pixels exactly.
-    let mut stills = reel::Stills::new(&plan);
-    let mut order: Vec<u64> = frames.iter().rev().copied().collect();
-    order.extend(&frames);
-    for &f in &order {
-        if *stills.render(f) != reel::render_still(&plan, f) {
+    let mut session = reel::Stills::new(&plan);
+    for (f, still) in stills.iter().rev().chain(&stills) {
+        if session.render(*f) != still {
             failures.push(format!("{}: frame {f} from a Stills session differs from render_still", case.display()));
         }
     }
-    for f in frames {
-        let actual = reel::render_still(&plan, f);
+    for (f, actual) in stills {
         let stem = case.with_extension("");
         let reference = PathBuf::from(format!("{}.f{f}.png", stem.display()));
         let fail = PathBuf::from(format!("{}.f{f}.fail.png", stem.display()));

@@ -42,6 +42,12 @@ fn counter_frame(i: u32) -> Vec<u8> {
     f
 }
 
+/// [`read_index`] of an RGBA picture (a still, a decoded clip frame) of W x H.
+fn rgba_index(rgba: &[u8]) -> u32 {
+    let rgb: Vec<u8> = rgba.chunks(4).flat_map(|p| [p[0], p[1], p[2]]).collect();
+    read_index(&rgb, W, H)
+}
+
 fn read_index(frame: &[u8], w: u32, h: u32) -> u32 {
     (0..BITS).fold(0, |acc, b| {
         let x = (b * w / BITS) + w / BITS / 2;
@@ -250,13 +256,7 @@ fn clip_frames_are_exact_across_rates_trims_and_loops() {
         );
         // The still path (seek, decode only what that frame needs, drain) agrees with the
         // streaming path at every frame: group starts and ends, frames between source frames.
-        let stills: Vec<u32> = (0..c.frames)
-            .map(|n| {
-                let still = reel::render_still(&plan, n);
-                let rgb: Vec<u8> = still.pixels().flat_map(|p| [p[0], p[1], p[2]]).collect();
-                read_index(&rgb, W, H)
-            })
-            .collect();
+        let stills: Vec<u32> = (0..c.frames).map(|n| rgba_index(&reel::render_still(&plan, n))).collect();
         assert_eq!(stills, want, "case {k}: stills");
         // A still session: every frame forwards, then every third backwards, then jumps
         // forwards across several keyframes at once.
@@ -265,8 +265,7 @@ fn clip_frames_are_exact_across_rates_trims_and_loops() {
         order.extend((0..c.frames).rev().step_by(3));
         order.extend((0..c.frames).step_by(29));
         for n in order {
-            let rgb: Vec<u8> = session.render(n).pixels().flat_map(|p| [p[0], p[1], p[2]]).collect();
-            assert_eq!(read_index(&rgb, W, H), want[n as usize], "case {k}: session still {n}");
+            assert_eq!(rgba_index(session.render(n)), want[n as usize], "case {k}: session still {n}");
         }
     }
     // One still decoder asked again: forward past where it drained, back, between frames.
@@ -274,8 +273,7 @@ fn clip_frames_are_exact_across_rates_trims_and_loops() {
     let mut d = reel::media::ClipDecoder::open_yuv_for_still(&clip, W, H).expect("open");
     for (t, want) in [(0.55, 33), (0.6, 36), (1.99, 119), (0.0, 0), (0.41, 24), (2.5, 143), (1.2, 72)] {
         let pic = d.picture_at(t).and_then(|p| p.to_pixmap()).expect("picture");
-        let rgb: Vec<u8> = pic.data().chunks(4).flat_map(|p| [p[0], p[1], p[2]]).collect();
-        assert_eq!(read_index(&rgb, W, H), want, "still decoder at {t}");
+        assert_eq!(rgba_index(pic.data()), want, "still decoder at {t}");
     }
 }
 
@@ -294,8 +292,7 @@ fn a_scrubbing_decoder_sends_each_packet_once_going_forward() {
         let mut d = reel::media::ClipDecoder::open_yuv_for_scrubbing(&clip, W, H).expect("open");
         for n in (0..48u32).step_by(step) {
             let pic = d.picture_at(n as f64 / 30.0).and_then(|p| p.to_pixmap()).expect("picture");
-            let rgb: Vec<u8> = pic.data().chunks(4).flat_map(|p| [p[0], p[1], p[2]]).collect();
-            assert_eq!(read_index(&rgb, W, H), n, "step {step}");
+            assert_eq!(rgba_index(pic.data()), n, "step {step}");
             if step == 1 && n % 12 == 11 {
                 // Exactly the packets of the groups so far, each once.
                 assert_eq!(d.packets_sent(), n as u64 + 1, "frame {n}: the next keyframe was sent");
@@ -340,11 +337,8 @@ fn a_variable_frame_rate_clip_shows_the_frame_of_each_time() {
         assert_eq!(got, want, "render, trim {trim}");
         let mut session = reel::Stills::new(&plan);
         for k in 0..30u64 {
-            let rgb = |img: &image::RgbaImage| -> Vec<u8> { img.pixels().flat_map(|p| [p[0], p[1], p[2]]).collect() };
-            let still = rgb(&reel::render_still(&plan, k));
-            assert_eq!(read_index(&still, W, H), want[k as usize], "still {k}, trim {trim}");
-            let scrub = rgb(session.render(k));
-            assert_eq!(read_index(&scrub, W, H), want[k as usize], "session still {k}, trim {trim}");
+            assert_eq!(rgba_index(&reel::render_still(&plan, k)), want[k as usize], "still {k}, trim {trim}");
+            assert_eq!(rgba_index(session.render(k)), want[k as usize], "session still {k}, trim {trim}");
         }
     }
 }
@@ -370,8 +364,7 @@ fn a_clip_whose_times_start_late_plays_from_its_first_frame() {
         let (w, h, decoded) = decode_rgb(&out);
         let got: Vec<u32> = decoded.iter().map(|f| read_index(f, w, h)).collect();
         assert_eq!(got, want, "render, trim {trim}");
-        let rgb: Vec<u8> = reel::render_still(&plan, 7).pixels().flat_map(|p| [p[0], p[1], p[2]]).collect();
-        assert_eq!(read_index(&rgb, W, H), want[7], "still, trim {trim}");
+        assert_eq!(rgba_index(&reel::render_still(&plan, 7)), want[7], "still, trim {trim}");
     }
 }
 
@@ -387,14 +380,10 @@ fn a_still_session_moves_between_threads_with_its_open_clip() {
     );
     let plan = plan(&json, dir.path()).expect("plan");
     let mut stills = reel::Stills::new(&plan);
-    let index = |img: &image::RgbaImage| {
-        let rgb: Vec<u8> = img.pixels().flat_map(|p| [p[0], p[1], p[2]]).collect();
-        read_index(&rgb, W, H)
-    };
-    assert_eq!(index(stills.render(4)), 4);
+    assert_eq!(rgba_index(stills.render(4)), 4);
     let (stills, later) = std::thread::scope(|s| {
         s.spawn(move || {
-            let later = index(stills.render(17));
+            let later = rgba_index(stills.render(17));
             (stills, later)
         })
         .join()
