@@ -193,14 +193,12 @@ pub fn asset_variants(path: &Path, out_dir: Option<&Path>, preset: &str) -> Resu
     let frames = fps.frames_for_seconds(info.duration).max(1);
     let web = web_settings(info.width, info.height, fps, preset);
     let preview = preview_settings(info.width, info.height, fps, preset);
-    let audio = crate::audio::decode_file(path).ok().map(|s| {
-        let mut s = s.into_stereo();
-        s.resize((fps.sample_at(frames, crate::audio::RATE) * 2) as usize, 0.0);
-        std::sync::Arc::new(s)
-    });
+    // Its sound, if it has one we read, decoded as it is encoded.
+    let audio = crate::audio::AudioFile::open(path).ok().map(|f| crate::audio::Source::File(std::sync::Arc::new(f)));
+    let sample_frames = fps.sample_at(frames, crate::audio::RATE) as usize;
     let settings = |bitrate| {
         audio.as_ref().map(|a| crate::encode::AudioSettings {
-            soundtrack: crate::encode::Soundtrack::Samples(a.clone()),
+            soundtrack: crate::encode::Soundtrack::Sound(a.clone(), sample_frames),
             bitrate,
         })
     };

@@ -1,29 +1,30 @@
-//! Decoding an audio file with symphonia and resampling it to 48 kHz stereo with rubato.
+//! Audio files: checked once while planning ([`AudioFile::open`]), then decoded again as the
+//! mix needs them ([`FileReader`]), resampled to 48 kHz in chunks. Nothing decoded is kept
+//! between the two: memory does not grow with a sound's length.
 
 use super::{Sound, RATE};
-use std::path::Path;
-use symphonia::core::codecs::audio::AudioDecoderOptions;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use symphonia::core::codecs::audio::{AudioDecoder, AudioDecoderOptions};
 use symphonia::core::codecs::CodecParameters;
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::probe::Hint;
-use symphonia::core::formats::{FormatOptions, TrackType};
-use symphonia::core::io::MediaSourceStream;
+use symphonia::core::formats::{FormatOptions, FormatReader, TrackType};
+use symphonia::core::io::{MediaSource, MediaSourceStream};
 use symphonia::core::meta::MetadataOptions;
 
 /// Longest audio file accepted, in seconds (a soundtrack, not an archive).
 const MAX_SECONDS: u64 = 4 * 3600;
 
+/// Frames decoded at a time, and the resampler's chunk size (rubato rounds it to the ratio).
+const CHUNK: usize = 1024;
+
 /// The length a file's header declares, in seconds, without decoding it (None when the
 /// header does not say or the file is not audio we read).
 pub fn declared_seconds(path: &Path) -> Option<f64> {
     let file = std::fs::File::open(path).ok()?;
-    let mss = MediaSourceStream::new(Box::new(file), Default::default());
-    let mut hint = Hint::new();
-    if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
-        hint.with_extension(ext);
-    }
-    let format =
-        symphonia::default::get_probe().probe(&hint, mss, FormatOptions::default(), MetadataOptions::default()).ok()?;
+    let format = probe(Box::new(file), path).ok()?;
     let track = format.default_track(TrackType::Audio)?;
     let rate = match &track.codec_params {
         Some(CodecParameters::Audio(p)) => p.sample_rate?,
@@ -32,120 +33,473 @@ pub fn declared_seconds(path: &Path) -> Option<f64> {
     Some(track.num_frames? as f64 / f64::from(rate))
 }
 
-/// Decodes `path` (MP3, WAV, AAC/M4A, FLAC, Ogg Vorbis) into f32 at 48 kHz. Mono stays mono
-/// (the mix plays it on both sides); more than two channels are folded down to stereo.
-/// The error is a sentence for the user.
-pub fn decode_file(path: &Path) -> Result<Sound, String> {
-    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
-    if file.metadata().map(|m| m.len()).unwrap_or(0) == 0 {
-        return Err("the file is empty".into());
-    }
-    let mss = MediaSourceStream::new(Box::new(file), Default::default());
+fn probe(source: Box<dyn MediaSource>, path: &Path) -> Result<Box<dyn FormatReader>, SymError> {
+    let mss = MediaSourceStream::new(source, Default::default());
     let mut hint = Hint::new();
     if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
         hint.with_extension(ext);
     }
-    let mut format = symphonia::default::get_probe()
-        .probe(&hint, mss, FormatOptions::default(), MetadataOptions::default())
-        .map_err(|e| format!("not a supported audio file (MP3, WAV, AAC/M4A, FLAC, Ogg Vorbis): {e}"))?;
-    let track = format.default_track(TrackType::Audio).ok_or("the file has no audio track")?;
-    let params = match &track.codec_params {
-        Some(CodecParameters::Audio(p)) => p.clone(),
-        _ => return Err("the file has no audio track".into()),
-    };
-    let track_id = track.id;
-    // What the header says the file holds, in frames at the codec rate (WAV's data size,
-    // FLAC's STREAMINFO, MP3's Xing/Info frame count, MP4's sample table): a file cut short
-    // decodes fewer, which is refused rather than played with silence where the rest was.
-    let declared = track.num_frames;
-    // symphonia does not remove AAC encoder priming in MP4/M4A (PITFALLS.md: 1024 samples
-    // more than ffmpeg); MP3, FLAC, Vorbis and WAV are exact.
-    let is_aac = params.codec == symphonia::core::codecs::audio::well_known::CODEC_ID_AAC;
-    let skip_priming = if is_aac { track.delay.map(|d| d as usize).unwrap_or(1024) } else { 0 };
-    let mut decoder = symphonia::default::get_codecs()
-        .make_audio_decoder(&params, &AudioDecoderOptions::default())
-        .map_err(|e| format!("unsupported audio codec: {e}"))?;
+    symphonia::default::get_probe().probe(&hint, mss, FormatOptions::default(), MetadataOptions::default())
+}
 
-    let mut interleaved: Vec<f32> = Vec::new();
-    let mut rate = 0u32;
-    let mut channels = 0usize;
-    let mut chunk: Vec<f32> = Vec::new();
-    let mut bad_packets = 0usize;
-    loop {
-        let packet = match format.next_packet() {
-            Ok(Some(p)) => p,
-            Ok(None) => break,
-            Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
-            Err(e) => return Err(format!("corrupt audio: {e}")),
+/// A file opened once and read at positions of its own by each reader, so a reader started
+/// during the render reads the file planning checked, even if its name has moved since.
+struct SharedFile {
+    file: Arc<std::fs::File>,
+    pos: u64,
+    len: u64,
+}
+
+impl Read for SharedFile {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        #[cfg(unix)]
+        let n = std::os::unix::fs::FileExt::read_at(&*self.file, buf, self.pos)?;
+        #[cfg(windows)]
+        let n = std::os::windows::fs::FileExt::seek_read(&*self.file, buf, self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl Seek for SharedFile {
+    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+        let pos = match to {
+            SeekFrom::Start(p) => Some(p),
+            SeekFrom::End(d) => self.len.checked_add_signed(d),
+            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
         };
-        if packet.track_id != track_id {
-            continue;
-        }
-        match decoder.decode(&packet) {
-            Ok(buf) => {
-                let spec = buf.spec();
-                if rate == 0 {
-                    rate = spec.rate();
-                    channels = spec.channels().count();
-                } else if spec.rate() != rate || spec.channels().count() != channels {
-                    return Err("the audio changes sample rate or channel count midway".into());
-                }
-                chunk.clear();
-                buf.copy_to_vec_interleaved(&mut chunk);
-                interleaved.extend_from_slice(&chunk);
-                if rate > 0 && interleaved.len() as u64 / channels.max(1) as u64 > MAX_SECONDS * rate as u64 {
-                    return Err(format!("the audio is longer than {MAX_SECONDS} s"));
-                }
+        self.pos = pos.ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek before the start"))?;
+        Ok(self.pos)
+    }
+}
+
+impl MediaSource for SharedFile {
+    fn is_seekable(&self) -> bool {
+        true
+    }
+
+    fn byte_len(&self) -> Option<u64> {
+        Some(self.len)
+    }
+}
+
+/// A file's audio track decoded packet by packet, at the file's rate and channel count.
+struct Packets {
+    format: Box<dyn FormatReader>,
+    decoder: Box<dyn AudioDecoder>,
+    track_id: u32,
+    /// Rate and channels of the first decoded packet (0 before).
+    rate: u32,
+    channels: usize,
+    chunk: Vec<f32>,
+    bad_packets: usize,
+}
+
+/// One packet's samples, interleaved, with their rate and channel count.
+struct Decoded<'a> {
+    samples: &'a [f32],
+    rate: u32,
+    channels: usize,
+}
+
+/// What a file's header says, read when it is opened.
+struct Header {
+    /// Frames it declares, at its own rate.
+    declared: Option<u64>,
+    /// Encoder priming to drop from the start, frames.
+    priming: usize,
+}
+
+impl Packets {
+    fn open(file: &Arc<std::fs::File>, len: u64, path: &Path) -> Result<(Packets, Header), String> {
+        let source = SharedFile { file: file.clone(), pos: 0, len };
+        let format = probe(Box::new(source), path)
+            .map_err(|e| format!("not a supported audio file (MP3, WAV, AAC/M4A, FLAC, Ogg Vorbis): {e}"))?;
+        let track = format.default_track(TrackType::Audio).ok_or("the file has no audio track")?;
+        let params = match &track.codec_params {
+            Some(CodecParameters::Audio(p)) => p.clone(),
+            _ => return Err("the file has no audio track".into()),
+        };
+        // symphonia does not remove AAC encoder priming in MP4/M4A (PITFALLS.md: 1024 samples
+        // more than ffmpeg); MP3, FLAC, Vorbis and WAV are exact.
+        let is_aac = params.codec == symphonia::core::codecs::audio::well_known::CODEC_ID_AAC;
+        let header = Header {
+            // WAV's data size, FLAC's STREAMINFO, MP3's Xing/Info frame count, MP4's sample table.
+            declared: track.num_frames,
+            priming: if is_aac { track.delay.map(|d| d as usize).unwrap_or(1024) } else { 0 },
+        };
+        let track_id = track.id;
+        let decoder = symphonia::default::get_codecs()
+            .make_audio_decoder(&params, &AudioDecoderOptions::default())
+            .map_err(|e| format!("unsupported audio codec: {e}"))?;
+        let packets = Packets { format, decoder, track_id, rate: 0, channels: 0, chunk: Vec::new(), bad_packets: 0 };
+        Ok((packets, header))
+    }
+
+    /// The next packet's samples, interleaved, with their rate and channel count; None at
+    /// the end. A damaged packet is skipped, as players do.
+    fn next(&mut self) -> Result<Option<Decoded<'_>>, String> {
+        loop {
+            let packet = match self.format.next_packet() {
+                Ok(Some(p)) => p,
+                Ok(None) => return Ok(None),
+                Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+                Err(e) => return Err(format!("corrupt audio: {e}")),
+            };
+            if packet.track_id != self.track_id {
+                continue;
             }
-            // A damaged packet: skip it, as players do, unless nothing decodes at all.
-            Err(SymError::DecodeError(_)) => bad_packets += 1,
-            Err(e) => return Err(format!("corrupt audio: {e}")),
+            match self.decoder.decode(&packet) {
+                Ok(buf) => {
+                    let spec = buf.spec();
+                    if self.rate == 0 {
+                        self.rate = spec.rate();
+                        self.channels = spec.channels().count();
+                    } else if spec.rate() != self.rate || spec.channels().count() != self.channels {
+                        return Err("the audio changes sample rate or channel count midway".into());
+                    }
+                    self.chunk.clear();
+                    buf.copy_to_vec_interleaved(&mut self.chunk);
+                    return Ok(Some(Decoded { samples: &self.chunk, rate: self.rate, channels: self.channels }));
+                }
+                Err(SymError::DecodeError(_)) => self.bad_packets += 1,
+                Err(e) => return Err(format!("corrupt audio: {e}")),
+            }
         }
     }
-    if rate == 0 || channels == 0 || interleaved.is_empty() {
-        return Err(if bad_packets > 0 {
-            "corrupt audio: no packet could be decoded".into()
+}
+
+/// An audio file checked by decoding it whole once: its rate, channels and length, so it can
+/// be decoded again, in order, to the same samples, by each mix. It holds the open file,
+/// not its samples.
+#[derive(Debug)]
+pub struct AudioFile {
+    path: PathBuf,
+    file: Arc<std::fs::File>,
+    len: u64,
+    /// The file's own rate and channel count.
+    rate: u32,
+    file_channels: usize,
+    /// Encoder priming dropped from the start, frames at `rate`.
+    skip: usize,
+    /// Frames after the priming, at `rate`.
+    native: usize,
+    /// Frames played at 48 kHz (all of the file, or less when cut).
+    frames: usize,
+}
+
+impl AudioFile {
+    /// Decodes `path` (MP3, WAV, AAC/M4A, FLAC, Ogg Vorbis) once to check it, keeping none of
+    /// it: refused when it is not audio, holds none, changes rate midway, is longer than 4
+    /// hours or ends before its header says. The error is a sentence for the user.
+    pub fn open(path: &Path) -> Result<AudioFile, String> {
+        let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+        if len == 0 {
+            return Err("the file is empty".into());
+        }
+        let file = Arc::new(file);
+        let (mut packets, header) = Packets::open(&file, len, path)?;
+        let mut frames = 0u64;
+        while let Some(d) = packets.next()? {
+            let (rate, channels) = (u64::from(d.rate), d.channels.max(1) as u64);
+            frames += d.samples.len() as u64 / channels;
+            if rate > 0 && frames > MAX_SECONDS * rate {
+                return Err(format!("the audio is longer than {MAX_SECONDS} s"));
+            }
+        }
+        let (rate, channels) = (packets.rate, packets.channels);
+        if rate == 0 || channels == 0 || frames == 0 {
+            return Err(if packets.bad_packets > 0 {
+                "corrupt audio: no packet could be decoded".into()
+            } else {
+                "the file holds no audio".into()
+            });
+        }
+        if let Some(declared) = header.declared {
+            // A tenth of a second covers encoder delay and padding, which headers count differently.
+            if frames + u64::from(rate / 10) < declared {
+                return Err(format!(
+                    "truncated audio: the file declares {:.2} s but its data ends at {:.2} s",
+                    declared as f64 / f64::from(rate),
+                    frames as f64 / f64::from(rate)
+                ));
+            }
+        }
+        let frames = frames as usize;
+        let skip = header.priming.min(frames);
+        let native = frames - skip;
+        let at_48k = if rate == RATE { native } else { (RATE as f64 / rate as f64 * native as f64).ceil() as usize };
+        Ok(AudioFile {
+            path: path.to_path_buf(),
+            file,
+            len,
+            rate,
+            file_channels: channels,
+            skip,
+            native,
+            frames: at_48k,
+        })
+    }
+
+    /// The same file played only up to 48 kHz frame `frames`.
+    pub fn cut(mut self, frames: usize) -> AudioFile {
+        self.frames = self.frames.min(frames);
+        self
+    }
+
+    /// 1 (mono, played on both sides) or 2: a file with more channels is folded to stereo.
+    pub fn channels(&self) -> usize {
+        if self.file_channels == 1 {
+            1
         } else {
-            "the file holds no audio".into()
-        });
-    }
-    let frames = interleaved.len() / channels;
-    if let Some(declared) = declared {
-        // A tenth of a second covers encoder delay and padding, which headers count differently.
-        if (frames as u64) + u64::from(rate / 10) < declared {
-            return Err(format!(
-                "truncated audio: the file declares {:.2} s but its data ends at {:.2} s",
-                declared as f64 / f64::from(rate),
-                frames as f64 / f64::from(rate)
-            ));
+            2
         }
     }
-    let skip = skip_priming.min(frames);
-    let sound = match channels {
-        1 => {
-            interleaved.drain(..skip);
-            Sound::mono(interleaved)
-        }
-        2 => {
-            interleaved.drain(..2 * skip);
-            Sound::stereo(interleaved)
-        }
-        // Fold the rest in: front pair plus the others at -3 dB.
-        _ => Sound::stereo(
-            interleaved[skip * channels..]
-                .chunks_exact(channels)
-                .flat_map(|s| {
-                    let rest: f32 =
-                        s[2..].iter().sum::<f32>() * std::f32::consts::FRAC_1_SQRT_2 / (channels - 2) as f32;
-                    [s[0] + rest, s[1] + rest]
-                })
-                .collect(),
-        ),
-    };
-    if rate == RATE {
-        return Ok(sound);
+
+    /// Length in 48 kHz sample frames.
+    pub fn frames(&self) -> usize {
+        self.frames
     }
-    resample(sound, rate)
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// All of it, decoded and resampled, in memory.
+    pub fn decode_all(self: &Arc<Self>) -> Result<Sound, String> {
+        let mut r = FileReader::new(self.clone());
+        let ch = self.channels();
+        let mut samples = Vec::with_capacity(self.frames * ch);
+        for i in 0..self.frames {
+            let (l, rr) = r.frame(i);
+            samples.push(l);
+            if ch == 2 {
+                samples.push(rr);
+            }
+        }
+        match r.error.take() {
+            Some(e) => Err(e),
+            None => Ok(if ch == 2 { Sound::stereo(samples) } else { Sound::mono(samples) }),
+        }
+    }
+}
+
+/// Decodes `path` whole into f32 at 48 kHz, mono or stereo (see [`AudioFile`]).
+pub fn decode_file(path: &Path) -> Result<Sound, String> {
+    Arc::new(AudioFile::open(path)?).decode_all()
+}
+
+/// Folds one frame of `c` channels to the output's: mono and stereo as they are, more
+/// channels as the front pair plus the others at -3 dB.
+fn fold(frame: &[f32], out: &mut Vec<f32>) {
+    match frame.len() {
+        1 | 2 => out.extend_from_slice(frame),
+        c => {
+            let rest: f32 = frame[2..].iter().sum::<f32>() * std::f32::consts::FRAC_1_SQRT_2 / (c - 2) as f32;
+            out.extend_from_slice(&[frame[0] + rest, frame[1] + rest]);
+        }
+    }
+}
+
+/// The resampler's side of a reader: the chunks of [`rubato::Resampler::process_all`], fed
+/// one at a time, so the samples are those of a whole-file resample.
+struct Resampling {
+    fft: rubato::Fft<f32>,
+    /// Frames it takes at a time.
+    chunk: usize,
+    /// Frames at the file's rate not yet fed.
+    left: usize,
+    /// Output frames still to drop (the resampler's delay).
+    trim: usize,
+    input: Vec<f32>,
+    output: Vec<f32>,
+}
+
+/// A file decoded again in order, as the mix reads it: a chunk of 48 kHz frames at a time.
+pub(crate) struct FileReader {
+    file: Arc<AudioFile>,
+    packets: Option<Packets>,
+    /// Priming frames still to drop.
+    skip: usize,
+    /// Decoded frames at the file's rate, folded, not yet resampled (or handed out).
+    pending: Vec<f32>,
+    pending_at: usize,
+    resampling: Option<Resampling>,
+    /// 48 kHz frames `start..start + buf.len() / ch`.
+    buf: Vec<f32>,
+    start: usize,
+    /// Frames produced since the start of the file.
+    produced: usize,
+    /// The first failure: the rest reads as silence, and the render fails with this.
+    error: Option<String>,
+}
+
+impl std::fmt::Debug for FileReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileReader").field("file", &self.file.path).field("start", &self.start).finish()
+    }
+}
+
+impl FileReader {
+    /// The file, and why it could not be decoded again (it changed after planning).
+    pub(crate) fn error(&self) -> Option<(&Path, &str)> {
+        self.error.as_deref().map(|e| (self.file.path.as_path(), e))
+    }
+
+    pub(crate) fn new(file: Arc<AudioFile>) -> FileReader {
+        FileReader {
+            file,
+            packets: None,
+            skip: 0,
+            pending: Vec::new(),
+            pending_at: 0,
+            resampling: None,
+            buf: Vec::new(),
+            start: 0,
+            produced: 0,
+            error: None,
+        }
+    }
+
+    /// Back to the file's start.
+    fn restart(&mut self) -> Result<(), String> {
+        let f = &self.file;
+        let (packets, _) = Packets::open(&f.file, f.len, &f.path)?;
+        self.packets = Some(packets);
+        self.skip = f.skip;
+        self.pending.clear();
+        self.pending_at = 0;
+        self.resampling = if f.rate == RATE {
+            None
+        } else {
+            use rubato::Resampler;
+            let ch = f.channels();
+            let fft = rubato::Fft::<f32>::new(f.rate as usize, RATE as usize, CHUNK, ch, rubato::FixedSync::Both)
+                .map_err(|e| format!("cannot resample from {} Hz: {e}", f.rate))?;
+            let (trim, out_max, chunk) = (fft.output_delay(), fft.output_frames_max(), fft.input_frames_next());
+            Some(Resampling {
+                fft,
+                chunk,
+                left: f.native,
+                trim,
+                input: vec![0.0; chunk * ch],
+                output: vec![0.0; out_max * ch],
+            })
+        };
+        self.buf.clear();
+        self.start = 0;
+        self.produced = 0;
+        Ok(())
+    }
+
+    /// Sample frame `i` as (left, right). Reading forward is cheap; going back restarts the
+    /// decoder from the file's start (a looped sound). Silence past the end or after a failure.
+    pub(crate) fn frame(&mut self, i: usize) -> (f32, f32) {
+        let ch = self.file.channels();
+        if i >= self.file.frames || self.error.is_some() {
+            return (0.0, 0.0);
+        }
+        if self.packets.is_none() || i < self.start {
+            if let Err(e) = self.restart() {
+                self.error = Some(e);
+                return (0.0, 0.0);
+            }
+        }
+        while i >= self.start + self.buf.len() / ch {
+            self.start += self.buf.len() / ch;
+            self.buf.clear();
+            if let Err(e) = self.refill() {
+                self.error = Some(e);
+                return (0.0, 0.0);
+            }
+        }
+        let k = (i - self.start) * ch;
+        if ch == 2 {
+            (self.buf[k], self.buf[k + 1])
+        } else {
+            (self.buf[k], self.buf[k])
+        }
+    }
+
+    /// Folded frames at the file's rate into `pending`, at least `want` of them unless the file
+    /// ends first; returns how many are there.
+    fn decode(&mut self, want: usize) -> Result<usize, String> {
+        let ch = self.file.channels();
+        if self.pending_at > 0 {
+            self.pending.drain(..self.pending_at);
+            self.pending_at = 0;
+        }
+        let Some(packets) = self.packets.as_mut() else { return Ok(0) };
+        while self.pending.len() / ch < want {
+            let Some(Decoded { samples: chunk, channels, .. }) = packets.next()? else { break };
+            let c = channels.max(1);
+            let drop = self.skip.min(chunk.len() / c);
+            self.skip -= drop;
+            for frame in chunk[drop * c..].chunks_exact(c) {
+                fold(frame, &mut self.pending);
+            }
+        }
+        Ok(self.pending.len() / ch)
+    }
+
+    /// The next 48 kHz frames into the empty `buf`.
+    fn refill(&mut self) -> Result<(), String> {
+        let ch = self.file.channels();
+        let want = self.file.frames - self.produced;
+        let Some(mut rs) = self.resampling.take() else {
+            let got = self.decode(CHUNK)?.min(want);
+            if got == 0 {
+                return Err("the audio file changed after planning: it ends early".into());
+            }
+            self.buf.extend_from_slice(&self.pending[..got * ch]);
+            self.pending_at = got * ch;
+            self.produced += got;
+            return Ok(());
+        };
+        let result = self.resample_chunk(&mut rs, want);
+        self.resampling = Some(rs);
+        result
+    }
+
+    /// One chunk through the resampler, as `process_all` feeds it: whole chunks while more
+    /// than one is left, then the rest, then silence until the delay and the length are out.
+    fn resample_chunk(&mut self, rs: &mut Resampling, want: usize) -> Result<(), String> {
+        use audioadapter_buffers::direct::InterleavedSlice;
+        use rubato::{Indexing, Resampler};
+        let ch = self.file.channels();
+        while self.buf.is_empty() {
+            let take = rs.left.min(rs.chunk);
+            let partial = (rs.left <= rs.chunk).then_some(take);
+            if take > 0 {
+                let got = self.decode(take)?;
+                if got < take {
+                    return Err("the audio file changed after planning: it ends early".into());
+                }
+                rs.input[..take * ch].copy_from_slice(&self.pending[..take * ch]);
+                self.pending_at = take * ch;
+                rs.left -= take;
+            }
+            let input_frames = rs.input.len() / ch;
+            let output_frames = rs.output.len() / ch;
+            let input = InterleavedSlice::new(&rs.input[..], ch, input_frames).map_err(|e| format!("{e:?}"))?;
+            let mut output =
+                InterleavedSlice::new_mut(&mut rs.output[..], ch, output_frames).map_err(|e| format!("{e:?}"))?;
+            let indexing =
+                Indexing { input_offset: 0, output_offset: 0, active_channels_mask: None, partial_len: partial };
+            let (_, n) = rs
+                .fft
+                .process_into_buffer(&input, &mut output, Some(&indexing))
+                .map_err(|e| format!("resampling: {e}"))?;
+            let drop = rs.trim.min(n);
+            rs.trim -= drop;
+            let keep = (n - drop).min(want);
+            self.buf.extend_from_slice(&rs.output[drop * ch..(drop + keep) * ch]);
+            self.produced += keep;
+        }
+        Ok(())
+    }
 }
 
 /// Resamples `sound` from `from` Hz to 48 kHz, each channel alike: FFT-based synchronous
@@ -156,8 +510,130 @@ pub fn resample(sound: Sound, from: u32) -> Result<Sound, String> {
     let stereo = channels == 2;
     let input = audioadapter_buffers::owned::InterleavedOwned::new_from(sound.into_samples(), channels, frames)
         .map_err(|e| format!("resampling: {e:?}"))?;
-    let mut r = Fft::<f32>::new(from as usize, RATE as usize, 1024, channels, FixedSync::Both)
+    let mut r = Fft::<f32>::new(from as usize, RATE as usize, CHUNK, channels, FixedSync::Both)
         .map_err(|e| format!("cannot resample from {from} Hz: {e}"))?;
     let out = r.process_all(&input, frames, None).map_err(|e| format!("resampling: {e}"))?.take_data();
     Ok(if stereo { Sound::stereo(out) } else { Sound::mono(out) })
+}
+
+#[cfg(test)]
+/// A 16-bit PCM WAV of `channels` interleaved channels.
+pub(crate) fn write_wav(path: &std::path::Path, rate: u32, channels: u16, samples: &[f32]) {
+    let data: Vec<u8> = samples.iter().flat_map(|s| ((s * 32767.0) as i16).to_le_bytes()).collect();
+    let mut out = b"RIFF".to_vec();
+    out.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    for v in [16u32, 1 | (channels as u32) << 16, rate, rate * channels as u32 * 2, (channels as u32 * 2) | 16 << 16] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    out.extend_from_slice(&data);
+    std::fs::write(path, out).expect("write wav");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The samples as the whole file decoded at once and resampled by `process_all` (how
+    /// sounds were decoded before they streamed).
+    fn whole(path: &Path) -> Sound {
+        let file = Arc::new(std::fs::File::open(path).expect("open"));
+        let len = file.metadata().expect("metadata").len();
+        let (mut packets, header) = Packets::open(&file, len, path).expect("opens");
+        let (mut all, mut rate, mut channels) = (Vec::new(), 0, 0);
+        while let Some(d) = packets.next().expect("decodes") {
+            all.extend_from_slice(d.samples);
+            (rate, channels) = (d.rate, d.channels);
+        }
+        let mut folded = Vec::new();
+        for frame in all.chunks_exact(channels).skip(header.priming) {
+            fold(frame, &mut folded);
+        }
+        let sound = if channels == 1 { Sound::mono(folded) } else { Sound::stereo(folded) };
+        if rate == RATE {
+            sound
+        } else {
+            resample(sound, rate).expect("resamples")
+        }
+    }
+
+    fn wave(rate: u32, channels: usize, frames: usize) -> Vec<f32> {
+        (0..frames * channels)
+            .map(|i| {
+                let (t, c) = ((i / channels) as f32 / rate as f32, (i % channels) as f32);
+                0.4 * (2.0 * std::f32::consts::PI * (300.0 + 150.0 * c) * t).sin()
+            })
+            .collect()
+    }
+
+    /// Decoded a chunk at a time, as a mix reads it, a file gives exactly the samples of the
+    /// whole file resampled at once: at 48 kHz and not, mono, stereo and 6 channels folded,
+    /// shorter than one resampler chunk, one chunk exactly, one frame more, many chunks.
+    #[test]
+    fn a_file_streams_the_samples_of_a_whole_decode() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let cases = [
+            (44_100, 2, 110_250),
+            (44_100, 1, 1024),
+            (44_100, 1, 1025),
+            (44_100, 2, 300),
+            (22_050, 6, 5000),
+            (48_000, 2, 3000),
+            (48_000, 1, 1),
+        ];
+        for (i, (rate, channels, frames)) in cases.into_iter().enumerate() {
+            let path = dir.path().join(format!("{i}.wav"));
+            write_wav(&path, rate, channels as u16, &wave(rate, channels, frames));
+            let expected = whole(&path);
+            let file = Arc::new(AudioFile::open(&path).expect("checks"));
+            assert_eq!((file.channels(), file.frames()), (expected.channels(), expected.frames()), "case {i}");
+            let streamed = file.decode_all().expect("decodes again");
+            assert!(streamed == expected, "case {i}: streamed samples differ");
+        }
+    }
+
+    /// Going back (a looped sound) restarts the file and gives the same samples again; a cut
+    /// file ends at the cut; past the end is silence.
+    #[test]
+    fn a_reader_restarts_for_a_loop_and_ends_at_the_cut() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("a.wav");
+        write_wav(&path, 44_100, 2, &wave(44_100, 2, 9000));
+        let file = Arc::new(AudioFile::open(&path).expect("checks").cut(7000));
+        assert_eq!(file.frames(), 7000);
+        let all = whole(&path);
+        let mut r = FileReader::new(file);
+        for pass in 0..2 {
+            for i in (0..7000).step_by(3) {
+                assert_eq!(r.frame(i), all.frame(i), "pass {pass}, frame {i}");
+            }
+        }
+        assert_eq!(r.frame(7000), (0.0, 0.0));
+        assert!(r.error().is_none());
+    }
+
+    /// A file cut short after it was checked reads as silence from where its data ends, and
+    /// the reader says which file and why; one removed after it was checked still plays.
+    #[test]
+    fn a_file_changed_after_planning_is_reported() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("a.wav");
+        write_wav(&path, 48_000, 1, &wave(48_000, 1, 48_000));
+        let file = Arc::new(AudioFile::open(&path).expect("checks"));
+        let expected = whole(&path);
+        std::fs::remove_file(&path).expect("remove");
+        assert!(file.decode_all().expect("the open file still reads") == expected);
+
+        write_wav(&path, 48_000, 1, &wave(48_000, 1, 48_000));
+        let file = Arc::new(AudioFile::open(&path).expect("checks"));
+        std::fs::OpenOptions::new().write(true).open(&path).expect("open").set_len(44 + 2 * 10_000).expect("cut");
+        let mut r = FileReader::new(file);
+        assert_eq!(r.frame(5000), expected.frame(5000));
+        assert_eq!(r.frame(20_000), (0.0, 0.0));
+        let (p, why) = r.error().expect("reported");
+        assert_eq!(p, path.as_path());
+        assert!(why.contains("changed after planning"), "{why}");
+    }
 }

@@ -1,5 +1,6 @@
 //! The soundtrack mix: pure functions of decoded buffers and sample positions.
 
+use super::decode::{AudioFile, FileReader};
 use super::RATE;
 use std::sync::Arc;
 
@@ -76,11 +77,84 @@ impl Sound {
     }
 }
 
-/// A decoded sound placed on the timeline.
+/// A sound to place: samples in memory, or a checked file decoded again by each mix.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// Decoded samples.
+    Memory(Arc<Sound>),
+    /// A file planning checked ([`AudioFile::open`]); nothing of it is held decoded.
+    File(Arc<AudioFile>),
+}
+
+impl Source {
+    /// 1 or 2.
+    pub fn channels(&self) -> usize {
+        match self {
+            Source::Memory(s) => s.channels(),
+            Source::File(f) => f.channels(),
+        }
+    }
+
+    /// Length in 48 kHz sample frames.
+    pub fn frames(&self) -> usize {
+        match self {
+            Source::Memory(s) => s.frames(),
+            Source::File(f) => f.frames(),
+        }
+    }
+
+    pub(crate) fn reader(&self) -> Reader {
+        match self {
+            Source::Memory(s) => Reader::Memory(s.clone()),
+            Source::File(f) => Reader::File(Box::new(FileReader::new(f.clone()))),
+        }
+    }
+}
+
+impl From<Sound> for Source {
+    fn from(s: Sound) -> Source {
+        Source::Memory(Arc::new(s))
+    }
+}
+
+impl From<Arc<Sound>> for Source {
+    fn from(s: Arc<Sound>) -> Source {
+        Source::Memory(s)
+    }
+}
+
+/// Reads a [`Source`] forward (going back restarts a file from its start).
+#[derive(Debug)]
+pub(crate) enum Reader {
+    Memory(Arc<Sound>),
+    File(Box<FileReader>),
+}
+
+impl Reader {
+    /// Sample frame `i`; silence past the end.
+    #[inline]
+    pub(crate) fn frame(&mut self, i: usize) -> (f32, f32) {
+        match self {
+            Reader::Memory(s) if i < s.frames() => s.frame(i),
+            Reader::Memory(_) => (0.0, 0.0),
+            Reader::File(f) => f.frame(i),
+        }
+    }
+
+    /// A file that could not be decoded again, and why.
+    pub(crate) fn error(&self) -> Option<(&std::path::Path, &str)> {
+        match self {
+            Reader::Memory(_) => None,
+            Reader::File(f) => f.error(),
+        }
+    }
+}
+
+/// A sound placed on the timeline.
 #[derive(Debug, Clone)]
 pub struct Placed {
     /// The sound, at 48 kHz.
-    pub samples: Arc<Sound>,
+    pub samples: Source,
     /// First output sample frame it plays at.
     pub start: u64,
     /// Linear gain.
@@ -139,7 +213,8 @@ pub fn true_peak_ceiling() -> f32 {
 /// look-ahead limiter so nothing exceeds [`true_peak_ceiling`].
 ///
 /// The whole mix at once; a render streams it instead ([`MixSpec::stream`]), so its memory
-/// does not grow with the video's length. Both give the same samples.
+/// does not grow with the video's length. Both give the same samples. A file that fails to
+/// decode again reads as silence here ([`MixStream::error`] reports it).
 pub fn mix(plan: &AudioPlan, frames: u64, loudness_lufs: Option<f64>) -> Vec<f32> {
     let spec = MixSpec::new(Arc::new(plan.clone()), frames, loudness_lufs);
     let mut out = vec![0f32; (frames * 2) as usize];
@@ -188,7 +263,11 @@ impl MixSpec {
 
     /// The samples from the start, in order.
     pub fn stream(&self) -> MixStream {
+        let plan = &self.plan;
         MixStream {
+            voice_readers: plan.voice.iter().map(|p| p.samples.reader()).collect(),
+            track_readers: plan.tracks.iter().map(|p| p.samples.reader()).collect(),
+            music_reader: plan.music.as_ref().map(|m| m.clip.samples.reader()),
             spec: self.clone(),
             raw: std::collections::VecDeque::new(),
             base: 0,
@@ -204,10 +283,14 @@ impl MixSpec {
     }
 }
 
-/// The mix produced in order, about 15 ms of it in memory at a time.
+/// The mix produced in order, about 15 ms of it in memory at a time (and a chunk of each
+/// file it decodes).
 #[derive(Debug)]
 pub struct MixStream {
     spec: MixSpec,
+    voice_readers: Vec<Reader>,
+    track_readers: Vec<Reader>,
+    music_reader: Option<Reader>,
     /// Samples before the limiter (interleaved), from frame `base` to `raw_end`.
     raw: std::collections::VecDeque<f32>,
     /// Next frame to hand out.
@@ -224,13 +307,13 @@ pub struct MixStream {
     voice: Vec<f32>,
 }
 
-/// Adds `p` (times `gain_at(frame)`) into `out`, which holds frames `a..a + out.len() / 2`.
-fn add(out: &mut [f32], a: u64, p: &Placed, gain_at: impl Fn(u64) -> f32) {
+/// Adds `p` into `out`, which holds frames `a..a + out.len() / 2`.
+fn add(out: &mut [f32], a: u64, p: &Placed, reader: &mut Reader) {
     let b = a + out.len() as u64 / 2;
     let n = p.samples.frames() as u64;
+    let g = p.gain;
     for f in p.start.max(a)..(p.start + n).min(b) {
-        let g = p.gain * gain_at(f);
-        let (l, r) = p.samples.frame((f - p.start) as usize);
+        let (l, r) = reader.frame((f - p.start) as usize);
         let o = ((f - a) * 2) as usize;
         out[o] += l * g;
         out[o + 1] += r * g;
@@ -238,6 +321,13 @@ fn add(out: &mut [f32], a: u64, p: &Placed, gain_at: impl Fn(u64) -> f32) {
 }
 
 impl MixStream {
+    /// A file of the mix that could not be decoded again (it changed after planning), and
+    /// why; the samples read since are silence in its place.
+    pub fn error(&self) -> Option<(&std::path::Path, &str)> {
+        let mut readers = self.voice_readers.iter().chain(&self.track_readers).chain(&self.music_reader);
+        readers.find_map(|r| r.error())
+    }
+
     /// Fills `out` (interleaved stereo) with the next samples; returns how many values were
     /// written (fewer than `out.len()` only at the end of the mix).
     pub fn read(&mut self, out: &mut [f32]) -> usize {
@@ -287,26 +377,24 @@ impl MixStream {
             return;
         }
         let n = ((b - a) * 2) as usize;
+        // The voice alone first (the ducking listens to it), then the rest onto it.
+        let voice = &mut self.voice;
+        voice.clear();
+        voice.resize(n, 0.0);
+        for (v, r) in plan.voice.iter().zip(&mut self.voice_readers) {
+            add(voice, a, v, r);
+        }
         let out = &mut self.block;
         out.clear();
-        out.resize(n, 0.0);
-        for v in &plan.voice {
-            add(out, a, v, |_| 1.0);
+        out.extend_from_slice(voice);
+        for (t, r) in plan.tracks.iter().zip(&mut self.track_readers) {
+            add(out, a, t, r);
         }
-        for t in &plan.tracks {
-            add(out, a, t, |_| 1.0);
-        }
-        if let Some(m) = &plan.music {
+        if let (Some(m), Some(reader)) = (&plan.music, &mut self.music_reader) {
             // Ducking: is the voice speaking in this block (10 ms RMS above -45 dBFS, held
             // 250 ms)? The music's gain moves toward the target with an 80 ms attack and a
             // 400 ms release.
             let duck_target = m.duck.map(|d| {
-                let voice = &mut self.voice;
-                voice.clear();
-                voice.resize(n, 0.0);
-                for v in &plan.voice {
-                    add(voice, a, v, |_| 1.0);
-                }
                 let rms = (voice.iter().map(|x| x * x).sum::<f32>() / voice.len().max(1) as f32).sqrt();
                 if rms > 10f32.powf(-45.0 / 20.0) {
                     self.hold = 25;
@@ -344,7 +432,7 @@ impl MixStream {
                 let fin = if m.fade_in > 0 { (since as f32 / m.fade_in as f32).min(1.0) } else { 1.0 };
                 let fout = if m.fade_out > 0 { (until as f32 / m.fade_out as f32).min(1.0) } else { 1.0 };
                 let g = m.clip.gain * (fin * fout * duck);
-                let (l, r) = m.clip.samples.frame((since % len) as usize);
+                let (l, r) = reader.frame((since % len) as usize);
                 let o = ((f - a) * 2) as usize;
                 out[o] += l * g;
                 out[o + 1] += r * g;
@@ -377,7 +465,7 @@ mod tests {
     #[test]
     fn limiter_keeps_the_ceiling() {
         let plan = AudioPlan {
-            voice: vec![Placed { samples: tone(440.0, 1.0, 1.0), start: 0, gain: 3.0 }],
+            voice: vec![Placed { samples: tone(440.0, 1.0, 1.0).into(), start: 0, gain: 3.0 }],
             ..AudioPlan::default()
         };
         let out = mix(&plan, RATE as u64, None);
@@ -391,15 +479,15 @@ mod tests {
     #[test]
     fn the_stream_is_the_mix_in_bounded_memory() {
         let plan = AudioPlan {
-            voice: vec![Placed { samples: tone(1000.0, 1.0, 0.9), start: RATE as u64 / 3, gain: 2.0 }],
+            voice: vec![Placed { samples: tone(1000.0, 1.0, 0.9).into(), start: RATE as u64 / 3, gain: 2.0 }],
             music: Some(Music {
-                clip: Placed { samples: tone(200.0, 0.7, 0.5), start: 100, gain: 1.0 },
+                clip: Placed { samples: tone(200.0, 0.7, 0.5).into(), start: 100, gain: 1.0 },
                 looped: true,
                 fade_in: 4800,
                 fade_out: 9600,
                 duck: Some(Duck { amount_db: -12.0 }),
             }),
-            tracks: vec![Placed { samples: tone(3000.0, 0.2, 0.8), start: 70_000, gain: 1.0 }],
+            tracks: vec![Placed { samples: tone(3000.0, 0.2, 0.8).into(), start: 70_000, gain: 1.0 }],
         };
         let frames = 2 * RATE as u64 + 77;
         for loudness in [None, Some(-14.0)] {
@@ -437,9 +525,9 @@ mod tests {
                 })
             };
             AudioPlan {
-                voice: vec![Placed { samples: sound(0.5, 700.0), start: 1000, gain: 1.5 }],
+                voice: vec![Placed { samples: sound(0.5, 700.0).into(), start: 1000, gain: 1.5 }],
                 music: Some(Music {
-                    clip: Placed { samples: sound(0.3, 90.0), start: 0, gain: 0.8 },
+                    clip: Placed { samples: sound(0.3, 90.0).into(), start: 0, gain: 0.8 },
                     looped: true,
                     fade_in: 100,
                     fade_out: 100,
@@ -457,9 +545,9 @@ mod tests {
     #[test]
     fn music_ducks_under_voice_and_loops() {
         let plan = AudioPlan {
-            voice: vec![Placed { samples: tone(1000.0, 1.0, 0.3), start: RATE as u64, gain: 1.0 }],
+            voice: vec![Placed { samples: tone(1000.0, 1.0, 0.3).into(), start: RATE as u64, gain: 1.0 }],
             music: Some(Music {
-                clip: Placed { samples: tone(200.0, 0.5, 0.3), start: 0, gain: 1.0 },
+                clip: Placed { samples: tone(200.0, 0.5, 0.3).into(), start: 0, gain: 1.0 },
                 looped: true,
                 fade_in: 0,
                 fade_out: 0,

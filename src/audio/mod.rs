@@ -1,15 +1,20 @@
 //! Audio: decoding files to 48 kHz (symphonia + rubato), and mixing the soundtrack (pure
 //! functions over buffers: placement, loops, fades, ducking, loudness, limiting).
 //!
-//! Decoded sounds are `f32` at [`RATE`], mono or interleaved stereo ([`Sound`]), and held in
-//! memory for the whole render, cut to what the timeline plays (about 23 MB per minute of
-//! stereo, half that for mono). The mix streams into the encoder in 10 ms blocks.
+//! Sounds are `f32` at [`RATE`], mono or interleaved stereo. Audio files are checked whole
+//! while planning and decoded again, in order, as the mix reads them ([`AudioFile`]): a
+//! render holds a chunk of each, not its samples, however long it is. Sounds made in memory
+//! ([`Sound`], e.g. a clip's own sound) are held whole. The mix streams into the encoder in
+//! 10 ms blocks.
 
 mod decode;
 mod mix;
 
-pub use decode::{declared_seconds, decode_file, resample};
-pub use mix::{mix, true_peak_ceiling, AudioPlan, Duck, MixSpec, MixStream, Music, Placed, Sound};
+#[cfg(test)]
+pub(crate) use decode::write_wav;
+pub use decode::{declared_seconds, decode_file, resample, AudioFile};
+pub(crate) use mix::Reader;
+pub use mix::{mix, true_peak_ceiling, AudioPlan, Duck, MixSpec, MixStream, Music, Placed, Sound, Source};
 
 /// The output sample rate.
 pub const RATE: u32 = 48_000;

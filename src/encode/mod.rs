@@ -67,8 +67,8 @@ pub fn temp_path(final_path: &Path) -> PathBuf {
 /// the video.
 #[derive(Debug, Clone)]
 pub enum Soundtrack {
-    /// Samples already in memory.
-    Samples(std::sync::Arc<Vec<f32>>),
+    /// One sound from its start, cut or padded with silence to this many sample frames.
+    Sound(crate::audio::Source, usize),
     /// A mix computed as it is encoded (memory does not grow with the length).
     Mix(crate::audio::MixSpec),
 }
@@ -84,14 +84,15 @@ pub struct AudioSettings {
 
 /// Reads a soundtrack in order.
 enum SoundReader {
-    Samples(std::sync::Arc<Vec<f32>>, usize),
+    /// The sound, the next frame, the frames in all.
+    Sound(crate::audio::Reader, usize, usize),
     Mix(Box<crate::audio::MixStream>),
 }
 
 impl SoundReader {
     fn new(s: &Soundtrack) -> SoundReader {
         match s {
-            Soundtrack::Samples(v) => SoundReader::Samples(v.clone(), 0),
+            Soundtrack::Sound(source, frames) => SoundReader::Sound(source.reader(), 0, *frames),
             Soundtrack::Mix(m) => SoundReader::Mix(Box::new(m.stream())),
         }
     }
@@ -99,7 +100,7 @@ impl SoundReader {
     /// Sample frames in all.
     fn frames(s: &Soundtrack) -> usize {
         match s {
-            Soundtrack::Samples(v) => v.len() / 2,
+            Soundtrack::Sound(_, frames) => *frames,
             Soundtrack::Mix(m) => m.frames as usize,
         }
     }
@@ -107,13 +108,27 @@ impl SoundReader {
     /// Fills `out` with the next samples; returns how many values were written.
     fn read(&mut self, out: &mut [f32]) -> usize {
         match self {
-            SoundReader::Samples(v, pos) => {
-                let n = out.len().min(v.len() - *pos);
-                out[..n].copy_from_slice(&v[*pos..*pos + n]);
-                *pos += n;
-                n
+            SoundReader::Sound(reader, pos, frames) => {
+                let n = (out.len() / 2).min(*frames - *pos);
+                for o in out[..n * 2].chunks_exact_mut(2) {
+                    (o[0], o[1]) = reader.frame(*pos);
+                    *pos += 1;
+                }
+                n * 2
             }
             SoundReader::Mix(m) => m.read(out),
+        }
+    }
+
+    /// A file the mix could not decode again, as an error.
+    fn error(&self) -> Result<()> {
+        let failed = match self {
+            SoundReader::Mix(m) => m.error(),
+            SoundReader::Sound(r, ..) => r.error(),
+        };
+        match failed {
+            Some((path, why)) => Err(Error::io(path, std::io::Error::other(why.to_string()))),
+            None => Ok(()),
         }
     }
 }
@@ -301,6 +316,7 @@ impl Mp4Writer {
             let n = a.frame_size.min(until - a.sent);
             a.frame.set_samples(n);
             let got = a.reader.read(&mut a.chunk[..n * 2]);
+            a.reader.error()?;
             a.chunk[got..n * 2].fill(0.0);
             let src = &a.chunk[..n * 2];
             for ch in 0..2 {

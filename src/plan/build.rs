@@ -60,9 +60,9 @@ pub struct Limits {
     pub max_layers: usize,
     /// Decoding limits for images.
     pub image: ImageLimits,
-    /// Most memory the decoded media may take together, in bytes: every distinct image at
-    /// its decoded size (4 bytes a pixel), every distinct audio file at 48 kHz stereo f32,
-    /// and the soundtrack being mixed. Estimated from the files' headers, before decoding.
+    /// Most memory the decoded images may take together, in bytes: every distinct image at
+    /// its decoded size (4 bytes a pixel), estimated from the files' headers, before
+    /// decoding. (Audio files hold no decoded samples: the mix decodes them as it goes.)
     pub max_media_bytes: u64,
 }
 
@@ -499,7 +499,7 @@ pub fn build(comp: &Composition, parse_warnings: &[Problem], opts: &PlanOptions)
             bg.into_iter().chain(s.layers.iter().filter(|l| l.kind == "video").filter_map(|l| l.asset.as_deref()))
         })
         .collect();
-    if !media_budget(&mut ck, comp, opts, &resolved, &video_keys, fps.seconds(target)) {
+    if !media_budget(&mut ck, opts, &resolved, &video_keys) {
         // Over the memory limit: decode nothing.
         return Err(Error::Invalid(Problems(ck.problems)));
     }
@@ -1398,19 +1398,16 @@ fn text(ck: &mut Checker, ctx: &mut Ctx, p: &str, l: &model::Layer) -> Arc<crate
     block
 }
 
-/// Resolves and decodes every audio file (in parallel), and places it on the timeline.
-/// Refuses a composition whose decoded media would take more than `Limits::max_media_bytes`,
-/// from the files' headers alone (image dimensions, audio lengths), before decoding any.
-/// Files whose headers cannot be read are left to the decoders to report. False when over.
+/// Refuses a composition whose decoded images would take more than
+/// `Limits::max_media_bytes`, from the files' headers alone, before decoding any. Files whose
+/// headers cannot be read are left to the decoders to report. False when over. (Audio files
+/// are decoded as the mix reads them, so they hold no samples.)
 fn media_budget(
     ck: &mut Checker,
-    comp: &model::Composition,
     opts: &PlanOptions,
     images: &[(String, std::path::PathBuf)],
     video_keys: &HashSet<&str>,
-    seconds: f64,
 ) -> bool {
-    const AUDIO_BYTES_PER_SECOND: f64 = (crate::audio::RATE * 2 * 4) as f64;
     let image_bytes: u64 = images
         .par_iter()
         .filter(|(k, _)| !video_keys.contains(k.as_str()))
@@ -1422,36 +1419,14 @@ fn media_budget(
         })
         .map(|(w, h)| w as u64 * h as u64 * 4)
         .sum();
-    let mut audio_keys: Vec<&str> = Vec::new();
-    if let Some(a) = &comp.audio {
-        if let Some(v) = &a.voiceover {
-            audio_keys.extend(v.asset.as_deref());
-            audio_keys.extend(v.segments.iter().flatten().filter_map(|s| s.asset.as_deref()));
-        }
-        audio_keys.extend(a.music.as_ref().and_then(|m| m.asset.as_deref()));
-        audio_keys.extend(a.tracks.iter().filter_map(|t| t.asset.as_deref()));
-    }
-    audio_keys.sort_unstable();
-    audio_keys.dedup();
-    let audio_seconds: f64 = audio_keys
-        .par_iter()
-        .filter_map(|k| opts.assets.resolve(k).ok())
-        .filter_map(|f| crate::audio::declared_seconds(&f))
-        .sum();
-    let mix_seconds = if audio_keys.is_empty() { 0.0 } else { seconds };
-    let audio_bytes = ((audio_seconds + mix_seconds) * AUDIO_BYTES_PER_SECOND) as u64;
-    let total = image_bytes + audio_bytes;
     let limit = opts.limits.max_media_bytes;
-    if total > limit {
+    if image_bytes > limit {
         let mb = |b: u64| b as f64 / (1 << 20) as f64;
         ck.err(
             "assets",
             format!(
-                "decoded media would take {:.0} MB (images {:.0} MB, audio {:.0} MB); the limit \
-                 (Limits::max_media_bytes) is {:.0} MB",
-                mb(total),
+                "decoded images would take {:.1} MB; the limit (Limits::max_media_bytes) is {:.1} MB",
                 mb(image_bytes),
-                mb(audio_bytes),
                 mb(limit)
             ),
         );
@@ -1460,6 +1435,8 @@ fn media_budget(
     true
 }
 
+/// Resolves and checks every audio file (in parallel, each decoded once and let go), and
+/// places it on the timeline.
 fn audio(
     ck: &mut Checker,
     a: Option<&model::Audio>,
@@ -1467,7 +1444,7 @@ fn audio(
     fps: Fps,
     target: u64,
 ) -> crate::audio::AudioPlan {
-    use crate::audio::{AudioPlan, Duck, Music, Placed, RATE};
+    use crate::audio::{AudioPlan, Duck, Music, Placed, Source, RATE};
     let Some(a) = a else { return AudioPlan::default() };
     // (path, key, startFrame, volume)
     struct Want {
@@ -1533,7 +1510,7 @@ fn audio(
         }
     }
     // What each file can play: to the video's end from its earliest start, or all of it
-    // for looped music. The rest is dropped after decoding, not kept for the render.
+    // for looped music. A mix decodes no further.
     let end = fps.sample_at(target, RATE);
     let looped = music.as_ref().filter(|m| m.1).map(|m| m.0.key.as_str());
     let playable = |key: &str| -> usize {
@@ -1543,14 +1520,11 @@ fn audio(
         let first = all.iter().filter(|w| w.key == key).map(|w| fps.sample_at(w.start, RATE)).min();
         first.map_or(0, |s| end.saturating_sub(s).try_into().unwrap_or(usize::MAX))
     };
-    let decoded: HashMap<String, Result<Arc<crate::audio::Sound>, String>> = files
+    let decoded: HashMap<String, Result<Source, String>> = files
         .par_iter()
         .map(|(k, f)| {
-            let sound = crate::audio::decode_file(f).map(|mut s| {
-                s.truncate(playable(k));
-                Arc::new(s)
-            });
-            (k.clone(), sound)
+            let file = crate::audio::AudioFile::open(f).map(|a| Source::File(Arc::new(a.cut(playable(k)))));
+            (k.clone(), file)
         })
         .collect();
     for (k, r) in &decoded {
@@ -1706,7 +1680,7 @@ fn clip_audio(ck: &mut Checker, clips: &[ClipPlan], fps: Fps, audio: &mut crate:
                 buf[(len - 1 - i) * 2 + ch] *= g;
             }
         }
-        audio.tracks.push(Placed { samples: Arc::new(crate::audio::Sound::stereo(buf)), start, gain: c.volume });
+        audio.tracks.push(Placed { samples: crate::audio::Sound::stereo(buf).into(), start, gain: c.volume });
     }
 }
 

@@ -291,3 +291,40 @@ fn damage_in_the_middle_of_a_clip_is_reported_with_asset_and_time() {
     assert!((frame - t * 30.0).abs() <= 10.0, "{p}");
     assert!(files_in(&out).is_empty(), "left behind: {:?}", files_in(&out));
 }
+
+/// A sound is checked while planning and decoded again as the render mixes it, from the file
+/// planning opened: removed after planning, it still plays; cut short in place after
+/// planning, the render stops naming the file and leaves nothing behind.
+#[test]
+fn a_sound_changed_after_planning_plays_or_stops_the_render() {
+    let dir = media_dir();
+    let wav = dir.path().join("music.wav");
+    let json = r#"{"id": "c", "width": 64, "height": 36, "scenes": [{"id": "s", "durationFrames": 60}],
+        "audio": {"music": {"asset": "music.wav", "loop": false}}}"#;
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).expect("mkdir");
+    let mut opts = RenderOptions::new(out.join("c.mp4"));
+    opts.variants = Variants::NONE;
+
+    write_wav(&wav, 48_000, 1, &sine(48_000, 440.0, 2.0, 0.5));
+    let planned = plan(json, dir.path()).expect("plans");
+    std::fs::remove_file(&wav).expect("remove");
+    reel::render(&planned, &opts).expect("renders from the file planning opened");
+    let left = decode_audio_left(&out.join("c.mp4"));
+    let rms = |s: &[f32]| (s.iter().map(|x| x * x).sum::<f32>() / s.len() as f32).sqrt();
+    assert!((rms(&left[48_000..90_000]) - 0.5 / 2f32.sqrt()).abs() < 0.05, "{}", rms(&left[48_000..90_000]));
+    std::fs::remove_file(out.join("c.mp4")).expect("remove");
+
+    write_wav(&wav, 48_000, 1, &sine(48_000, 440.0, 2.0, 0.5));
+    let planned = plan(json, dir.path()).expect("plans");
+    std::fs::OpenOptions::new().write(true).open(&wav).expect("open").set_len(44 + 2 * 24_000).expect("cut");
+    let err = reel::render(&planned, &opts).expect_err("a sound cut short must not render");
+    match &err {
+        reel::Error::Io { path, source } => {
+            assert_eq!(path, &wav);
+            assert!(source.to_string().contains("changed after planning"), "{err}");
+        }
+        other => panic!("expected an Io error naming the file, got {other:?}"),
+    }
+    assert!(files_in(&out).is_empty(), "left behind: {:?}", files_in(&out));
+}

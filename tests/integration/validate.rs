@@ -329,13 +329,13 @@ fn limits_are_named_and_a_caller_can_change_them() {
         Err(Error::Invalid(p)) => p.0,
         other => panic!("expected Invalid, got {other:?}"),
     };
-    // Images 200x100 + 64x64 (96 KB decoded), audio 2 s + a 0.67 s mix at 384 KB/s (1 MB).
+    // Images 200x100 + 64x64: 96,384 bytes decoded. The audio holds no decoded samples.
     assert!(with(&json(""), &|_| {}).is_ok());
-    let ps = refused(with(&json(r#", {"type": "image", "asset": "corrupt.png"}"#), &|l| l.max_media_bytes = 500_000));
+    let ps = refused(with(&json(r#", {"type": "image", "asset": "corrupt.png"}"#), &|l| l.max_media_bytes = 90_000));
     has(&ps, "assets", "Limits::max_media_bytes");
-    has(&ps, "assets", "images 0 MB, audio 1 MB");
+    has(&ps, "assets", "decoded images would take 0.1 MB");
     assert!(!ps.iter().any(|p| p.message.contains("corrupt")), "nothing decoded: {ps:?}");
-    assert!(with(&json(""), &|l| l.max_media_bytes = 1_200_000).is_ok());
+    assert!(with(&json(""), &|l| l.max_media_bytes = 96_384).is_ok());
 
     let ps = refused(with(&json(""), &|l| l.max_scenes = 1));
     has(&ps, "scenes", "the limit is 1");
