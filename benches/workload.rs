@@ -504,8 +504,22 @@ fn five_outputs(w: &Workload, tmp: &Path, raw: &Path, info: &serde_json::Value) 
     }
 }
 
-/// W1 looped to 120 s: the same scenes four times.
+/// W1 looped to 120 s: the same scenes four times, the voiceover once per repeat and a
+/// 120 s music bed (W1's MP3 played three times over, made once by the `ffmpeg` program),
+/// so the soundtrack grows with the video as the pictures do.
 fn long_w1(tmp: &Path) -> Workload {
+    let assets = root().join("target/workloads/w1");
+    let music = assets.join("music120.mp3");
+    if !music.exists() {
+        let st = Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-stream_loop", "2", "-i"])
+            .arg(assets.join("music.mp3"))
+            .args(["-t", "120", "-c:a", "libmp3lame", "-b:a", "128k"])
+            .arg(&music)
+            .status()
+            .expect("run ffmpeg");
+        assert!(st.success(), "making the 120 s music bed");
+    }
     let src = root().join("../shared/workloads/w1.json");
     let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&src).expect("w1.json")).expect("json");
     let scenes = v["scenes"].as_array().cloned().unwrap_or_default();
@@ -522,9 +536,14 @@ fn long_w1(tmp: &Path) -> Workload {
     }
     v["scenes"] = serde_json::Value::Array(all);
     v["totalDurationFrames"] = serde_json::json!(3600 - 60);
+    let voice = v["audio"]["voiceover"].clone();
+    let segments: Vec<serde_json::Value> =
+        (0..4).map(|k| serde_json::json!({"asset": voice["asset"], "startFrame": k * 885})).collect();
+    v["audio"]["voiceover"] = serde_json::json!({ "segments": segments });
+    v["audio"]["music"]["asset"] = serde_json::json!("music120.mp3");
     let path = tmp.join("w1x4.json");
     std::fs::write(&path, serde_json::to_vec(&v).expect("json")).expect("write");
-    Workload { name: "w1x4", json: path, assets: root().join("target/workloads/w1") }
+    Workload { name: "w1x4", json: path, assets }
 }
 
 /// Mean SSIM (all planes) of `a` against `reference`, by ffmpeg's ssim filter.
