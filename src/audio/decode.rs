@@ -175,17 +175,25 @@ impl Packets {
 #[derive(Debug)]
 pub struct AudioFile {
     path: PathBuf,
-    file: Arc<std::fs::File>,
-    len: u64,
+    kind: Kind,
     /// The file's own rate and channel count.
     rate: u32,
     file_channels: usize,
-    /// Encoder priming dropped from the start, frames at `rate`.
-    skip: usize,
-    /// Frames after the priming, at `rate`.
+    /// Frames at `rate`, the priming dropped (and a clip's lead included).
     native: usize,
     /// Frames played at 48 kHz (all of the file, or less when cut).
     frames: usize,
+}
+
+#[derive(Debug)]
+enum Kind {
+    /// An audio file, read by symphonia from the handle planning opened; `skip` frames of
+    /// encoder priming dropped from its start.
+    File { file: Arc<std::fs::File>, len: u64, skip: usize },
+    /// A clip's sound, read by FFmpeg (by path, as the clip's picture is): `lead` frames of
+    /// silence first, and at another playback rate resampled again as if it were at
+    /// `playback` Hz (like tape: its pitch follows).
+    Clip { lead: usize, playback: Option<u32> },
 }
 
 impl AudioFile {
@@ -226,20 +234,40 @@ impl AudioFile {
                 ));
             }
         }
+        check_resampler(rate)?;
         let frames = frames as usize;
         let skip = header.priming.min(frames);
         let native = frames - skip;
-        let at_48k = if rate == RATE { native } else { (RATE as f64 / rate as f64 * native as f64).ceil() as usize };
+        let at_48k = if rate == RATE { native } else { resampled_len(rate, native) };
         Ok(AudioFile {
             path: path.to_path_buf(),
-            file,
-            len,
+            kind: Kind::File { file, len, skip },
             rate,
             file_channels: channels,
-            skip,
             native,
             frames: at_48k,
         })
+    }
+
+    /// A video clip's sound (None when it has none), decoded once to check it, keeping none
+    /// of it, to be played at `playback_rate` (1 is as recorded).
+    pub fn open_clip(path: &Path, playback_rate: f64) -> Result<Option<AudioFile>, String> {
+        let Some(info) = crate::media::ClipAudio::probe(path)? else { return Ok(None) };
+        let at_48k = if info.rate == RATE { info.frames } else { resampled_len(info.rate, info.frames) };
+        let playback =
+            ((playback_rate - 1.0).abs() > 1e-9).then(|| (RATE as f64 * playback_rate).round().max(1.0) as u32);
+        check_resampler(info.rate)?;
+        if let Some(p) = playback {
+            check_resampler(p).map_err(|e| format!("at playbackRate {playback_rate}: {e}"))?;
+        }
+        Ok(Some(AudioFile {
+            path: path.to_path_buf(),
+            kind: Kind::Clip { lead: info.lead, playback },
+            rate: info.rate,
+            file_channels: 2,
+            native: info.frames,
+            frames: playback.map_or(at_48k, |p| resampled_len(p, at_48k)),
+        }))
     }
 
     /// The same file played only up to 48 kHz frame `frames`.
@@ -265,6 +293,31 @@ impl AudioFile {
     /// The file's path.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Its frames at 48 kHz from the start: the decoder, resampled when the file is not at
+    /// 48 kHz.
+    fn source(&self) -> Result<Box<dyn Pull>, String> {
+        let ch = self.channels();
+        let (decoded, playback): (Box<dyn Pull>, _) = match &self.kind {
+            Kind::File { file, len, skip } => {
+                let (packets, _) = Packets::open(file, *len, &self.path)?;
+                (Box::new(FileFrames { packets, skip: *skip, ch, pending: Pending::default() }), None)
+            }
+            Kind::Clip { lead, playback } => match crate::media::ClipAudio::open(&self.path, *lead)? {
+                Some(clip) => (Box::new(clip), *playback),
+                None => return Err("the clip's sound is gone".into()),
+            },
+        };
+        let (at_48k, frames): (Box<dyn Pull>, _) = if self.rate == RATE {
+            (decoded, self.native)
+        } else {
+            (Box::new(Resampled::new(decoded, self.rate, self.native, ch)?), resampled_len(self.rate, self.native))
+        };
+        Ok(match playback {
+            Some(p) => Box::new(Resampled::new(at_48k, p, frames, ch)?),
+            None => at_48k,
+        })
     }
 
     /// All of it, decoded and resampled, in memory.
@@ -303,35 +356,165 @@ fn fold(frame: &[f32], out: &mut Vec<f32>) {
     }
 }
 
-/// The resampler's side of a reader: the chunks of [`rubato::Resampler::process_all`], fed
-/// one at a time, so the samples are those of a whole-file resample.
-struct Resampling {
+/// Frames in order, interleaved at a fixed channel count: a file's decoder, or a resampler
+/// over another source.
+pub(crate) trait Pull: Send {
+    /// Appends up to `want` frames to `out` and returns how many; 0 only at the end.
+    fn pull(&mut self, want: usize, out: &mut Vec<f32>) -> Result<usize, String>;
+}
+
+/// Samples handed out from the front.
+#[derive(Default)]
+pub(crate) struct Pending {
+    pub(crate) data: Vec<f32>,
+    at: usize,
+}
+
+impl Pending {
+    /// Frames of `ch` channels left.
+    pub(crate) fn frames(&self, ch: usize) -> usize {
+        (self.data.len() - self.at) / ch
+    }
+
+    /// Moves up to `want` frames to `out`; returns how many.
+    pub(crate) fn give(&mut self, want: usize, ch: usize, out: &mut Vec<f32>) -> usize {
+        let n = want.min(self.frames(ch));
+        out.extend_from_slice(&self.data[self.at..self.at + n * ch]);
+        self.at += n * ch;
+        if self.at == self.data.len() {
+            self.data.clear();
+            self.at = 0;
+        }
+        n
+    }
+}
+
+/// An audio file's frames at its own rate, the priming dropped, folded to mono or stereo.
+struct FileFrames {
+    packets: Packets,
+    /// Priming frames still to drop.
+    skip: usize,
+    ch: usize,
+    pending: Pending,
+}
+
+impl Pull for FileFrames {
+    fn pull(&mut self, want: usize, out: &mut Vec<f32>) -> Result<usize, String> {
+        while self.pending.frames(self.ch) == 0 {
+            let Some(Decoded { samples, channels, .. }) = self.packets.next()? else { return Ok(0) };
+            let c = channels.max(1);
+            let drop = self.skip.min(samples.len() / c);
+            self.skip -= drop;
+            for frame in samples[drop * c..].chunks_exact(c) {
+                fold(frame, &mut self.pending.data);
+            }
+        }
+        Ok(self.pending.give(want, self.ch, out))
+    }
+}
+
+/// Frames at 48 kHz from a source at `from` Hz, in the chunks [`rubato::Resampler::process_all`]
+/// feeds (whole chunks while more than one is left, then the rest, then silence until the
+/// delay and the length are out), so the samples are those of a whole-file resample.
+pub(crate) struct Resampled {
+    inner: Box<dyn Pull>,
     fft: rubato::Fft<f32>,
+    ch: usize,
     /// Frames it takes at a time.
     chunk: usize,
-    /// Frames at the file's rate not yet fed.
+    /// Source frames not yet fed.
     left: usize,
-    /// Output frames still to drop (the resampler's delay).
+    /// Output frames still to drop (the resampler's delay), and still to give.
     trim: usize,
+    remaining: usize,
     input: Vec<f32>,
     output: Vec<f32>,
+    ready: Pending,
+}
+
+/// Refuses a rate the resampler cannot take (checked while planning, so a mix cannot fail).
+fn check_resampler(from: u32) -> Result<(), String> {
+    if from == RATE {
+        return Ok(());
+    }
+    rubato::Fft::<f32>::new(from as usize, RATE as usize, CHUNK, 1, rubato::FixedSync::Both)
+        .map(|_| ())
+        .map_err(|e| format!("cannot resample from {from} Hz: {e}"))
+}
+
+/// Frames at 48 kHz that `frames` at `from` Hz resample to (`process_all`'s length).
+pub(crate) fn resampled_len(from: u32, frames: usize) -> usize {
+    (RATE as f64 / from as f64 * frames as f64).ceil() as usize
+}
+
+impl Resampled {
+    /// `inner` (`frames` frames of `ch` channels at `from` Hz) at 48 kHz.
+    pub(crate) fn new(inner: Box<dyn Pull>, from: u32, frames: usize, ch: usize) -> Result<Resampled, String> {
+        use rubato::Resampler;
+        let fft = rubato::Fft::<f32>::new(from as usize, RATE as usize, CHUNK, ch, rubato::FixedSync::Both)
+            .map_err(|e| format!("cannot resample from {from} Hz: {e}"))?;
+        let (trim, out_max, chunk) = (fft.output_delay(), fft.output_frames_max(), fft.input_frames_next());
+        Ok(Resampled {
+            inner,
+            fft,
+            ch,
+            chunk,
+            left: frames,
+            trim,
+            remaining: resampled_len(from, frames),
+            input: Vec::with_capacity(chunk * ch),
+            output: vec![0.0; out_max * ch],
+            ready: Pending::default(),
+        })
+    }
+}
+
+impl Pull for Resampled {
+    fn pull(&mut self, want: usize, out: &mut Vec<f32>) -> Result<usize, String> {
+        use audioadapter_buffers::direct::InterleavedSlice;
+        use rubato::{Indexing, Resampler};
+        let ch = self.ch;
+        while self.ready.frames(ch) == 0 {
+            if self.remaining == 0 {
+                return Ok(0);
+            }
+            let take = self.left.min(self.chunk);
+            let partial = (self.left <= self.chunk).then_some(take);
+            self.input.clear();
+            while self.input.len() < take * ch {
+                if self.inner.pull(take - self.input.len() / ch, &mut self.input)? == 0 {
+                    return Err("the audio file changed after planning: it ends early".into());
+                }
+            }
+            self.input.resize(self.chunk * ch, 0.0);
+            self.left -= take;
+            let input = InterleavedSlice::new(&self.input[..], ch, self.chunk).map_err(|e| format!("{e:?}"))?;
+            let frames = self.output.len() / ch;
+            let mut output =
+                InterleavedSlice::new_mut(&mut self.output[..], ch, frames).map_err(|e| format!("{e:?}"))?;
+            let indexing =
+                Indexing { input_offset: 0, output_offset: 0, active_channels_mask: None, partial_len: partial };
+            let (_, n) = self
+                .fft
+                .process_into_buffer(&input, &mut output, Some(&indexing))
+                .map_err(|e| format!("resampling: {e}"))?;
+            let drop = self.trim.min(n);
+            self.trim -= drop;
+            let keep = (n - drop).min(self.remaining);
+            self.ready.data.extend_from_slice(&self.output[drop * ch..(drop + keep) * ch]);
+            self.remaining -= keep;
+        }
+        Ok(self.ready.give(want, ch, out))
+    }
 }
 
 /// A file decoded again in order, as the mix reads it: a chunk of 48 kHz frames at a time.
 pub(crate) struct FileReader {
     file: Arc<AudioFile>,
-    packets: Option<Packets>,
-    /// Priming frames still to drop.
-    skip: usize,
-    /// Decoded frames at the file's rate, folded, not yet resampled (or handed out).
-    pending: Vec<f32>,
-    pending_at: usize,
-    resampling: Option<Resampling>,
+    source: Option<Box<dyn Pull>>,
     /// 48 kHz frames `start..start + buf.len() / ch`.
     buf: Vec<f32>,
     start: usize,
-    /// Frames produced since the start of the file.
-    produced: usize,
     /// The first failure: the rest reads as silence, and the render fails with this.
     error: Option<String>,
 }
@@ -349,49 +532,7 @@ impl FileReader {
     }
 
     pub(crate) fn new(file: Arc<AudioFile>) -> FileReader {
-        FileReader {
-            file,
-            packets: None,
-            skip: 0,
-            pending: Vec::new(),
-            pending_at: 0,
-            resampling: None,
-            buf: Vec::new(),
-            start: 0,
-            produced: 0,
-            error: None,
-        }
-    }
-
-    /// Back to the file's start.
-    fn restart(&mut self) -> Result<(), String> {
-        let f = &self.file;
-        let (packets, _) = Packets::open(&f.file, f.len, &f.path)?;
-        self.packets = Some(packets);
-        self.skip = f.skip;
-        self.pending.clear();
-        self.pending_at = 0;
-        self.resampling = if f.rate == RATE {
-            None
-        } else {
-            use rubato::Resampler;
-            let ch = f.channels();
-            let fft = rubato::Fft::<f32>::new(f.rate as usize, RATE as usize, CHUNK, ch, rubato::FixedSync::Both)
-                .map_err(|e| format!("cannot resample from {} Hz: {e}", f.rate))?;
-            let (trim, out_max, chunk) = (fft.output_delay(), fft.output_frames_max(), fft.input_frames_next());
-            Some(Resampling {
-                fft,
-                chunk,
-                left: f.native,
-                trim,
-                input: vec![0.0; chunk * ch],
-                output: vec![0.0; out_max * ch],
-            })
-        };
-        self.buf.clear();
-        self.start = 0;
-        self.produced = 0;
-        Ok(())
+        FileReader { file, source: None, buf: Vec::new(), start: 0, error: None }
     }
 
     /// Sample frame `i` as (left, right). Reading forward is cheap; going back restarts the
@@ -401,17 +542,30 @@ impl FileReader {
         if i >= self.file.frames || self.error.is_some() {
             return (0.0, 0.0);
         }
-        if self.packets.is_none() || i < self.start {
-            if let Err(e) = self.restart() {
-                self.error = Some(e);
-                return (0.0, 0.0);
+        if self.source.is_none() || i < self.start {
+            self.buf.clear();
+            self.start = 0;
+            match self.file.source() {
+                Ok(s) => self.source = Some(s),
+                Err(e) => {
+                    self.error = Some(e);
+                    return (0.0, 0.0);
+                }
             }
         }
         while i >= self.start + self.buf.len() / ch {
             self.start += self.buf.len() / ch;
             self.buf.clear();
-            if let Err(e) = self.refill() {
-                self.error = Some(e);
+            let pulled = match self.source.as_mut() {
+                Some(s) => s.pull(CHUNK, &mut self.buf),
+                None => Ok(0),
+            };
+            match pulled {
+                Ok(n) if n > 0 => {}
+                Ok(_) => self.error = Some("the audio file changed after planning: it ends early".into()),
+                Err(e) => self.error = Some(e),
+            }
+            if self.error.is_some() {
                 return (0.0, 0.0);
             }
         }
@@ -421,84 +575,6 @@ impl FileReader {
         } else {
             (self.buf[k], self.buf[k])
         }
-    }
-
-    /// Folded frames at the file's rate into `pending`, at least `want` of them unless the file
-    /// ends first; returns how many are there.
-    fn decode(&mut self, want: usize) -> Result<usize, String> {
-        let ch = self.file.channels();
-        if self.pending_at > 0 {
-            self.pending.drain(..self.pending_at);
-            self.pending_at = 0;
-        }
-        let Some(packets) = self.packets.as_mut() else { return Ok(0) };
-        while self.pending.len() / ch < want {
-            let Some(Decoded { samples: chunk, channels, .. }) = packets.next()? else { break };
-            let c = channels.max(1);
-            let drop = self.skip.min(chunk.len() / c);
-            self.skip -= drop;
-            for frame in chunk[drop * c..].chunks_exact(c) {
-                fold(frame, &mut self.pending);
-            }
-        }
-        Ok(self.pending.len() / ch)
-    }
-
-    /// The next 48 kHz frames into the empty `buf`.
-    fn refill(&mut self) -> Result<(), String> {
-        let ch = self.file.channels();
-        let want = self.file.frames - self.produced;
-        let Some(mut rs) = self.resampling.take() else {
-            let got = self.decode(CHUNK)?.min(want);
-            if got == 0 {
-                return Err("the audio file changed after planning: it ends early".into());
-            }
-            self.buf.extend_from_slice(&self.pending[..got * ch]);
-            self.pending_at = got * ch;
-            self.produced += got;
-            return Ok(());
-        };
-        let result = self.resample_chunk(&mut rs, want);
-        self.resampling = Some(rs);
-        result
-    }
-
-    /// One chunk through the resampler, as `process_all` feeds it: whole chunks while more
-    /// than one is left, then the rest, then silence until the delay and the length are out.
-    fn resample_chunk(&mut self, rs: &mut Resampling, want: usize) -> Result<(), String> {
-        use audioadapter_buffers::direct::InterleavedSlice;
-        use rubato::{Indexing, Resampler};
-        let ch = self.file.channels();
-        while self.buf.is_empty() {
-            let take = rs.left.min(rs.chunk);
-            let partial = (rs.left <= rs.chunk).then_some(take);
-            if take > 0 {
-                let got = self.decode(take)?;
-                if got < take {
-                    return Err("the audio file changed after planning: it ends early".into());
-                }
-                rs.input[..take * ch].copy_from_slice(&self.pending[..take * ch]);
-                self.pending_at = take * ch;
-                rs.left -= take;
-            }
-            let input_frames = rs.input.len() / ch;
-            let output_frames = rs.output.len() / ch;
-            let input = InterleavedSlice::new(&rs.input[..], ch, input_frames).map_err(|e| format!("{e:?}"))?;
-            let mut output =
-                InterleavedSlice::new_mut(&mut rs.output[..], ch, output_frames).map_err(|e| format!("{e:?}"))?;
-            let indexing =
-                Indexing { input_offset: 0, output_offset: 0, active_channels_mask: None, partial_len: partial };
-            let (_, n) = rs
-                .fft
-                .process_into_buffer(&input, &mut output, Some(&indexing))
-                .map_err(|e| format!("resampling: {e}"))?;
-            let drop = rs.trim.min(n);
-            rs.trim -= drop;
-            let keep = (n - drop).min(want);
-            self.buf.extend_from_slice(&rs.output[drop * ch..(drop + keep) * ch]);
-            self.produced += keep;
-        }
-        Ok(())
     }
 }
 
@@ -591,6 +667,62 @@ mod tests {
             assert_eq!((file.channels(), file.frames()), (expected.channels(), expected.frames()), "case {i}");
             let streamed = file.decode_all().expect("decodes again");
             assert!(streamed == expected, "case {i}: streamed samples differ");
+        }
+    }
+
+    /// A clip's sound, decoded by FFmpeg and played as a scene plays it (trimmed, looped,
+    /// faded, at another playback rate) streams exactly the samples of the whole decode
+    /// resampled by `process_all` (to 48 kHz, then again for the rate) and cut, looped and
+    /// faded in memory, as planning used to hold it. A WAV at 44.1 kHz stands in for a clip.
+    #[test]
+    fn a_clips_sound_streams_as_its_scene_plays_it() {
+        use crate::audio::{ClipTrack, Source};
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("clip.wav");
+        write_wav(&path, 44_100, 2, &wave(44_100, 2, 30_000));
+        for (rate, from, span, looped, len) in
+            [(1.0, 0, 32_653, false, 40_000), (1.0, 5000, 9000, true, 50_000), (1.5, 2000, 12_000, true, 31_000)]
+        {
+            // The reference: all of it in memory.
+            let mut clip = crate::media::ClipAudio::open(&path, 0).expect("opens").expect("has sound");
+            let mut all = Vec::new();
+            while clip.pull(4096, &mut all).expect("decodes") > 0 {}
+            let mut src = resample(Sound::stereo(all), 44_100).expect("resamples");
+            if rate != 1.0 {
+                src = resample(src, (RATE as f64 * rate).round() as u32).expect("resamples");
+            }
+            let src = src.into_samples();
+            let fade = (RATE as usize / 200).min(len / 2);
+            let mut want = vec![0f32; len * 2];
+            for (i, frame) in want.chunks_exact_mut(2).enumerate() {
+                let k = if i < span {
+                    i
+                } else if looped {
+                    i % span
+                } else {
+                    break;
+                };
+                frame.copy_from_slice(&src[(from + k) * 2..(from + k) * 2 + 2]);
+            }
+            for i in 0..fade {
+                let g = i as f32 / fade as f32;
+                for ch in 0..2 {
+                    want[i * 2 + ch] *= g;
+                    want[(len - 1 - i) * 2 + ch] *= g;
+                }
+            }
+            let sound = Arc::new(AudioFile::open_clip(&path, rate).expect("checks").expect("has sound"));
+            assert_eq!(sound.frames(), src.len() / 2, "rate {rate}");
+            let track = Source::Clip(Arc::new(ClipTrack { sound, from, span, looped, len, fade }));
+            let mut reader = track.reader();
+            let got: Vec<f32> = (0..len)
+                .flat_map(|i| {
+                    let (l, r) = reader.frame(i);
+                    [l, r]
+                })
+                .collect();
+            assert!(got == want, "rate {rate}, from {from}, looped {looped}: streamed samples differ");
+            assert!(reader.error().is_none());
         }
     }
 

@@ -84,6 +84,53 @@ pub enum Source {
     Memory(Arc<Sound>),
     /// A file planning checked ([`AudioFile::open`]); nothing of it is held decoded.
     File(Arc<AudioFile>),
+    /// A clip's own sound as its scene plays it.
+    Clip(Arc<ClipTrack>),
+}
+
+/// A clip's own sound as its scene plays it: `span` frames of the sound from frame `from`
+/// (48 kHz), looped or not, `len` frames in all, faded in and out over `fade` frames so cuts
+/// do not click.
+#[derive(Debug)]
+pub struct ClipTrack {
+    /// The clip's sound ([`AudioFile::open_clip`]).
+    pub sound: Arc<AudioFile>,
+    /// First frame of the sound played (the trim).
+    pub from: usize,
+    /// Frames of the sound played before it loops or stops.
+    pub span: usize,
+    /// Loop the span, or play it once and then silence.
+    pub looped: bool,
+    /// Frames in all.
+    pub len: usize,
+    /// Frames of the fade at each end.
+    pub fade: usize,
+}
+
+impl ClipTrack {
+    /// Frame `i` of the track, from frame `from + k` of the sound.
+    #[inline]
+    fn frame(&self, i: usize, sound: &mut FileReader) -> (f32, f32) {
+        if i >= self.len {
+            return (0.0, 0.0);
+        }
+        let k = if i < self.span {
+            i
+        } else if self.looped && self.span > 0 {
+            i % self.span
+        } else {
+            return (0.0, 0.0);
+        };
+        let (l, r) = sound.frame(self.from + k);
+        let g = if i < self.fade {
+            i as f32 / self.fade as f32
+        } else if i >= self.len - self.fade {
+            (self.len - 1 - i) as f32 / self.fade as f32
+        } else {
+            return (l, r);
+        };
+        (l * g, r * g)
+    }
 }
 
 impl Source {
@@ -92,6 +139,7 @@ impl Source {
         match self {
             Source::Memory(s) => s.channels(),
             Source::File(f) => f.channels(),
+            Source::Clip(_) => 2,
         }
     }
 
@@ -100,6 +148,7 @@ impl Source {
         match self {
             Source::Memory(s) => s.frames(),
             Source::File(f) => f.frames(),
+            Source::Clip(t) => t.len,
         }
     }
 
@@ -107,6 +156,7 @@ impl Source {
         match self {
             Source::Memory(s) => Reader::Memory(s.clone()),
             Source::File(f) => Reader::File(Box::new(FileReader::new(f.clone()))),
+            Source::Clip(t) => Reader::Clip(Box::new(FileReader::new(t.sound.clone())), t.clone()),
         }
     }
 }
@@ -128,6 +178,7 @@ impl From<Arc<Sound>> for Source {
 pub(crate) enum Reader {
     Memory(Arc<Sound>),
     File(Box<FileReader>),
+    Clip(Box<FileReader>, Arc<ClipTrack>),
 }
 
 impl Reader {
@@ -138,6 +189,7 @@ impl Reader {
             Reader::Memory(s) if i < s.frames() => s.frame(i),
             Reader::Memory(_) => (0.0, 0.0),
             Reader::File(f) => f.frame(i),
+            Reader::Clip(f, t) => t.frame(i, f),
         }
     }
 
@@ -145,7 +197,7 @@ impl Reader {
     pub(crate) fn error(&self) -> Option<(&std::path::Path, &str)> {
         match self {
             Reader::Memory(_) => None,
-            Reader::File(f) => f.error(),
+            Reader::File(f) | Reader::Clip(f, _) => f.error(),
         }
     }
 }

@@ -3,9 +3,9 @@
 //!
 //! Sounds are `f32` at [`RATE`], mono or interleaved stereo. Audio files are checked whole
 //! while planning and decoded again, in order, as the mix reads them ([`AudioFile`]): a
-//! render holds a chunk of each, not its samples, however long it is. Sounds made in memory
-//! ([`Sound`], e.g. a clip's own sound) are held whole. The mix streams into the encoder in
-//! 10 ms blocks.
+//! render holds a chunk of each, not its samples, however long it is; a clip's own sound
+//! too ([`ClipTrack`]). Sounds made in memory ([`Sound`]) are held whole. The mix streams
+//! into the encoder in 10 ms blocks.
 
 mod decode;
 mod mix;
@@ -13,8 +13,9 @@ mod mix;
 #[cfg(test)]
 pub(crate) use decode::write_wav;
 pub use decode::{declared_seconds, decode_file, resample, AudioFile};
+pub(crate) use decode::{Pending, Pull};
 pub(crate) use mix::Reader;
-pub use mix::{mix, true_peak_ceiling, AudioPlan, Duck, MixSpec, MixStream, Music, Placed, Sound, Source};
+pub use mix::{mix, true_peak_ceiling, AudioPlan, ClipTrack, Duck, MixSpec, MixStream, Music, Placed, Sound, Source};
 
 /// The output sample rate.
 pub const RATE: u32 = 48_000;

@@ -7,9 +7,8 @@ pub use self::image::{
     decode_image, decode_image_bytes, decode_image_rgb, image_dimensions, read_image_file, resize_premultiplied,
     resize_rgb, DecodedImage, ImageLimits, Original,
 };
-pub use self::video::{
-    container_duration, decode_clip_audio, probe_video, ClipDecoder, ClipPicture, VideoInfo, YuvPicture,
-};
+pub(crate) use self::video::ClipAudio;
+pub use self::video::{container_duration, probe_video, ClipDecoder, ClipPicture, VideoInfo, YuvPicture};
 
 use std::path::{Component, Path, PathBuf};
 

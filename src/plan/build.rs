@@ -1623,36 +1623,23 @@ fn clip(
 
 /// A clip's own sound, placed where the clip plays: trimmed, looped like the picture (or
 /// silent once a held clip ends), at the clip's volume, with 5 ms fades at the edges so cuts
-/// do not click; at another playbackRate, resampled like tape (the pitch follows).
+/// do not click; at another playbackRate, resampled like tape (the pitch follows). Each is
+/// decoded once here to check it and again by the mix.
 fn clip_audio(ck: &mut Checker, clips: &[ClipPlan], fps: Fps, audio: &mut crate::audio::AudioPlan) {
-    use crate::audio::{Placed, RATE};
+    use crate::audio::{AudioFile, ClipTrack, Placed, Source, RATE};
     let wanted: Vec<&ClipPlan> = clips.iter().filter(|c| c.volume > 0.0).collect();
-    let decoded: Vec<Result<Option<Vec<f32>>, String>> =
-        wanted.par_iter().map(|c| crate::media::decode_clip_audio(&c.path)).collect();
-    for (c, r) in wanted.into_iter().zip(decoded) {
-        let src = match r {
-            Ok(Some(s)) => s,
+    let opened: Vec<Result<Option<AudioFile>, String>> =
+        wanted.par_iter().map(|c| AudioFile::open_clip(&c.path, c.rate)).collect();
+    for (c, r) in wanted.into_iter().zip(opened) {
+        let sound = match r {
+            Ok(Some(s)) => Arc::new(s),
             Ok(None) => continue,
             Err(why) => {
                 ck.err(format!("{}.asset", c.path_json), format!("the clip's audio: {why}"));
                 continue;
             }
         };
-        // Another playbackRate plays the sound like tape: resampled by the rate, so it runs
-        // as fast as the picture and its pitch follows (rate 2 is an octave up).
-        let src = if (c.rate - 1.0).abs() > 1e-9 {
-            let as_if = (RATE as f64 * c.rate).round().max(1.0) as u32;
-            match crate::audio::resample(crate::audio::Sound::stereo(src), as_if) {
-                Ok(s) => s.into_samples(),
-                Err(why) => {
-                    ck.err(format!("{}.playbackRate", c.path_json), format!("the clip's audio at this rate: {why}"));
-                    continue;
-                }
-            }
-        } else {
-            src
-        };
-        let src_frames = src.len() / 2;
+        let src_frames = sound.frames();
         let s0 = ((c.trim_start / c.rate * RATE as f64).round() as usize).min(src_frames);
         let s1 = ((c.end / c.rate * RATE as f64).round() as usize).clamp(s0, src_frames);
         let start = fps.sample_at(c.start, RATE);
@@ -1661,26 +1648,9 @@ fn clip_audio(ck: &mut Checker, clips: &[ClipPlan], fps: Fps, audio: &mut crate:
         if span == 0 || len == 0 {
             continue;
         }
-        let mut buf = vec![0f32; len * 2];
-        for (i, frame) in buf.chunks_exact_mut(2).enumerate() {
-            let k = if i < span {
-                i
-            } else if c.looped {
-                i % span
-            } else {
-                break;
-            };
-            frame.copy_from_slice(&src[(s0 + k) * 2..(s0 + k) * 2 + 2]);
-        }
         let fade = (RATE as usize / 200).min(len / 2);
-        for i in 0..fade {
-            let g = i as f32 / fade as f32;
-            for ch in 0..2 {
-                buf[i * 2 + ch] *= g;
-                buf[(len - 1 - i) * 2 + ch] *= g;
-            }
-        }
-        audio.tracks.push(Placed { samples: crate::audio::Sound::stereo(buf).into(), start, gain: c.volume });
+        let track = ClipTrack { sound, from: s0, span, looped: c.looped, len, fade };
+        audio.tracks.push(Placed { samples: Source::Clip(Arc::new(track)), start, gain: c.volume });
     }
 }
 
