@@ -1,6 +1,7 @@
-//! Audio files: checked once while planning ([`AudioFile::open`]), then decoded again as the
-//! mix needs them ([`FileReader`]), resampled to 48 kHz in chunks. Nothing decoded is kept
-//! between the two: memory does not grow with a sound's length.
+//! Audio files and clips' sound: checked once while planning ([`AudioFile::open`],
+//! [`AudioFile::open_clip`]), then decoded again as the mix needs them ([`FileReader`]), a
+//! chain of [`Pull`] sources (the decoder, then rubato in chunks to 48 kHz). Nothing decoded
+//! is kept between the two: memory does not grow with a sound's length.
 
 use super::{Sound, RATE};
 use std::io::{Read, Seek, SeekFrom};

@@ -1,4 +1,5 @@
-//! The soundtrack mix: pure functions of decoded buffers and sample positions.
+//! The soundtrack mix: placement, loops, fades, ducking, loudness and limiting over sounds
+//! read in order (in memory, or decoded as they are read).
 
 use super::decode::{AudioFile, FileReader};
 use super::RATE;
