@@ -21,19 +21,6 @@ const MAX_SECONDS: u64 = 4 * 3600;
 /// Frames decoded at a time, and the resampler's chunk size (rubato rounds it to the ratio).
 const CHUNK: usize = 1024;
 
-/// The length a file's header declares, in seconds, without decoding it (None when the
-/// header does not say or the file is not audio we read).
-pub fn declared_seconds(path: &Path) -> Option<f64> {
-    let file = std::fs::File::open(path).ok()?;
-    let format = probe(Box::new(file), path).ok()?;
-    let track = format.default_track(TrackType::Audio)?;
-    let rate = match &track.codec_params {
-        Some(CodecParameters::Audio(p)) => p.sample_rate?,
-        _ => return None,
-    };
-    Some(track.num_frames? as f64 / f64::from(rate))
-}
-
 fn probe(source: Box<dyn MediaSource>, path: &Path) -> Result<Box<dyn FormatReader>, SymError> {
     let mss = MediaSourceStream::new(source, Default::default());
     let mut hint = Hint::new();

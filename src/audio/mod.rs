@@ -12,7 +12,7 @@ mod mix;
 
 #[cfg(test)]
 pub(crate) use decode::write_wav;
-pub use decode::{declared_seconds, decode_file, resample, AudioFile};
+pub use decode::{decode_file, resample, AudioFile};
 pub(crate) use decode::{Pending, Pull};
 pub(crate) use mix::Reader;
 pub use mix::{mix, true_peak_ceiling, AudioPlan, ClipTrack, Duck, MixSpec, MixStream, Music, Placed, Sound, Source};
