@@ -226,7 +226,7 @@ impl AudioFile {
         let frames = frames as usize;
         let skip = header.priming.min(frames);
         let native = frames - skip;
-        let at_48k = if rate == RATE { native } else { resampled_len(rate, native) };
+        let at_48k = resampled_len(rate, native);
         Ok(AudioFile {
             path: path.to_path_buf(),
             kind: Kind::File { file, len, skip },
@@ -241,7 +241,7 @@ impl AudioFile {
     /// of it, to be played at `playback_rate` (1 is as recorded).
     pub fn open_clip(path: &Path, playback_rate: f64) -> Result<Option<AudioFile>, String> {
         let Some(info) = crate::media::ClipAudio::probe(path)? else { return Ok(None) };
-        let at_48k = if info.rate == RATE { info.frames } else { resampled_len(info.rate, info.frames) };
+        let at_48k = resampled_len(info.rate, info.frames);
         let playback =
             ((playback_rate - 1.0).abs() > 1e-9).then(|| (RATE as f64 * playback_rate).round().max(1.0) as u32);
         check_resampler(info.rate)?;
@@ -297,13 +297,10 @@ impl AudioFile {
                 None => return Err("the clip's sound is gone".into()),
             },
         };
-        let (at_48k, frames): (Box<dyn Pull>, _) = if self.rate == RATE {
-            (decoded, self.native)
-        } else {
-            (Box::new(Resampled::new(decoded, self.rate, self.native, ch)?), resampled_len(self.rate, self.native))
-        };
+        let at_48k: Box<dyn Pull> =
+            if self.rate == RATE { decoded } else { Box::new(Resampled::new(decoded, self.rate, self.native, ch)?) };
         Ok(match playback {
-            Some(p) => Box::new(Resampled::new(at_48k, p, frames, ch)?),
+            Some(p) => Box::new(Resampled::new(at_48k, p, resampled_len(self.rate, self.native), ch)?),
             None => at_48k,
         })
     }
@@ -430,7 +427,8 @@ fn check_resampler(from: u32) -> Result<(), String> {
         .map_err(|e| format!("cannot resample from {from} Hz: {e}"))
 }
 
-/// Frames at 48 kHz that `frames` at `from` Hz resample to (`process_all`'s length).
+/// Frames at 48 kHz that `frames` at `from` Hz resample to (`process_all`'s length; the
+/// same `frames` at 48 kHz).
 pub(crate) fn resampled_len(from: u32, frames: usize) -> usize {
     (RATE as f64 / from as f64 * frames as f64).ceil() as usize
 }
