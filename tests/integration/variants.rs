@@ -247,6 +247,26 @@ fn asset_variants_for_images_and_videos() {
         assert!((o.duration_s - 2.0).abs() <= 1.0 / 30.0, "{}: {}", o.kind, o.duration_s);
     }
     assert!(dir.path().join("clip_web.mp4").exists() && dir.path().join("clip_preview.mp4").exists());
+
+    // A clip with sound (44.1 kHz AAC) keeps it in both copies, decoded as it is encoded.
+    let st = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=30:d=2"])
+        .args(["-f", "lavfi", "-i", "sine=f=440:d=2:sample_rate=44100"])
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-b:a", "128k"])
+        .arg(dir.path().join("voiced.mp4"))
+        .status()
+        .expect("run ffmpeg (installed by make test)");
+    assert!(st.success());
+    let r = reel::variants::asset_variants(&dir.path().join("voiced.mp4"), None, "veryfast").expect("variants");
+    for o in &r {
+        assert_eq!(o.codec, "h264+aac", "{}", o.kind);
+        let left = decode_audio_left(&o.path);
+        assert!((left.len() as f64 / 48_000.0 - 2.0).abs() < 0.05, "{}: {} samples", o.kind, left.len());
+        let mid = &left[24_000..72_000];
+        let rms = (mid.iter().map(|x| x * x).sum::<f32>() / mid.len() as f32).sqrt();
+        // ffmpeg's sine is 1/8 full scale: RMS 0.0884.
+        assert!((rms - 0.0884).abs() < 0.01, "{}: RMS {rms}", o.kind);
+    }
     std::fs::write(dir.path().join("fake.mp4"), b"not a video").expect("write");
     let e = reel::variants::asset_variants(&dir.path().join("fake.mp4"), None, "veryfast").expect_err("bad input");
     assert!(e.is_input_error(), "{e}");
