@@ -125,11 +125,12 @@ pub struct StageTimes {
     pub raster_s: f64,
     /// RGBA to YUV and variant resizing.
     pub convert_s: f64,
-    /// Waiting on libx264/AAC and the muxers, per output thread.
+    /// Waiting on libx264 and the muxers, per output thread.
     pub encode_s: f64,
     /// Decoding video clips (on their own threads).
     pub decode_s: f64,
-    /// Mixing the soundtrack.
+    /// The soundtrack: measuring its loudness (when asked) before the first frame, then
+    /// mixing it and encoding it to AAC on each output's thread.
     pub audio_s: f64,
     /// Posters (resize and JPEG).
     pub posters_s: f64,
@@ -466,9 +467,12 @@ pub fn render(plan: &Plan, opts: &RenderOptions) -> Result<RenderReport> {
 
     // Finish every output (trailers, faststart, renames), then the posters.
     let mut outputs = Vec::new();
+    let mut soundtrack_s = 0.0;
     for (kind, path, writer, frames) in finished {
         let t = Instant::now();
         let (width, height) = writer.size();
+        // Up to the flush, which is a frame of AAC at most.
+        soundtrack_s += writer.audio_seconds();
         writer.finish()?;
         run.encode_ns.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
         let codec = if mix.is_some() { "h264+aac" } else { "h264" };
@@ -510,9 +514,9 @@ pub fn render(plan: &Plan, opts: &RenderOptions) -> Result<RenderReport> {
         stages: StageTimes {
             raster_s: nanos(&run.raster_ns),
             convert_s: nanos(&run.convert_ns),
-            encode_s: nanos(&run.encode_ns),
+            encode_s: (nanos(&run.encode_ns) - soundtrack_s).max(0.0),
             decode_s: nanos(&run.decode_ns),
-            audio_s,
+            audio_s: audio_s + soundtrack_s,
             posters_s,
         },
         peak_rss_bytes: peak_rss(),

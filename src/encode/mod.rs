@@ -159,6 +159,8 @@ pub struct Mp4Writer {
     next_pts: i64,
     fps: Fps,
     audio: Option<AudioOut>,
+    /// Time spent in [`Mp4Writer::feed_audio`].
+    audio_time: std::time::Duration,
     tmp: PathBuf,
     target: PathBuf,
     done: bool,
@@ -260,6 +262,7 @@ impl Mp4Writer {
             next_pts: 0,
             fps: s.fps,
             audio,
+            audio_time: std::time::Duration::ZERO,
             tmp,
             target: target.to_path_buf(),
             done: false,
@@ -308,8 +311,25 @@ impl Mp4Writer {
         })
     }
 
-    /// Encodes audio up to sample frame `until` (whole encoder frames only unless `last`).
+    /// Encodes audio up to sample frame `until` (whole encoder frames only unless `last`),
+    /// timing it.
     fn feed_audio(&mut self, until: usize, last: bool) -> Result<()> {
+        if self.audio.is_none() {
+            return Ok(());
+        }
+        let t = std::time::Instant::now();
+        let r = self.encode_audio(until, last);
+        self.audio_time += t.elapsed();
+        r
+    }
+
+    /// Seconds this writer has spent on its soundtrack so far: mixing (or reading) it and
+    /// encoding it to AAC, on the thread that writes.
+    pub fn audio_seconds(&self) -> f64 {
+        self.audio_time.as_secs_f64()
+    }
+
+    fn encode_audio(&mut self, until: usize, last: bool) -> Result<()> {
         let Some(a) = self.audio.as_mut() else { return Ok(()) };
         let until = until.min(a.total);
         while a.sent < until && (last || a.sent + a.frame_size <= until) {

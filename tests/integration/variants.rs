@@ -94,6 +94,9 @@ fn one_render_writes_every_deliverable() {
     assert_eq!(report.frames, 150);
     assert!((report.rendered_s - 5.0).abs() < 1e-9);
     assert!(report.stages.raster_s > 0.0 && report.stages.encode_s > 0.0);
+    // The soundtrack's time (5 s mixed and encoded to AAC on each of the three encoder
+    // threads) is its own stage, not part of encode_s.
+    assert!(report.stages.audio_s > 0.01, "{:?}", report.stages);
     assert!(report.peak_rss_bytes.unwrap_or(0) > 0);
 }
 
