@@ -1628,13 +1628,24 @@ fn clip(
 fn clip_audio(ck: &mut Checker, clips: &[ClipPlan], fps: Fps, audio: &mut crate::audio::AudioPlan) {
     use crate::audio::{AudioFile, ClipTrack, Placed, Source, RATE};
     let wanted: Vec<&ClipPlan> = clips.iter().filter(|c| c.volume > 0.0).collect();
-    let opened: Vec<Result<Option<AudioFile>, String>> =
-        wanted.par_iter().map(|c| AudioFile::open_clip(&c.path, c.rate)).collect();
-    for (c, r) in wanted.into_iter().zip(opened) {
-        let sound = match r {
-            Ok(Some(s)) => Arc::new(s),
-            Ok(None) => continue,
-            Err(why) => {
+    // Each file at each playback rate is checked once, however many scenes play it.
+    let key = |c: &ClipPlan| (c.path.clone(), c.rate.to_bits());
+    let mut keys: Vec<(std::path::PathBuf, u64)> = wanted.iter().map(|c| key(c)).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    type Opened = Result<Option<Arc<AudioFile>>, String>;
+    let opened: HashMap<(std::path::PathBuf, u64), Opened> = keys
+        .into_par_iter()
+        .map(|(path, rate)| {
+            let sound = AudioFile::open_clip(&path, f64::from_bits(rate)).map(|s| s.map(Arc::new));
+            ((path, rate), sound)
+        })
+        .collect();
+    for c in wanted {
+        let sound = match opened.get(&key(c)) {
+            Some(Ok(Some(s))) => s.clone(),
+            Some(Ok(None)) | None => continue,
+            Some(Err(why)) => {
                 ck.err(format!("{}.asset", c.path_json), format!("the clip's audio: {why}"));
                 continue;
             }
