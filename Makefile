@@ -8,7 +8,7 @@ DEB_PACKAGES := libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libs
 	libclang-dev clang pkg-config ffmpeg libharfbuzz-bin chromium
 CARGO ?= cargo
 
-.PHONY: deps demo test lint unit bench fmt clean
+.PHONY: deps demo install test lint unit bench fmt clean
 
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -20,7 +20,11 @@ deps:
 	@command -v $(CARGO) >/dev/null || { echo "cargo not found: install Rust (https://rustup.rs)"; exit 1; }
 
 demo: deps
-	$(CARGO) run --release --example render -- fixtures/demo/demo.json -o out/demo.mp4
+	$(CARGO) run --release -p reel-cli -- render fixtures/demo/demo.json -o out/demo.mp4
+
+# The `reel` tool into ~/.cargo/bin (the same as `cargo install --path crates/reel-cli`).
+install: deps
+	$(CARGO) install --locked --path crates/reel-cli
 
 # Formatting, lints (warnings are errors), then every test: unit, integration, doc.
 test: deps lint unit
@@ -29,13 +33,13 @@ lint:
 	@$(CARGO) fmt --version >/dev/null 2>&1 || rustup component add rustfmt
 	@$(CARGO) clippy --version >/dev/null 2>&1 || rustup component add clippy
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy --lib -- -D warnings -D clippy::unwrap_used -D clippy::expect_used
 
-# Plain `cargo test` builds the examples as binaries (the CLI tests run `render`) and runs
-# unit, integration and doc tests; clippy --all-targets above already compiled the benches.
+# Every crate of the workspace: unit, integration and doc tests (the integration tests run
+# the `reel` binary built alongside); clippy --all-targets above already compiled the benches.
 unit:
-	$(CARGO) test
+	$(CARGO) test --workspace
 
 # The workload benchmark (W1-W3, ratios to the ffmpeg floor) and the per-stage criterion
 # benches. W1/W3 media are generated on first use (imagemagick, sox, espeak-ng, ffmpeg).

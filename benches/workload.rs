@@ -205,7 +205,7 @@ fn raw_input(cmd: &mut Command, w: u64, h: u64, fps: f64, raw: &Path) {
 
 fn main() {
     if let Ok(spec) = std::env::var("REEL_BENCH_CHILD") {
-        reel::tune_allocator();
+        reel_process::tune_allocator();
         child(&spec);
         return;
     }

@@ -56,6 +56,7 @@ pub mod audio;
 pub mod encode;
 pub mod error;
 pub mod media;
+pub mod merge;
 pub mod model;
 pub mod plan;
 pub mod raster;
@@ -66,11 +67,14 @@ pub(crate) mod timeline;
 pub mod variants;
 
 pub use error::{Error, Problem, Result};
-pub use model::{from_path as parse_file, from_str as parse, Parsed};
+pub use merge::MergeData;
+pub use model::{
+    from_path as parse_file, from_path_merged as parse_file_merged, from_str as parse, from_str_merged as parse_merged,
+    json_schema, Parsed,
+};
 pub use plan::{DurationPolicy, Limits, Plan, PlanOptions};
 pub use render::{
-    render, render_still, tune_allocator, write_png, OutputReport, Progress, RenderOptions, RenderReport, StageTimes,
-    Stills,
+    render, render_still, write_png, OutputReport, Progress, RenderOptions, RenderReport, StageTimes, Stills,
 };
 pub use time::Fps;
 pub use variants::Variants;

@@ -7,8 +7,11 @@
 
 mod parse;
 
-pub use parse::{from_path, from_str, Parsed};
+pub use parse::{
+    from_path, from_path_merged, from_str, from_str_merged, read_text, text_from_bytes, Parsed, MAX_JSON_BYTES,
+};
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -33,9 +36,12 @@ pub enum StrOr<T> {
 }
 
 /// The composition: the object under `composition` in the service's envelope.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Composition {
+    /// The JSON Schema this composition follows (for editors; not used by the renderer).
+    #[serde(rename = "$schema", default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
     /// Composition id (`comp_...` or a UUID).
     pub id: String,
     /// Free-form title.
@@ -67,7 +73,7 @@ pub struct Composition {
 }
 
 /// One scene.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Scene {
     /// Unique id.
@@ -86,7 +92,7 @@ pub struct Scene {
 }
 
 /// The object form of a scene background.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Background {
     /// `color`, `gradient`, `image` or `video`.
@@ -123,7 +129,7 @@ pub struct Background {
 }
 
 /// A gradient paint: `{"type": "gradient", "kind", "colors", "angle"}`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Gradient {
     /// `gradient`.
@@ -138,7 +144,7 @@ pub struct Gradient {
 }
 
 /// `kenBurns`: scale and focus point animated over the layer's life.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct KenBurns {
     /// Start.
@@ -150,7 +156,7 @@ pub struct KenBurns {
 }
 
 /// One end of a Ken Burns move.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 pub struct KenBurnsPoint {
     /// Zoom (1 = the fitted size).
     pub scale: Option<f64>,
@@ -161,7 +167,7 @@ pub struct KenBurnsPoint {
 }
 
 /// A scene transition.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Transition {
     /// `cut`, `fade`, `dipToBlack`, `dipToWhite`, `slide`, `push`, `wipe`, `zoom`.
@@ -174,7 +180,7 @@ pub struct Transition {
 }
 
 /// A layer. One flat struct for every type, so that a type error names the field's full path.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Layer {
     /// `text`, `image`, `video` or `shape`.
@@ -274,7 +280,7 @@ pub struct Layer {
 }
 
 /// An enter or exit animation.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Motion {
     /// Preset name.
@@ -286,7 +292,7 @@ pub struct Motion {
 }
 
 /// Keyframed properties.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 pub struct Keyframes {
     /// 0..=1.
     pub opacity: Option<Vec<Keyframe>>,
@@ -301,7 +307,7 @@ pub struct Keyframes {
 }
 
 /// One keyframe.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Keyframe {
     /// Frame relative to the layer's start.
     pub frame: i64,
@@ -312,7 +318,7 @@ pub struct Keyframe {
 }
 
 /// Text outline or shape border.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 pub struct Stroke {
     /// Color.
     pub color: Option<String>,
@@ -321,7 +327,7 @@ pub struct Stroke {
 }
 
 /// Drop shadow.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Shadow {
     /// Color.
@@ -335,7 +341,7 @@ pub struct Shadow {
 }
 
 /// A plate behind text.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Plate {
     /// Color.
@@ -347,7 +353,7 @@ pub struct Plate {
 }
 
 /// `style`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Style {
     /// name -> Color.
@@ -363,7 +369,7 @@ pub struct Style {
 }
 
 /// `style.typography`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Typography {
     /// Family for headlines.
@@ -379,7 +385,7 @@ pub struct Typography {
 }
 
 /// `audio`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 pub struct Audio {
     /// The voice.
     pub voiceover: Option<Voiceover>,
@@ -391,7 +397,7 @@ pub struct Audio {
 }
 
 /// One file placed on the timeline.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AudioClip {
     /// Storage key.
@@ -404,7 +410,7 @@ pub struct AudioClip {
 }
 
 /// `audio.voiceover`: one file or segments.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Voiceover {
     /// Storage key (the single file form).
@@ -419,7 +425,7 @@ pub struct Voiceover {
 }
 
 /// `audio.music`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Music {
     /// Storage key.
@@ -441,7 +447,7 @@ pub struct Music {
 }
 
 /// `audio.music.duck`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Duck {
     /// Duck while the voice speaks.
@@ -451,7 +457,7 @@ pub struct Duck {
 }
 
 /// `captions`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 pub struct Captions {
     /// Word timings.
     pub words: Option<Vec<CaptionWord>>,
@@ -463,7 +469,7 @@ pub struct Captions {
 }
 
 /// One caption word.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CaptionWord {
     /// The word.
@@ -475,7 +481,7 @@ pub struct CaptionWord {
 }
 
 /// `captions.style`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CaptionStyle {
     /// `bottom`, `top`, `center`.
@@ -538,4 +544,44 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for StrOr<T> {
         }
         d.deserialize_any(V(std::marker::PhantomData))
     }
+}
+
+// ---- JSON Schema for the two "either" shapes, whose Deserialize is hand-written above.
+
+impl JsonSchema for Length {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Length".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A length: a number is pixels in the canvas; a string \"NN%\" is a percentage of the canvas width (x, width, maxWidth, ...) or height (y, height, fontSize, ...).",
+            "anyOf": [
+                {"type": "number"},
+                {"type": "string", "pattern": "^\\s*[-+]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)\\s*%\\s*$"}
+            ]
+        })
+    }
+}
+
+impl<T: JsonSchema> JsonSchema for StrOr<T> {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        format!("ColorOr{}", T::schema_name()).into()
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A color string, or the object form.",
+            "anyOf": [{"type": "string"}, generator.subschema_for::<T>()]
+        })
+    }
+}
+
+/// The JSON Schema (draft 2020-12) of a composition, generated from these types: doc
+/// comments are its descriptions. Unknown fields are allowed (the renderer warns about
+/// them), so a newer composition still validates.
+pub fn json_schema() -> serde_json::Value {
+    let mut schema = schemars::schema_for!(Composition).to_value();
+    if let Some(obj) = schema.as_object_mut() {
+        obj.insert("title".into(), "reel composition".into());
+    }
+    schema
 }

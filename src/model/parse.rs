@@ -3,6 +3,7 @@
 
 use super::Composition;
 use crate::error::{Error, Problem, Result};
+use crate::merge::MergeData;
 use std::path::Path;
 
 /// A parsed composition and the warnings parsing produced (unknown fields with their paths).
@@ -20,6 +21,12 @@ pub const MAX_JSON_BYTES: usize = 16 << 20;
 /// Parses a composition: the bare object or the service's envelope
 /// `{"composition_id": ..., "composition": {...}}`.
 pub fn from_str(text: &str) -> Result<Parsed> {
+    from_str_merged(text, &MergeData::new())
+}
+
+/// Parses a composition after filling its merge fields (`{{name}}`, see [`crate::merge`])
+/// from `data`. A placeholder without a value is an error naming its JSON path.
+pub fn from_str_merged(text: &str, data: &MergeData) -> Result<Parsed> {
     if text.len() > MAX_JSON_BYTES {
         return Err(Error::invalid(
             "",
@@ -40,6 +47,11 @@ pub fn from_str(text: &str) -> Result<Parsed> {
             value = inner.take();
         }
     }
+    let mut unfilled = Vec::new();
+    crate::merge::fill(&mut value, "", data, &mut unfilled);
+    if !unfilled.is_empty() {
+        return Err(Error::Invalid(crate::error::Problems(unfilled)));
+    }
     let mut warnings = Vec::new();
     let mut on_unknown = |path: serde_ignored::Path| {
         warnings.push(Problem { path: format_ignored(&path), message: "unknown field, ignored".into() })
@@ -55,7 +67,18 @@ pub fn from_str(text: &str) -> Result<Parsed> {
 
 /// Reads and parses a composition file.
 pub fn from_path(path: impl AsRef<Path>) -> Result<Parsed> {
-    let path = path.as_ref();
+    from_path_merged(path, &MergeData::new())
+}
+
+/// Reads a composition file and parses it after filling its merge fields from `data`.
+pub fn from_path_merged(path: impl AsRef<Path>, data: &MergeData) -> Result<Parsed> {
+    let text = read_text(path.as_ref())?;
+    from_str_merged(&text, data)
+}
+
+/// Reads a composition file as text: its size is checked before it is read, and a file that
+/// is not UTF-8 is bad input (with the offset of the first bad byte).
+pub fn read_text(path: &Path) -> Result<String> {
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
     if meta.len() > MAX_JSON_BYTES as u64 {
         return Err(Error::invalid(
@@ -63,8 +86,27 @@ pub fn from_path(path: impl AsRef<Path>) -> Result<Parsed> {
             format!("{} is {} bytes; at most {MAX_JSON_BYTES} are accepted", path.display(), meta.len()),
         ));
     }
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    from_str(&text)
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    text_from_bytes(bytes)
+}
+
+/// Composition bytes as text: bytes that are not UTF-8 are bad input, named by offset.
+pub fn text_from_bytes(bytes: Vec<u8>) -> Result<String> {
+    if bytes.len() > MAX_JSON_BYTES {
+        return Err(Error::invalid(
+            "",
+            format!("the composition is {} bytes; at most {MAX_JSON_BYTES} are accepted", bytes.len()),
+        ));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        Error::invalid(
+            "",
+            format!(
+                "the composition is not UTF-8 text (byte {} is not valid UTF-8); save it as UTF-8",
+                e.utf8_error().valid_up_to()
+            ),
+        )
+    })
 }
 
 fn kind_of(v: &serde_json::Value) -> &'static str {

@@ -72,6 +72,19 @@ impl cosmic_text::Fallback for BundledFallback {
     }
 }
 
+/// One font face of a [`FontLibrary`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FaceInfo {
+    /// The family name compositions use (`font`, `headingFont`, `bodyFont`).
+    pub family: String,
+    /// 100..=900 (a variable font lists its default instance).
+    pub weight: u16,
+    /// `normal`, `italic` or `oblique`.
+    pub style: String,
+    /// `bundled`, or the file it was loaded from.
+    pub source: String,
+}
+
 /// The fonts a render may use. Cheap to share: clone the `Arc`.
 pub struct FontLibrary {
     inner: Mutex<Inner>,
@@ -120,6 +133,33 @@ impl FontLibrary {
             .find(|n| n.eq_ignore_ascii_case(name))
             .cloned();
         found
+    }
+
+    /// Every face the library holds, sorted by family, weight and style: the bundled ones
+    /// (`source` is `bundled`) and those added from folders (`source` is the file).
+    pub fn faces(&self) -> Vec<FaceInfo> {
+        let inner = self.lock();
+        let mut out: Vec<FaceInfo> = inner
+            .fonts
+            .db()
+            .faces()
+            .map(|f| FaceInfo {
+                family: f.families.first().map(|(n, _)| n.clone()).unwrap_or_default(),
+                weight: f.weight.0,
+                style: match f.style {
+                    fontdb::Style::Normal => "normal",
+                    fontdb::Style::Italic => "italic",
+                    fontdb::Style::Oblique => "oblique",
+                }
+                .into(),
+                source: match &f.source {
+                    fontdb::Source::Binary(_) => "bundled".into(),
+                    fontdb::Source::File(p) | fontdb::Source::SharedFile(p, _) => p.display().to_string(),
+                },
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.family, a.weight, &a.style).cmp(&(&b.family, b.weight, &b.style)));
+        out
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {

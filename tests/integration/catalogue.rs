@@ -158,13 +158,13 @@ fn catalogue_of_bad_input() {
         ("option", comp("", ""), "--frobnicate"),
     ];
     assert!(cases.len() >= 60, "{} cases", cases.len());
-    let bin = crate::cli::render_bin();
+    let bin = crate::cli::reel_bin();
     let mut failures = Vec::new();
     for (i, (kind, json, needle)) in cases.iter().enumerate() {
         let file = format!("case{i}.json");
         std::fs::write(d.join(&file), json).expect("write");
         let before = files_in(d);
-        let mut args = vec![file.clone(), "-o".into(), "out/case.mp4".into(), "--quiet".into()];
+        let mut args = vec!["render".into(), file.clone(), "-o".into(), "out/case.mp4".into(), "--quiet".into()];
         if *kind == "option" {
             args.push("--frobnicate".into());
         }
@@ -179,7 +179,7 @@ fn catalogue_of_bad_input() {
     std::fs::write(d.join("ok.json"), comp("", "")).expect("write");
     let o = Command::new(&bin)
         .current_dir(d)
-        .args(["ok.json", "-o", "out/ok.mp4", "--quiet", "--no-variants"])
+        .args(["render", "ok.json", "-o", "out/ok.mp4", "--quiet", "--no-variants"])
         .output()
         .expect("run");
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));

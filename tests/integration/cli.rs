@@ -1,19 +1,21 @@
-//! The `render` example binary: exit codes, messages, and no file left behind on failure.
+//! The `reel` tool: subcommands, exit codes, messages, and no file left behind on failure.
 
 use crate::common::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-pub fn render_bin() -> PathBuf {
-    // target/<profile>/deps/integration-xxxx -> target/<profile>/examples/render
+/// The `reel` binary of this build: `cargo test` at the workspace's top builds it with the
+/// tests (crates/reel-cli is a default member).
+pub fn reel_bin() -> PathBuf {
+    // target/<profile>/deps/integration-xxxx -> target/<profile>/reel
     let exe = std::env::current_exe().expect("current exe");
-    let bin = exe.parent().and_then(Path::parent).expect("target dir").join("examples").join("render");
-    assert!(bin.exists(), "{} not built (cargo test builds examples)", bin.display());
+    let bin = exe.parent().and_then(Path::parent).expect("target dir").join("reel");
+    assert!(bin.exists(), "{} not built: run `cargo test` at the workspace's top", bin.display());
     bin
 }
 
 fn run(dir: &Path, args: &[&str]) -> Output {
-    Command::new(render_bin()).current_dir(dir).args(args).output().expect("run render")
+    Command::new(reel_bin()).current_dir(dir).args(args).output().expect("run render")
 }
 
 fn stderr(o: &Output) -> String {
@@ -29,10 +31,10 @@ fn renders_a_video_and_a_still() {
             "layers": [{"type": "image", "asset": "quad.png", "width": 80}]}]}"##,
     )
     .expect("write");
-    let o = run(dir.path(), &["c.json", "--quiet"]);
+    let o = run(dir.path(), &["render", "c.json", "--quiet"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(probe(&dir.path().join("c.mp4"))["streams"][0]["nb_read_frames"], "12");
-    let o = run(dir.path(), &["c.json", "--still", "3", "-o", "still.png"]);
+    let o = run(dir.path(), &["still", "c.json", "--frame", "3", "-o", "still.png"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let img = image::open(dir.path().join("still.png")).expect("png").to_rgba8();
     assert_eq!(img.dimensions(), (160, 90));
@@ -78,16 +80,16 @@ fn bad_input_exits_2_and_writes_nothing() {
         let file = format!("{name}.json");
         std::fs::write(dir.path().join(&file), json).expect("write");
         let before = files_in(dir.path());
-        let o = run(dir.path(), &[&file, "-o", "out.mp4", "--quiet"]);
+        let o = run(dir.path(), &["render", &file, "-o", "out.mp4", "--quiet"]);
         assert_eq!(o.status.code(), Some(2), "{name}: {}", stderr(&o));
         assert!(stderr(&o).contains(needle), "{name}: stderr lacks {needle:?}:\n{}", stderr(&o));
         assert_eq!(files_in(dir.path()), before, "{name}: no file may be written");
     }
-    // A missing composition file is an input error too, but not a JSON one.
-    let o = run(dir.path(), &["nope.json"]);
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    // A missing composition file is bad input too, but not a JSON one.
+    let o = run(dir.path(), &["render", "nope.json"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("nope.json"));
-    let o = run(dir.path(), &["--frobnicate"]);
+    let o = run(dir.path(), &["render", "--frobnicate"]);
     assert_eq!(o.status.code(), Some(2));
 }
 
@@ -100,7 +102,7 @@ fn unwritable_output_exits_1_without_partial_file() {
     )
     .expect("write");
     std::fs::write(dir.path().join("blocker"), b"").expect("write");
-    let o = run(dir.path(), &["c.json", "-o", "blocker/out.mp4", "--quiet"]);
+    let o = run(dir.path(), &["render", "c.json", "-o", "blocker/out.mp4", "--quiet"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("blocker"), "{}", stderr(&o));
 }
@@ -120,16 +122,16 @@ fn fonts_folder_adds_families() {
             "layers": [{"type": "text", "text": "Quartz", "font": "DejaVu Sans", "fontSize": 40}]}]}"##,
     )
     .expect("write");
-    let o = run(dir.path(), &["f.json", "--still", "0", "-o", "without.png"]);
+    let o = run(dir.path(), &["still", "f.json", "--frame", "0", "-o", "without.png"]);
     assert!(o.status.success());
     assert!(stderr(&o).contains("\"DejaVu Sans\" is not available"), "{}", stderr(&o));
-    let o = run(dir.path(), &["f.json", "--still", "0", "-o", "with.png", "--fonts", "fonts"]);
+    let o = run(dir.path(), &["still", "f.json", "--frame", "0", "-o", "with.png", "--fonts", "fonts"]);
     assert!(o.status.success());
     assert!(!stderr(&o).contains("not available"), "{}", stderr(&o));
     let a = image::open(dir.path().join("without.png")).expect("png").to_rgba8();
     let b = image::open(dir.path().join("with.png")).expect("png").to_rgba8();
     assert_ne!(a.as_raw(), b.as_raw(), "DejaVu Sans renders unlike the Inter fallback");
-    let o = run(dir.path(), &["f.json", "--fonts", "nope"]);
+    let o = run(dir.path(), &["render", "f.json", "--fonts", "nope"]);
     assert_eq!(o.status.code(), Some(2));
 }
 
@@ -160,10 +162,10 @@ fn full_disk_is_a_clear_error_without_partial_files() {
         .status()
         .is_ok_and(|s| s.success());
     let o = if mounted {
-        run(dir.path(), &["c.json", "-o", "out/c.mp4", "--quiet"])
+        run(dir.path(), &["render", "c.json", "-o", "out/c.mp4", "--quiet"])
     } else {
         let script =
-            format!("trap '' XFSZ; ulimit -f 256; exec {} c.json -o out/c.mp4 --quiet", render_bin().display());
+            format!("trap '' XFSZ; ulimit -f 256; exec {} render c.json -o out/c.mp4 --quiet", reel_bin().display());
         Command::new("sh").current_dir(dir.path()).args(["-c", &script]).output().expect("sh")
     };
     let left = files_in(&out);

@@ -728,7 +728,7 @@ fn test_picture(w: u32, h: u32, n: u32) -> Vec<u8> {
     let mut v = Vec::with_capacity((w * h * 3) as usize);
     for y in 0..h {
         for x in 0..w {
-            let edge = if (x / 16 + y / 16 + n) % 2 == 0 { 40 } else { 0 };
+            let edge = if (x / 16 + y / 16 + n).is_multiple_of(2) { 40 } else { 0 };
             v.extend([(x * 255 / w) as u8, (y * 255 / h) as u8, (128 + edge) as u8]);
         }
     }

@@ -100,9 +100,9 @@ fn ctrl_c_stops_within_a_second_and_cleans_up() {
     let dir = media_dir();
     long_composition(dir.path());
     let before = files_in(dir.path());
-    let mut child = Command::new(crate::cli::render_bin())
+    let mut child = Command::new(crate::cli::reel_bin())
         .current_dir(dir.path())
-        .args(["long.json", "-o", "long.mp4", "--quiet"])
+        .args(["render", "long.json", "-o", "long.mp4", "--quiet"])
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
@@ -127,9 +127,9 @@ fn ctrl_c_stops_within_a_second_and_cleans_up() {
 fn sigkill_never_leaves_a_final_file() {
     let dir = media_dir();
     long_composition(dir.path());
-    let mut child = Command::new(crate::cli::render_bin())
+    let mut child = Command::new(crate::cli::reel_bin())
         .current_dir(dir.path())
-        .args(["long.json", "-o", "long.mp4", "--quiet"])
+        .args(["render", "long.json", "-o", "long.mp4", "--quiet"])
         .spawn()
         .expect("spawn");
     std::thread::sleep(std::time::Duration::from_millis(1500));

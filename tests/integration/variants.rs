@@ -200,10 +200,10 @@ fn cli_variants_and_report() {
         r#"{"id": "c", "width": 64, "height": 36, "scenes": [{"id": "s", "durationFrames": 6}]}"#,
     )
     .expect("write");
-    let bin = crate::cli::render_bin();
+    let bin = crate::cli::reel_bin();
     let o = Command::new(&bin)
         .current_dir(dir.path())
-        .args(["c.json", "-o", "out/c.mp4", "--variants", "preview", "--report", "r.json", "--quiet"])
+        .args(["render", "c.json", "-o", "out/c.mp4", "--variants", "preview", "--report", "r.json", "--quiet"])
         .output()
         .expect("run");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -215,12 +215,16 @@ fn cli_variants_and_report() {
     assert_eq!(r["duration"]["policy"], "fit");
     let o = Command::new(&bin)
         .current_dir(dir.path())
-        .args(["c.json", "-o", "n.mp4", "--no-variants", "--quiet"])
+        .args(["render", "c.json", "-o", "n.mp4", "--no-variants", "--quiet"])
         .output()
         .expect("run");
     assert!(o.status.success());
     assert!(!dir.path().join("n_web.mp4").exists());
-    let o = Command::new(&bin).current_dir(dir.path()).args(["c.json", "--variants", "gif"]).output().expect("run");
+    let o = Command::new(&bin)
+        .current_dir(dir.path())
+        .args(["render", "c.json", "--variants", "gif"])
+        .output()
+        .expect("run");
     assert_eq!(o.status.code(), Some(2));
 }
 

@@ -1,0 +1,317 @@
+//! The command line: subcommands, their arguments and the values they accept.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Render, check and inspect video compositions (composition JSON in, H.264 MP4 out).
+#[derive(Debug, Parser)]
+#[command(name = "reel", version, about, long_about = None, propagate_version = true)]
+#[command(after_help = "Exit codes: 0 success, 2 bad input, 1 any other failure, 130 cancelled.\n\
+The composition format: docs/composition.md; its JSON Schema: `reel schema`.")]
+pub struct Cli {
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+impl Cli {
+    /// Whether messages (warnings, errors) are written as JSON lines.
+    pub fn json_messages(&self) -> bool {
+        match &self.command {
+            Command::Render(r) => r.out.progress == Some(ProgressMode::Json),
+            Command::Check(c) => c.format == Format::Json,
+            _ => false,
+        }
+    }
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Render a composition to NAME.mp4 and its variants (web copy, preview, posters).
+    Render(RenderArgs),
+    /// Render one frame, or a range of frames, to PNG.
+    Still(StillArgs),
+    /// Validate a composition and its assets without rendering (exit 0 or 2).
+    Check(CheckArgs),
+    /// Print the composition's JSON Schema (draft 2020-12).
+    Schema(SchemaArgs),
+    /// Write an asset's variants: posters for an image, web and preview copies for a video.
+    Variants(VariantsArgs),
+    /// List the fonts compositions can use: the bundled ones and those `--fonts` adds.
+    Fonts(FontsArgs),
+}
+
+/// Where the composition comes from and what it is planned with.
+#[derive(Debug, Args)]
+pub struct InputArgs {
+    /// The composition JSON file, or `-` to read it from standard input.
+    pub composition: PathBuf,
+    /// The folder asset keys are resolved in [default: the composition's folder, or the
+    /// current folder for `-`].
+    #[arg(long, value_name = "DIR")]
+    pub assets: Option<PathBuf>,
+    /// A folder of extra fonts (TTF, OTF, TTC); may be given more than once.
+    #[arg(long, value_name = "DIR")]
+    pub fonts: Vec<PathBuf>,
+    /// How the scenes' timeline is brought to totalDurationFrames [default: the
+    /// composition's `durationPolicy`, else fit].
+    #[arg(long, value_enum, value_name = "POLICY")]
+    pub duration_policy: Option<Policy>,
+    /// Values for the composition's `{{name}}` merge fields: a JSON object.
+    #[arg(long, value_name = "FILE.json")]
+    pub data: Option<PathBuf>,
+    /// One merge field's value (wins over --data); may be given more than once.
+    #[arg(long = "set", value_name = "NAME=VALUE", value_parser = parse_assignment)]
+    pub set: Vec<(String, String)>,
+}
+
+/// The duration policies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Policy {
+    /// Scale the scenes so the timeline ends at the target.
+    Fit,
+    /// Hold the last frame, or cut the end.
+    Pad,
+    /// Refuse a timeline more than one second off the target.
+    Strict,
+}
+
+impl From<Policy> for reel::DurationPolicy {
+    fn from(p: Policy) -> Self {
+        match p {
+            Policy::Fit => reel::DurationPolicy::Fit,
+            Policy::Pad => reel::DurationPolicy::Pad,
+            Policy::Strict => reel::DurationPolicy::Strict,
+        }
+    }
+}
+
+/// How progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProgressMode {
+    /// A bar on a terminal, plain lines otherwise.
+    Auto,
+    /// A progress bar on standard error.
+    Bar,
+    /// A line on standard error at most once a second.
+    Plain,
+    /// JSON lines on standard output: progress, warnings, the report, errors.
+    Json,
+    /// Nothing.
+    None,
+}
+
+/// `reel render`.
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// The composition and how it is planned.
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// How it is rendered and shown.
+    #[command(flatten)]
+    pub out: OutputArgs,
+    /// The main output, NAME.mp4 [default: the composition's name .mp4 in the current
+    /// folder]; with --batch, the folder the videos go to [default: the current folder].
+    #[arg(short, long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+    /// Render one video per row of a CSV (with a header) or JSON Lines file, each row's
+    /// fields filling the merge fields, in one process.
+    #[arg(long, value_name = "ROWS.csv|ROWS.jsonl")]
+    pub batch: Option<PathBuf>,
+    /// The column that names each row's video (letters, digits, `.`, `_`, `-`).
+    #[arg(long, value_name = "COLUMN", default_value = "name", requires = "batch")]
+    pub name_column: String,
+}
+
+/// Encoder settings, variants, progress and the report.
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Raster threads [default: one per core].
+    #[arg(long, value_name = "N", default_value_t = 0, hide_default_value = true)]
+    pub threads: usize,
+    /// libx264 preset.
+    #[arg(long, default_value = "veryfast", value_parser = [
+        "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo"])]
+    pub preset: String,
+    /// libx264 constant rate factor (0 is lossless, 51 the worst).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u8).range(0..=51))]
+    pub crf: u8,
+    /// Normalize the mix to this loudness (EBU R128), e.g. -14.
+    #[arg(long, value_name = "LUFS", allow_negative_numbers = true, value_parser = parse_loudness)]
+    pub loudness: Option<f64>,
+    /// The variants to write beside the MP4: a comma-separated list of web, preview, posters.
+    #[arg(long, value_name = "LIST", value_parser = parse_variants, conflicts_with = "no_variants")]
+    pub variants: Option<reel::Variants>,
+    /// Write the MP4 alone.
+    #[arg(long)]
+    pub no_variants: bool,
+    /// Write the render report (outputs, durations, warnings, stage times) as JSON.
+    #[arg(long, value_name = "FILE.json")]
+    pub report: Option<PathBuf>,
+    /// How progress is shown [default: auto].
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub progress: Option<ProgressMode>,
+    /// No progress, warnings or summary (errors are still printed).
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+impl OutputArgs {
+    /// The progress mode after `--quiet` and the terminal are taken into account.
+    pub fn progress_mode(&self) -> ProgressMode {
+        use std::io::IsTerminal;
+        match (self.quiet, self.progress) {
+            (true, _) => ProgressMode::None,
+            (false, Some(ProgressMode::Auto) | None) => {
+                if std::io::stderr().is_terminal() {
+                    ProgressMode::Bar
+                } else {
+                    ProgressMode::Plain
+                }
+            }
+            (false, Some(m)) => m,
+        }
+    }
+}
+
+/// `reel still`.
+#[derive(Debug, Args)]
+pub struct StillArgs {
+    /// The composition and how it is planned.
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// The frame to render [default: the poster frame].
+    #[arg(long, value_name = "N", conflicts_with = "frames")]
+    pub frame: Option<u64>,
+    /// A range of frames: `A..B` (B excluded), `A..=B` or `A..` (to the end).
+    #[arg(long, value_name = "A..B", value_parser = parse_range)]
+    pub frames: Option<FrameRange>,
+    /// The PNG to write; for a range it must hold `{frame}`, replaced by the frame number
+    /// [default: NAME.f{frame}.png].
+    #[arg(short, long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+    /// No messages but errors.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// A range of frames as written on the command line; the end is checked against the plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameRange {
+    /// The first frame.
+    pub start: u64,
+    /// The frame after the last, or `None` for the end of the video.
+    pub end: Option<u64>,
+}
+
+/// Output formats of `check` and `fonts`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Lines for people.
+    Text,
+    /// JSON for programs.
+    Json,
+}
+
+/// `reel check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The composition and how it is planned.
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// `text`: a line per problem; `json`: an array of {path, message, severity}.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+}
+
+/// `reel schema`.
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// Write it to this file instead of standard output.
+    #[arg(short, long, value_name = "FILE.json")]
+    pub output: Option<PathBuf>,
+}
+
+/// `reel variants`.
+#[derive(Debug, Args)]
+pub struct VariantsArgs {
+    /// Images (PNG, JPEG, WebP) and videos.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Write the variants to this folder [default: beside each file].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// libx264 preset for the video copies.
+    #[arg(long, default_value = "veryfast", value_parser = [
+        "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo"])]
+    pub preset: String,
+}
+
+/// `reel fonts`.
+#[derive(Debug, Args)]
+pub struct FontsArgs {
+    /// A folder of extra fonts to list with the bundled ones; may be given more than once.
+    #[arg(long, value_name = "DIR")]
+    pub fonts: Vec<PathBuf>,
+    /// `text`: a line per family; `json`: every face.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+}
+
+fn parse_assignment(s: &str) -> Result<(String, String), String> {
+    let (name, value) = s.split_once('=').ok_or_else(|| format!("expected NAME=VALUE, found {s:?}"))?;
+    if !reel::merge::is_field_name(name) {
+        return Err(format!("a merge field's name is letters, digits, '_', '-' and '.'; found {name:?}"));
+    }
+    Ok((name.to_owned(), value.to_owned()))
+}
+
+fn parse_loudness(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (-70.0..=0.0).contains(&v) => Ok(v),
+        _ => Err(format!("expected LUFS in -70..=0, e.g. -14; found {s:?}")),
+    }
+}
+
+fn parse_variants(s: &str) -> Result<reel::Variants, String> {
+    reel::Variants::parse(s).ok_or_else(|| format!("expected a list of web, preview, posters; found {s:?}"))
+}
+
+fn parse_range(s: &str) -> Result<FrameRange, String> {
+    let bad = || format!("expected A..B, A..=B or A.. with frame numbers; found {s:?}");
+    let (a, rest) = s.split_once("..").ok_or_else(bad)?;
+    let start: u64 = a.trim().parse().map_err(|_| bad())?;
+    let end = if rest.is_empty() {
+        None
+    } else if let Some(b) = rest.strip_prefix('=') {
+        Some(b.trim().parse::<u64>().map_err(|_| bad())?.checked_add(1).ok_or_else(bad)?)
+    } else {
+        Some(rest.trim().parse::<u64>().map_err(|_| bad())?)
+    };
+    if end.is_some_and(|e| e <= start) {
+        return Err(format!("the range {s:?} holds no frame (its end must come after its start)"));
+    }
+    Ok(FrameRange { start, end })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range("3..7"), Ok(FrameRange { start: 3, end: Some(7) }));
+        assert_eq!(parse_range("3..=7"), Ok(FrameRange { start: 3, end: Some(8) }));
+        assert_eq!(parse_range("3.."), Ok(FrameRange { start: 3, end: None }));
+        for bad in ["7..3", "3..3", "x..4", "3", "..4", "-1..2", "1..=18446744073709551615"] {
+            assert!(parse_range(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,322 @@
+//! The subcommands.
+
+use crate::args::{
+    CheckArgs, Cli, Command, FontsArgs, Format, OutputArgs, ProgressMode, RenderArgs, SchemaArgs, StillArgs,
+    VariantsArgs,
+};
+use crate::input::{self, Source};
+use crate::progress::{self, Reporter};
+use crate::Failure;
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+
+/// Runs the command.
+pub fn run(cli: Cli) -> Result<(), Failure> {
+    match cli.command {
+        Command::Render(a) if a.batch.is_some() => crate::batch::run(a),
+        Command::Render(a) => render(a),
+        Command::Still(a) => still(a),
+        Command::Check(a) => check(a),
+        Command::Schema(a) => schema(a),
+        Command::Variants(a) => variants(a),
+        Command::Fonts(a) => fonts(a),
+    }
+}
+
+/// The process's cancel flag, set by Ctrl-C, SIGTERM and SIGHUP (installed on first use).
+pub fn cancel_flag() -> Arc<AtomicBool> {
+    static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+    FLAG.get_or_init(|| {
+        let flag = Arc::new(AtomicBool::new(false));
+        let f = flag.clone();
+        let _ = ctrlc::set_handler(move || f.store(true, Ordering::Relaxed));
+        flag
+    })
+    .clone()
+}
+
+/// The output formats each command writes, by extension.
+const VIDEO_FORMATS: &[&str] = &["mp4"];
+const STILL_FORMATS: &[&str] = &["png"];
+
+/// Refuses an output whose extension reel does not write, listing the ones it does.
+pub fn check_extension(path: &Path, allowed: &[&str], flag: &str) -> Result<(), Failure> {
+    let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    if ext.as_deref().is_some_and(|e| allowed.contains(&e)) {
+        return Ok(());
+    }
+    let list: Vec<String> = allowed.iter().map(|e| format!(".{e}")).collect();
+    let found = match ext {
+        Some(e) => format!("a .{e} file"),
+        None => "a name without an extension".into(),
+    };
+    Err(Failure::Usage(format!(
+        "{flag} {}: reel does not write {found}; it writes {}",
+        path.display(),
+        list.join(", ")
+    )))
+}
+
+fn render(a: RenderArgs) -> Result<(), Failure> {
+    let source = Source::read(&a.input)?;
+    let out = match (&a.output, &source.stem) {
+        (Some(o), _) => o.clone(),
+        (None, Some(stem)) => PathBuf::from(format!("{stem}.mp4")),
+        (None, None) => {
+            return Err(Failure::Usage("-o: name the output when the composition comes from standard input".into()))
+        }
+    };
+    check_extension(&out, VIDEO_FORMATS, "-o")?;
+    check_report_path(&a.out, &out)?;
+    let data = input::merge_data(&a.input)?;
+    let opts = input::plan_options(&a.input, &source.assets)?;
+    let plan = input::plan(&source, &data, &opts)?;
+    let mode = a.out.progress_mode();
+    progress::warnings(mode, plan.warnings());
+    render_plan(&plan, &out, &a.out, mode, "", a.out.report.as_deref())?;
+    Ok(())
+}
+
+/// The report may not take the name of an output.
+pub fn check_report_path(o: &OutputArgs, out: &Path) -> Result<(), Failure> {
+    let Some(report) = &o.report else { return Ok(()) };
+    let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let report_abs = abs(report);
+    let mut taken = vec![out.to_path_buf()];
+    for suffix in ["_web.mp4", "_preview.mp4", "_400w.jpg", "_800w.jpg"] {
+        taken.push(reel::variants::sibling(out, suffix));
+    }
+    if taken.iter().any(|t| abs(t) == report_abs) {
+        return Err(Failure::Usage(format!("--report {}: that is the name of an output", report.display())));
+    }
+    if let Some(dir) = report.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.is_dir() {
+            return Err(Failure::Usage(format!(
+                "--report {}: the folder {} does not exist",
+                report.display(),
+                dir.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Renders a plan to `out` with the options of `o`, shows progress, writes the report.
+pub fn render_plan(
+    plan: &reel::Plan,
+    out: &Path,
+    o: &OutputArgs,
+    mode: ProgressMode,
+    label: &str,
+    report_path: Option<&Path>,
+) -> Result<reel::RenderReport, Failure> {
+    let mut ro = reel::RenderOptions::new(out);
+    ro.threads = o.threads;
+    ro.preset = o.preset.clone();
+    ro.crf = o.crf;
+    ro.loudness = o.loudness;
+    ro.variants = if o.no_variants { reel::Variants::NONE } else { o.variants.unwrap_or_default() };
+    ro.cancel = Some(cancel_flag());
+    let reporter = Reporter::new(mode, label, plan.frame_count());
+    ro.progress = reporter.callback();
+    let result = reel::render(plan, &ro);
+    reporter.finish();
+    let report = result?;
+    if let Some(path) = report_path {
+        let text = serde_json::to_vec_pretty(&report).map_err(|e| reel::Error::Encode(e.to_string()))?;
+        write_atomically(path, &text)?;
+    }
+    progress::finished(mode, label, &report);
+    Ok(report)
+}
+
+/// Writes `bytes` under a temporary name beside `path`, then renames it into place.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), reel::Error> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.{}.part", std::process::id()));
+    let io = |p: &Path, e| reel::Error::Io { path: p.to_path_buf(), source: e };
+    std::fs::write(&tmp, bytes).map_err(|e| io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        io(path, e)
+    })
+}
+
+fn still(a: StillArgs) -> Result<(), Failure> {
+    let source = Source::read(&a.input)?;
+    let data = input::merge_data(&a.input)?;
+    let opts = input::plan_options(&a.input, &source.assets)?;
+    let plan = input::plan(&source, &data, &opts)?;
+    if !a.quiet {
+        progress::warnings(ProgressMode::Plain, plan.warnings());
+    }
+    let n = plan.frame_count();
+    let (start, end, flag) = match (a.frame, a.frames) {
+        (Some(f), _) => (f, f.saturating_add(1), "--frame"),
+        (None, Some(r)) => (r.start, r.end.unwrap_or(n), "--frames"),
+        (None, None) => (plan.poster_frame(), plan.poster_frame() + 1, "--frame"),
+    };
+    if start >= n || end > n {
+        let found = if end == start + 1 { start.to_string() } else { format!("{start}..{end}") };
+        return Err(Failure::Usage(format!(
+            "{flag}: the composition has frames 0..{n} (0 to {}); found {found}",
+            n - 1
+        )));
+    }
+    let stem = source.stem.clone().unwrap_or_else(|| "still".into());
+    let pattern = match &a.output {
+        Some(p) => p.to_string_lossy().into_owned(),
+        None if end - start == 1 => format!("{stem}.f{start}.png"),
+        None => format!("{stem}.f{{frame}}.png"),
+    };
+    if end - start > 1 && !pattern.contains("{frame}") {
+        return Err(Failure::Usage(format!(
+            "-o {pattern}: a range of frames needs {{frame}} in the name (e.g. out/f{{frame}}.png)"
+        )));
+    }
+    check_extension(Path::new(&pattern), STILL_FORMATS, "-o")?;
+    let digits = (n - 1).to_string().len();
+    let cancel = cancel_flag();
+    let mut stills = reel::Stills::new(&plan);
+    for f in start..end {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(reel::Error::Cancelled.into());
+        }
+        let path = PathBuf::from(pattern.replace("{frame}", &format!("{f:0digits$}")));
+        reel::write_png(stills.render(f), &path)?;
+        if !a.quiet {
+            eprintln!("wrote {}", path.display());
+        }
+    }
+    Ok(())
+}
+
+fn check(a: CheckArgs) -> Result<(), Failure> {
+    let planned = (|| -> Result<reel::Plan, Failure> {
+        let source = Source::read(&a.input)?;
+        let data = input::merge_data(&a.input)?;
+        let opts = input::plan_options(&a.input, &source.assets)?;
+        Ok(input::plan(&source, &data, &opts)?)
+    })();
+    let (warnings, errors, code): (Vec<reel::Problem>, Vec<reel::Problem>, u8) = match &planned {
+        Ok(plan) => (plan.warnings().to_vec(), Vec::new(), 0),
+        Err(f) => {
+            let errors = match f {
+                Failure::Reel(e) if !e.problems().is_empty() => e.problems().to_vec(),
+                Failure::Reel(e) => vec![reel::Problem { path: String::new(), message: e.to_string() }],
+                Failure::Usage(m) => vec![reel::Problem { path: String::new(), message: m.clone() }],
+                Failure::Reported(_) => Vec::new(),
+            };
+            (Vec::new(), errors, f.code().max(2))
+        }
+    };
+    match a.format {
+        Format::Json => {
+            let all: Vec<_> = errors
+                .iter()
+                .map(|p| (p, "error"))
+                .chain(warnings.iter().map(|p| (p, "warning")))
+                .map(|(p, severity)| json!({"path": p.path, "message": p.message, "severity": severity}))
+                .collect();
+            progress::json_line(&serde_json::Value::Array(all));
+        }
+        Format::Text => {
+            for p in &errors {
+                println!("error: {p}");
+            }
+            for p in &warnings {
+                println!("warning: {p}");
+            }
+            if let Ok(plan) = &planned {
+                let fps = plan.fps();
+                println!(
+                    "ok: {} frames at {}/{} fps ({:.2} s), {}x{}; {} warning{}",
+                    plan.frame_count(),
+                    fps.num,
+                    fps.den,
+                    plan.frame_count() as f64 * fps.den as f64 / fps.num as f64,
+                    plan.width(),
+                    plan.height(),
+                    warnings.len(),
+                    if warnings.len() == 1 { "" } else { "s" }
+                );
+            }
+        }
+    }
+    match code {
+        0 => Ok(()),
+        c => Err(Failure::Reported(c)),
+    }
+}
+
+fn schema(a: SchemaArgs) -> Result<(), Failure> {
+    let mut text =
+        serde_json::to_string_pretty(&reel::json_schema()).map_err(|e| reel::Error::Encode(e.to_string()))?;
+    text.push('\n');
+    match &a.output {
+        Some(path) => write_atomically(path, text.as_bytes())?,
+        None => print!("{text}"),
+    }
+    Ok(())
+}
+
+fn variants(a: VariantsArgs) -> Result<(), Failure> {
+    if let Some(dir) = &a.out {
+        if !dir.is_dir() {
+            return Err(Failure::Usage(format!("--out: {} is not a folder", dir.display())));
+        }
+    }
+    let mut worst = 0;
+    for f in &a.files {
+        match reel::variants::asset_variants(f, a.out.as_deref(), &a.preset) {
+            Ok(outputs) => {
+                for o in outputs {
+                    eprintln!("wrote {} ({}x{}, {} bytes)", o.path.display(), o.width, o.height, o.bytes);
+                }
+            }
+            Err(e) => {
+                eprintln!("error: {}: {e}", f.display());
+                worst = worst.max(Failure::Reel(e).code());
+            }
+        }
+    }
+    match worst {
+        0 => Ok(()),
+        c => Err(Failure::Reported(c)),
+    }
+}
+
+fn fonts(a: FontsArgs) -> Result<(), Failure> {
+    let lib = reel::text::FontLibrary::bundled();
+    input::add_fonts(&lib, &a.fonts)?;
+    let faces = lib.faces();
+    match a.format {
+        Format::Json => progress::json_line(&json!(faces)),
+        Format::Text => {
+            // One line per family and source: the weights and styles it has.
+            let mut i = 0;
+            while i < faces.len() {
+                let (family, source) = (&faces[i].family, &faces[i].source);
+                let group: Vec<_> =
+                    faces[i..].iter().take_while(|f| &f.family == family && &f.source == source).collect();
+                let mut styles: Vec<String> =
+                    group
+                        .iter()
+                        .map(|f| {
+                            if f.style == "normal" {
+                                f.weight.to_string()
+                            } else {
+                                format!("{} {}", f.weight, f.style)
+                            }
+                        })
+                        .collect();
+                styles.dedup();
+                println!("{family:<24} {:<28} {source}", styles.join(", "));
+                i += group.len();
+            }
+        }
+    }
+    Ok(())
+}
