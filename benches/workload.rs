@@ -55,7 +55,7 @@ fn root() -> PathBuf {
 fn workloads() -> Vec<Workload> {
     let r = root();
     vec![
-        Workload { name: "w1", json: r.join("../shared/workloads/w1.json"), assets: r.join("target/workloads/w1") },
+        Workload { name: "w1", json: r.join("benches/workloads/w1.json"), assets: r.join("target/workloads/w1") },
         Workload { name: "w2", json: r.join("benches/workloads/w2.json"), assets: r.join("benches/workloads") },
         Workload { name: "w3", json: r.join("benches/workloads/w3.json"), assets: r.join("target/workloads/w3") },
     ]
@@ -63,7 +63,7 @@ fn workloads() -> Vec<Workload> {
 
 fn ensure_media(w: &Workload) {
     let script = match w.name {
-        "w1" => root().join("../shared/workloads/make_w1_assets.sh"),
+        "w1" => root().join("benches/workloads/make_w1_assets.sh"),
         "w3" => root().join("benches/workloads/make_w3_assets.sh"),
         _ => return,
     };
@@ -311,7 +311,7 @@ fn main() {
         let mut ratio_note = format!("CPU ratio {:.2}", rc / fc.max(1e-9));
         if !floor_rgba_s.is_empty() {
             let fr = median(floor_rgba_s);
-            println!("     floor from RGBA frames (as in shared/workloads/README.md): {fr:.2} s, ratio {:.2}", r / fr);
+            println!("     floor from RGBA frames (as in benches/README.md): {fr:.2} s, ratio {:.2}", r / fr);
         }
         if let Some(dc) = clip_decode_cpu(w) {
             println!(
@@ -520,7 +520,7 @@ fn long_w1(tmp: &Path) -> Workload {
             .expect("run ffmpeg");
         assert!(st.success(), "making the 120 s music bed");
     }
-    let src = root().join("../shared/workloads/w1.json");
+    let src = root().join("benches/workloads/w1.json");
     let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&src).expect("w1.json")).expect("json");
     let scenes = v["scenes"].as_array().cloned().unwrap_or_default();
     let mut all = Vec::new();

@@ -178,3 +178,239 @@ fn full_disk_is_a_clear_error_without_partial_files() {
     assert!(err.contains("out/c.mp4") && err.contains(reason), "{err}");
     assert!(left.is_empty(), "left behind: {left:?}");
 }
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A small composition: `frames` frames of a flat background, with one text layer.
+fn small(frames: u32, background: &str, text: &str) -> String {
+    format!(
+        r#"{{"id": "c", "width": 160, "height": 90, "scenes": [{{"id": "s", "durationFrames": {frames}, "background": "{background}",
+            "layers": [{{"type": "text", "text": "{text}", "fontSize": 20}}]}}]}}"#
+    )
+}
+
+#[test]
+fn help_and_version_go_to_stdout_with_exit_0() {
+    let dir = media_dir();
+    let o = run(dir.path(), &["--help"]);
+    assert_eq!(o.status.code(), Some(0));
+    for cmd in ["render", "still", "check", "schema", "variants", "fonts"] {
+        assert!(stdout(&o).contains(cmd), "top-level help lacks {cmd}");
+        let h = run(dir.path(), &[cmd, "--help"]);
+        assert_eq!(h.status.code(), Some(0), "{cmd} --help");
+        assert!(stdout(&h).contains("Usage: reel "), "{cmd} --help: {}", stdout(&h));
+    }
+    let v = run(dir.path(), &["--version"]);
+    assert_eq!(v.status.code(), Some(0));
+    assert_eq!(stdout(&v).trim(), format!("reel {}", env!("CARGO_PKG_VERSION")));
+    // No command, or an unknown one: usage on stderr, exit 2.
+    assert_eq!(run(dir.path(), &[]).status.code(), Some(2));
+    assert_eq!(run(dir.path(), &["paint"]).status.code(), Some(2));
+}
+
+#[test]
+fn check_lists_every_problem_as_json_and_exits_0_or_2() {
+    let dir = media_dir();
+    std::fs::write(
+        dir.path().join("bad.json"),
+        r##"{"id": "c", "scenes": [{"id": "s", "durationFrames": 3, "background": "#zz0000",
+            "layers": [{"type": "image", "asset": "gone.png"}]}]}"##,
+    )
+    .expect("write");
+    let o = run(dir.path(), &["check", "bad.json", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let problems: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("a JSON array");
+    let mut got: Vec<(&str, &str)> = problems
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|p| (p["path"].as_str().expect("path"), p["severity"].as_str().expect("severity")))
+        .collect();
+    got.sort();
+    assert_eq!(got, [("scenes[0].background", "error"), ("scenes[0].layers[0].asset", "error")], "{problems}");
+    std::fs::write(
+        dir.path().join("ok.json"),
+        small(3, "#000000", "hi").replace("\"id\": \"c\",", "\"id\": \"c\", \"wobble\": 1,"),
+    )
+    .expect("write");
+    let o = run(dir.path(), &["check", "ok.json", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let problems: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("JSON");
+    assert_eq!(problems[0]["path"], "wobble");
+    assert_eq!(problems[0]["severity"], "warning");
+    let o = run(dir.path(), &["check", "ok.json"]);
+    assert!(stdout(&o).contains("ok: 3 frames"), "{}", stdout(&o));
+    // A composition that is not UTF-8, and one that is missing: bad input.
+    std::fs::write(dir.path().join("latin1.json"), b"{\"id\": \"caf\xe9\", \"scenes\": []}").expect("write");
+    let o = run(dir.path(), &["check", "latin1.json"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stdout(&o).contains("not UTF-8") && stdout(&o).contains("byte 11"), "{}", stdout(&o));
+    assert_eq!(run(dir.path(), &["check", "nope.json"]).status.code(), Some(2));
+}
+
+#[test]
+fn schema_prints_the_committed_schema() {
+    let dir = media_dir();
+    let o = run(dir.path(), &["schema"]);
+    assert_eq!(o.status.code(), Some(0));
+    let committed = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/composition.schema.json"))
+        .expect("schema file");
+    assert_eq!(stdout(&o), committed);
+}
+
+#[test]
+fn standard_input_and_output_extensions() {
+    let dir = media_dir();
+    let json = small(6, "#336699", "in");
+    let piped = |args: &[&str]| {
+        use std::io::Write;
+        let mut child = Command::new(reel_bin())
+            .current_dir(dir.path())
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        child.stdin.take().expect("stdin").write_all(json.as_bytes()).expect("write stdin");
+        child.wait_with_output().expect("wait")
+    };
+    let o = piped(&["render", "-", "-o", "x.webm"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("x.webm") && stderr(&o).contains(".mp4"), "{}", stderr(&o));
+    let o = piped(&["render", "-"]);
+    assert_eq!(o.status.code(), Some(2), "no -o with standard input");
+    let o = piped(&["render", "-", "-o", "s.mp4", "--no-variants", "-q"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(probe(&dir.path().join("s.mp4"))["streams"][0]["nb_read_frames"], "6");
+    let o = piped(&["still", "-", "--frame", "1", "-o", "s.jpg"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains(".png"), "{}", stderr(&o));
+    // The report may not take an output's name, nor go to a missing folder.
+    std::fs::write(dir.path().join("c.json"), &json).expect("write");
+    let before = files_in(dir.path());
+    for report in ["c_web.mp4", "missing/r.json"] {
+        let o = run(dir.path(), &["render", "c.json", "-o", "c.mp4", "--report", report, "-q"]);
+        assert_eq!(o.status.code(), Some(2), "--report {report}: {}", stderr(&o));
+        assert_eq!(files_in(dir.path()), before, "--report {report}: nothing may be written");
+    }
+}
+
+#[test]
+fn merge_fields_fill_text_and_colours_and_name_what_is_missing() {
+    let dir = media_dir();
+    std::fs::write(dir.path().join("t.json"), small(4, "{{bg}}", "{{greeting}}, {{name}}")).expect("write");
+    let o = run(dir.path(), &["check", "t.json", "--set", "bg=#ff0000"]);
+    assert_eq!(o.status.code(), Some(2));
+    let out = stdout(&o);
+    assert!(out.contains("scenes[0].layers[0].text: merge field {{greeting}} has no value"), "{out}");
+    assert!(out.contains("{{name}}"), "every missing field: {out}");
+    std::fs::write(dir.path().join("d.json"), r##"{"greeting": "Hello", "name": "Ada", "bg": "#0000ff"}"##)
+        .expect("write");
+    let o =
+        run(dir.path(), &["still", "t.json", "--data", "d.json", "--set", "bg=#ff0000", "--frame", "0", "-o", "m.png"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let img = image::open(dir.path().join("m.png")).expect("png").to_rgba8();
+    assert_eq!(img.get_pixel(2, 2).0, [255, 0, 0, 255], "--set wins over --data");
+    for bad in [&["--set", "no-equals"][..], &["--set", "a b=1"], &["--data", "missing.json"]] {
+        let mut args = vec!["check", "t.json"];
+        args.extend_from_slice(bad);
+        assert_eq!(run(dir.path(), &args).status.code(), Some(2), "{bad:?}");
+    }
+}
+
+#[test]
+fn a_batch_renders_a_video_per_row_after_checking_every_row() {
+    let dir = media_dir();
+    std::fs::write(dir.path().join("t.json"), small(3, "{{bg}}", "{{title}}")).expect("write");
+    std::fs::write(dir.path().join("rows.csv"), "name,title,bg\nred,\"Red, bold\",#ff0000\nblue,Blue,#0000ff\n")
+        .expect("write");
+    let o = run(dir.path(), &["render", "t.json", "--batch", "rows.csv", "-o", "out", "--no-variants", "-q"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(files_in(&dir.path().join("out")), ["blue.mp4", "red.mp4"]);
+    let (_, _, frames) = decode_rgb(&dir.path().join("out/red.mp4"));
+    let px = &frames[0][..3];
+    assert!(px[0] > 200 && px[2] < 60, "red row: {px:?}");
+    // JSON Lines; a row without a name, a duplicate name, a missing field: nothing rendered.
+    std::fs::write(
+        dir.path().join("rows.jsonl"),
+        "{\"name\": \"a\", \"title\": \"A\", \"bg\": \"#000000\"}\n{\"title\": \"B\", \"bg\": \"#000000\"}\n\
+         {\"name\": \"a\", \"title\": \"C\", \"bg\": \"#000000\"}\n{\"name\": \"d\", \"bg\": \"#000000\"}\n{\"name\": \"../e\", \"title\": \"E\", \"bg\": \"#000000\"}\n",
+    )
+    .expect("write");
+    let o = run(dir.path(), &["render", "t.json", "--batch", "rows.jsonl", "-o", "out2", "-q"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    for needle in ["row 2", "taken by an earlier row", "row 4 (line 4) (d): scenes[0].layers[0].text", "\"../e\""] {
+        assert!(err.contains(needle), "{needle:?} not in:\n{err}");
+    }
+    assert!(!dir.path().join("out2").exists(), "nothing is rendered when a row is bad");
+    let o = run(dir.path(), &["render", "t.json", "--batch", "rows.txt"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn a_range_of_stills_and_its_bounds() {
+    let dir = media_dir();
+    std::fs::write(dir.path().join("c.json"), small(12, "#123456", "r")).expect("write");
+    let o = run(dir.path(), &["still", "c.json", "--frames", "2..5", "-o", "f/{frame}.png", "-q"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(files_in(&dir.path().join("f")), ["02.png", "03.png", "04.png"]);
+    let o = run(dir.path(), &["still", "c.json", "--frames", "10..", "-q"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(dir.path().join("c.f10.png").exists() && dir.path().join("c.f11.png").exists());
+    for (args, needle) in [
+        (&["--frames", "5..99"][..], "0..12"),
+        (&["--frame", "12"], "0..12"),
+        (&["--frames", "5..2"], "no frame"),
+        (&["--frames", "1..3", "-o", "one.png"], "{frame}"),
+    ] {
+        let mut a = vec!["still", "c.json"];
+        a.extend_from_slice(args);
+        let o = run(dir.path(), &a);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&o).contains(needle), "{args:?}: {}", stderr(&o));
+    }
+}
+
+#[test]
+fn progress_is_plain_lines_or_json_lines_without_a_terminal() {
+    let dir = media_dir();
+    std::fs::write(dir.path().join("c.json"), small(20, "#222222", "p")).expect("write");
+    let o = run(dir.path(), &["render", "c.json", "-o", "a.mp4", "--no-variants"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).contains("progress: 20/20 frames (100 %)"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("rendered 20 frames"), "{}", stderr(&o));
+    let o = run(dir.path(), &["render", "c.json", "-o", "b.mp4", "--no-variants", "--progress", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let events: Vec<serde_json::Value> =
+        stdout(&o).lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect();
+    assert_eq!(events.first().map(|e| e["event"].clone()), Some("progress".into()), "{events:?}");
+    let done = events.last().expect("events");
+    assert_eq!(done["event"], "done");
+    assert_eq!(done["report"]["frames"], 20);
+    let o = run(dir.path(), &["render", "nope.json", "--progress", "json"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err: serde_json::Value = serde_json::from_str(stdout(&o).trim()).expect("an error line");
+    assert_eq!(err["event"], "error");
+    assert_eq!(err["kind"], "input");
+}
+
+#[test]
+fn fonts_lists_the_bundled_families_and_a_folder_s() {
+    let dir = media_dir();
+    let o = run(dir.path(), &["fonts"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(stdout(&o).lines().any(|l| l.starts_with("Inter ") && l.ends_with("bundled")), "{}", stdout(&o));
+    std::fs::create_dir(dir.path().join("fonts")).expect("mkdir");
+    std::fs::copy("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", dir.path().join("fonts/DejaVuSans.ttf"))
+        .expect("DejaVu Sans (fonts-dejavu-core)");
+    let o = run(dir.path(), &["fonts", "--fonts", "fonts", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0));
+    let faces: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("JSON");
+    let dejavu = faces.as_array().expect("array").iter().find(|f| f["family"] == "DejaVu Sans").expect("DejaVu Sans");
+    assert!(dejavu["source"].as_str().expect("source").ends_with("DejaVuSans.ttf"));
+    assert_eq!(run(dir.path(), &["fonts", "--fonts", "nope"]).status.code(), Some(2));
+}

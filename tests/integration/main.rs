@@ -6,6 +6,7 @@ mod browser;
 mod catalogue;
 mod cli;
 mod common;
+mod docs;
 mod encode;
 mod golden;
 mod media;
