@@ -36,9 +36,11 @@ lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy --lib -- -D warnings -D clippy::unwrap_used -D clippy::expect_used
 
-# Every crate of the workspace: unit, integration and doc tests (the integration tests run
-# the `reel` binary built alongside); clippy --all-targets above already compiled the benches.
+# Every crate of the workspace: unit, integration and doc tests. The integration tests run
+# the `reel` binary, which `cargo test` does not build for another package: build it first.
+# clippy --all-targets above already compiled the benches.
 unit:
+	$(CARGO) build --workspace --bins
 	$(CARGO) test --workspace
 
 # The workload benchmark (W1-W3, ratios to the ffmpeg floor) and the per-stage criterion
@@ -46,6 +48,7 @@ unit:
 bench: deps
 	@for p in imagemagick sox libsox-fmt-mp3 espeak-ng fonts-dejavu-core; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; fi
+	$(CARGO) build --release -p reel-cli
 	$(CARGO) bench --bench workload
 	$(CARGO) bench --bench stages
 

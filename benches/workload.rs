@@ -10,6 +10,10 @@
 //! It ends with issue 6's targets, each with the figure this run measured and whether it
 //! is met (the RSS-with-length target when W1 and its looped copy both ran).
 //!
+//! `batch` (also run when no workload is named) compares the `reel` tool rendering a
+//! 20-row merge-field batch in one process with 20 separate `reel render` runs (needs
+//! `target/release/reel`: `make bench` builds it).
+//!
 //! Environment: `REEL_BENCH_RUNS=N` (default 1; the median of N alternating runs is shown),
 //! `REEL_BENCH_LONG=1` adds W1 looped to 120 s (RSS must not grow with length).
 //! Each render runs in a child process of this binary so peak RSS is its own.
@@ -393,7 +397,90 @@ fn main() {
         let _ = std::fs::remove_file(&raw);
         let _ = std::fs::remove_file(&raw_rgba);
     }
+    if filter.is_empty() || filter.iter().any(|f| f == "batch") {
+        batch(&tmp);
+    }
     print_verdicts(&verdicts);
+}
+
+/// A 20-row merge-field batch in one `reel` process against 20 separate runs of the same
+/// renders: what sharing the process (fonts, the allocator's warm state) saves per video.
+fn batch(tmp: &Path) {
+    let reel = root().join("target/release/reel");
+    if !reel.exists() {
+        println!("batch: skipped ({} is not built: cargo build --release -p reel-cli)", reel.display());
+        return;
+    }
+    let dir = tmp.join("batch");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let template = serde_json::json!({
+        "id": "batch", "width": 1280, "height": 720, "fps": 30,
+        "scenes": [{"id": "s", "durationFrames": 60,
+            "background": {"type": "gradient", "kind": "linear", "colors": ["{{from}}", "{{to}}"], "angle": 90},
+            "layers": [
+                {"type": "text", "role": "headline", "text": "{{title}}", "y": "40%",
+                 "enter": {"preset": "slideUp", "durationFrames": 15}},
+                {"type": "text", "role": "body", "text": "{{line}}", "y": "60%", "font": "Noto Sans"}]}]
+    });
+    let json = dir.join("template.json");
+    std::fs::write(&json, serde_json::to_vec(&template).expect("json")).expect("write");
+    let rows: Vec<[String; 5]> = (0..20)
+        .map(|i| {
+            [
+                format!("ad{i:02}"),
+                format!("Product {i}"),
+                format!("Now {} % off, this week only", 5 * i + 5),
+                format!("#{:02x}3060", 40 + 8 * i),
+                format!("#10{:02x}40", 200 - 6 * i),
+            ]
+        })
+        .collect();
+    let mut csv = String::from("name,title,line,from,to\n");
+    for r in &rows {
+        csv.push_str(&format!("{},{},\"{}\",{},{}\n", r[0], r[1], r[2], r[3], r[4]));
+    }
+    std::fs::write(dir.join("rows.csv"), csv).expect("write");
+    let common = ["--no-variants", "-q", "--preset", "veryfast"];
+    let t = Instant::now();
+    let ok = Command::new(&reel)
+        .arg("render")
+        .arg(&json)
+        .args(["--batch"])
+        .arg(dir.join("rows.csv"))
+        .arg("-o")
+        .arg(dir.join("one"))
+        .args(common)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "the batch failed");
+    let one = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    for r in &rows {
+        let ok = Command::new(&reel)
+            .arg("render")
+            .arg(&json)
+            .arg("-o")
+            .arg(dir.join(format!("sep/{}.mp4", r[0])))
+            .args(["--set", &format!("title={}", r[1]), "--set", &format!("line={}", r[2])])
+            .args(["--set", &format!("from={}", r[3]), "--set", &format!("to={}", r[4])])
+            .args(common)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "a separate run failed");
+    }
+    let separate = t.elapsed().as_secs_f64();
+    // The same videos either way.
+    for r in &rows {
+        let a = std::fs::read(dir.join(format!("one/{}.mp4", r[0]))).expect("batch output");
+        let b = std::fs::read(dir.join(format!("sep/{}.mp4", r[0]))).expect("separate output");
+        assert!(a == b, "{}: the batch and the separate run differ", r[0]);
+    }
+    println!(
+        "batch: 20 rows of 60 frames at 1280x720 in one process {one:.2} s, as 20 runs {separate:.2} s; ratio {:.2} ({:.0} ms saved a video)",
+        one / separate,
+        (separate - one) / 20.0 * 1e3
+    );
 }
 
 /// Peak RSS (MB) of reel rendering one flat colour at the size, rate and length of the

@@ -438,15 +438,17 @@ pub fn render(plan: &Plan, opts: &RenderOptions) -> Result<RenderReport> {
         return Err(e); // likewise: the unfinished writers remove their temporary files
     }
 
-    // Finish every output (trailers, faststart, renames), then the posters.
+    // Finish every output (trailers, faststart) and write the posters under temporary
+    // names, then rename them all: every output appears, or none does.
     let mut outputs = Vec::new();
+    let mut pending = Vec::new();
     let mut soundtrack_s = 0.0;
     for (kind, path, writer, frames) in finished {
         let t = Instant::now();
         let (width, height) = writer.size();
         // Up to the flush, which is a frame of AAC at most.
         soundtrack_s += writer.audio_seconds();
-        writer.finish()?;
+        pending.push(writer.finish_pending()?);
         run.encode_ns.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
         let codec = if mix.is_some() { "h264+aac" } else { "h264" };
         outputs.push(OutputReport {
@@ -463,12 +465,18 @@ pub fn render(plan: &Plan, opts: &RenderOptions) -> Result<RenderReport> {
     let t_posters = Instant::now();
     if run.poster_frame.is_some() {
         if let Some(frame) = run.poster.lock().ok().and_then(|mut g| g.take()) {
-            for (path, width, height) in variants::write_posters(&opts.output, &frame, opts.poster_quality)? {
+            for (file, width, height) in variants::write_posters(&opts.output, &frame, opts.poster_quality)? {
                 let (kind, codec) = ("poster".into(), "jpeg".into());
+                let path = file.target().to_path_buf();
                 outputs.push(OutputReport { path, kind, bytes: 0, width, height, frames: 1, duration_s: 0.0, codec });
+                pending.push(file);
             }
         }
     }
+    if run.cancelled() {
+        return Err(Error::Cancelled); // the pending files are removed as they drop
+    }
+    crate::encode::PendingFile::commit_all(pending)?;
     let posters_s = t_posters.elapsed().as_secs_f64();
     for o in &mut outputs {
         o.bytes = std::fs::metadata(&o.path).map(|m| m.len()).unwrap_or(0);
@@ -578,7 +586,58 @@ impl OutputSettings {
                 });
             }
         }
-        Ok(OutputSettings { main, web, preview })
+        let settings = OutputSettings { main, web, preview };
+        settings.check_paths(plan, opts)?;
+        Ok(settings)
+    }
+
+    /// Every file this render will write: the main output, then the variants asked for.
+    fn paths(&self, opts: &RenderOptions) -> Vec<PathBuf> {
+        let mut out = vec![opts.output.clone()];
+        if self.web.is_some() {
+            out.push(variants::sibling(&opts.output, "_web.mp4"));
+        }
+        if self.preview.is_some() {
+            out.push(variants::sibling(&opts.output, "_preview.mp4"));
+        }
+        if opts.variants.posters {
+            out.push(variants::sibling(&opts.output, "_400w.jpg"));
+            out.push(variants::sibling(&opts.output, "_800w.jpg"));
+        }
+        out
+    }
+
+    /// Refuses, before any work, an output that would replace something other than a
+    /// regular file (a folder, a device node, a link) or a file the render reads (an
+    /// asset, by any name: compared by device and inode).
+    fn check_paths(&self, plan: &Plan, opts: &RenderOptions) -> Result<()> {
+        #[cfg(unix)]
+        use std::os::unix::fs::MetadataExt;
+        for path in self.paths(opts) {
+            let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
+            if !meta.file_type().is_file() {
+                return Err(Error::Option {
+                    name: "output",
+                    message: format!(
+                        "{} exists and is not a regular file (a folder, a device or a link); reel will not replace it",
+                        path.display()
+                    ),
+                });
+            }
+            #[cfg(unix)]
+            for input in &plan.inputs {
+                if std::fs::metadata(input).is_ok_and(|m| (m.dev(), m.ino()) == (meta.dev(), meta.ino())) {
+                    return Err(Error::Option {
+                        name: "output",
+                        message: format!(
+                            "{} is an asset this composition reads; choose another output name",
+                            path.display()
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Opens every writer before frame 0, so a bad output folder fails before any work.

@@ -124,30 +124,16 @@ pub fn poster(frame: &Pixmap, width: u32) -> Pixmap {
     resize_premultiplied(frame, width, h)
 }
 
-/// Writes bytes to `path` atomically: a temporary name in the same folder, then a rename.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = crate::encode::temp_path(path);
-    if let Err(e) = std::fs::write(&tmp, bytes) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(Error::io(&tmp, e));
-    }
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::io(path, e)
-    })
-}
-
-/// Writes `NAME_400w.jpg` and `NAME_800w.jpg` for `main` from an opaque frame; returns the
-/// paths with their sizes.
-pub fn write_posters(main: &Path, frame: &Pixmap, quality: u8) -> Result<Vec<(PathBuf, u32, u32)>> {
+/// Writes `NAME_400w.jpg` and `NAME_800w.jpg` for `main` from an opaque frame, under
+/// temporary names until committed; returns them with their sizes.
+pub fn write_posters(main: &Path, frame: &Pixmap, quality: u8) -> Result<Vec<(crate::encode::PendingFile, u32, u32)>> {
     let mut out = Vec::new();
     for w in [400, 800] {
         let p = poster(frame, w);
         // Opaque frames: premultiplied bytes are the straight bytes.
         let jpg = encode_jpeg(p.data(), p.width(), p.height(), quality.clamp(1, 100))?;
         let path = sibling(main, &format!("_{w}w.jpg"));
-        write_atomic(&path, &jpg)?;
-        out.push((path, p.width(), p.height()));
+        out.push((crate::encode::PendingFile::write(&path, &jpg)?, p.width(), p.height()));
     }
     Ok(out)
 }
@@ -181,10 +167,10 @@ pub fn asset_variants(path: &Path, out_dir: Option<&Path>, preset: &str) -> Resu
             px[2] = px[2].saturating_add(k);
             px[3] = 255;
         }
-        return Ok(write_posters(&target, &img, 85)?
-            .into_iter()
-            .map(|(p, w, h)| report(p, "poster", w, h, 1, "jpeg"))
-            .collect());
+        let posters = write_posters(&target, &img, 85)?;
+        let sizes: Vec<(u32, u32)> = posters.iter().map(|(_, w, h)| (*w, *h)).collect();
+        let paths = crate::encode::PendingFile::commit_all(posters.into_iter().map(|(p, _, _)| p).collect())?;
+        return Ok(paths.into_iter().zip(sizes).map(|(p, (w, h))| report(p, "poster", w, h, 1, "jpeg")).collect());
     }
     // Anything else is tried as a video.
     let key = path.display().to_string();
@@ -220,8 +206,7 @@ pub fn asset_variants(path: &Path, out_dir: Option<&Path>, preset: &str) -> Resu
         yp.fill_from_rgba(small.data());
         p_out.write(&yp)?;
     }
-    w_out.finish()?;
-    p_out.finish()?;
+    crate::encode::PendingFile::commit_all(vec![w_out.finish_pending()?, p_out.finish_pending()?])?;
     Ok(vec![
         report(web_path, "web", web.width, web.height, frames, if audio.is_some() { "h264+aac" } else { "h264" }),
         report(

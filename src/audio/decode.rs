@@ -116,6 +116,10 @@ impl Packets {
             declared: track.num_frames,
             priming: if is_aac { track.delay.map(|d| d as usize).unwrap_or(1024) } else { 0 },
         };
+        // A header's rate and channels are checked before a decoder is made for them (a WAV
+        // can declare 4 GHz, and buffers are sized from it).
+        let channels = params.channels.as_ref().map(|c| c.count()).unwrap_or(1);
+        check_format(params.sample_rate.unwrap_or(RATE_RANGE.0), channels)?;
         let track_id = track.id;
         let decoder = symphonia::default::get_codecs()
             .make_audio_decoder(&params, &AudioDecoderOptions::default())
@@ -141,6 +145,7 @@ impl Packets {
                 Ok(buf) => {
                     let spec = buf.spec();
                     if self.rate == 0 {
+                        check_format(spec.rate(), spec.channels().count())?;
                         self.rate = spec.rate();
                         self.channels = spec.channels().count();
                     } else if spec.rate() != self.rate || spec.channels().count() != self.channels {
@@ -155,6 +160,23 @@ impl Packets {
             }
         }
     }
+}
+
+/// The sample rates accepted, Hz: telephone to studio rates. Outside them a file is refused
+/// before it is decoded (a header can declare 1 Hz or 4 GHz; either costs gigabytes).
+pub const RATE_RANGE: (u32, u32) = (8_000, 192_000);
+/// The most channels a sound may have (7.1 surround).
+pub const MAX_CHANNELS: usize = 8;
+
+/// Refuses a sample rate or channel count outside what reel accepts.
+fn check_format(rate: u32, channels: usize) -> Result<(), String> {
+    if !(RATE_RANGE.0..=RATE_RANGE.1).contains(&rate) {
+        return Err(format!("a sample rate of {rate} Hz; reel accepts {}..={} Hz", RATE_RANGE.0, RATE_RANGE.1));
+    }
+    if !(1..=MAX_CHANNELS).contains(&channels) {
+        return Err(format!("{channels} channels; reel accepts 1..={MAX_CHANNELS}"));
+    }
+    Ok(())
 }
 
 /// An audio file checked by decoding it whole once: its rate, channels and length, so it can

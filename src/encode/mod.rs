@@ -63,6 +63,63 @@ pub fn temp_path(final_path: &Path) -> PathBuf {
     final_path.with_file_name(format!(".{name}.{}-{n}.part", std::process::id()))
 }
 
+/// A complete output under its temporary name. Dropped uncommitted, it is removed.
+#[derive(Debug)]
+pub struct PendingFile {
+    tmp: PathBuf,
+    target: PathBuf,
+    committed: bool,
+}
+
+impl PendingFile {
+    /// Writes `bytes` to a temporary file beside `target`.
+    pub fn write(target: &Path, bytes: &[u8]) -> Result<PendingFile> {
+        let tmp = temp_path(target);
+        let pending = PendingFile { tmp, target: target.to_path_buf(), committed: false };
+        std::fs::write(&pending.tmp, bytes).map_err(|e| Error::io(target, e))?;
+        Ok(pending)
+    }
+
+    /// The final name.
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+
+    /// Renames the file into place.
+    pub fn commit(mut self) -> Result<PathBuf> {
+        std::fs::rename(&self.tmp, &self.target).map_err(|e| Error::io(&self.target, e))?;
+        self.committed = true;
+        Ok(self.target.clone())
+    }
+
+    /// Commits every file, or none: when a rename fails, the files already renamed by this
+    /// call are removed again and the rest are dropped (removed).
+    pub fn commit_all(files: Vec<PendingFile>) -> Result<Vec<PathBuf>> {
+        let mut done = Vec::new();
+        let mut rest = files.into_iter();
+        for f in rest.by_ref() {
+            match f.commit() {
+                Ok(p) => done.push(p),
+                Err(e) => {
+                    for p in &done {
+                        let _ = std::fs::remove_file(p);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(done)
+    }
+}
+
+impl Drop for PendingFile {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
 /// Where an output's sound comes from: interleaved stereo f32 at 48 kHz, exactly as long as
 /// the video.
 #[derive(Debug, Clone)]
@@ -464,7 +521,14 @@ impl Mp4Writer {
 
     /// Flushes the encoder, writes the trailer (faststart moves the index to the front) and
     /// renames the file into place.
-    pub fn finish(mut self) -> Result<PathBuf> {
+    pub fn finish(self) -> Result<PathBuf> {
+        self.finish_pending()?.commit()
+    }
+
+    /// Completes the file (flush, trailer) under its temporary name; [`PendingFile::commit`]
+    /// renames it into place. A render commits all its outputs together, only once every
+    /// one of them is complete.
+    pub fn finish_pending(mut self) -> Result<PendingFile> {
         self.encoder.send_eof().map_err(|e| Error::Encode(format!("flushing libx264: {e}")))?;
         self.drain()?;
         self.feed_audio(usize::MAX, true)?;
@@ -473,9 +537,9 @@ impl Mp4Writer {
             Self::drain_audio(a, &mut self.octx, &self.target)?;
         }
         self.octx.write_trailer().map_err(|e| write_error(&self.target, "writing the MP4 trailer", e))?;
-        std::fs::rename(&self.tmp, &self.target).map_err(|e| Error::io(&self.target, e))?;
+        // The pending file owns the temporary file from here on.
         self.done = true;
-        Ok(self.target.clone())
+        Ok(PendingFile { tmp: self.tmp.clone(), target: self.target.clone(), committed: false })
     }
 }
 

@@ -279,8 +279,10 @@ struct Ctx<'a> {
     sources: HashMap<(String, u32, u32), Arc<ImageSource>>,
     /// (scene, source) for every image drawn.
     image_uses: Vec<(usize, Arc<ImageSource>)>,
-    /// Text blocks laid out so far, by what they were laid out from.
-    texts: Vec<(TextSpec, Arc<crate::text::TextBlock>)>,
+    /// Text blocks laid out so far, by what they were laid out from (its Debug form).
+    texts: HashMap<String, Arc<crate::text::TextBlock>>,
+    /// Bytes of `Limits::max_media_bytes` not yet taken by images and text rasters.
+    media_left: u64,
     font_warned: HashSet<String>,
     videos: &'a HashMap<String, (std::path::PathBuf, Result<crate::media::VideoInfo, String>)>,
     clips: Vec<ClipPlan>,
@@ -499,10 +501,10 @@ pub fn build(comp: &Composition, parse_warnings: &[Problem], opts: &PlanOptions)
             bg.into_iter().chain(s.layers.iter().filter(|l| l.kind == "video").filter_map(|l| l.asset.as_deref()))
         })
         .collect();
-    if !media_budget(&mut ck, opts, &resolved, &video_keys) {
+    let Some(image_bytes) = media_budget(&mut ck, opts, &resolved, &video_keys) else {
         // Over the memory limit: decode nothing.
         return Err(Error::Invalid(Problems(ck.problems)));
-    }
+    };
     // Images are decoded when first used and released after their last use (once shrunk
     // to the size they are drawn at), so planning never holds every original at once.
     let mut images = Images { entries: HashMap::new(), order: Vec::new(), limits: lim.image };
@@ -548,7 +550,8 @@ pub fn build(comp: &Composition, parse_warnings: &[Problem], opts: &PlanOptions)
             motion,
             sources: HashMap::new(),
             image_uses: Vec::new(),
-            texts: Vec::new(),
+            texts: HashMap::new(),
+            media_left: lim.max_media_bytes.saturating_sub(image_bytes),
             font_warned: HashSet::new(),
             videos: &videos,
             clips: Vec::new(),
@@ -604,7 +607,23 @@ pub fn build(comp: &Composition, parse_warnings: &[Problem], opts: &PlanOptions)
     if !ck.problems.is_empty() {
         return Err(Error::Invalid(Problems(ck.problems)));
     }
+    // Every file the render reads, so that no output may take one's name.
+    let mut inputs: Vec<std::path::PathBuf> = resolved.iter().map(|(_, f)| f.clone()).collect();
+    if let Some(a) = &comp.audio {
+        let voice = a
+            .voiceover
+            .iter()
+            .flat_map(|v| v.asset.iter().chain(v.segments.iter().flatten().flat_map(|s| s.asset.iter())));
+        let keys = voice
+            .chain(a.music.iter().flat_map(|m| m.asset.iter()))
+            .chain(a.tracks.iter().flat_map(|t| t.asset.iter()));
+        inputs.extend(keys.filter_map(|k| opts.assets.resolve(k).ok()));
+    }
+    if let Some(k) = comp.captions.as_ref().and_then(|c| c.asset.as_ref()) {
+        inputs.extend(opts.assets.resolve(k).ok());
+    }
     Ok(Plan {
+        inputs,
         audio,
         clips,
         images,
@@ -1081,7 +1100,16 @@ fn motion(
     Some(Motion { preset, frames, easing })
 }
 
-fn track(ck: &mut Checker, ctx: &Ctx, p: &str, keys: &Option<Vec<model::Keyframe>>, axis: Option<Axis>) -> Track {
+/// A keyframe track: `x` and `y` are Lengths on `axis`; other values must lie in `range`
+/// (the same range as the layer's static property).
+fn track(
+    ck: &mut Checker,
+    ctx: &Ctx,
+    p: &str,
+    keys: &Option<Vec<model::Keyframe>>,
+    axis: Option<Axis>,
+    range: (f64, f64),
+) -> Track {
     let Some(keys) = keys else { return Track::default() };
     let mut out: Vec<Key> = Vec::new();
     for (i, k) in keys.iter().enumerate() {
@@ -1097,7 +1125,11 @@ fn track(ck: &mut Checker, ctx: &Ctx, p: &str, keys: &Option<Vec<model::Keyframe
         }
         let value = match (axis, &k.value) {
             (Some(a), v) => ctx.len(ck, &format!("{kp}.value"), v, a),
-            (None, Length::Px(v)) if v.is_finite() => *v as f32,
+            (None, Length::Px(v)) if (range.0..=range.1).contains(v) => *v as f32,
+            (None, Length::Px(v)) => {
+                ck.err(format!("{kp}.value"), format!("expected a number in {}..={}, found {v}", range.0, range.1));
+                0.0
+            }
             (None, v) => {
                 ck.err(format!("{kp}.value"), format!("expected a number, found {v:?}"));
                 0.0
@@ -1149,11 +1181,11 @@ fn layer(ck: &mut Checker, ctx: &mut Ctx, p: &str, l: &model::Layer, scene_len: 
     let kf = l.keyframes.clone().unwrap_or_default();
     let kp = format!("{p}.keyframes");
     let tracks = Tracks {
-        opacity: track(ck, ctx, &format!("{kp}.opacity"), &kf.opacity, None),
-        x: track(ck, ctx, &format!("{kp}.x"), &kf.x, Some(Axis::W)),
-        y: track(ck, ctx, &format!("{kp}.y"), &kf.y, Some(Axis::H)),
-        scale: track(ck, ctx, &format!("{kp}.scale"), &kf.scale, None),
-        rotation: track(ck, ctx, &format!("{kp}.rotation"), &kf.rotation, None),
+        opacity: track(ck, ctx, &format!("{kp}.opacity"), &kf.opacity, None, (0.0, 1.0)),
+        x: track(ck, ctx, &format!("{kp}.x"), &kf.x, Some(Axis::W), (0.0, 0.0)),
+        y: track(ck, ctx, &format!("{kp}.y"), &kf.y, Some(Axis::H), (0.0, 0.0)),
+        scale: track(ck, ctx, &format!("{kp}.scale"), &kf.scale, None, (0.0, 100.0)),
+        rotation: track(ck, ctx, &format!("{kp}.rotation"), &kf.rotation, None, (-36000.0, 36000.0)),
     };
 
     let (w, h, content) = match l.kind.as_str() {
@@ -1360,16 +1392,7 @@ fn text(ck: &mut Checker, ctx: &mut Ctx, p: &str, l: &model::Layer) -> Arc<crate
     let text = if l.uppercase == Some(true) { raw.to_uppercase() } else { raw };
     if !ck.problems.is_empty() {
         // Do not spend time shaping when the plan is already refused.
-        return Arc::new(crate::text::TextBlock {
-            pixmap: crate::raster::pixmap_or_tiny(1, 1),
-            width: 1.0,
-            height: 1.0,
-            origin: (0.0, 0.0),
-            lines: 0,
-            size,
-            glyphs: Vec::new(),
-            bands: Vec::new(),
-        });
+        return Arc::new(crate::text::TextBlock::empty(size));
     }
     let size = size.clamp(1.0, 2000.0);
     let spec = TextSpec {
@@ -1389,25 +1412,54 @@ fn text(ck: &mut Checker, ctx: &mut Ctx, p: &str, l: &model::Layer) -> Arc<crate
         shadow,
     };
     // The same text in the same style (a repeated title, a call to action) is shaped and
-    // rasterized once and shared.
-    if let Some((_, block)) = ctx.texts.iter().find(|(s, _)| *s == spec) {
+    // rasterized once and shared; found by a hash of the spec, so planning stays linear in
+    // the number of texts.
+    let key = format!("{spec:?}");
+    if let Some(block) = ctx.texts.get(&key) {
         return block.clone();
     }
-    let block = Arc::new(ctx.fonts.layout(&spec));
-    ctx.texts.push((spec, block.clone()));
-    block
+    // A block's raster is bounded on its own (four canvases, at most 64 Mpx), and all of
+    // them together count against `max_media_bytes` with the images: both checked from the
+    // shaped size, before anything is rasterized.
+    let canvas = ctx.w as u64 * ctx.h as u64;
+    let max_pixels = (4 * canvas).clamp(1 << 20, 64 << 20);
+    let left = ctx.media_left / 4;
+    match ctx.fonts.layout_within(&spec, max_pixels.min(left)) {
+        Ok(block) => {
+            ctx.media_left = ctx.media_left.saturating_sub(block.pixmap.data().len() as u64);
+            let block = Arc::new(block);
+            ctx.texts.insert(key, block.clone());
+            block
+        }
+        Err((w, h)) => {
+            let what = if (w as u64 * h as u64) > max_pixels {
+                format!("at most {max_pixels} pixels (four canvases, at most 64 Mpx) are allowed for one text")
+            } else {
+                "with the images and the texts before it, that exceeds the media limit (Limits::max_media_bytes)"
+                    .to_string()
+            };
+            ck.err(
+                format!("{p}.text"),
+                format!(
+                    "this text at fontSize {size:.0} (lineHeight {line_height}, shadow and stroke included) needs a {w}x{h} raster; {what}"
+                ),
+            );
+            Arc::new(crate::text::TextBlock::empty(size))
+        }
+    }
 }
 
 /// Refuses a composition whose decoded images would take more than
 /// `Limits::max_media_bytes`, from the files' headers alone, before decoding any. Files whose
 /// headers cannot be read are left to the decoders to report. False when over. (Audio files
-/// are decoded as the mix reads them, so they hold no samples.)
+/// are decoded as the mix reads them, so they hold no samples.) The bytes the images take,
+/// or `None` when over.
 fn media_budget(
     ck: &mut Checker,
     opts: &PlanOptions,
     images: &[(String, std::path::PathBuf)],
     video_keys: &HashSet<&str>,
-) -> bool {
+) -> Option<u64> {
     let image_bytes: u64 = images
         .par_iter()
         .filter(|(k, _)| !video_keys.contains(k.as_str()))
@@ -1430,9 +1482,9 @@ fn media_budget(
                 mb(limit)
             ),
         );
-        return false;
+        return None;
     }
-    true
+    Some(image_bytes)
 }
 
 /// Resolves and checks every audio file (in parallel, each decoded once and let go), and

@@ -124,7 +124,11 @@ fn parse_time(s: &str) -> Option<f64> {
         2 => (0.0, parts[0].parse::<f64>().ok()?),
         _ => return None,
     };
-    (secs.is_finite() && (0.0..60.0).contains(&secs) && m < 60.0).then_some(h * 3600.0 + m * 60.0 + secs)
+    // Hours and minutes are whole, non-negative and finite; a cue's time stays within a
+    // day (a video is at most an hour; 1e300 hours would overflow frame arithmetic).
+    let whole = |v: f64| v.is_finite() && v >= 0.0 && v.fract() == 0.0;
+    (secs.is_finite() && (0.0..60.0).contains(&secs) && whole(m) && m < 60.0 && whole(h) && h < 24.0)
+        .then_some(h * 3600.0 + m * 60.0 + secs)
 }
 
 fn strip_tags(s: &str) -> String {
@@ -188,9 +192,21 @@ pub(super) fn build(
                     return None;
                 }
             };
-            let text = match std::fs::read(&file) {
-                Ok(b) if b.len() <= 16 << 20 => String::from_utf8_lossy(&b).into_owned(),
-                Ok(_) => {
+            // The size is checked from the file's metadata before it is read, and the read
+            // is bounded again in case the file grows meanwhile.
+            const MAX_CAPTION_BYTES: u64 = 16 << 20;
+            let read = std::fs::File::open(&file).and_then(|f| {
+                use std::io::Read;
+                if f.metadata()?.len() > MAX_CAPTION_BYTES {
+                    return Ok(None);
+                }
+                let mut b = Vec::new();
+                f.take(MAX_CAPTION_BYTES + 1).read_to_end(&mut b)?;
+                Ok((b.len() as u64 <= MAX_CAPTION_BYTES).then_some(b))
+            });
+            let text = match read {
+                Ok(Some(b)) => String::from_utf8_lossy(&b).into_owned(),
+                Ok(None) => {
                     ck.err("captions.asset", format!("asset {key:?}: larger than 16 MB"));
                     return None;
                 }

@@ -37,6 +37,8 @@ pub struct Plan {
     pub(crate) captions: Option<build::captions::CaptionsPlan>,
     /// Every image source with the frames that show it.
     pub(crate) images: Vec<ImageUse>,
+    /// The asset files the render reads (no output may take one's name).
+    pub(crate) inputs: Vec<std::path::PathBuf>,
 }
 
 impl Plan {

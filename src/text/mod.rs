@@ -183,6 +183,17 @@ impl FontLibrary {
 
     /// Shapes, wraps and rasterizes a text block once: plate, blurred shadow, stroke, fill.
     pub fn layout(&self, spec: &TextSpec) -> TextBlock {
+        match self.layout_within(spec, u64::MAX) {
+            Ok(block) => block,
+            Err(_) => TextBlock::empty(spec.size),
+        }
+    }
+
+    /// As [`FontLibrary::layout`], but a block whose raster (text, padding, and the margin
+    /// its shadow and stroke need) would hold more than `max_pixels` pixels is not
+    /// rasterized: the raster's size is returned instead, found by shaping alone, before
+    /// anything is allocated.
+    pub fn layout_within(&self, spec: &TextSpec, max_pixels: u64) -> Result<TextBlock, (u32, u32)> {
         let mut guard = self.lock();
         let Inner { fonts, glyphs } = &mut *guard;
         let size = if spec.auto_fit { fit_size(fonts, spec) } else { spec.size.max(1.0) };
@@ -217,8 +228,11 @@ impl FontLibrary {
         let reach = spec.shadow.map(|s| s.dx.abs().max(s.dy.abs()) + 2.0 * s.blur).unwrap_or(0.0)
             + spec.stroke.map(|s| s.1).unwrap_or(0.0);
         let margin = (size * 0.5 + reach).ceil();
-        let pw = (box_w + 2.0 * margin).ceil().max(1.0) as u32;
-        let ph = (box_h + 2.0 * margin).ceil().max(1.0) as u32;
+        let pw = (box_w + 2.0 * margin).ceil().clamp(1.0, u32::MAX as f32) as u32;
+        let ph = (box_h + 2.0 * margin).ceil().clamp(1.0, u32::MAX as f32) as u32;
+        if pw as u64 * ph as u64 > max_pixels {
+            return Err((pw, ph));
+        }
         let mut pixmap = crate::raster::pixmap_or_tiny(pw, ph);
         if let Some(plate) = spec.plate {
             if let Some(rect) = Rect::from_xywh(margin, margin, box_w, box_h) {
@@ -294,7 +308,7 @@ impl FontLibrary {
             }
         }
         pixmap.draw_pixmap(0, 0, fill.as_ref(), &PixmapPaint::default(), Transform::identity(), None);
-        TextBlock {
+        Ok(TextBlock {
             pixmap,
             width: box_w,
             height: box_h,
@@ -303,7 +317,7 @@ impl FontLibrary {
             size,
             glyphs: reveal,
             bands,
-        }
+        })
     }
 }
 
@@ -425,7 +439,8 @@ fn blend_glyph(dst: &mut Pixmap, img: &cosmic_text::SwashImage, x: i32, y: i32, 
             if sa <= 0.0 {
                 continue;
             }
-            let d = ((yy * pw + xx) * 4) as usize;
+            // usize: a large block's byte offset does not fit an i32.
+            let d = (yy as usize * pw as usize + xx as usize) * 4;
             let inv = 1.0 - sa;
             let px = &mut data[d..d + 4];
             px[0] = (sr * 255.0 + px[0] as f32 * inv).round().min(255.0) as u8;
@@ -616,6 +631,22 @@ pub struct TextBlock {
     pub glyphs: Vec<RevealGlyph>,
     /// Every line's band.
     pub bands: Vec<Band>,
+}
+
+impl TextBlock {
+    /// A block with nothing in it, at `size`: what a refused text is planned as.
+    pub fn empty(size: f32) -> TextBlock {
+        TextBlock {
+            pixmap: crate::raster::pixmap_or_tiny(1, 1),
+            width: 1.0,
+            height: 1.0,
+            origin: (0.0, 0.0),
+            lines: 0,
+            size,
+            glyphs: Vec::new(),
+            bands: Vec::new(),
+        }
+    }
 }
 
 /// A rectangle with rounded corners (plain when `r` is 0).

@@ -53,6 +53,13 @@ fn catalogue_of_bad_input() {
     ff("-f lavfi -i sine=d=4", "tone.wav");
     ff("-f lavfi -i sine=d=4 -c:a flac", "tone.flac");
     ff("-f lavfi -i sine=d=4 -c:a libmp3lame", "tone.mp3");
+    // WAV headers declaring 1 Hz and 4 GHz: either would cost gigabytes to resample.
+    write_wav(&d.join("slow.wav"), 1, 1, &[0.1; 50]);
+    let mut fast = std::fs::read(d.join("slow.wav")).expect("r");
+    fast[24..28].copy_from_slice(&4_000_000_000u32.to_le_bytes());
+    std::fs::write(d.join("fast.wav"), fast).expect("w");
+    std::fs::write(d.join("huge.srt"), "1\n1e300:00:00,000 --> 1e300:00:01,000\nHi\n").expect("w");
+    std::fs::write(d.join("neg.srt"), "1\n-1:00:00,000 --> 00:00:01,000\nHi\n").expect("w");
     let outside = tempfile::tempdir().expect("tmp");
     std::fs::write(outside.path().join("secret.png"), b"x").expect("w");
     std::os::unix::fs::symlink(outside.path().join("secret.png"), d.join("link.png")).expect("link");
@@ -155,6 +162,25 @@ fn catalogue_of_bad_input() {
         ("asset truncated", comp(r#""audio": {"voiceover": {"asset": "cut_tone.wav"}}"#, ""), "\"cut_tone.wav\": truncated audio"),
         ("asset truncated", comp(r#""audio": {"music": {"asset": "cut_tone.flac"}}"#, ""), "\"cut_tone.flac\": truncated audio"),
         ("asset truncated", comp(r#""audio": {"tracks": [{"asset": "cut_tone.mp3"}]}"#, ""), "\"cut_tone.mp3\": truncated audio"),
+        ("audio rate", comp(r#""audio": {"voiceover": {"asset": "slow.wav"}}"#, ""), "1 Hz"),
+        ("audio rate", comp(r#""audio": {"music": {"asset": "fast.wav"}}"#, ""), "4000000000 Hz"),
+        ("caption time", comp(r#""captions": {"asset": "huge.srt"}"#, ""), "\"huge.srt\": line 2"),
+        ("caption time", comp(r#""captions": {"asset": "neg.srt"}"#, ""), "\"neg.srt\": line 2"),
+        (
+            "text raster",
+            layer(r#""type": "text", "text": "A\nB\nC\nD\nE\nF\nG\nH\nI\nJ", "fontSize": 2000, "lineHeight": 10"#),
+            "scenes[0].layers[0].text: this text at fontSize 2000",
+        ),
+        (
+            "keyframe range",
+            layer(r#""type": "shape", "keyframes": {"scale": [{"frame": 0, "value": 1e308}]}"#),
+            "scenes[0].layers[0].keyframes.scale[0].value",
+        ),
+        (
+            "keyframe range",
+            layer(r#""type": "shape", "keyframes": {"opacity": [{"frame": 0, "value": -3}]}"#),
+            "keyframes.opacity[0].value: expected a number in 0..=1",
+        ),
         ("option", comp("", ""), "--frobnicate"),
     ];
     assert!(cases.len() >= 60, "{} cases", cases.len());

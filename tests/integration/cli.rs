@@ -4,13 +4,24 @@ use crate::common::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// The `reel` binary of this build: `cargo test` at the workspace's top builds it with the
-/// tests (crates/reel-cli is a default member).
+/// The `reel` binary of this build. `cargo test` does not build another package's
+/// binaries, so `make test` runs `cargo build --workspace --bins` first; a binary older than
+/// the library these tests were built with is refused rather than tested.
 pub fn reel_bin() -> PathBuf {
     // target/<profile>/deps/integration-xxxx -> target/<profile>/reel
     let exe = std::env::current_exe().expect("current exe");
-    let bin = exe.parent().and_then(Path::parent).expect("target dir").join("reel");
-    assert!(bin.exists(), "{} not built: run `cargo test` at the workspace's top", bin.display());
+    let deps = exe.parent().expect("deps dir");
+    let bin = deps.parent().expect("target dir").join("reel");
+    let hint = "run `cargo build --workspace --bins` before `cargo test` (make test does)";
+    let built = std::fs::metadata(&bin).and_then(|m| m.modified());
+    let built = built.unwrap_or_else(|_| panic!("{} is not built: {hint}", bin.display()));
+    let newest_lib = std::fs::read_dir(deps)
+        .expect("read deps")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("libreel-"))
+        .filter_map(|e| e.metadata().and_then(|m| m.modified()).ok())
+        .max();
+    assert!(newest_lib.is_none_or(|lib| built >= lib), "{} is older than the library: {hint}", bin.display());
     bin
 }
 
@@ -413,4 +424,48 @@ fn fonts_lists_the_bundled_families_and_a_folder_s() {
     let dejavu = faces.as_array().expect("array").iter().find(|f| f["family"] == "DejaVu Sans").expect("DejaVu Sans");
     assert!(dejavu["source"].as_str().expect("source").ends_with("DejaVuSans.ttf"));
     assert_eq!(run(dir.path(), &["fonts", "--fonts", "nope"]).status.code(), Some(2));
+}
+
+/// An output never replaces a file the render reads (by any name), the composition, a
+/// folder or a device node: each is refused before any work, and nothing is written.
+#[test]
+fn outputs_never_replace_inputs_or_special_files() {
+    let dir = media_dir();
+    let d = dir.path();
+    std::fs::copy(d.join("quad.png"), d.join("v_400w.jpg")).expect("copy");
+    std::fs::write(
+        d.join("c.json"),
+        r#"{"id": "c", "width": 64, "height": 36, "scenes": [{"id": "s", "durationFrames": 3,
+            "layers": [{"type": "image", "asset": "quad.png"}, {"type": "image", "asset": "v_400w.jpg"}]}]}"#,
+    )
+    .expect("write");
+    std::fs::copy(d.join("c.json"), d.join("c.mp4")).expect("copy");
+    std::fs::create_dir(d.join("x_web.mp4")).expect("mkdir");
+    std::os::unix::fs::symlink(d.join("quad.png"), d.join("alias.mp4")).expect("link");
+    std::fs::hard_link(d.join("quad.png"), d.join("hard.mp4")).expect("hard link");
+    let before = files_in(d);
+    let quad = std::fs::read(d.join("quad.png")).expect("quad");
+    for (args, needle) in [
+        (&["render", "c.json", "-o", "v.mp4"][..], "asset"),
+        (&["render", "c.json", "-o", "hard.mp4"], "asset"),
+        (&["render", "c.json", "-o", "alias.mp4"], "not a regular file"),
+        (&["render", "c.json", "-o", "x.mp4"], "not a regular file"),
+        (&["render", "c.mp4", "-o", "c.mp4"], "the composition itself"),
+        (&["render", "c.json", "-o", "o.mp4", "--report", "c.json"], "the composition itself"),
+    ] {
+        let o = run(d, args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(needle), "{args:?}: {}", stderr(&o));
+        assert_eq!(files_in(d), before, "{args:?}: nothing may be written");
+    }
+    assert_eq!(std::fs::read(d.join("quad.png")).expect("quad"), quad, "the asset is untouched");
+    // A device node named as the output (through the library's own check: the name ends in .mp4).
+    let dev = d.join("dev.mp4");
+    let made = Command::new("mknod").arg(&dev).args(["c", "1", "3"]).status().is_ok_and(|s| s.success());
+    if made {
+        let o = run(d, &["render", "c.json", "-o", "dev.mp4"]);
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        use std::os::unix::fs::FileTypeExt;
+        assert!(std::fs::symlink_metadata(&dev).expect("meta").file_type().is_char_device(), "the node stays");
+    }
 }

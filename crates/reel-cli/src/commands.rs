@@ -70,6 +70,11 @@ fn render(a: RenderArgs) -> Result<(), Failure> {
     };
     check_extension(&out, VIDEO_FORMATS, "-o")?;
     check_report_path(&a.out, &out)?;
+    for (flag, path) in [("-o", Some(&out)), ("--report", a.out.report.as_ref())] {
+        if path.is_some_and(|p| same_file(p, &a.input.composition)) {
+            return Err(Failure::Usage(format!("{flag}: that is the composition itself")));
+        }
+    }
     let data = input::merge_data(&a.input)?;
     let opts = input::plan_options(&a.input, &source.assets)?;
     let plan = input::plan(&source, &data, &opts)?;
@@ -77,6 +82,15 @@ fn render(a: RenderArgs) -> Result<(), Failure> {
     progress::warnings(mode, plan.warnings());
     render_plan(&plan, &out, &a.out, mode, "", a.out.report.as_deref())?;
     Ok(())
+}
+
+/// Whether two paths name one existing file (by device and inode).
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => (x.dev(), x.ino()) == (y.dev(), y.ino()),
+        _ => false,
+    }
 }
 
 /// The report may not take the name of an output.
