@@ -95,32 +95,36 @@ fn wait_for_progress(child: &mut std::process::Child) {
     }
 }
 
+/// Ctrl-C, SIGTERM (a service stopping) and SIGHUP (a closed terminal): each stops the
+/// render within a second, exit 130, and leaves neither an output nor a temporary file.
 #[test]
-fn ctrl_c_stops_within_a_second_and_cleans_up() {
+fn ctrl_c_sigterm_and_sighup_stop_within_a_second_and_clean_up() {
     let dir = media_dir();
     long_composition(dir.path());
     let before = files_in(dir.path());
-    let mut child = Command::new(crate::cli::reel_bin())
-        .current_dir(dir.path())
-        .args(["render", "long.json", "-o", "long.mp4", "--quiet"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    std::thread::sleep(std::time::Duration::from_millis(1500));
-    assert!(child.try_wait().expect("wait").is_none(), "still rendering");
-    assert!(files_in(dir.path()).iter().any(|f| f.ends_with(".part")), "a temporary file while rendering");
-    let sent = std::time::Instant::now();
-    Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            break s;
-        }
-        assert!(sent.elapsed().as_secs_f64() < 3.0, "did not stop after Ctrl-C");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
-    assert!(sent.elapsed().as_secs_f64() < 1.5, "took {:?}", sent.elapsed());
-    assert_eq!(status.code(), Some(130));
-    assert_eq!(files_in(dir.path()), before, "no output and no temporary file remain");
+    for signal in ["INT", "TERM", "HUP"] {
+        let mut child = Command::new(crate::cli::reel_bin())
+            .current_dir(dir.path())
+            .args(["render", "long.json", "-o", "long.mp4", "--quiet"])
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        assert!(child.try_wait().expect("wait").is_none(), "SIG{signal}: still rendering");
+        assert!(files_in(dir.path()).iter().any(|f| f.ends_with(".part")), "a temporary file while rendering");
+        let sent = std::time::Instant::now();
+        Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status().expect("kill");
+        let status = loop {
+            if let Some(s) = child.try_wait().expect("wait") {
+                break s;
+            }
+            assert!(sent.elapsed().as_secs_f64() < 3.0, "did not stop after SIG{signal}");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        assert!(sent.elapsed().as_secs_f64() < 1.5, "SIG{signal} took {:?}", sent.elapsed());
+        assert_eq!(status.code(), Some(130), "SIG{signal}");
+        assert_eq!(files_in(dir.path()), before, "SIG{signal}: no output and no temporary file remain");
+    }
 }
 
 #[test]
