@@ -95,7 +95,7 @@ fn composed(c: &mut Criterion) {
     for (name, frame) in [("kenburns_text", 50u64), ("crossfade", 90)] {
         let mut pm = tiny_skia::Pixmap::new(1920, 1080).expect("pixmap");
         let mut scratch = Scratch::new(1920, 1080);
-        let mut yuv = reel::encode::Yuv420::new(1920, 1080);
+        let mut yuv = reel::pixels::Yuv420::new(1920, 1080);
         g.bench_function(format!("{name}/rgba_then_convert"), |b| {
             b.iter(|| {
                 render_frame(&p, black_box(frame), &mut pm.as_mut(), &mut scratch, &[]);
@@ -134,7 +134,7 @@ fn text(c: &mut Criterion) {
 
 fn convert(c: &mut Criterion) {
     let rgba = vec![128u8; 1920 * 1080 * 4];
-    let mut yuv = reel::encode::Yuv420::new(1920, 1080);
+    let mut yuv = reel::pixels::Yuv420::new(1920, 1080);
     c.bench_function("rgba_to_yuv420_bt709/1080p", |b| b.iter(|| yuv.fill_from_rgba(black_box(&rgba))));
     c.bench_function("rgba_to_yuv420_bt709_scalar/1080p", |b| b.iter(|| yuv.fill_from_rgba_scalar(black_box(&rgba))));
 }

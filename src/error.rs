@@ -11,11 +11,19 @@ use std::path::PathBuf;
 /// One problem found in a composition: where (a JSON path such as
 /// `scenes[2].layers[0].fontSize`, or an asset key) and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct Problem {
     /// JSON path of the offending value, relative to the composition object.
     pub path: String,
     /// What was found and what is allowed.
     pub message: String,
+}
+
+impl Problem {
+    /// A problem at `path` (a JSON path, or empty for the whole composition).
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Problem {
+        Problem { path: path.into(), message: message.into() }
+    }
 }
 
 impl fmt::Display for Problem {
@@ -106,12 +114,6 @@ impl Error {
 
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io { path: path.into(), source }
-    }
-}
-
-impl From<ffmpeg_next::Error> for Error {
-    fn from(e: ffmpeg_next::Error) -> Self {
-        Error::Encode(e.to_string())
     }
 }
 

@@ -1,7 +1,7 @@
 //! # reel: composition JSON in, H.264 MP4 out
 //!
 //! A video-generation service plans a video as a *composition* (timed scenes with
-//! backgrounds, images, text, shapes and transitions; the contract is `COMPOSITION.md`).
+//! backgrounds, images, text, shapes and transitions; the format is `docs/composition.md`).
 //! `reel` renders it:
 //!
 //! 1. **Parse** ([`parse`], [`parse_file`]): JSON text -> [`model::Composition`]. Syntax
@@ -25,6 +25,31 @@
 //! # Ok::<(), reel::Error>(())
 //! ```
 //!
+//! ## The pipeline, and which module does what
+//!
+//! ```text
+//!  JSON ──model──▶ Composition ──plan──▶ Plan ──render──▶ frames ──ffmpeg::encode──▶ MP4s
+//!   │ (merge: {{fields}})      │ media, audio,       │ raster (timeline,     + posters
+//!   │                          │ text, anim          │  pixels), audio mix   (variants)
+//! ```
+//!
+//! | module | job | names |
+//! |---|---|---|
+//! | [`model`], [`merge`] | serde types of the format, parsing, the JSON Schema; merge fields | error |
+//! | [`plan`] | validation into the read-only [`Plan`]; one file per part of the format | model, media, audio, text, anim, pixels |
+//! | [`media`] | asset resolution inside a folder, images with limits; clips (re-exported from `ffmpeg`) | ffmpeg, pixels |
+//! | [`audio`] | decoding (symphonia), resampling (rubato), the streaming mix | media, ffmpeg |
+//! | [`text`] | bundled fonts, shaping and layout (cosmic-text), text rasters | pixels |
+//! | [`anim`], [`time`] | easing, keyframes, presets; rational frame rates | nothing |
+//! | `timeline` | (plan, frame) -> the scenes in view and a transition's progress | plan |
+//! | [`raster`] | painting a frame in RGBA or composing it in 4:2:0; cannot fail | plan, timeline, text, pixels |
+//! | [`render`] | the frame pipeline, options, stills; [`report`] is what it returns | everything above |
+//! | [`variants`] | web and preview settings, posters, asset variants | audio, media, ffmpeg, report |
+//! | [`ffmpeg`] | **the FFmpeg boundary**: encoding and muxing ([`encode`]), clip decoding | pixels, time, error |
+//! | [`pixels`] | the bottom: Y'CbCr planes, pixmaps, rounded rectangles, blits | nothing |
+//!
+//! No module names one above it: there are no import cycles.
+//!
 //! ## Guarantees
 //! - The output holds exactly `totalDurationFrames` frames at the exact rational rate
 //!   (29.97 is 30000/1001); the duration policy (`fit`, `pad`, `strict`) decides how the
@@ -46,21 +71,27 @@
 //!
 //! ## Decisions worth knowing
 //! A clip's own audio at another `playbackRate` plays like tape (resampled, the pitch
-//! follows). A clip's display matrix (rotation) is applied as players do. See the issue
-//! tracker's closing notes for what is not done yet.
+//! follows). A clip's display matrix (rotation) is applied as players do. More in
+//! `docs/design.md`.
+//!
+//! Process-wide settings (malloc arenas, transparent huge pages) are left to the program
+//! that embeds the library; reel's own programs use `reel_process::tune_allocator`.
 
 #![warn(missing_docs)]
 
 pub mod anim;
 pub mod audio;
-pub mod encode;
 pub mod error;
+pub mod ffmpeg;
+pub use ffmpeg::encode;
 pub mod media;
 pub mod merge;
 pub mod model;
+pub mod pixels;
 pub mod plan;
 pub mod raster;
 pub mod render;
+pub mod report;
 pub mod text;
 pub mod time;
 pub(crate) mod timeline;
@@ -78,26 +109,3 @@ pub use render::{
 };
 pub use time::Fps;
 pub use variants::Variants;
-
-use std::path::PathBuf;
-use std::sync::Arc;
-
-impl PlanOptions {
-    /// Assets from `assets_dir`, the bundled fonts, the composition's duration policy
-    /// (default `fit`), default limits.
-    pub fn new(assets_dir: impl Into<PathBuf>) -> PlanOptions {
-        PlanOptions {
-            assets: Arc::new(media::FolderAssets::new(assets_dir)),
-            fonts: text::FontLibrary::bundled(),
-            duration_policy: None,
-            limits: Limits::default(),
-        }
-    }
-}
-
-impl Plan {
-    /// Validates a parsed composition into a plan (see [`plan::build`]).
-    pub fn build(parsed: &Parsed, opts: &PlanOptions) -> Result<Plan> {
-        plan::build(&parsed.composition, &parsed.warnings, opts)
-    }
-}

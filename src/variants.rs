@@ -10,6 +10,7 @@ use tiny_skia::Pixmap;
 
 /// Which extra outputs a render writes beside `NAME.mp4`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Variants {
     /// `NAME_web.mp4`: H.264 Main, level <= 4.1, <= 1080 px short side, keyframe every 2 s,
     /// capped bitrate, AAC 128 kb/s, faststart.
@@ -18,6 +19,26 @@ pub struct Variants {
     pub preview: bool,
     /// `NAME_400w.jpg` and `NAME_800w.jpg` from the poster frame.
     pub posters: bool,
+}
+
+impl Variants {
+    /// These variants, with the web copy on or off.
+    pub const fn with_web(mut self, on: bool) -> Variants {
+        self.web = on;
+        self
+    }
+
+    /// These variants, with the preview on or off.
+    pub const fn with_preview(mut self, on: bool) -> Variants {
+        self.preview = on;
+        self
+    }
+
+    /// These variants, with the posters on or off.
+    pub const fn with_posters(mut self, on: bool) -> Variants {
+        self.posters = on;
+        self
+    }
 }
 
 impl Default for Variants {
@@ -142,8 +163,8 @@ pub fn write_posters(main: &Path, frame: &Pixmap, quality: u8) -> Result<Vec<(cr
 /// `KEY_400w.jpg` and `KEY_800w.jpg` (EXIF orientation applied, transparency flattened onto
 /// white, never upscaled: a source narrower than 400 px keeps its width in both); a video
 /// `KEY.ext` gets `KEY_web.mp4` and `KEY_preview.mp4` (its audio, if any, in both).
-pub fn asset_variants(path: &Path, out_dir: Option<&Path>, preset: &str) -> Result<Vec<crate::render::OutputReport>> {
-    use crate::render::OutputReport;
+pub fn asset_variants(path: &Path, out_dir: Option<&Path>, preset: &str) -> Result<Vec<crate::report::OutputReport>> {
+    use crate::report::OutputReport;
     let name = path.file_name().ok_or_else(|| Error::invalid("", format!("{} is not a file", path.display())))?;
     let target = out_dir.map(|d| d.join(name)).unwrap_or_else(|| path.to_path_buf());
     if let Some(d) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -184,7 +205,7 @@ pub fn asset_variants(path: &Path, out_dir: Option<&Path>, preset: &str) -> Resu
     let sample_frames = fps.sample_at(frames, crate::audio::RATE) as usize;
     let settings = |bitrate| {
         audio.as_ref().map(|a| crate::encode::AudioSettings {
-            soundtrack: crate::encode::Soundtrack::Sound(a.clone(), sample_frames),
+            soundtrack: std::sync::Arc::new(crate::audio::Fixed { source: a.clone(), frames: sample_frames }),
             bitrate,
         })
     };
@@ -194,9 +215,9 @@ pub fn asset_variants(path: &Path, out_dir: Option<&Path>, preset: &str) -> Resu
     let mut p_out = crate::encode::Mp4Writer::create(&preview_path, &preview, settings(96_000).as_ref())?;
     let mut dec =
         crate::media::ClipDecoder::open(path, web.width, web.height).map_err(|why| Error::invalid(key.clone(), why))?;
-    let mut small = crate::raster::pixmap_or_tiny(preview.width, preview.height);
+    let mut small = crate::pixels::pixmap_or_tiny(preview.width, preview.height);
     let (mut yw, mut yp) =
-        (crate::encode::Yuv420::new(web.width, web.height), crate::encode::Yuv420::new(preview.width, preview.height));
+        (crate::pixels::Yuv420::new(web.width, web.height), crate::pixels::Yuv420::new(preview.width, preview.height));
     for i in 0..frames {
         let t = i as f64 * fps.den as f64 / fps.num as f64;
         let Some(pic) = dec.frame_at(t) else { break };

@@ -4,6 +4,7 @@
 //! is kept between the two: memory does not grow with a sound's length.
 
 use super::{Sound, RATE};
+use crate::media::Pending;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -370,29 +371,10 @@ pub(crate) trait Pull: Send {
     fn pull(&mut self, want: usize, out: &mut Vec<f32>) -> Result<usize, String>;
 }
 
-/// Samples handed out from the front.
-#[derive(Default)]
-pub(crate) struct Pending {
-    pub(crate) data: Vec<f32>,
-    at: usize,
-}
-
-impl Pending {
-    /// Frames of `ch` channels left.
-    pub(crate) fn frames(&self, ch: usize) -> usize {
-        (self.data.len() - self.at) / ch
-    }
-
-    /// Moves up to `want` frames to `out`; returns how many.
-    pub(crate) fn give(&mut self, want: usize, ch: usize, out: &mut Vec<f32>) -> usize {
-        let n = want.min(self.frames(ch));
-        out.extend_from_slice(&self.data[self.at..self.at + n * ch]);
-        self.at += n * ch;
-        if self.at == self.data.len() {
-            self.data.clear();
-            self.at = 0;
-        }
-        n
+/// A clip's sound, decoded by FFmpeg, is pulled like a file's.
+impl Pull for crate::media::ClipAudio {
+    fn pull(&mut self, want: usize, out: &mut Vec<f32>) -> Result<usize, String> {
+        crate::media::ClipAudio::pull(self, want, out)
     }
 }
 
@@ -681,13 +663,23 @@ mod tests {
     /// A clip's sound, decoded by FFmpeg and played as a scene plays it (trimmed, looped,
     /// faded, at another playback rate) streams exactly the samples of the whole decode
     /// resampled by `process_all` (to 48 kHz, then again for the rate) and cut, looped and
-    /// faded in memory, as planning used to hold it. A WAV at 44.1 kHz stands in for a clip.
+    /// faded in memory, as planning used to hold it. 44.1 kHz PCM in Matroska stands in for a clip.
     #[test]
     fn a_clips_sound_streams_as_its_scene_plays_it() {
         use crate::audio::{ClipTrack, Source};
         let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("clip.wav");
-        write_wav(&path, 44_100, 2, &wave(44_100, 2, 30_000));
+        let wav = dir.path().join("clip.wav");
+        write_wav(&wav, 44_100, 2, &wave(44_100, 2, 30_000));
+        // Clips open only with video containers' demuxers: the same PCM, in Matroska.
+        let path = dir.path().join("clip.mkv");
+        let remuxed = std::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-i"])
+            .arg(&wav)
+            .args(["-c:a", "copy"])
+            .arg(&path)
+            .status()
+            .expect("run ffmpeg (installed by make test)");
+        assert!(remuxed.success(), "remuxing the WAV into Matroska");
         for (rate, from, span, looped, len) in
             [(1.0, 0, 32_653, false, 40_000), (1.0, 5000, 9000, true, 50_000), (1.5, 2000, 12_000, true, 31_000)]
         {

@@ -619,3 +619,62 @@ mod tests {
         assert!((rms(3.7, 4.0) - 0.3 / 2f32.sqrt()).abs() < 0.01, "{}", rms(3.7, 4.0));
     }
 }
+
+// ---- the encoder's soundtrack traits: the mix, and one sound cut or padded to a length.
+
+impl crate::encode::Soundtrack for MixSpec {
+    fn frames(&self) -> usize {
+        self.frames as usize
+    }
+    fn stream(&self) -> Box<dyn crate::encode::SoundStream> {
+        Box::new(MixSpec::stream(self))
+    }
+}
+
+impl crate::encode::SoundStream for MixStream {
+    fn read(&mut self, out: &mut [f32]) -> usize {
+        MixStream::read(self, out)
+    }
+    fn error(&self) -> Option<(&std::path::Path, &str)> {
+        MixStream::error(self)
+    }
+}
+
+/// One sound from its start, cut or padded with silence to `frames` sample frames (an
+/// asset's own soundtrack in its web and preview copies).
+#[derive(Debug, Clone)]
+pub struct Fixed {
+    /// The sound.
+    pub source: Source,
+    /// Sample frames in all.
+    pub frames: usize,
+}
+
+struct FixedStream {
+    reader: Reader,
+    pos: usize,
+    frames: usize,
+}
+
+impl crate::encode::Soundtrack for Fixed {
+    fn frames(&self) -> usize {
+        self.frames
+    }
+    fn stream(&self) -> Box<dyn crate::encode::SoundStream> {
+        Box::new(FixedStream { reader: self.source.reader(), pos: 0, frames: self.frames })
+    }
+}
+
+impl crate::encode::SoundStream for FixedStream {
+    fn read(&mut self, out: &mut [f32]) -> usize {
+        let n = (out.len() / 2).min(self.frames - self.pos);
+        for o in out[..n * 2].chunks_exact_mut(2) {
+            (o[0], o[1]) = self.reader.frame(self.pos);
+            self.pos += 1;
+        }
+        n * 2
+    }
+    fn error(&self) -> Option<(&std::path::Path, &str)> {
+        self.reader.error()
+    }
+}

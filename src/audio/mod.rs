@@ -13,9 +13,9 @@ mod mix;
 #[cfg(test)]
 pub(crate) use decode::write_wav;
 pub use decode::{decode_file, resample, AudioFile};
-pub(crate) use decode::{Pending, Pull};
-pub(crate) use mix::Reader;
-pub use mix::{mix, true_peak_ceiling, AudioPlan, ClipTrack, Duck, MixSpec, MixStream, Music, Placed, Sound, Source};
+pub use mix::{
+    mix, true_peak_ceiling, AudioPlan, ClipTrack, Duck, Fixed, MixSpec, MixStream, Music, Placed, Sound, Source,
+};
 
 /// The output sample rate.
-pub const RATE: u32 = 48_000;
+pub const RATE: u32 = crate::encode::SAMPLE_RATE;

@@ -6,6 +6,7 @@ use tiny_skia::{IntSize, Pixmap};
 
 /// Limits applied while decoding an image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ImageLimits {
     /// Largest width or height accepted.
     pub max_side: u32,

@@ -1,14 +1,14 @@
-//! Assets: resolving storage keys to files safely, and decoding images.
+//! Assets: resolving storage keys to files safely, and decoding images; video clips are
+//! decoded behind the FFmpeg boundary (`crate::ffmpeg`) and re-exported here.
 
 mod image;
-mod video;
 
 pub use self::image::{
     decode_image, decode_image_bytes, decode_image_rgb, image_dimensions, read_image_file, resize_premultiplied,
     resize_rgb, DecodedImage, ImageLimits, Original,
 };
-pub(crate) use self::video::ClipAudio;
-pub use self::video::{container_duration, probe_video, ClipDecoder, ClipPicture, VideoInfo, YuvPicture};
+pub use crate::ffmpeg::decode::{container_duration, probe_video, ClipDecoder, ClipPicture, VideoInfo, YuvPicture};
+pub(crate) use crate::ffmpeg::decode::{ClipAudio, Pending};
 
 use std::path::{Component, Path, PathBuf};
 

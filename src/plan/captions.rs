@@ -1,7 +1,7 @@
 //! Captions: word timings from the JSON or an SRT/WebVTT file, grouped into lines, laid out
 //! once per line (plain and highlighted), placed inside the safe area.
 
-use super::{Axis, Checker, Ctx};
+use super::check::{Axis, Checker, Ctx};
 use crate::model::{CaptionStyle, Captions, Length};
 use crate::text::{Align, PlateSpec, TextBlock, TextSpec, DEFAULT_FAMILY};
 use std::sync::Arc;

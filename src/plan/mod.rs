@@ -4,9 +4,28 @@
 //! problems are collected, not only the first), colors and lengths are resolved to pixels,
 //! timings to integer frames, assets are resolved inside their folder and decoded, fonts are
 //! looked up and text is shaped and rasterized once. The rasterizer reads only the plan.
+//!
+//! | file | part of the contract |
+//! |---|---|
+//! | `build.rs` | [`build()`]: runs the parts in document order and assembles the plan; options and limits |
+//! | `check.rs` | the shared checking context: the problem collector and the scene context |
+//! | `timing.rs` | canvas size and frame rate, scene placement, transitions, the duration policy |
+//! | `assets.rs` | images (decoded on first use, released after the last), the media budget, clips |
+//! | `layers.rs` | backgrounds, fills, gradients, Ken Burns, motion, keyframes, layer boxes |
+//! | `text.rs` | text layers: roles, fonts, plates, strokes, shadows, the raster bound |
+//! | `audio.rs` | voiceover, music, tracks, clips' own sound |
+//! | `captions.rs` | word timings or SRT/WebVTT, grouped into caption lines |
+//! | `color.rs` | colour strings and the palette |
 
+mod assets;
+mod audio;
 pub(crate) mod build;
+pub(crate) mod captions;
+mod check;
 pub mod color;
+mod layers;
+mod text;
+mod timing;
 
 pub use build::{build, DurationPolicy, Limits, PlanOptions};
 
@@ -34,11 +53,18 @@ pub struct Plan {
     pub(crate) slide_distance: f32,
     pub(crate) audio: crate::audio::AudioPlan,
     pub(crate) clips: Vec<ClipPlan>,
-    pub(crate) captions: Option<build::captions::CaptionsPlan>,
+    pub(crate) captions: Option<captions::CaptionsPlan>,
     /// Every image source with the frames that show it.
     pub(crate) images: Vec<ImageUse>,
     /// The asset files the render reads (no output may take one's name).
     pub(crate) inputs: Vec<std::path::PathBuf>,
+}
+
+impl Plan {
+    /// Validates a parsed composition into a plan (see [`build()`]).
+    pub fn build(parsed: &crate::Parsed, opts: &PlanOptions) -> crate::Result<Plan> {
+        build::build(&parsed.composition, &parsed.warnings, opts)
+    }
 }
 
 impl Plan {
@@ -86,6 +112,7 @@ impl Plan {
 
 /// Target, planned and rendered durations, and what the policy did.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct DurationInfo {
     /// `totalDurationFrames` (or the timeline's end when absent).
     pub target_frames: u64,
@@ -211,7 +238,7 @@ pub(crate) struct ImageSource {
     /// The same pixels in 4:2:0 (opaque sources), made on first use by a frame composed
     /// in planes ([`crate::raster::render_frame_yuv`]) or by the render's prefetch; the
     /// RGBA pixels are let go then. Lock order: `planes` before `pixels`.
-    planes: std::sync::Mutex<Option<Arc<crate::encode::Yuv420>>>,
+    planes: std::sync::Mutex<Option<Arc<crate::pixels::Yuv420>>>,
 }
 
 impl std::fmt::Debug for ImageSource {
@@ -258,14 +285,14 @@ impl ImageSource {
     /// An odd width or height gets one more column or row repeating the last, so the
     /// planes have whole chroma blocks; a resize clamps to the edge anyway, so it reads the
     /// same values there.
-    pub(crate) fn planes(&self) -> Option<Arc<crate::encode::Yuv420>> {
+    pub(crate) fn planes(&self) -> Option<Arc<crate::pixels::Yuv420>> {
         if !self.opaque || self.width == 0 || self.height == 0 {
             return None;
         }
         let mut slot = self.planes.lock().unwrap_or_else(|e| e.into_inner());
         if slot.is_none() {
             let (w, h) = (self.width as usize, self.height as usize);
-            let mut planes = crate::encode::Yuv420::new((w + w % 2) as u32, (h + h % 2) as u32);
+            let mut planes = crate::pixels::Yuv420::new((w + w % 2) as u32, (h + h % 2) as u32);
             let held = self.slot().clone();
             match held {
                 // Opaque, so premultiplied RGBA is straight RGBA.

@@ -1,8 +1,8 @@
 //! Filling a box with a color, a gradient or an image (fit modes and Ken Burns).
 
 use crate::media::ClipPicture;
+use crate::pixels::rounded_rect;
 use crate::plan::{Fill, Fit, GradientPlan, KenBurnsPlan};
-use crate::text::rounded_rect;
 use tiny_skia::{
     FillRule, FilterQuality, GradientStop, LinearGradient, Paint, Pattern, PixmapMut, Point, RadialGradient, Rect,
     Shader, SpreadMode, Transform,

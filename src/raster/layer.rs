@@ -136,7 +136,7 @@ pub(crate) fn paint(plan: &Plan, l: &LayerPlan, t: u64, pm: &mut PixmapMut, clip
             let mut draw = |x0: f32, y0: f32, x1: f32, y1: f32| {
                 if snapped {
                     let r = (x0.round() as i32, y0.round() as i32, x1.round() as i32, y1.round() as i32);
-                    super::blit::over(pm, &block.pixmap, origin.0, origin.1, s.opacity, r);
+                    crate::pixels::blit::over(pm, &block.pixmap, origin.0, origin.1, s.opacity, r);
                 } else if let Some(r) = rect(x0, y0, x1, y1) {
                     pm.fill_rect(r, &paint, ts, None);
                 }
@@ -179,7 +179,8 @@ pub(crate) fn paint(plan: &Plan, l: &LayerPlan, t: u64, pm: &mut PixmapMut, clip
                     if let Some(fill) = &shape.fill {
                         paint_box(pm, fill, l.w, l.h, ts, s.opacity, at, shape.corner_radius);
                     }
-                    Rect::from_xywh(0.0, 0.0, l.w, l.h).and_then(|r| crate::text::rounded_rect(r, shape.corner_radius))
+                    Rect::from_xywh(0.0, 0.0, l.w, l.h)
+                        .and_then(|r| crate::pixels::rounded_rect(r, shape.corner_radius))
                 }
                 ShapeKind::Ellipse => {
                     let path = Rect::from_xywh(0.0, 0.0, l.w, l.h).and_then(PathBuilder::from_oval);

@@ -2,7 +2,6 @@
 //! checked while planning, and degenerate geometry (a zero-sized box, a non-invertible
 //! transform) simply draws nothing.
 
-mod blit;
 mod fill;
 mod layer;
 mod planar;
@@ -158,7 +157,7 @@ pub fn render_frame(plan: &Plan, frame: u64, out: &mut PixmapMut, scratch: &mut 
         }
         View::Transition { below, above, transition, progress } => {
             let Scratch { size: (w, h), below: b, above: a, backgrounds, .. } = scratch;
-            let mk = || pixmap_or_tiny(*w, *h);
+            let mk = || crate::pixels::pixmap_or_tiny(*w, *h);
             let a = a.get_or_insert_with(mk);
             // Most transitions start from a copy of the lower scene: paint it in place.
             // (`below` is only made, so only made resident, by push and zoom.)
@@ -190,7 +189,7 @@ pub fn render_frame(plan: &Plan, frame: u64, out: &mut PixmapMut, scratch: &mut 
 /// The caption line on screen at `frame`, with the word being spoken in its highlight color.
 /// Returns the rectangle it drew in (clipped to the canvas), if any.
 fn paint_captions(
-    c: &crate::plan::build::captions::CaptionsPlan,
+    c: &crate::plan::captions::CaptionsPlan,
     frame: u64,
     out: &mut PixmapMut,
 ) -> Option<layer::PixelRect> {
@@ -201,11 +200,18 @@ fn paint_captions(
     let y = (c.y - c.anchor_y * block.height - my).round();
     let (x, y) = (x as i32, y as i32);
     let full = |p: &tiny_skia::Pixmap| (0, 0, p.width() as i32, p.height() as i32);
-    blit::over(out, &block.pixmap, x, y, 1.0, full(&block.pixmap));
+    crate::pixels::blit::over(out, &block.pixmap, x, y, 1.0, full(&block.pixmap));
     if let Some(&(_, _, x0, x1)) = line.words.iter().find(|w| w.0 <= frame && frame < w.1) {
         if x1 > x0 {
             let h = line.highlight.pixmap.height() as i32;
-            blit::over(out, &line.highlight.pixmap, x, y, 1.0, (x0.round() as i32, 0, x1.round() as i32, h));
+            crate::pixels::blit::over(
+                out,
+                &line.highlight.pixmap,
+                x,
+                y,
+                1.0,
+                (x0.round() as i32, 0, x1.round() as i32, h),
+            );
         }
     }
     let (pw, ph) = (
@@ -241,15 +247,4 @@ fn paint_layers(plan: &Plan, scene: &ScenePlan, local: u64, pm: &mut PixmapMut, 
             layer::paint(plan, l, local - l.start, pm, clips);
         }
     }
-}
-
-/// A transparent pixmap of `width` x `height`, or 1x1 when that size cannot be allocated
-/// (zero or beyond tiny-skia's limits). Planning keeps real sizes far inside the limits.
-pub(crate) fn pixmap_or_tiny(width: u32, height: u32) -> Pixmap {
-    Pixmap::new(width.max(1), height.max(1)).unwrap_or_else(tiny)
-}
-
-#[allow(clippy::expect_used)] // 1x1 is always a valid pixmap size: this cannot fail
-fn tiny() -> Pixmap {
-    Pixmap::new(1, 1).expect("a 1x1 pixmap")
 }

@@ -21,9 +21,9 @@ use super::layer::{self, PixelRect};
 use super::resample::resize_plane;
 use super::ClipFrames;
 // The conversion's BT.709 limited-range coefficients (2^16 scale), for blending in Y'CbCr.
-use crate::encode::yuv::{UB, UG, UR, VB, VG, VR, YB, YG, YR};
-use crate::encode::Yuv420;
 use crate::media::{ClipPicture, YuvPicture};
+use crate::pixels::yuv::{UB, UG, UR, VB, VG, VR, YB, YG, YR};
+use crate::pixels::Yuv420;
 use crate::plan::{Fill, Plan, ScenePlan, TransitionKind};
 use crate::timeline::{view, View};
 use std::sync::Arc;
@@ -498,7 +498,7 @@ fn div255(v: u32) -> u32 {
 fn cross_fade(out: &mut Yuv420, above: &Yuv420, t: f32) {
     let a = (t.clamp(0.0, 1.0) * 255.0).round() as u16;
     for (o, y) in [(&mut out.y, &above.y), (&mut out.u, &above.u), (&mut out.v, &above.v)] {
-        super::blit::cross_fade_bytes(o, y, a);
+        crate::pixels::blit::cross_fade_bytes(o, y, a);
     }
 }
 

@@ -53,7 +53,7 @@ pub(crate) fn composite_onto(out: &mut PixmapMut, above: &Pixmap, t: &Transition
     let shift = |amount: f32| shift(t.direction, w, h, amount);
     match t.kind {
         TransitionKind::Cut => copy(out, above),
-        TransitionKind::Fade => super::blit::cross_fade_onto(out, above, e),
+        TransitionKind::Fade => crate::pixels::blit::cross_fade_onto(out, above, e),
         TransitionKind::DipToBlack | TransitionKind::DipToWhite => {
             let c = if t.kind == TransitionKind::DipToBlack { Color::BLACK } else { Color::WHITE };
             if e < 0.5 {
@@ -113,7 +113,7 @@ fn zoom(out: &mut PixmapMut, below: &mut Pixmap, above: &Pixmap, e: f32) {
         draw(out, below, 1.0, about(grow));
     }
     if resize(above.data(), below.data_mut(), shrink) {
-        super::blit::cross_fade_onto(out, below, e);
+        crate::pixels::blit::cross_fade_onto(out, below, e);
     } else {
         draw(out, above, e, about(shrink));
     }

@@ -233,13 +233,13 @@ impl FontLibrary {
         if pw as u64 * ph as u64 > max_pixels {
             return Err((pw, ph));
         }
-        let mut pixmap = crate::raster::pixmap_or_tiny(pw, ph);
+        let mut pixmap = crate::pixels::pixmap_or_tiny(pw, ph);
         if let Some(plate) = spec.plate {
             if let Some(rect) = Rect::from_xywh(margin, margin, box_w, box_h) {
                 let mut paint = Paint::default();
                 paint.set_color(plate.color);
                 paint.anti_alias = true;
-                if let Some(path) = rounded_rect(rect, plate.radius) {
+                if let Some(path) = crate::pixels::rounded_rect(rect, plate.radius) {
                     pixmap.fill_path(&path, &paint, FillRule::Winding, Transform::identity(), None);
                 }
             }
@@ -272,7 +272,7 @@ impl FontLibrary {
         }
 
         // Fill: the glyphs alone, so the shadow can be made from their coverage.
-        let mut fill = crate::raster::pixmap_or_tiny(pw, ph);
+        let mut fill = crate::pixels::pixmap_or_tiny(pw, ph);
         for (phys, _, _) in &placed {
             if let Some(img) = glyphs.get_image(fonts, phys.cache_key) {
                 blend_glyph(&mut fill, img, phys.x, phys.y, spec.color);
@@ -637,7 +637,7 @@ impl TextBlock {
     /// A block with nothing in it, at `size`: what a refused text is planned as.
     pub fn empty(size: f32) -> TextBlock {
         TextBlock {
-            pixmap: crate::raster::pixmap_or_tiny(1, 1),
+            pixmap: crate::pixels::pixmap_or_tiny(1, 1),
             width: 1.0,
             height: 1.0,
             origin: (0.0, 0.0),
@@ -647,27 +647,4 @@ impl TextBlock {
             bands: Vec::new(),
         }
     }
-}
-
-/// A rectangle with rounded corners (plain when `r` is 0).
-pub fn rounded_rect(rect: Rect, r: f32) -> Option<tiny_skia::Path> {
-    let r = r.min(rect.width() / 2.0).min(rect.height() / 2.0).max(0.0);
-    if r <= 0.0 {
-        return Some(PathBuilder::from_rect(rect));
-    }
-    let (l, t, rt, b) = (rect.left(), rect.top(), rect.right(), rect.bottom());
-    // Cubic approximation of a quarter circle.
-    let k = r * 0.552_284_8;
-    let mut pb = PathBuilder::new();
-    pb.move_to(l + r, t);
-    pb.line_to(rt - r, t);
-    pb.cubic_to(rt - r + k, t, rt, t + r - k, rt, t + r);
-    pb.line_to(rt, b - r);
-    pb.cubic_to(rt, b - r + k, rt - r + k, b, rt - r, b);
-    pb.line_to(l + r, b);
-    pb.cubic_to(l + r - k, b, l, b - r + k, l, b - r);
-    pb.line_to(l, t + r);
-    pb.cubic_to(l, t + r - k, l + r - k, t, l + r, t);
-    pb.close();
-    pb.finish()
 }

@@ -56,7 +56,7 @@ fn web_copy_plays_to_the_end_in_chromium() {
     )
     .expect("plan");
     let mut opts = RenderOptions::new(dir.path().join("ad.mp4"));
-    opts.variants = Variants { web: true, ..Variants::NONE };
+    opts.variants = Variants::NONE.with_web(true);
     reel::render(&plan, &opts).expect("render");
     let video = std::fs::read(dir.path().join("ad_web.mp4")).expect("web copy");
 

@@ -64,6 +64,17 @@ fn catalogue_of_bad_input() {
     std::fs::write(outside.path().join("secret.png"), b"x").expect("w");
     std::os::unix::fs::symlink(outside.path().join("secret.png"), d.join("link.png")).expect("link");
     std::os::unix::fs::symlink(outside.path(), d.join("linkdir")).expect("link");
+    // HLS playlists (named as a playlist, and as an MP4) pointing at a clip outside the
+    // assets folder: FFmpeg may open only the demuxers reel supports, so neither is read.
+    let secret = outside.path().join("secret.mp4");
+    std::fs::copy(d.join("clip.mp4"), &secret).expect("copy");
+    let playlist = format!(
+        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:4\n#EXTINF:4.0,\n{}\n#EXTINF:4.0,\n../{}\n#EXT-X-ENDLIST\n",
+        secret.display(),
+        secret.display()
+    );
+    std::fs::write(d.join("list.m3u8"), &playlist).expect("w");
+    std::fs::write(d.join("list.mp4"), &playlist).expect("w");
 
     // (kind, composition, text that must appear on stderr)
     let cases: Vec<(&str, String, &str)> = vec![
@@ -162,6 +173,8 @@ fn catalogue_of_bad_input() {
         ("asset truncated", comp(r#""audio": {"voiceover": {"asset": "cut_tone.wav"}}"#, ""), "\"cut_tone.wav\": truncated audio"),
         ("asset truncated", comp(r#""audio": {"music": {"asset": "cut_tone.flac"}}"#, ""), "\"cut_tone.flac\": truncated audio"),
         ("asset truncated", comp(r#""audio": {"tracks": [{"asset": "cut_tone.mp3"}]}"#, ""), "\"cut_tone.mp3\": truncated audio"),
+        ("outside by playlist", layer(r#""type": "video", "asset": "list.m3u8""#), "\"list.m3u8\""),
+        ("outside by playlist", comp("", r#""background": {"type": "video", "asset": "list.mp4"}"#), "\"list.mp4\""),
         ("audio rate", comp(r#""audio": {"voiceover": {"asset": "slow.wav"}}"#, ""), "1 Hz"),
         ("audio rate", comp(r#""audio": {"music": {"asset": "fast.wav"}}"#, ""), "4000000000 Hz"),
         ("caption time", comp(r#""captions": {"asset": "huge.srt"}"#, ""), "\"huge.srt\": line 2"),

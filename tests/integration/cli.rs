@@ -6,22 +6,32 @@ use std::process::{Command, Output};
 
 /// The `reel` binary of this build. `cargo test` does not build another package's
 /// binaries, so `make test` runs `cargo build --workspace --bins` first; a binary older than
-/// the library these tests were built with is refused rather than tested.
+/// any source file it is built from is refused rather than tested.
 pub fn reel_bin() -> PathBuf {
     // target/<profile>/deps/integration-xxxx -> target/<profile>/reel
     let exe = std::env::current_exe().expect("current exe");
-    let deps = exe.parent().expect("deps dir");
-    let bin = deps.parent().expect("target dir").join("reel");
+    let bin = exe.parent().and_then(Path::parent).expect("target dir").join("reel");
     let hint = "run `cargo build --workspace --bins` before `cargo test` (make test does)";
     let built = std::fs::metadata(&bin).and_then(|m| m.modified());
     let built = built.unwrap_or_else(|_| panic!("{} is not built: {hint}", bin.display()));
-    let newest_lib = std::fs::read_dir(deps)
-        .expect("read deps")
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with("libreel-"))
-        .filter_map(|e| e.metadata().and_then(|m| m.modified()).ok())
-        .max();
-    assert!(newest_lib.is_none_or(|lib| built >= lib), "{} is older than the library: {hint}", bin.display());
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut newest = None;
+    let mut stack: Vec<PathBuf> = ["src", "crates/reel-cli/src", "crates/reel-process/src", "assets"]
+        .iter()
+        .map(|d| root.join(d))
+        .chain(["Cargo.toml", "Cargo.lock", "crates/reel-cli/Cargo.toml"].iter().map(|f| root.join(f)))
+        .collect();
+    while let Some(p) = stack.pop() {
+        let Ok(meta) = std::fs::metadata(&p) else { continue };
+        if meta.is_dir() {
+            stack.extend(std::fs::read_dir(&p).expect("read dir").flatten().map(|e| e.path()));
+        } else if let Ok(t) = meta.modified() {
+            if newest.is_none_or(|n| t > n) {
+                newest = Some(t);
+            }
+        }
+    }
+    assert!(newest.is_none_or(|n| built >= n), "{} is older than its sources: {hint}", bin.display());
     bin
 }
 

@@ -222,22 +222,12 @@ fn shared_frames_reach_the_encoder_and_a_wrong_size_is_an_error() {
     // of another size must be refused, not read out of bounds.
     let dir = tempfile::tempdir().expect("tmp");
     let out = dir.path().join("shared.mp4");
-    let settings = reel::encode::VideoSettings {
-        width: 64,
-        height: 48,
-        fps: reel::Fps::new(30, 1).expect("fps"),
-        preset: "veryfast".into(),
-        crf: 0,
-        profile: "high".into(),
-        level: None,
-        gop: None,
-        max_kbps: None,
-        threads: 0,
-    };
+    let mut settings = reel::encode::VideoSettings::new(64, 48, reel::Fps::new(30, 1).expect("fps"));
+    settings.crf = 0;
     let mut w = reel::encode::Mp4Writer::create(&out, &settings, None).expect("writer");
-    let pick: fn(&reel::encode::Yuv420) -> &reel::encode::Yuv420 = |f| f;
+    let pick: fn(&reel::pixels::Yuv420) -> &reel::pixels::Yuv420 = |f| f;
     for i in 0..6u8 {
-        let mut f = reel::encode::Yuv420::new(64, 48);
+        let mut f = reel::pixels::Yuv420::new(64, 48);
         f.y.fill(40 + 30 * i);
         f.u.fill(128);
         f.v.fill(128);
@@ -245,10 +235,10 @@ fn shared_frames_reach_the_encoder_and_a_wrong_size_is_an_error() {
         w.write_shared(&f, pick).expect("write");
         assert_eq!(std::sync::Arc::strong_count(&f), 1, "frame {i}: FFmpeg still holds it");
     }
-    let wrong = std::sync::Arc::new(reel::encode::Yuv420::new(32, 48));
+    let wrong = std::sync::Arc::new(reel::pixels::Yuv420::new(32, 48));
     assert!(w.write_shared(&wrong, pick).is_err(), "a 32x48 picture went to a 64x48 encoder");
     // Planes shorter than the picture they claim (the fields are public) are refused too.
-    let mut short = reel::encode::Yuv420::new(64, 48);
+    let mut short = reel::pixels::Yuv420::new(64, 48);
     short.y.truncate(64 * 47);
     assert!(w.write_shared(&std::sync::Arc::new(short), pick).is_err(), "a short luma plane was read");
     w.finish().expect("finish");

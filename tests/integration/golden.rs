@@ -221,7 +221,7 @@ fn frames_composed_in_planes_match_the_rgba_path() {
     let (w, h) = (plan.width(), plan.height());
     let mut canvas = tiny_skia::Pixmap::new(w, h).expect("canvas");
     let mut scratch = reel::raster::Scratch::new(w, h);
-    let (mut want, mut got) = (reel::encode::Yuv420::new(w, h), reel::encode::Yuv420::new(w, h));
+    let (mut want, mut got) = (reel::pixels::Yuv420::new(w, h), reel::pixels::Yuv420::new(w, h));
     // Scenes: a 0..30, b 20..50, c 42..62, d 56..76 (the slide into d, and d, are RGBA).
     let planar_until = 56;
     let (mut worst, mut sums, mut samples) = ([0u8; 3], [0u64; 3], [0u64; 3]);
@@ -302,7 +302,7 @@ fn planar_frames_from_a_worker_that_drew_others_match_a_fresh_worker() {
     assert_eq!(n, 42);
     order.extend((0..n).map(|i| (i * 17) % n));
     let mut scratch = reel::raster::Scratch::new(w, h);
-    let (mut got, mut want) = (reel::encode::Yuv420::new(w, h), reel::encode::Yuv420::new(w, h));
+    let (mut got, mut want) = (reel::pixels::Yuv420::new(w, h), reel::pixels::Yuv420::new(w, h));
     for f in order {
         assert!(reel::raster::render_frame_yuv(&plan, f, &mut got, &mut scratch, &[]), "frame {f} in planes");
         assert!(reel::raster::render_frame_yuv(&plan, f, &mut want, &mut reel::raster::Scratch::new(w, h), &[]));

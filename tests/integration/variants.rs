@@ -108,8 +108,8 @@ fn variants_can_be_switched_off() {
             .expect("plan");
     for (v, expect) in [
         (Variants::NONE, vec!["x.mp4"]),
-        (Variants { web: true, ..Variants::NONE }, vec!["x.mp4", "x_web.mp4"]),
-        (Variants { posters: true, ..Variants::NONE }, vec!["x.mp4", "x_400w.jpg", "x_800w.jpg"]),
+        (Variants::NONE.with_web(true), vec!["x.mp4", "x_web.mp4"]),
+        (Variants::NONE.with_posters(true), vec!["x.mp4", "x_400w.jpg", "x_800w.jpg"]),
     ] {
         let out_dir = tempfile::tempdir().expect("tmp");
         let mut opts = RenderOptions::new(out_dir.path().join("x.mp4"));
@@ -292,7 +292,7 @@ fn outputs_can_be_tuned() {
     let mut web = reel::variants::web_settings(1280, 720, plan.fps(), "veryfast");
     (web.width, web.height) = (640, 360);
     opts.web_settings = Some(web);
-    opts.variants = Variants { web: true, posters: true, preview: false };
+    opts.variants = Variants::NONE.with_web(true).with_posters(true);
     opts.poster_quality = 10;
     reel::render(&plan, &opts).expect("render");
     let v = &probe(&dir.path().join("t_web.mp4"))["streams"][0];

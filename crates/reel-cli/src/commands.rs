@@ -219,8 +219,8 @@ fn check(a: CheckArgs) -> Result<(), Failure> {
         Err(f) => {
             let errors = match f {
                 Failure::Reel(e) if !e.problems().is_empty() => e.problems().to_vec(),
-                Failure::Reel(e) => vec![reel::Problem { path: String::new(), message: e.to_string() }],
-                Failure::Usage(m) => vec![reel::Problem { path: String::new(), message: m.clone() }],
+                Failure::Reel(e) => vec![reel::Problem::new("", e.to_string())],
+                Failure::Usage(m) => vec![reel::Problem::new("", m.clone())],
                 Failure::Reported(_) => Vec::new(),
             };
             (Vec::new(), errors, f.code().max(2))

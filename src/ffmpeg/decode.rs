@@ -95,18 +95,39 @@ enum Probe {
     ForDecoding,
 }
 
+/// The demuxers reel opens media with (FFmpeg's short names): MP4/MOV, Matroska/WebM,
+/// MPEG-TS and AVI. Playlists and other demuxers that open further files (HLS, concat,
+/// image sequences) are not among them, so a file can never make FFmpeg read another.
+pub const DEMUXERS: &str = "mov,matroska,mpegts,avi";
+
+/// The options every input is opened with: only [`DEMUXERS`], and only the `file`
+/// protocol (no network, no pipes, no `subfile` or `concat` tricks).
+fn input_options() -> ff::Dictionary<'static> {
+    let mut d = ff::Dictionary::new();
+    d.set("format_whitelist", DEMUXERS);
+    d.set("protocol_whitelist", "file");
+    d
+}
+
 /// Opens `path` and finds its video stream.
 fn open_input(path: &Path, probe: Probe) -> Result<(ff::format::context::Input, usize), String> {
     crate::encode::init().map_err(|e| e.to_string())?;
     let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
         .map_err(|_| "not a readable video file: the path holds a NUL byte".to_string())?;
     let mut ps = std::ptr::null_mut();
+    // SAFETY: the dictionary's ownership moves to this raw pointer; it is owned again below.
+    let mut opts = unsafe { input_options().disown() };
     // SAFETY: `ps` is null and the path NUL-terminated, as avformat_open_input requires; on
-    // failure it frees what it allocated and leaves `ps` null.
-    let r =
-        unsafe { ff::ffi::avformat_open_input(&mut ps, c_path.as_ptr(), std::ptr::null_mut(), std::ptr::null_mut()) };
+    // failure it frees what it allocated and leaves `ps` null. `opts` is a dictionary we
+    // own, given back (with the options it did not use) and freed right after.
+    let r = unsafe { ff::ffi::avformat_open_input(&mut ps, c_path.as_ptr(), std::ptr::null_mut(), &mut opts) };
+    // SAFETY: `opts` came from `disown` (or was replaced by FFmpeg); owned again, it is freed.
+    drop(unsafe { ff::Dictionary::own(opts) });
     if r != 0 || ps.is_null() {
-        return Err(format!("not a readable video file: {}", ff::Error::from(r)));
+        return Err(format!(
+            "not a readable video file (reel reads MP4/MOV, Matroska/WebM, MPEG-TS and AVI; no playlists): {}",
+            ff::Error::from(r)
+        ));
     }
     // SAFETY: `ps` is an open input context; the wrapper closes it when dropped.
     let mut ictx = unsafe { ff::format::context::Input::wrap(ps) };
@@ -290,7 +311,7 @@ impl ClipPicture {
 #[derive(Debug, Clone)]
 pub struct YuvPicture {
     /// The planes (even width and height).
-    pub planes: crate::encode::Yuv420,
+    pub planes: crate::pixels::Yuv420,
     /// BT.709 matrix (else BT.601), by the same rule as the RGBA path.
     pub bt709: bool,
     /// Full ("JPEG") range instead of limited.
@@ -750,7 +771,7 @@ impl ClipDecoder {
         let reusable = |p: &ClipPicture| matches!(p, ClipPicture::Yuv(y) if Arc::strong_count(y) == 1 && (y.planes.width, y.planes.height) == (w, h));
         let mut pic = match self.spare.iter().position(reusable).map(|i| self.spare.swap_remove(i)) {
             Some(ClipPicture::Yuv(y)) => y,
-            _ => Arc::new(YuvPicture { planes: crate::encode::Yuv420::new(w, h), bt709, full_range }),
+            _ => Arc::new(YuvPicture { planes: crate::pixels::Yuv420::new(w, h), bt709, full_range }),
         };
         let p = Arc::get_mut(&mut pic)?;
         p.bt709 = bt709;
@@ -1008,7 +1029,7 @@ impl ClipDecoder {
 /// The duration of a written media file as its container reports it, seconds.
 pub fn container_duration(path: &Path) -> Option<f64> {
     crate::encode::init().ok()?;
-    let ictx = ff::format::input(&path).ok()?;
+    let ictx = ff::format::input_with_dictionary(&path, input_options()).ok()?;
     (ictx.duration() > 0).then(|| ictx.duration() as f64 / ff::ffi::AV_TIME_BASE as f64)
 }
 
@@ -1026,7 +1047,7 @@ pub(crate) struct ClipAudio {
     first_pts: Option<f64>,
     tb: f64,
     lead: usize,
-    pending: crate::audio::Pending,
+    pending: Pending,
     eof: bool,
 }
 
@@ -1044,7 +1065,8 @@ impl ClipAudio {
     /// The clip's audio track, None when it has none.
     pub(crate) fn open(path: &Path, lead: usize) -> Result<Option<ClipAudio>, String> {
         crate::encode::init().map_err(|e| e.to_string())?;
-        let ictx = ff::format::input(&path).map_err(|e| format!("not a readable media file: {e}"))?;
+        let ictx = ff::format::input_with_dictionary(&path, input_options())
+            .map_err(|e| format!("not a readable media file: {e}"))?;
         let Some(stream) = ictx.streams().best(ff::media::Type::Audio) else { return Ok(None) };
         let index = stream.index();
         let tb = f64::from(stream.time_base());
@@ -1063,7 +1085,7 @@ impl ClipAudio {
             first_pts: None,
             tb,
             lead,
-            pending: crate::audio::Pending::default(),
+            pending: Pending::default(),
             eof: false,
         }))
     }
@@ -1076,7 +1098,7 @@ impl ClipAudio {
         let mut scratch = Vec::new();
         loop {
             scratch.clear();
-            let n = crate::audio::Pull::pull(&mut a, 1 << 16, &mut scratch)?;
+            let n = a.pull(1 << 16, &mut scratch)?;
             if n == 0 {
                 break;
             }
@@ -1132,8 +1154,9 @@ impl ClipAudio {
     }
 }
 
-impl crate::audio::Pull for ClipAudio {
-    fn pull(&mut self, want: usize, out: &mut Vec<f32>) -> Result<usize, String> {
+impl ClipAudio {
+    /// Appends up to `want` stereo frames to `out` and returns how many; 0 only at the end.
+    pub(crate) fn pull(&mut self, want: usize, out: &mut Vec<f32>) -> Result<usize, String> {
         if self.lead > 0 {
             let n = want.min(self.lead);
             out.resize(out.len() + n * 2, 0.0);
@@ -1156,6 +1179,32 @@ impl crate::audio::Pull for ClipAudio {
             }
         }
         Ok(self.pending.give(want, 2, out))
+    }
+}
+
+/// Samples handed out from the front.
+#[derive(Default)]
+pub(crate) struct Pending {
+    pub(crate) data: Vec<f32>,
+    at: usize,
+}
+
+impl Pending {
+    /// Frames of `ch` channels left.
+    pub(crate) fn frames(&self, ch: usize) -> usize {
+        (self.data.len() - self.at) / ch
+    }
+
+    /// Moves up to `want` frames to `out`; returns how many.
+    pub(crate) fn give(&mut self, want: usize, ch: usize, out: &mut Vec<f32>) -> usize {
+        let n = want.min(self.frames(ch));
+        out.extend_from_slice(&self.data[self.at..self.at + n * ch]);
+        self.at += n * ch;
+        if self.at == self.data.len() {
+            self.data.clear();
+            self.at = 0;
+        }
+        n
     }
 }
 

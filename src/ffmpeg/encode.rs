@@ -1,4 +1,4 @@
-//! The only module that names FFmpeg: H.264 encoding and MP4 muxing through ffmpeg-next.
+//! H.264 and AAC encoding and MP4 muxing through ffmpeg-next.
 //!
 //! Notes from `PITFALLS.md`, all applied here: threads set explicitly (libavcodec defaults
 //! to one); packet durations set before rescaling (FFmpeg 5.1's libx264 leaves them at 0 and
@@ -7,18 +7,18 @@
 //! header flag when the muxer asks; the stream tagged BT.709, limited range; output written
 //! to a temporary file and renamed into place when complete.
 
-pub(crate) mod yuv;
-
-pub use yuv::Yuv420;
+pub use super::init;
+use crate::pixels::Yuv420;
 
 use crate::error::{Error, Result};
 use crate::time::Fps;
 use ffmpeg_next as ff;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Once};
+use std::sync::Arc;
 
 /// H.264 settings of one output.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct VideoSettings {
     /// Frame width (even).
     pub width: u32,
@@ -42,16 +42,23 @@ pub struct VideoSettings {
     pub threads: usize,
 }
 
-/// Initializes FFmpeg once per process (quiet logging).
-pub fn init() -> Result<()> {
-    static INIT: Once = Once::new();
-    let mut result = Ok(());
-    INIT.call_once(|| {
-        result = ff::init().map_err(Error::from);
-        // Quiet: every failure reaches the caller as an Error naming the file.
-        ff::util::log::set_level(ff::util::log::Level::Quiet);
-    });
-    result
+impl VideoSettings {
+    /// H.264 High at `width` x `height` and `fps`: preset `veryfast`, CRF 20, x264's own
+    /// level, keyframe interval and rate (no cap), threads chosen by libavcodec.
+    pub fn new(width: u32, height: u32, fps: Fps) -> VideoSettings {
+        VideoSettings {
+            width,
+            height,
+            fps,
+            preset: "veryfast".into(),
+            crf: 20,
+            profile: "high".into(),
+            level: None,
+            gop: None,
+            max_kbps: None,
+            threads: 0,
+        }
+    }
 }
 
 /// The temporary name a final path is written under: hidden, in the same folder (so the
@@ -120,73 +127,50 @@ impl Drop for PendingFile {
     }
 }
 
-/// Where an output's sound comes from: interleaved stereo f32 at 48 kHz, exactly as long as
-/// the video.
-#[derive(Debug, Clone)]
-pub enum Soundtrack {
-    /// One sound from its start, cut or padded with silence to this many sample frames.
-    Sound(crate::audio::Source, usize),
-    /// A mix computed as it is encoded (memory does not grow with the length).
-    Mix(crate::audio::MixSpec),
+/// The sample rate of every soundtrack reel encodes.
+pub const SAMPLE_RATE: u32 = 48_000;
+
+/// Where an output's sound comes from: interleaved stereo f32 at [`SAMPLE_RATE`], exactly
+/// as long as the video. Each output reads its own stream from the start, so a soundtrack
+/// is mixed as it is encoded and its memory does not grow with its length.
+pub trait Soundtrack: Send + Sync + std::fmt::Debug {
+    /// Sample frames in all.
+    fn frames(&self) -> usize;
+    /// A new stream of the samples, from the start.
+    fn stream(&self) -> Box<dyn SoundStream>;
+}
+
+/// A soundtrack read in order.
+pub trait SoundStream: Send {
+    /// Fills `out` with the next interleaved stereo samples; returns how many values were
+    /// written (fewer than `out.len()` only at the end).
+    fn read(&mut self, out: &mut [f32]) -> usize;
+    /// A file that could not be decoded again while streaming: its path and why.
+    fn error(&self) -> Option<(&Path, &str)>;
 }
 
 /// The soundtrack of an output and its AAC bit rate.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct AudioSettings {
     /// The samples.
-    pub soundtrack: Soundtrack,
+    pub soundtrack: Arc<dyn Soundtrack>,
     /// AAC bit rate in bit/s.
     pub bitrate: usize,
 }
 
-/// Reads a soundtrack in order.
-enum SoundReader {
-    /// The sound, the next frame, the frames in all.
-    Sound(crate::audio::Reader, usize, usize),
-    Mix(Box<crate::audio::MixStream>),
+impl AudioSettings {
+    /// `soundtrack` encoded as AAC at `bitrate` bit/s.
+    pub fn new(soundtrack: Arc<dyn Soundtrack>, bitrate: usize) -> AudioSettings {
+        AudioSettings { soundtrack, bitrate }
+    }
 }
 
-impl SoundReader {
-    fn new(s: &Soundtrack) -> SoundReader {
-        match s {
-            Soundtrack::Sound(source, frames) => SoundReader::Sound(source.reader(), 0, *frames),
-            Soundtrack::Mix(m) => SoundReader::Mix(Box::new(m.stream())),
-        }
-    }
-
-    /// Sample frames in all.
-    fn frames(s: &Soundtrack) -> usize {
-        match s {
-            Soundtrack::Sound(_, frames) => *frames,
-            Soundtrack::Mix(m) => m.frames as usize,
-        }
-    }
-
-    /// Fills `out` with the next samples; returns how many values were written.
-    fn read(&mut self, out: &mut [f32]) -> usize {
-        match self {
-            SoundReader::Sound(reader, pos, frames) => {
-                let n = (out.len() / 2).min(*frames - *pos);
-                for o in out[..n * 2].chunks_exact_mut(2) {
-                    (o[0], o[1]) = reader.frame(*pos);
-                    *pos += 1;
-                }
-                n * 2
-            }
-            SoundReader::Mix(m) => m.read(out),
-        }
-    }
-
-    /// A file the mix could not decode again, as an error.
-    fn error(&self) -> Result<()> {
-        let failed = match self {
-            SoundReader::Mix(m) => m.error(),
-            SoundReader::Sound(r, ..) => r.error(),
-        };
-        match failed {
-            Some((path, why)) => Err(Error::io(path, std::io::Error::other(why.to_string()))),
-            None => Ok(()),
-        }
+/// A stream's failure as an error naming the file.
+fn stream_error(stream: &dyn SoundStream) -> Result<()> {
+    match stream.error() {
+        Some((path, why)) => Err(Error::io(path, std::io::Error::other(why.to_string()))),
+        None => Ok(()),
     }
 }
 
@@ -196,7 +180,7 @@ struct AudioOut {
     frame_size: usize,
     enc_tb: ff::Rational,
     st_tb: ff::Rational,
-    reader: SoundReader,
+    reader: Box<dyn SoundStream>,
     /// Sample frames in the soundtrack.
     total: usize,
     /// One encoder frame of interleaved samples.
@@ -336,7 +320,7 @@ impl Mp4Writer {
             .encoder()
             .audio()
             .map_err(|e| enc_err("creating the AAC encoder", e))?;
-        let rate = crate::audio::RATE as i32;
+        let rate = SAMPLE_RATE as i32;
         let enc_tb = ff::Rational(1, rate);
         enc.set_rate(rate);
         enc.set_channel_layout(ff::ChannelLayout::STEREO);
@@ -361,8 +345,8 @@ impl Mp4Writer {
             frame_size,
             enc_tb,
             st_tb: enc_tb,
-            reader: SoundReader::new(&a.soundtrack),
-            total: SoundReader::frames(&a.soundtrack),
+            reader: a.soundtrack.stream(),
+            total: a.soundtrack.frames(),
             chunk: vec![0.0; frame_size * 2],
             sent: 0,
         })
@@ -393,7 +377,7 @@ impl Mp4Writer {
             let n = a.frame_size.min(until - a.sent);
             a.frame.set_samples(n);
             let got = a.reader.read(&mut a.chunk[..n * 2]);
-            a.reader.error()?;
+            stream_error(a.reader.as_ref())?;
             a.chunk[got..n * 2].fill(0.0);
             let src = &a.chunk[..n * 2];
             for ch in 0..2 {
@@ -504,7 +488,7 @@ impl Mp4Writer {
         self.encoder.send_frame(frame).map_err(|e| Error::Encode(format!("sending a frame to libx264: {e}")))?;
         self.drain()?;
         // Keep the audio level with the video so the muxer interleaves closely.
-        let until = self.fps.sample_at(self.next_pts as u64, crate::audio::RATE) as usize;
+        let until = self.fps.sample_at(self.next_pts as u64, SAMPLE_RATE) as usize;
         self.feed_audio(until, false)
     }
 

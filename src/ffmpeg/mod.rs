@@ -1,0 +1,37 @@
+//! The FFmpeg boundary: the only module that names FFmpeg (linked in-process through
+//! ffmpeg-next; no `ffmpeg` program is ever run).
+//!
+//! | file | what |
+//! |---|---|
+//! | `encode.rs` | libx264 and AAC encoding, MP4 muxing, atomic output files (`reel::encode`) |
+//! | `decode.rs` | probing and decoding video clips, their pictures and their sound (re-exported by `reel::media`) |
+//!
+//! Above it, nothing knows FFmpeg's types: pictures come out as [`crate::pixels::Yuv420`]
+//! planes or RGBA pixmaps, sound goes in through the [`encode::Soundtrack`] trait and comes
+//! out as interleaved f32, and every FFmpeg failure becomes an [`crate::Error`] naming the
+//! file.
+
+pub(crate) mod decode;
+pub mod encode;
+
+use crate::error::{Error, Result};
+use ffmpeg_next as ff;
+use std::sync::Once;
+
+/// Initializes FFmpeg once per process (quiet logging).
+pub fn init() -> Result<()> {
+    static INIT: Once = Once::new();
+    let mut result = Ok(());
+    INIT.call_once(|| {
+        result = ff::init().map_err(Error::from);
+        // Quiet: every failure reaches the caller as an Error naming the file.
+        ff::util::log::set_level(ff::util::log::Level::Quiet);
+    });
+    result
+}
+
+impl From<ff::Error> for Error {
+    fn from(e: ff::Error) -> Self {
+        Error::Encode(e.to_string())
+    }
+}

@@ -1,0 +1,262 @@
+//! Assets: images decoded on first use and released after their last, the media budget
+//! checked from headers before anything is decoded, and video clips.
+
+use super::*;
+use super::{build::*, check::*};
+use crate::media::{read_image_file, ImageLimits, Original};
+use rayon::prelude::*;
+use std::collections::{HashMap, HashSet};
+
+/// The composition's images, decoded on first use and released after their last.
+pub(super) struct Images {
+    pub(super) entries: HashMap<String, ImageEntry>,
+    /// The keys in the order planning first uses them.
+    pub(super) order: Vec<String>,
+    pub(super) limits: ImageLimits,
+}
+
+pub(super) struct ImageEntry {
+    pub(super) file: std::path::PathBuf,
+    /// JSON path of the first use, for the error.
+    pub(super) path: String,
+    /// Uses (image backgrounds and layers) still to plan.
+    pub(super) uses: usize,
+    pub(super) state: ImageState,
+}
+
+pub(super) enum ImageState {
+    Pending,
+    /// The decoded original and the file's bytes.
+    Ready(Arc<Original>, Arc<[u8]>),
+    /// Decoded ahead of its first use and broken: why, reported at that use.
+    Broken(String),
+    /// Broken, and reported.
+    Failed,
+}
+
+impl Images {
+    /// The decoded image and the file's bytes, decoding it now if needed (a failure is
+    /// reported once). The next image planning will want is decoded at the same time, on
+    /// another core: two originals at most are held at once.
+    pub(super) fn get(&mut self, ck: &mut Checker, key: &str) -> Option<(Arc<Original>, Arc<[u8]>)> {
+        if matches!(self.entries.get(key)?.state, ImageState::Pending) {
+            let limits = self.limits;
+            let next = self
+                .order
+                .iter()
+                .skip_while(|k| *k != key)
+                .skip(1)
+                .find(|k| self.entries.get(*k).is_some_and(|e| e.uses > 0 && matches!(e.state, ImageState::Pending)))
+                .cloned();
+            let decode = |file: &std::path::Path| {
+                read_image_file(file, limits)
+                    .and_then(|bytes| Original::decode(&bytes, limits).map(|p| (Arc::new(p), Arc::from(bytes))))
+            };
+            let file = self.entries.get(key)?.file.clone();
+            let next_file = next.as_ref().and_then(|k| self.entries.get(k)).map(|e| e.file.clone());
+            let (first, second) = rayon::join(|| decode(&file), || next_file.as_deref().map(decode));
+            for (k, decoded) in [(Some(key.to_string()), Some(first)), (next, second)] {
+                let (Some(k), Some(decoded)) = (k, decoded) else { continue };
+                if let Some(e) = self.entries.get_mut(&k) {
+                    e.state = match decoded {
+                        Ok((p, bytes)) => ImageState::Ready(p, bytes),
+                        Err(why) => ImageState::Broken(why),
+                    };
+                }
+            }
+        }
+        let e = self.entries.get_mut(key)?;
+        if let ImageState::Broken(why) = &e.state {
+            ck.err(e.path.clone(), format!("asset {key:?}: {why}"));
+            e.state = ImageState::Failed;
+        }
+        match &self.entries.get(key)?.state {
+            ImageState::Ready(p, bytes) => Some((p.clone(), bytes.clone())),
+            _ => None,
+        }
+    }
+
+    /// One use planned; after the last, the original is released.
+    pub(super) fn used(&mut self, key: &str) {
+        if let Some(e) = self.entries.get_mut(key) {
+            e.uses = e.uses.saturating_sub(1);
+            if e.uses == 0 && matches!(e.state, ImageState::Ready(..)) {
+                e.state = ImageState::Pending;
+            }
+        }
+    }
+
+    /// Decodes what was never used (its layer had other problems), so that every broken
+    /// image is still reported.
+    pub(super) fn check_unused(&mut self, ck: &mut Checker) {
+        let pending: Vec<String> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.uses > 0 && matches!(e.state, ImageState::Pending | ImageState::Broken(_)))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in pending {
+            self.get(ck, &key);
+            self.used(&key);
+        }
+    }
+}
+
+/// The image for `key`, pre-scaled (once, Lanczos3) to the largest size it is ever drawn at
+/// when that is well below the source size: per-frame bilinear sampling then reads a small
+/// image and never aliases.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn image_plan(
+    ck: &mut Checker,
+    ctx: &mut Ctx,
+    key: Option<&str>,
+    fit: Fit,
+    kb: Option<KenBurnsPlan>,
+    radius: f32,
+    bw: f32,
+    bh: f32,
+) -> Option<ImagePlan> {
+    let key = key?;
+    let got = ctx.images.get(ck, key);
+    ctx.images.used(key);
+    let (src, bytes) = got?;
+    let (iw, ih) = (src.width() as f32, src.height() as f32);
+    let s = {
+        let (sx, sy) = fit.scale(iw, ih, bw, bh);
+        sx.max(sy)
+    };
+    let zoom = kb.map(|k| k.from.0.max(k.to.0)).unwrap_or(1.0).max(1.0);
+    let scale = s * zoom;
+    // Shrink once, with a good filter, to the largest size the image is drawn at. Under Ken
+    // Burns every frame resamples anyway, so even a mild shrink pays: frames then read fewer
+    // pixels and shrink by so little that two bilinear taps are alias-free. A still image
+    // is shrunk ahead only when the ratio is large (one resampling keeps sharp edges sharp).
+    let shrink = scale < 0.8 || (kb.is_some() && scale < 0.95);
+    let (tw, th) = if shrink {
+        ((iw * scale).ceil() as u32 + 2, (ih * scale).ceil() as u32 + 2)
+    } else {
+        (src.width(), src.height())
+    };
+    let limits = ctx.images.limits;
+    let source = ctx
+        .sources
+        .entry((key.to_string(), tw, th))
+        .or_insert_with(|| {
+            // The original's size, or one it shrinks to: never zero, never larger than it.
+            let (w, h) = (src.width(), src.height());
+            let pixels = match Arc::try_unwrap(src) {
+                Ok(original) => original.into_pixmap_at(tw, th),
+                Err(shared) => shared.pixmap_at(tw, th).or_else(|| shared.pixmap_at(w, h)),
+            };
+            Arc::new(ImageSource::new(bytes, limits, pixels.unwrap_or_else(|| crate::pixels::pixmap_or_tiny(1, 1))))
+        })
+        .clone();
+    ctx.image_uses.push((ctx.scene, source.clone()));
+    Some(ImagePlan { source, fit, ken_burns: kb, corner_radius: radius })
+}
+
+/// Refuses a composition whose decoded images would take more than
+/// `Limits::max_media_bytes`, from the files' headers alone, before decoding any. Files whose
+/// headers cannot be read are left to the decoders to report. False when over. (Audio files
+/// are decoded as the mix reads them, so they hold no samples.) The bytes the images take,
+/// or `None` when over.
+pub(super) fn media_budget(
+    ck: &mut Checker,
+    opts: &PlanOptions,
+    images: &[(String, std::path::PathBuf)],
+    video_keys: &HashSet<&str>,
+) -> Option<u64> {
+    let image_bytes: u64 = images
+        .par_iter()
+        .filter(|(k, _)| !video_keys.contains(k.as_str()))
+        .filter_map(|(_, f)| crate::media::image_dimensions(f).ok())
+        // One over the per-image limits is refused on its own, naming its key.
+        .filter(|&(w, h)| {
+            let l = opts.limits.image;
+            w <= l.max_side && h <= l.max_side && w as u64 * h as u64 <= l.max_pixels
+        })
+        .map(|(w, h)| w as u64 * h as u64 * 4)
+        .sum();
+    let limit = opts.limits.max_media_bytes;
+    if image_bytes > limit {
+        let mb = |b: u64| b as f64 / (1 << 20) as f64;
+        ck.err(
+            "assets",
+            format!(
+                "decoded images would take {:.1} MB; the limit (Limits::max_media_bytes) is {:.1} MB",
+                mb(image_bytes),
+                mb(limit)
+            ),
+        );
+        return None;
+    }
+    Some(image_bytes)
+}
+
+pub(super) struct ClipFields {
+    pub(super) trim_start: Option<f64>,
+    pub(super) trim_end: Option<f64>,
+    pub(super) rate: Option<f64>,
+    pub(super) looped: Option<bool>,
+    pub(super) volume: Option<f64>,
+}
+
+/// Registers one use of a clip; returns its index in `Plan::clips`.
+#[allow(clippy::too_many_arguments)] // the clip's box and time span, all needed
+pub(super) fn clip(
+    ck: &mut Checker,
+    ctx: &mut Ctx,
+    p: &str,
+    key: Option<&str>,
+    m: &ClipFields,
+    fit: Fit,
+    (bw, bh): (f32, f32),
+    start: u64,
+    len: u64,
+) -> Option<usize> {
+    let trim_start = ck.range(&format!("{p}.trimStart"), m.trim_start, 0.0, 1e6, 0.0);
+    let rate = ck.range(&format!("{p}.playbackRate"), m.rate, 0.01, 100.0, 1.0);
+    let volume = ck.range(&format!("{p}.volume"), m.volume, 0.0, 4.0, 1.0);
+    let key = key?;
+    let (path, info) = match ctx.videos.get(key) {
+        Some((path, Ok(info))) => (path.clone(), info.clone()),
+        _ => return None, // missing or corrupt: already reported
+    };
+    let end = match m.trim_end {
+        None => info.duration,
+        Some(e) if e.is_finite() && e > trim_start => e.min(info.duration.max(trim_start + 1e-3)),
+        Some(e) => {
+            ck.err(format!("{p}.trimEnd"), format!("expected seconds after trimStart ({trim_start}), found {e}"));
+            info.duration
+        }
+    };
+    if trim_start >= info.duration && info.duration > 0.0 {
+        ck.err(
+            format!("{p}.trimStart"),
+            format!("the clip is {:.3} s long; trimStart {trim_start} is past its end", info.duration),
+        );
+    }
+    // Decode at the drawn size (never upscale in the decoder: the rasterizer does that).
+    let (iw, ih) = (info.width as f32, info.height as f32);
+    let s = {
+        let (sx, sy) = fit.scale(iw, ih, bw, bh);
+        sx.max(sy)
+    }
+    .min(1.0);
+    let out = (((iw * s).round() as u32).max(1), ((ih * s).round() as u32).max(1));
+    ctx.clips.push(ClipPlan {
+        path,
+        key: key.to_string(),
+        out,
+        scene: ctx.scene,
+        start: ctx.scene_start + start,
+        len,
+        trim_start,
+        end: end.max(trim_start + 1e-3),
+        rate,
+        looped: m.looped.unwrap_or(true),
+        volume: volume as f32,
+        path_json: p.to_string(),
+    });
+    Some(ctx.clips.len() - 1)
+}

@@ -1,0 +1,334 @@
+//! Scene backgrounds and layers: fills, gradients, fits, Ken Burns, enter and exit
+//! motion, keyframe tracks, and each layer's box.
+
+use super::*;
+use super::{assets::*, check::*, text::*};
+use crate::anim::{Key, Preset};
+use crate::model::{self, Length, StrOr};
+
+pub(super) const FITS: &[(&str, Fit)] =
+    &[("cover", Fit::Cover), ("contain", Fit::Contain), ("fill", Fit::Fill), ("none", Fit::None)];
+
+pub(super) const ANCHORS: &[(&str, (f32, f32))] = &[
+    ("center", (0.5, 0.5)),
+    ("top-left", (0.0, 0.0)),
+    ("top", (0.5, 0.0)),
+    ("top-right", (1.0, 0.0)),
+    ("left", (0.0, 0.5)),
+    ("right", (1.0, 0.5)),
+    ("bottom-left", (0.0, 1.0)),
+    ("bottom", (0.5, 1.0)),
+    ("bottom-right", (1.0, 1.0)),
+];
+
+pub(super) const SHAPES: &[(&str, ShapeKind)] =
+    &[("rect", ShapeKind::Rect), ("ellipse", ShapeKind::Ellipse), ("line", ShapeKind::Line)];
+
+pub(super) fn background(
+    ck: &mut Checker,
+    ctx: &mut Ctx,
+    p: &str,
+    bg: &StrOr<model::Background>,
+    scene_len: u64,
+) -> Fill {
+    match bg {
+        StrOr::Str(c) => Fill::Solid(ck.color(p, c, ctx.palette)),
+        StrOr::Obj(b) => match b.type_.as_str() {
+            "color" => match &b.color {
+                Some(c) => Fill::Solid(ck.color(&format!("{p}.color"), c, ctx.palette)),
+                None => {
+                    ck.err(format!("{p}.color"), "a color background needs a color");
+                    Fill::Solid(Color::BLACK)
+                }
+            },
+            "gradient" => Fill::Gradient(gradient(ck, ctx, p, &b.kind, &b.colors, b.angle)),
+            "image" => {
+                let kb = ken_burns(ck, &format!("{p}.kenBurns"), b.ken_burns.as_ref());
+                let fit = fit(ck, p, b.fit.as_deref(), Fit::Cover);
+                let radius = ctx.nonneg(ck, &format!("{p}.cornerRadius"), &b.corner_radius, Axis::W);
+                match image_plan(ck, ctx, b.asset.as_deref(), fit, kb, radius, ctx.w, ctx.h) {
+                    Some(img) => Fill::Image(img),
+                    None => Fill::Solid(Color::BLACK),
+                }
+            }
+            "video" => {
+                let fit = fit(ck, p, b.fit.as_deref(), Fit::Cover);
+                let radius = ctx.nonneg(ck, &format!("{p}.cornerRadius"), &b.corner_radius, Axis::W);
+                let m = ClipFields {
+                    trim_start: b.trim_start,
+                    trim_end: b.trim_end,
+                    rate: b.playback_rate,
+                    looped: b.looped,
+                    volume: b.volume,
+                };
+                let (w, h) = (ctx.w, ctx.h);
+                match clip(ck, ctx, p, b.asset.as_deref(), &m, fit, (w, h), 0, scene_len) {
+                    Some(clip) => Fill::Video(VideoRef { clip, fit, corner_radius: radius }),
+                    None => Fill::Solid(Color::BLACK),
+                }
+            }
+            other => {
+                ck.err(
+                    format!("{p}.type"),
+                    format!("expected one of \"color\", \"gradient\", \"image\", \"video\", found {other:?}"),
+                );
+                Fill::Solid(Color::BLACK)
+            }
+        },
+    }
+}
+
+pub(super) fn gradient(
+    ck: &mut Checker,
+    ctx: &Ctx,
+    p: &str,
+    kind: &Option<String>,
+    colors: &Option<Vec<String>>,
+    angle: Option<f64>,
+) -> GradientPlan {
+    let radial = match kind.as_deref() {
+        None | Some("linear") => false,
+        Some("radial") => true,
+        Some(other) => {
+            ck.err(format!("{p}.kind"), format!("expected one of \"linear\", \"radial\", found {other:?}"));
+            false
+        }
+    };
+    let colors: Vec<Color> = match colors {
+        Some(c) if !c.is_empty() => {
+            c.iter().enumerate().map(|(i, c)| ck.color(&format!("{p}.colors[{i}]"), c, ctx.palette)).collect()
+        }
+        _ => {
+            ck.err(format!("{p}.colors"), "a gradient needs at least one color");
+            vec![Color::BLACK]
+        }
+    };
+    let angle = match angle {
+        Some(a) if a.is_finite() => a as f32,
+        Some(a) => {
+            ck.err(format!("{p}.angle"), format!("expected degrees, found {a}"));
+            0.0
+        }
+        None => 90.0,
+    };
+    GradientPlan { radial, colors, angle }
+}
+
+pub(super) fn fit(ck: &mut Checker, p: &str, v: Option<&str>, default: Fit) -> Fit {
+    match v {
+        None => default,
+        Some(v) => ck.pick(&format!("{p}.fit"), v, FITS).unwrap_or(default),
+    }
+}
+
+pub(super) fn ken_burns(ck: &mut Checker, p: &str, kb: Option<&model::KenBurns>) -> Option<KenBurnsPlan> {
+    let kb = kb?;
+    let mut point = |name: &str, pt: &Option<model::KenBurnsPoint>| {
+        let pt = pt.clone().unwrap_or_default();
+        let s = ck.range(&format!("{p}.{name}.scale"), pt.scale, 0.1, 10.0, 1.0) as f32;
+        let x = ck.range(&format!("{p}.{name}.x"), pt.x, 0.0, 1.0, 0.5) as f32;
+        let y = ck.range(&format!("{p}.{name}.y"), pt.y, 0.0, 1.0, 0.5) as f32;
+        (s, x, y)
+    };
+    let from = point("from", &kb.from);
+    let to = point("to", &kb.to);
+    let easing = ck.easing(&format!("{p}.easing"), kb.easing.as_deref(), Easing::Linear);
+    Some(KenBurnsPlan { from, to, easing })
+}
+
+pub(super) fn motion(
+    ck: &mut Checker,
+    p: &str,
+    m: Option<&model::Motion>,
+    default: Option<Motion>,
+    is_text: bool,
+) -> Option<Motion> {
+    let Some(m) = m else { return default };
+    let preset = ck.pick(&format!("{p}.preset"), &m.preset, Preset::NAMES)?;
+    if !is_text && matches!(preset, Preset::Typewriter | Preset::WordByWord) {
+        ck.err(format!("{p}.preset"), format!("{:?} is for text layers only", m.preset));
+        return None;
+    }
+    if preset == Preset::None {
+        return None;
+    }
+    let frames =
+        ck.frames(&format!("{p}.durationFrames"), m.duration_frames, 1, default.map(|d| d.frames).unwrap_or(15));
+    let easing =
+        ck.easing(&format!("{p}.easing"), m.easing.as_deref(), default.map(|d| d.easing).unwrap_or(Easing::EaseOut));
+    Some(Motion { preset, frames, easing })
+}
+
+/// A keyframe track: `x` and `y` are Lengths on `axis`; other values must lie in `range`
+/// (the same range as the layer's static property).
+pub(super) fn track(
+    ck: &mut Checker,
+    ctx: &Ctx,
+    p: &str,
+    keys: &Option<Vec<model::Keyframe>>,
+    axis: Option<Axis>,
+    range: (f64, f64),
+) -> Track {
+    let Some(keys) = keys else { return Track::default() };
+    let mut out: Vec<Key> = Vec::new();
+    for (i, k) in keys.iter().enumerate() {
+        let kp = format!("{p}[{i}]");
+        let frame = ck.frames(&format!("{kp}.frame"), Some(k.frame), 0, 0);
+        if let Some(prev) = out.last() {
+            if frame <= prev.frame {
+                ck.err(
+                    format!("{kp}.frame"),
+                    format!("keyframes must be in increasing frame order: {frame} follows {}", prev.frame),
+                );
+            }
+        }
+        let value = match (axis, &k.value) {
+            (Some(a), v) => ctx.len(ck, &format!("{kp}.value"), v, a),
+            (None, Length::Px(v)) if (range.0..=range.1).contains(v) => *v as f32,
+            (None, Length::Px(v)) => {
+                ck.err(format!("{kp}.value"), format!("expected a number in {}..={}, found {v}", range.0, range.1));
+                0.0
+            }
+            (None, v) => {
+                ck.err(format!("{kp}.value"), format!("expected a number, found {v:?}"));
+                0.0
+            }
+        };
+        let easing = ck.easing(&format!("{kp}.easing"), k.easing.as_deref(), Easing::Linear);
+        out.push(Key { frame, value, easing });
+    }
+    Track(out)
+}
+
+pub(super) fn layer(ck: &mut Checker, ctx: &mut Ctx, p: &str, l: &model::Layer, scene_len: u64) -> Option<LayerPlan> {
+    let kinds = ["text", "image", "video", "shape"];
+    if !kinds.contains(&l.kind.as_str()) {
+        ck.err(
+            format!("{p}.type"),
+            format!("expected one of \"text\", \"image\", \"video\", \"shape\", found {:?}", l.kind),
+        );
+        return None;
+    }
+    let start = ck.frames(&format!("{p}.fromFrame"), l.from_frame, 0, 0);
+    if start >= scene_len {
+        ck.warn(
+            format!("{p}.fromFrame"),
+            format!("the layer starts at frame {start}, after its scene's {scene_len} frames: never visible"),
+        );
+    }
+    let len = ck.frames(&format!("{p}.durationFrames"), l.duration_frames, 1, scene_len.saturating_sub(start).max(1));
+    let x = ctx.len_opt(ck, &format!("{p}.x"), &l.x, Axis::W).unwrap_or(ctx.w / 2.0);
+    let y = ctx.len_opt(ck, &format!("{p}.y"), &l.y, Axis::H).unwrap_or(ctx.h / 2.0);
+    let bw = ctx.len_opt(ck, &format!("{p}.width"), &l.width, Axis::W);
+    let bh = ctx.len_opt(ck, &format!("{p}.height"), &l.height, Axis::H);
+    for (name, v) in [("width", bw), ("height", bh)] {
+        if v.is_some_and(|v| v < 0.0) {
+            ck.err(format!("{p}.{name}"), format!("expected a Length >= 0, found {}", v.unwrap_or(0.0)));
+        }
+    }
+    let anchor = match &l.anchor {
+        None => (0.5, 0.5),
+        Some(a) => ck.pick(&format!("{p}.anchor"), a, ANCHORS).unwrap_or((0.5, 0.5)),
+    };
+    let opacity = ck.range(&format!("{p}.opacity"), l.opacity, 0.0, 1.0, 1.0) as f32;
+    let rotation = ck.range(&format!("{p}.rotation"), l.rotation, -36000.0, 36000.0, 0.0) as f32;
+    let scale = ck.range(&format!("{p}.scale"), l.scale, 0.0, 100.0, 1.0) as f32;
+    let is_text = l.kind == "text";
+    let default_enter = if is_text { ctx.motion.map(|m| m.enter) } else { None };
+    let enter = motion(ck, &format!("{p}.enter"), l.enter.as_ref(), default_enter, is_text);
+    let exit = motion(ck, &format!("{p}.exit"), l.exit.as_ref(), None, is_text);
+    let kf = l.keyframes.clone().unwrap_or_default();
+    let kp = format!("{p}.keyframes");
+    let tracks = Tracks {
+        opacity: track(ck, ctx, &format!("{kp}.opacity"), &kf.opacity, None, (0.0, 1.0)),
+        x: track(ck, ctx, &format!("{kp}.x"), &kf.x, Some(Axis::W), (0.0, 0.0)),
+        y: track(ck, ctx, &format!("{kp}.y"), &kf.y, Some(Axis::H), (0.0, 0.0)),
+        scale: track(ck, ctx, &format!("{kp}.scale"), &kf.scale, None, (0.0, 100.0)),
+        rotation: track(ck, ctx, &format!("{kp}.rotation"), &kf.rotation, None, (-36000.0, 36000.0)),
+    };
+
+    let (w, h, content) = match l.kind.as_str() {
+        "text" => {
+            let block = text(ck, ctx, p, l);
+            (block.width, block.height, Content::Text(block))
+        }
+        "image" => {
+            let kb = ken_burns(ck, &format!("{p}.kenBurns"), l.ken_burns.as_ref());
+            let fit = fit(ck, p, l.fit.as_deref(), Fit::Contain);
+            let radius = ctx.nonneg(ck, &format!("{p}.cornerRadius"), &l.corner_radius, Axis::W);
+            let natural = l
+                .asset
+                .as_ref()
+                .and_then(|k| ctx.images.get(ck, k))
+                .map(|(i, _)| (i.width() as f32, i.height() as f32));
+            let (w, h) = layer_box(bw, bh, natural.unwrap_or((1.0, 1.0)));
+            let img = image_plan(ck, ctx, l.asset.as_deref(), fit, kb, radius, w.max(1.0), h.max(1.0))?;
+            (w, h, Content::Image(img))
+        }
+        "video" => {
+            let fit = fit(ck, p, l.fit.as_deref(), Fit::Contain);
+            let radius = ctx.nonneg(ck, &format!("{p}.cornerRadius"), &l.corner_radius, Axis::W);
+            let natural = l
+                .asset
+                .as_ref()
+                .and_then(|k| ctx.videos.get(k))
+                .and_then(|(_, r)| r.as_ref().ok())
+                .map(|i| (i.width as f32, i.height as f32));
+            let (w, h) = layer_box(bw, bh, natural.unwrap_or((1.0, 1.0)));
+            let m = ClipFields {
+                trim_start: l.trim_start,
+                trim_end: l.trim_end,
+                rate: l.playback_rate,
+                looped: l.looped,
+                volume: l.volume,
+            };
+            let clip = clip(ck, ctx, p, l.asset.as_deref(), &m, fit, (w.max(1.0), h.max(1.0)), start, len)?;
+            (w, h, Content::Video(VideoRef { clip, fit, corner_radius: radius }))
+        }
+        _ => {
+            let kind = match &l.shape {
+                None => ShapeKind::Rect,
+                Some(s) => ck.pick(&format!("{p}.shape"), s, SHAPES).unwrap_or(ShapeKind::Rect),
+            };
+            let fill = match &l.fill {
+                None if kind == ShapeKind::Line => None,
+                None => Some(Fill::Solid(Color::WHITE)),
+                Some(StrOr::Str(c)) => Some(Fill::Solid(ck.color(&format!("{p}.fill"), c, ctx.palette))),
+                Some(StrOr::Obj(g)) => {
+                    Some(Fill::Gradient(gradient(ck, ctx, &format!("{p}.fill"), &g.kind, &g.colors, g.angle)))
+                }
+            };
+            let stroke = match &l.stroke {
+                None if kind == ShapeKind::Line => Some((Color::WHITE, 4.0)),
+                None => None,
+                Some(s) => {
+                    let c = s
+                        .color
+                        .as_deref()
+                        .map(|c| ck.color(&format!("{p}.stroke.color"), c, ctx.palette))
+                        .unwrap_or(Color::WHITE);
+                    let w = ctx.nonneg(ck, &format!("{p}.stroke.width"), &s.width, Axis::W);
+                    Some((c, if s.width.is_some() { w } else { 4.0 }))
+                }
+            };
+            let radius = ctx.nonneg(ck, &format!("{p}.cornerRadius"), &l.corner_radius, Axis::W);
+            (
+                bw.unwrap_or(ctx.w),
+                bh.unwrap_or(ctx.h),
+                Content::Shape(ShapePlan { kind, fill, stroke, corner_radius: radius }),
+            )
+        }
+    };
+    Some(LayerPlan { start, len, x, y, w, h, anchor, opacity, rotation, scale, enter, exit, tracks, content })
+}
+
+/// A media layer's box: the given width and height, the missing one from the source's
+/// aspect ratio, or the source's natural size.
+pub(super) fn layer_box(bw: Option<f32>, bh: Option<f32>, (nw, nh): (f32, f32)) -> (f32, f32) {
+    match (bw, bh) {
+        (Some(w), Some(h)) => (w, h),
+        (Some(w), None) => (w, w * nh / nw),
+        (None, Some(h)) => (h * nw / nh, h),
+        (None, None) => (nw, nh),
+    }
+}

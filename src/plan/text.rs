@@ -1,0 +1,197 @@
+//! Text layers: role defaults, fonts and weights, plates, strokes and shadows, and the
+//! text raster's bound, checked from the shaped size before it is rasterized.
+
+use super::check::*;
+use super::color;
+use super::*;
+use crate::model::{self};
+use crate::text::{Align, PlateSpec, TextSpec, DEFAULT_FAMILY};
+
+pub(super) const ALIGNS: &[(&str, Align)] =
+    &[("left", Align::Left), ("center", Align::Center), ("right", Align::Right)];
+
+/// Role defaults at a 1080-pixel-high canvas: (size, heading font?, default weight).
+pub(super) fn role(name: &str) -> Option<(f32, bool, u16)> {
+    Some(match name {
+        "headline" => (96.0, true, 700),
+        "subheadline" => (56.0, true, 500),
+        "body" => (40.0, false, 400),
+        "caption" => (32.0, false, 400),
+        "cta" => (48.0, true, 700),
+        _ => return None,
+    })
+}
+
+pub(super) fn text(ck: &mut Checker, ctx: &mut Ctx, p: &str, l: &model::Layer) -> Arc<crate::text::TextBlock> {
+    let typo = &ctx.style.typography;
+    let role_def = match &l.role {
+        None => None,
+        Some(r) => {
+            let v = role(r);
+            if v.is_none() {
+                ck.err(
+                    format!("{p}.role"),
+                    format!(
+                        "expected one of \"headline\", \"subheadline\", \"body\", \"caption\", \"cta\", found {r:?}"
+                    ),
+                );
+            }
+            v
+        }
+    };
+    let (role_size, heading, role_weight) = role_def.unwrap_or((48.0, false, 400));
+    let tscale = typo.scale.filter(|s| s.is_finite() && *s > 0.0).unwrap_or(1.0) as f32;
+    let size = match &l.font_size {
+        Some(fs) => ctx.len(ck, &format!("{p}.fontSize"), fs, Axis::H),
+        None => role_size * tscale * ctx.h / 1080.0,
+    };
+    if !(size > 0.0 && size <= 2000.0) {
+        ck.err(format!("{p}.fontSize"), format!("expected a size in 0..=2000 pixels (exclusive of 0), found {size}"));
+    }
+    let style_family = if heading { typo.heading_font.as_deref() } else { typo.body_font.as_deref() };
+    let family_path = if l.font.is_some() {
+        format!("{p}.font")
+    } else if heading {
+        "style.typography.headingFont".into()
+    } else {
+        "style.typography.bodyFont".into()
+    };
+    let wanted = l.font.as_deref().or(style_family).unwrap_or(DEFAULT_FAMILY);
+    let family = match ctx.fonts.find_family(wanted) {
+        Some(f) => f,
+        None => {
+            if ctx.font_warned.insert(wanted.to_string()) {
+                ck.warn(family_path, format!("font family {wanted:?} is not available; using {DEFAULT_FAMILY:?}"));
+            }
+            DEFAULT_FAMILY.to_string()
+        }
+    };
+    let style_weight = if heading { typo.heading_weight } else { typo.body_weight };
+    let weight = match l.font_weight.or(style_weight) {
+        None => role_weight,
+        Some(w) if (1.0..=1000.0).contains(&w) => w.round() as u16,
+        Some(w) => {
+            ck.err(format!("{p}.fontWeight"), format!("expected a weight in 100..=900, found {w}"));
+            400
+        }
+    };
+    let color = l
+        .color
+        .as_deref()
+        .map(|c| ck.color(&format!("{p}.color"), c, ctx.palette))
+        .unwrap_or_else(|| ctx.palette.get("text").and_then(|c| color::parse_literal(c)).unwrap_or(Color::WHITE));
+    let align = match &l.align {
+        None => Align::Center,
+        Some(a) => ck.pick(&format!("{p}.align"), a, ALIGNS).unwrap_or(Align::Center),
+    };
+    let line_height = ck.range(&format!("{p}.lineHeight"), l.line_height, 0.1, 10.0, 1.2) as f32;
+    let letter_spacing = ck.range(&format!("{p}.letterSpacing"), l.letter_spacing, -1000.0, 1000.0, 0.0) as f32;
+    let max_width = match (&l.max_width, &l.width) {
+        (Some(m), _) => ctx.len(ck, &format!("{p}.maxWidth"), m, Axis::W),
+        (None, Some(w)) => ctx.len(ck, &format!("{p}.width"), w, Axis::W),
+        (None, None) => 0.8 * ctx.w,
+    };
+    let max_lines = match l.max_lines {
+        None => None,
+        Some(n) if n >= 1 => Some(n as usize),
+        Some(n) => {
+            ck.err(format!("{p}.maxLines"), format!("expected a whole number >= 1, found {n}"));
+            None
+        }
+    };
+    let plate = l.plate.as_ref().map(|b| PlateSpec {
+        color: b
+            .color
+            .as_deref()
+            .map(|c| ck.color(&format!("{p}.box.color"), c, ctx.palette))
+            .unwrap_or(Color::from_rgba8(0, 0, 0, 153)),
+        padding: if b.padding.is_some() {
+            ctx.nonneg(ck, &format!("{p}.box.padding"), &b.padding, Axis::W)
+        } else {
+            size * 0.3
+        },
+        radius: ctx.nonneg(ck, &format!("{p}.box.cornerRadius"), &b.corner_radius, Axis::W),
+    });
+    let stroke = l.stroke.as_ref().map(|s| {
+        let c =
+            s.color.as_deref().map(|c| ck.color(&format!("{p}.stroke.color"), c, ctx.palette)).unwrap_or(Color::BLACK);
+        let w = if s.width.is_some() {
+            ctx.nonneg(ck, &format!("{p}.stroke.width"), &s.width, Axis::W)
+        } else {
+            (size / 24.0).max(1.0)
+        };
+        (c, w.min(200.0))
+    });
+    let shadow = l.shadow.as_ref().map(|s| crate::text::ShadowSpec {
+        color: s
+            .color
+            .as_deref()
+            .map(|c| ck.color(&format!("{p}.shadow.color"), c, ctx.palette))
+            .unwrap_or(Color::from_rgba8(0, 0, 0, 160)),
+        dx: ck.range(&format!("{p}.shadow.offsetX"), s.offset_x, -500.0, 500.0, 0.0) as f32,
+        dy: ck.range(&format!("{p}.shadow.offsetY"), s.offset_y, -500.0, 500.0, size as f64 / 16.0) as f32,
+        blur: ck.range(&format!("{p}.shadow.blur"), s.blur, 0.0, 200.0, size as f64 / 10.0) as f32,
+    });
+    let raw = l.text.clone().unwrap_or_else(|| {
+        ck.err(format!("{p}.text"), "a text layer needs text");
+        String::new()
+    });
+    let text = if l.uppercase == Some(true) { raw.to_uppercase() } else { raw };
+    if !ck.problems.is_empty() {
+        // Do not spend time shaping when the plan is already refused.
+        return Arc::new(crate::text::TextBlock::empty(size));
+    }
+    let size = size.clamp(1.0, 2000.0);
+    let spec = TextSpec {
+        text,
+        family,
+        weight: weight.clamp(1, 1000),
+        size,
+        line_height,
+        letter_spacing,
+        max_width: max_width.max(1.0),
+        max_lines,
+        align,
+        color,
+        plate,
+        auto_fit: l.auto_fit == Some(true),
+        stroke,
+        shadow,
+    };
+    // The same text in the same style (a repeated title, a call to action) is shaped and
+    // rasterized once and shared; found by a hash of the spec, so planning stays linear in
+    // the number of texts.
+    let key = format!("{spec:?}");
+    if let Some(block) = ctx.texts.get(&key) {
+        return block.clone();
+    }
+    // A block's raster is bounded on its own (four canvases, at most 64 Mpx), and all of
+    // them together count against `max_media_bytes` with the images: both checked from the
+    // shaped size, before anything is rasterized.
+    let canvas = ctx.w as u64 * ctx.h as u64;
+    let max_pixels = (4 * canvas).clamp(1 << 20, 64 << 20);
+    let left = ctx.media_left / 4;
+    match ctx.fonts.layout_within(&spec, max_pixels.min(left)) {
+        Ok(block) => {
+            ctx.media_left = ctx.media_left.saturating_sub(block.pixmap.data().len() as u64);
+            let block = Arc::new(block);
+            ctx.texts.insert(key, block.clone());
+            block
+        }
+        Err((w, h)) => {
+            let what = if (w as u64 * h as u64) > max_pixels {
+                format!("at most {max_pixels} pixels (four canvases, at most 64 Mpx) are allowed for one text")
+            } else {
+                "with the images and the texts before it, that exceeds the media limit (Limits::max_media_bytes)"
+                    .to_string()
+            };
+            ck.err(
+                format!("{p}.text"),
+                format!(
+                    "this text at fontSize {size:.0} (lineHeight {line_height}, shadow and stroke included) needs a {w}x{h} raster; {what}"
+                ),
+            );
+            Arc::new(crate::text::TextBlock::empty(size))
+        }
+    }
+}

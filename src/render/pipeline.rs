@@ -1,0 +1,384 @@
+//! The frame pipeline: frames rasterized in parallel (rayon), converted to Y'CbCr on the
+//! same workers, handed in order through bounded channels to one encoder thread per
+//! output; a decoder thread per clip and the image loader run ahead of the frame loop.
+
+use super::options::{Output, Progress, RenderOptions, Written};
+use crate::error::{Error, Result};
+use crate::media::{ClipDecoder, ClipPicture};
+use crate::pixels::Yuv420;
+use crate::plan::{ClipPlan, Plan};
+use crate::raster::{render_frame, render_frame_yuv, resize_planes, ClipFrames, Scratch};
+use crate::timeline::clip_time;
+use rayon::prelude::*;
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tiny_skia::Pixmap;
+
+/// Lowers the calling thread's scheduling priority (nice +10, Linux). Our raster
+/// workers run ahead of the encoder through a bounded queue, so they have slack; libx264's
+/// threads (the bottleneck) then get a core first whenever both want one.
+pub(super) fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: plain system calls on the calling thread; failure leaves the priority as is.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        let _ = libc::setpriority(libc::PRIO_PROCESS, tid, 10);
+    }
+}
+
+/// What the workers produce for one output frame: YUV for every video output.
+pub(super) struct FrameSet {
+    pub(super) main: Yuv420,
+    pub(super) web: Option<Yuv420>,
+    pub(super) preview: Option<Yuv420>,
+}
+
+/// Per-worker buffers, reused from frame to frame.
+pub(super) struct Worker {
+    pub(super) canvas: Pixmap,
+    pub(super) scratch: Scratch,
+    pub(super) web: Option<Pixmap>,
+    pub(super) preview: Option<Pixmap>,
+    pub(super) resizer: fast_image_resize::Resizer,
+}
+
+thread_local! {
+    static WORKER: RefCell<Option<Worker>> = const { RefCell::new(None) };
+}
+
+/// Output sizes of one render: main, and the web and preview copies when they differ.
+#[derive(Clone, Copy)]
+pub(super) struct Sizes {
+    pub(super) web: Option<(u32, u32)>,
+    pub(super) preview: Option<(u32, u32)>,
+}
+
+pub(super) fn resize_into(resizer: &mut fast_image_resize::Resizer, src: &Pixmap, dst: &mut Pixmap) {
+    use fast_image_resize as fr;
+    let (Ok(s), Ok(mut d)) = (
+        fr::images::ImageRef::new(src.width(), src.height(), src.data(), fr::PixelType::U8x4),
+        fr::images::Image::from_slice_u8(dst.width(), dst.height(), dst.data_mut(), fr::PixelType::U8x4),
+    ) else {
+        return;
+    };
+    // Opaque frames: no alpha handling needed. Bilinear-sized convolution is plenty for a
+    // downscale of at most 3x and costs a third of Lanczos3.
+    let opts =
+        fr::ResizeOptions::new().resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::Bilinear)).use_alpha(false);
+    let _ = resizer.resize(&s, &mut d, &opts);
+}
+
+/// Renders frame `frame` on the calling thread into `set`, reusing that thread's buffers.
+/// Returns (raster, convert) nanoseconds; fills `poster` when asked.
+pub(super) fn render_into(
+    plan: &Plan,
+    frame: u64,
+    set: &mut FrameSet,
+    sizes: Sizes,
+    clips: ClipFrames,
+    poster: Option<&Mutex<Option<Pixmap>>>,
+) -> (u64, u64) {
+    WORKER.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let fits = matches!(&*slot, Some(w) if w.canvas.width() == plan.width && w.canvas.height() == plan.height
+            && w.web.as_ref().map(|p| (p.width(), p.height())) == sizes.web
+            && w.preview.as_ref().map(|p| (p.width(), p.height())) == sizes.preview);
+        if !fits {
+            *slot = Pixmap::new(plan.width, plan.height).map(|canvas| Worker {
+                canvas,
+                scratch: Scratch::new(plan.width, plan.height),
+                web: sizes.web.and_then(|(w, h)| Pixmap::new(w, h)),
+                preview: sizes.preview.and_then(|(w, h)| Pixmap::new(w, h)),
+                resizer: fast_image_resize::Resizer::new(),
+            });
+        }
+        let Some(w) = slot.as_mut() else { return (0, 0) };
+        let t0 = Instant::now();
+        // Photo and clip frames are composed straight in 4:2:0. The poster frame too, so
+        // the videos are the same bytes with or without posters; the poster is drawn once
+        // more, in RGBA.
+        if render_frame_yuv(plan, frame, &mut set.main, &mut w.scratch, clips) {
+            let t1 = Instant::now();
+            let copies = [set.web.as_mut(), set.preview.as_mut()];
+            if copies.into_iter().flatten().all(|yuv| resize_planes(&set.main, yuv)) {
+                let t2 = Instant::now();
+                if let Some(p) = poster {
+                    render_frame(plan, frame, &mut w.canvas.as_mut(), &mut w.scratch, clips);
+                    if let Ok(mut g) = p.lock() {
+                        *g = Some(w.canvas.clone());
+                    }
+                }
+                return ((t1 - t0 + t2.elapsed()).as_nanos() as u64, (t2 - t1).as_nanos() as u64);
+            }
+        }
+        render_frame(plan, frame, &mut w.canvas.as_mut(), &mut w.scratch, clips);
+        let t1 = Instant::now();
+        set.main.fill_from_rgba(w.canvas.data());
+        if let (Some(px), Some(yuv)) = (w.web.as_mut(), set.web.as_mut()) {
+            resize_into(&mut w.resizer, &w.canvas, px);
+            yuv.fill_from_rgba(px.data());
+        }
+        if let (Some(px), Some(yuv)) = (w.preview.as_mut(), set.preview.as_mut()) {
+            resize_into(&mut w.resizer, &w.canvas, px);
+            yuv.fill_from_rgba(px.data());
+        }
+        if let Some(p) = poster {
+            if let Ok(mut g) = p.lock() {
+                *g = Some(w.canvas.clone());
+            }
+        }
+        let t2 = Instant::now();
+        ((t1 - t0).as_nanos() as u64, (t2 - t1).as_nanos() as u64)
+    })
+}
+
+/// What the threads of one render share: the plan and options, the frame the workers have
+/// reached, what went wrong, and the time spent per stage.
+pub(super) struct Run<'a> {
+    pub(super) plan: &'a Plan,
+    pub(super) opts: &'a RenderOptions,
+    pub(super) start: Instant,
+    pub(super) sizes: Sizes,
+    /// Frames rendered together, and the length of each encoder's queue.
+    pub(super) batch: u64,
+    pub(super) poster_frame: Option<u64>,
+    pub(super) poster: Mutex<Option<Pixmap>>,
+    /// The first clip that failed while rendering.
+    pub(super) clip_fault: Mutex<Option<Error>>,
+    /// The first frame of the batch being rendered.
+    pub(super) reached: AtomicU64,
+    /// Whether the frame loop is over.
+    pub(super) frames_over: AtomicBool,
+    pub(super) raster_ns: AtomicU64,
+    pub(super) convert_ns: AtomicU64,
+    pub(super) encode_ns: AtomicU64,
+    pub(super) decode_ns: AtomicU64,
+}
+
+impl<'a> Run<'a> {
+    pub(super) fn cancelled(&self) -> bool {
+        self.opts.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed))
+    }
+
+    /// Streams every frame to the writers: an encoder thread per output, a decoder thread
+    /// per clip and the image loader, around the frame loop on this thread. Returns the
+    /// writers with their frame counts, or the first encoder's error.
+    pub(super) fn stream<'s>(
+        &'s self,
+        scope: &'s std::thread::Scope<'s, '_>,
+        pool: &rayon::ThreadPool,
+        writers: Vec<Output>,
+    ) -> Result<Vec<Written>> {
+        // Frame sets the encoders are done with come back through `free`.
+        let (free_tx, free_rx) = crossbeam_channel::unbounded::<FrameSet>();
+        let mut senders = Vec::new();
+        let mut handles = Vec::new();
+        for output in writers {
+            let (tx, rx) = crossbeam_channel::bounded::<Arc<FrameSet>>(self.batch as usize);
+            senders.push(tx);
+            let free_tx = free_tx.clone();
+            handles.push(scope.spawn(move || self.encode(output, rx, free_tx)));
+        }
+        drop(free_tx);
+        let clip_rx: Vec<_> = self
+            .plan
+            .clips
+            .iter()
+            .map(|c| {
+                let (tx, rx) = crossbeam_channel::bounded(CLIP_QUEUE);
+                scope.spawn(move || self.decode_clip(c, tx));
+                rx
+            })
+            .collect();
+        if !self.plan.images.is_empty() {
+            scope.spawn(|| self.load_images());
+        }
+        self.frame_loop(pool, &senders, &clip_rx, &free_rx);
+        self.frames_over.store(true, Ordering::Relaxed);
+        drop(senders);
+        drop(clip_rx);
+        let mut out = Vec::new();
+        let mut first_err = None;
+        for h in handles {
+            match h.join() {
+                Ok(Ok(w)) => out.push(w),
+                Ok(Err(e)) => first_err = first_err.or(Some(e)),
+                Err(_) => first_err = first_err.or(Some(Error::Encode("an encoder thread panicked".into()))),
+            }
+        }
+        match first_err {
+            Some(e) => Err(e), // dropping the writers removes their temporary files
+            None => Ok(out),
+        }
+    }
+
+    /// An encoder thread: takes each shared frame set in order, encodes its own picture, and
+    /// returns the set's buffers to the free list when it is the last to let go.
+    fn encode(
+        &self,
+        (kind, path, mut writer): Output,
+        rx: crossbeam_channel::Receiver<Arc<FrameSet>>,
+        free_tx: crossbeam_channel::Sender<FrameSet>,
+    ) -> Result<Written> {
+        let mut n = 0;
+        let pick: fn(&FrameSet) -> &Yuv420 = match kind {
+            "web" => |s| s.web.as_ref().unwrap_or(&s.main),
+            "preview" => |s| s.preview.as_ref().unwrap_or(&s.main),
+            _ => |s| &s.main,
+        };
+        for set in rx {
+            let t = Instant::now();
+            writer.write_shared(&set, pick)?;
+            self.encode_ns.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            n += 1;
+            if let (Some(p), "main") = (&self.opts.progress, kind) {
+                p(Progress { frames_done: n, frames_total: self.plan.frames, elapsed: self.start.elapsed() });
+            }
+            if let Ok(set) = Arc::try_unwrap(set) {
+                let _ = free_tx.send(set);
+            }
+        }
+        Ok((kind, path, writer, n))
+    }
+
+    /// A clip's decoder thread, running ahead of the rasterizer: it sends the picture of
+    /// every output frame where the clip is visible, in order.
+    fn decode_clip(&self, c: &ClipPlan, tx: crossbeam_channel::Sender<Option<ClipPicture>>) {
+        let (plan, total) = (self.plan, self.plan.frames);
+        // A clip that fails mid-render stops the render with the asset and the time:
+        // dropping `tx` ends the channel, the frame loop sees the fault.
+        let fail = |file_t: Option<f64>, frame: u64, what: String| {
+            let at = file_t.map(|t| format!(" at {t:.3} s into the file")).unwrap_or_default();
+            let message = format!(
+                "asset {:?}: {what}{at} (found while rendering output frame {frame}); the render stopped and wrote nothing",
+                c.key
+            );
+            if let Ok(mut g) = self.clip_fault.lock() {
+                g.get_or_insert(Error::invalid(format!("{}.asset", c.path_json), message));
+            }
+        };
+        // Open the decoder shortly before the clip is first seen and drop it after its last
+        // frame: only the clips around the current frame hold decoders and queued pictures
+        // (W3 opened six 4K/60 fps decoders at once).
+        let Some(first) = (0..total).find(|&f| clip_time(plan, c, f).is_some()) else { return };
+        let last = (first..total).rev().find(|&f| clip_time(plan, c, f).is_some()).unwrap_or(first);
+        let lead = plan.fps.frames_for_seconds(2.0) + 2 * self.batch;
+        while self.reached.load(Ordering::Relaxed) + lead < first {
+            if self.frames_over.load(Ordering::Relaxed) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let mut dec = match ClipDecoder::open_yuv(&c.path, c.out.0, c.out.1) {
+            Ok(d) => d,
+            Err(why) => return fail(None, first, why),
+        };
+        for f in first..=last {
+            if let Some(t) = clip_time(plan, c, f) {
+                let t0 = Instant::now();
+                let pic = dec.picture_at(t);
+                self.decode_ns.fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                if let Some((at, what)) = dec.fault.take() {
+                    return fail(Some(at), f, what);
+                }
+                if tx.send(pic).is_err() {
+                    return; // the render stopped
+                }
+            }
+        }
+    }
+
+    /// The image loader: image pixels are loaded a little before the first frame that shows
+    /// them and released after the last, so a render holds the images around the current
+    /// frame only.
+    fn load_images(&self) {
+        let plan = self.plan;
+        let lead = plan.fps.frames_for_seconds(1.0) + 2 * self.batch;
+        let last = plan.timeline_end.saturating_sub(1);
+        loop {
+            let over = self.frames_over.load(Ordering::Relaxed);
+            // Past the timeline's end the last frame holds (policy `pad`).
+            let from = self.reached.load(Ordering::Relaxed).min(last);
+            let to = (from + lead).min(last) + 1;
+            for u in &plan.images {
+                let soon = !over && u.spans.iter().any(|&(a, b)| a < to && from < b);
+                if soon && !u.source.is_loaded() {
+                    // Opaque images are drawn from 4:2:0 planes where they cover the frame
+                    // (photo backgrounds): make those here, off the workers.
+                    if u.source.planes().is_none() {
+                        let _ = u.source.pixmap();
+                    }
+                } else if !soon && u.source.is_loaded() {
+                    u.source.release();
+                }
+            }
+            if over {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Renders the frames a batch at a time on the workers and hands each batch, in order,
+    /// to every encoder; stops early when cancelled, when a clip fails or an encoder stops.
+    fn frame_loop(
+        &self,
+        pool: &rayon::ThreadPool,
+        senders: &[crossbeam_channel::Sender<Arc<FrameSet>>],
+        clip_rx: &[crossbeam_channel::Receiver<Option<ClipPicture>>],
+        free_rx: &crossbeam_channel::Receiver<FrameSet>,
+    ) {
+        let (plan, sizes) = (self.plan, self.sizes);
+        let new_set = || FrameSet {
+            main: Yuv420::new(plan.width, plan.height),
+            web: sizes.web.map(|(w, h)| Yuv420::new(w, h)),
+            preview: sizes.preview.map(|(w, h)| Yuv420::new(w, h)),
+        };
+        let mut next = 0u64;
+        while next < plan.frames && !self.cancelled() {
+            let end = (next + self.batch).min(plan.frames);
+            self.reached.store(next, Ordering::Relaxed);
+            let inputs: Vec<Vec<Option<ClipPicture>>> = (next..end)
+                .map(|f| {
+                    plan.clips
+                        .iter()
+                        .zip(clip_rx)
+                        .map(|(c, rx)| clip_time(plan, c, f).and_then(|_| rx.recv().ok().flatten()))
+                        .collect()
+                })
+                .collect();
+            if self.clip_fault.lock().map(|g| g.is_some()).unwrap_or(true) {
+                return; // reported by `render`
+            }
+            let sets: Vec<FrameSet> = pool.install(|| {
+                (next..end)
+                    .into_par_iter()
+                    .map(|i| {
+                        let mut set = free_rx.try_recv().unwrap_or_else(|_| new_set());
+                        let want_poster = (self.poster_frame == Some(i)).then_some(&self.poster);
+                        let (r, c) = render_into(plan, i, &mut set, sizes, &inputs[(i - next) as usize], want_poster);
+                        self.raster_ns.fetch_add(r, Ordering::Relaxed);
+                        self.convert_ns.fetch_add(c, Ordering::Relaxed);
+                        set
+                    })
+                    .collect()
+            });
+            for set in sets {
+                let set = Arc::new(set);
+                for tx in senders {
+                    if tx.send(set.clone()).is_err() {
+                        return; // an encoder stopped: its error is reported by `stream`
+                    }
+                }
+            }
+            next = end;
+        }
+    }
+}
+
+/// Pictures a clip decoder may have ready beyond the batch being rendered. Each is a
+/// decoded frame at its drawn size (8 MB at 1080p); the decoder's own frame threads keep
+/// it ahead, so a short queue costs no speed (measured on W1 and W3).
+pub(super) const CLIP_QUEUE: usize = 2;

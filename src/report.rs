@@ -1,0 +1,76 @@
+//! What a render reports: its outputs, durations, warnings, time per stage and memory.
+
+use crate::error::Problem;
+use crate::plan::DurationInfo;
+use std::path::PathBuf;
+
+/// One file a render wrote.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[non_exhaustive]
+pub struct OutputReport {
+    /// Where.
+    pub path: PathBuf,
+    /// `main`, `web`, `preview`, `poster`.
+    pub kind: String,
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// Picture size.
+    pub width: u32,
+    /// Picture size.
+    pub height: u32,
+    /// Frames written (1 for a poster).
+    pub frames: u64,
+    /// Duration read back from the written file, seconds (0 for a poster).
+    pub duration_s: f64,
+    /// Codecs (`h264+aac`, `h264`, `jpeg`).
+    pub codec: String,
+}
+
+/// Seconds spent per stage, summed over threads (so they can exceed the wall time).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[non_exhaustive]
+pub struct StageTimes {
+    /// Painting frames (tiny-skia).
+    pub raster_s: f64,
+    /// RGBA to YUV and variant resizing.
+    pub convert_s: f64,
+    /// Waiting on libx264 and the muxers, per output thread.
+    pub encode_s: f64,
+    /// Decoding video clips (on their own threads).
+    pub decode_s: f64,
+    /// The soundtrack: measuring its loudness (when asked) before the first frame, then
+    /// mixing it and encoding it to AAC on each output's thread.
+    pub audio_s: f64,
+    /// Posters (resize and JPEG).
+    pub posters_s: f64,
+}
+
+/// What a render did.
+#[derive(Debug, Clone, serde::Serialize)]
+#[non_exhaustive]
+pub struct RenderReport {
+    /// Files written.
+    pub outputs: Vec<OutputReport>,
+    /// Target, planned and rendered durations and what the policy did.
+    pub duration: DurationInfo,
+    /// Frames rendered.
+    pub frames: u64,
+    /// Rendered duration in seconds (frames / fps, exact).
+    pub rendered_s: f64,
+    /// Warnings from planning.
+    pub warnings: Vec<Problem>,
+    /// Wall time of the render (after planning), seconds.
+    pub elapsed_s: f64,
+    /// Time per stage.
+    pub stages: StageTimes,
+    /// Peak resident memory of the process, bytes (Linux), if known.
+    pub peak_rss_bytes: Option<u64>,
+}
+
+/// Peak resident set size of this process (VmHWM), Linux only.
+pub fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
