@@ -404,7 +404,8 @@ fn main() {
 }
 
 /// A 20-row merge-field batch in one `reel` process against 20 separate runs of the same
-/// renders: what sharing the process (fonts, the allocator's warm state) saves per video.
+/// renders: what sharing the process saves per video (the fonts, and the photo every row
+/// shows, decoded once).
 fn batch(tmp: &Path) {
     let reel = root().join("target/release/reel");
     if !reel.exists() {
@@ -414,11 +415,17 @@ fn batch(tmp: &Path) {
     let dir = tmp.join("batch");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("mkdir");
+    // W1's photos: every row shows the same 2400x1600 photo, as a template's background.
+    let w1 = workloads().into_iter().next().expect("w1");
+    ensure_media(&w1);
     let template = serde_json::json!({
         "id": "batch", "width": 1280, "height": 720, "fps": 30,
         "scenes": [{"id": "s", "durationFrames": 60,
-            "background": {"type": "gradient", "kind": "linear", "colors": ["{{from}}", "{{to}}"], "angle": 90},
+            "background": {"type": "image", "asset": "img1.jpg",
+                "kenBurns": {"from": {"scale": 1.0}, "to": {"scale": 1.1}}},
             "layers": [
+                {"type": "shape", "shape": "rect", "y": "50%", "width": "70%", "height": "40%", "cornerRadius": 24,
+                 "fill": {"type": "gradient", "kind": "linear", "colors": ["{{from}}", "{{to}}"], "angle": 90}},
                 {"type": "text", "role": "headline", "text": "{{title}}", "y": "40%",
                  "enter": {"preset": "slideUp", "durationFrames": 15}},
                 {"type": "text", "role": "body", "text": "{{line}}", "y": "60%", "font": "Noto Sans"}]}]
@@ -441,7 +448,8 @@ fn batch(tmp: &Path) {
         csv.push_str(&format!("{},{},\"{}\",{},{}\n", r[0], r[1], r[2], r[3], r[4]));
     }
     std::fs::write(dir.join("rows.csv"), csv).expect("write");
-    let common = ["--no-variants", "-q", "--preset", "veryfast"];
+    let assets = w1.assets.display().to_string();
+    let common = ["--no-variants", "-q", "--preset", "veryfast", "--assets", assets.as_str()];
     let t = Instant::now();
     let ok = Command::new(&reel)
         .arg("render")

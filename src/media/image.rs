@@ -266,3 +266,70 @@ pub fn resize_rgb(src: Cow<'_, [u8]>, sw: u32, sh: u32, w: u32, h: u32) -> Optio
     drop(src);
     pass(&tall, (sw, h), (w, h)).map(Cow::Owned)
 }
+
+/// Decoded images shared between plans, for a caller that plans many compositions naming
+/// the same files (a batch rendering one template per row). An image is found again by its
+/// file's path, length and modification time, so a changed file is decoded anew. At most
+/// `max_bytes` of pixels and file bytes are held; the oldest entries go first.
+#[derive(Debug)]
+pub struct ImageCache {
+    max_bytes: u64,
+    inner: std::sync::Mutex<CacheInner>,
+}
+
+/// What a cache entry is found by: the file, its length and modification time.
+type CacheKey = (std::path::PathBuf, u64, Option<std::time::SystemTime>);
+/// A decoded image and the file bytes it came from.
+type CacheValue = (std::sync::Arc<Original>, std::sync::Arc<[u8]>);
+
+#[derive(Debug, Default)]
+struct CacheInner {
+    held: u64,
+    entries: std::collections::HashMap<CacheKey, (CacheValue, u64)>,
+    order: std::collections::VecDeque<CacheKey>,
+}
+
+impl ImageCache {
+    /// An empty cache holding at most `max_bytes`.
+    pub fn new(max_bytes: u64) -> std::sync::Arc<ImageCache> {
+        std::sync::Arc::new(ImageCache { max_bytes, inner: Default::default() })
+    }
+
+    fn key(path: &Path) -> Option<CacheKey> {
+        let meta = std::fs::metadata(path).ok()?;
+        Some((path.to_path_buf(), meta.len(), meta.modified().ok()))
+    }
+
+    /// The decoded image of `path`, if this cache holds the file as it is now.
+    pub(crate) fn get(&self, path: &Path) -> Option<CacheValue> {
+        let key = Self::key(path)?;
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.entries.get(&key).map(|(v, _)| v.clone())
+    }
+
+    /// Keeps `value` for `path`, dropping the oldest entries to stay within the limit.
+    pub(crate) fn put(&self, path: &Path, value: CacheValue) {
+        let Some(key) = Self::key(path) else { return };
+        let pixels = match value.0.as_ref() {
+            Original::Rgb { data, .. } => data.len() as u64,
+            Original::Rgba(p) => p.data().len() as u64,
+        };
+        let size = pixels + value.1.len() as u64;
+        if size > self.max_bytes {
+            return;
+        }
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if inner.entries.contains_key(&key) {
+            return;
+        }
+        while inner.held + size > self.max_bytes {
+            let Some(old) = inner.order.pop_front() else { break };
+            if let Some((_, s)) = inner.entries.remove(&old) {
+                inner.held -= s;
+            }
+        }
+        inner.held += size;
+        inner.order.push_back(key.clone());
+        inner.entries.insert(key, (value, size));
+    }
+}

@@ -5,7 +5,7 @@ mod image;
 
 pub use self::image::{
     decode_image, decode_image_bytes, decode_image_rgb, image_dimensions, read_image_file, resize_premultiplied,
-    resize_rgb, DecodedImage, ImageLimits, Original,
+    resize_rgb, DecodedImage, ImageCache, ImageLimits, Original,
 };
 pub use crate::ffmpeg::decode::{container_duration, probe_video, ClipDecoder, ClipPicture, VideoInfo, YuvPicture};
 pub(crate) use crate::ffmpeg::decode::{ClipAudio, Pending};

@@ -10,6 +10,8 @@ use std::collections::{HashMap, HashSet};
 /// The composition's images, decoded on first use and released after their last.
 pub(super) struct Images {
     pub(super) entries: HashMap<String, ImageEntry>,
+    /// Decoded images shared with other plans ([`PlanOptions::image_cache`]).
+    pub(super) cache: Option<Arc<crate::media::ImageCache>>,
     /// The keys in the order planning first uses them.
     pub(super) order: Vec<String>,
     pub(super) limits: ImageLimits,
@@ -48,9 +50,17 @@ impl Images {
                 .skip(1)
                 .find(|k| self.entries.get(*k).is_some_and(|e| e.uses > 0 && matches!(e.state, ImageState::Pending)))
                 .cloned();
+            let cache = self.cache.clone();
             let decode = |file: &std::path::Path| {
-                read_image_file(file, limits)
-                    .and_then(|bytes| Original::decode(&bytes, limits).map(|p| (Arc::new(p), Arc::from(bytes))))
+                if let Some(hit) = cache.as_ref().and_then(|c| c.get(file)) {
+                    return Ok(hit);
+                }
+                let decoded: Result<(Arc<Original>, Arc<[u8]>), String> = read_image_file(file, limits)
+                    .and_then(|bytes| Original::decode(&bytes, limits).map(|p| (Arc::new(p), Arc::from(bytes))));
+                if let (Some(c), Ok(v)) = (&cache, &decoded) {
+                    c.put(file, v.clone());
+                }
+                decoded
             };
             let file = self.entries.get(key)?.file.clone();
             let next_file = next.as_ref().and_then(|k| self.entries.get(k)).map(|e| e.file.clone());

@@ -74,6 +74,8 @@ impl PlanOptions {
             fonts: FontLibrary::bundled(),
             duration_policy: None,
             limits: Limits::default(),
+            cancel: None,
+            image_cache: None,
         }
     }
 }
@@ -102,6 +104,17 @@ pub struct PlanOptions {
     pub duration_policy: Option<DurationPolicy>,
     /// Limits.
     pub limits: Limits,
+    /// Set it to stop planning: [`build`] returns [`Error::Cancelled`] at the next layer.
+    pub cancel: Option<Arc<std::sync::atomic::AtomicBool>>,
+    /// Decoded images shared with other plans that name the same files (a batch of one
+    /// template); none by default.
+    pub image_cache: Option<Arc<crate::media::ImageCache>>,
+}
+
+impl PlanOptions {
+    fn cancelled(&self) -> bool {
+        self.cancel.as_ref().is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed))
+    }
 }
 
 impl std::fmt::Debug for PlanOptions {
@@ -231,12 +244,15 @@ pub fn build(comp: &Composition, parse_warnings: &[Problem], opts: &PlanOptions)
     };
     // Images are decoded when first used and released after their last use (once shrunk
     // to the size they are drawn at), so planning never holds every original at once.
-    let mut images = Images { entries: HashMap::new(), order: Vec::new(), limits: lim.image };
+    let mut images =
+        Images { entries: HashMap::new(), cache: opts.image_cache.clone(), order: Vec::new(), limits: lim.image };
+    // By key, so that planning stays linear in the number of layers.
+    let files: HashMap<&str, &std::path::PathBuf> = resolved.iter().map(|(k, f)| (k.as_str(), f)).collect();
     for (path, key) in &keys {
         if video_keys.contains(key.as_str()) {
             continue;
         }
-        let Some((_, file)) = resolved.iter().find(|(k, _)| k == key) else { continue };
+        let Some(&file) = files.get(key.as_str()) else { continue };
         let e = images.entries.entry(key.clone()).or_insert_with(|| {
             images.order.push(key.clone());
             ImageEntry { file: file.clone(), path: path.clone(), uses: 0, state: ImageState::Pending }
@@ -284,6 +300,9 @@ pub fn build(comp: &Composition, parse_warnings: &[Problem], opts: &PlanOptions)
         };
         let mut scenes = Vec::new();
         for (i, s) in comp.scenes.iter().enumerate() {
+            if opts.cancelled() {
+                break;
+            }
             let p = format!("scenes[{i}]");
             ctx.scene = i;
             ctx.scene_start = starts[i];
@@ -293,6 +312,9 @@ pub fn build(comp: &Composition, parse_warnings: &[Problem], opts: &PlanOptions)
             };
             let mut layers = Vec::new();
             for (j, l) in s.layers.iter().enumerate() {
+                if opts.cancelled() {
+                    break;
+                }
                 if let Some(lp) = layer(&mut ck, &mut ctx, &format!("{p}.layers[{j}]"), l, lens[i]) {
                     layers.push(lp);
                 }
@@ -313,16 +335,25 @@ pub fn build(comp: &Composition, parse_warnings: &[Problem], opts: &PlanOptions)
         ctx.images.check_unused(&mut ck);
         let clips = std::mem::take(&mut ctx.clips);
         let mut images: Vec<ImageUse> = Vec::new();
+        // Each source's index in `images`, by address (the sources live as long as the
+        // plan); uses come scene by scene, so a repeated span is the last one.
+        let mut index: HashMap<*const ImageSource, usize> = HashMap::new();
         for (scene, source) in std::mem::take(&mut ctx.image_uses) {
             let span = (starts[scene], starts[scene] + lens[scene]);
-            match images.iter_mut().find(|u| Arc::ptr_eq(&u.source, &source)) {
-                Some(u) if u.spans.contains(&span) => {}
-                Some(u) => u.spans.push(span),
-                None => images.push(ImageUse { source, spans: vec![span] }),
+            match index.get(&Arc::as_ptr(&source)) {
+                Some(&i) if images[i].spans.last() == Some(&span) => {}
+                Some(&i) => images[i].spans.push(span),
+                None => {
+                    index.insert(Arc::as_ptr(&source), images.len());
+                    images.push(ImageUse { source, spans: vec![span] });
+                }
             }
         }
         (sound.join(), (scenes, captions, clips, images))
     });
+    if opts.cancelled() {
+        return Err(Error::Cancelled);
+    }
     let (mut audio, ack) = sound.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
     ck.problems.extend(ack.problems);
     ck.warnings.extend(ack.warnings);

@@ -136,6 +136,16 @@ pub(super) fn text(ck: &mut Checker, ctx: &mut Ctx, p: &str, l: &model::Layer) -
         ck.err(format!("{p}.text"), "a text layer needs text");
         String::new()
     });
+    // Shaping time and memory grow with the text before its raster can be bounded: a text
+    // layer holds at most this many characters (an ad's longest paragraph is a few hundred).
+    const MAX_TEXT_CHARS: usize = 5000;
+    let chars = raw.chars().count();
+    if chars > MAX_TEXT_CHARS {
+        ck.err(
+            format!("{p}.text"),
+            format!("a text of {chars} characters; a text layer holds at most {MAX_TEXT_CHARS}"),
+        );
+    }
     let text = if l.uppercase == Some(true) { raw.to_uppercase() } else { raw };
     if !ck.problems.is_empty() {
         // Do not spend time shaping when the plan is already refused.

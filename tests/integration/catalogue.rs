@@ -185,6 +185,11 @@ fn catalogue_of_bad_input() {
             "scenes[0].layers[0].text: this text at fontSize 2000",
         ),
         (
+            "text length",
+            layer(&format!(r#""type": "text", "text": "{}""#, "word ".repeat(2000))),
+            "scenes[0].layers[0].text: a text of 10000 characters",
+        ),
+        (
             "keyframe range",
             layer(r#""type": "shape", "keyframes": {"scale": [{"frame": 0, "value": 1e308}]}"#),
             "scenes[0].layers[0].keyframes.scale[0].value",

@@ -799,3 +799,25 @@ fn a_clip_twice_the_canvas_is_drawn_with_its_colours() {
         assert_near(rgb_at(f, w, 280, 140), [255, 255, 255], 8, "white quadrant");
     }
 }
+
+/// An image cache shared between plans (a batch) serves a file decoded once, and decodes it
+/// again when the file changes: the second plan shows the new pixels.
+#[test]
+fn a_shared_image_cache_never_serves_a_changed_file() {
+    let dir = media_dir();
+    let json = r#"{"id": "c", "width": 200, "height": 100, "scenes": [{"id": "s", "durationFrames": 2,
+        "background": {"type": "image", "asset": "quad.png", "fit": "fill"}}]}"#;
+    let parsed = reel::parse(json).expect("parse");
+    let mut opts = reel::PlanOptions::new(dir.path());
+    opts.image_cache = Some(reel::media::ImageCache::new(64 << 20));
+    let first = reel::render_still(&reel::Plan::build(&parsed, &opts).expect("plan"), 0);
+    assert_eq!(first.get_pixel(10, 10).0, [255, 0, 0, 255], "red top-left");
+    let again = reel::render_still(&reel::Plan::build(&parsed, &opts).expect("plan"), 0);
+    assert_eq!(first.as_raw(), again.as_raw(), "the cached image draws the same");
+    // A new picture under the same name (a different size, so a different length too).
+    image::RgbaImage::from_pixel(40, 20, image::Rgba([0, 0, 255, 255]))
+        .save(dir.path().join("quad.png"))
+        .expect("save");
+    let changed = reel::render_still(&reel::Plan::build(&parsed, &opts).expect("plan"), 0);
+    assert_eq!(changed.get_pixel(10, 10).0, [0, 0, 255, 255], "the changed file is decoded again");
+}

@@ -332,3 +332,19 @@ fn a_sound_changed_after_planning_plays_or_stops_the_render() {
     }
     assert!(files_in(&out).is_empty(), "left behind: {:?}", files_in(&out));
 }
+
+/// The cancel flag stops planning too: a set flag returns `Error::Cancelled` before the
+/// scenes are planned, and an unset one plans as usual.
+#[test]
+fn cancel_stops_planning() {
+    let dir = media_dir();
+    let json = r#"{"id": "c", "width": 160, "height": 90, "scenes": [{"id": "s", "durationFrames": 3,
+        "layers": [{"type": "text", "text": "one"}, {"type": "image", "asset": "quad.png"}]}]}"#;
+    let parsed = reel::parse(json).expect("parse");
+    let mut opts = reel::PlanOptions::new(dir.path());
+    let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    opts.cancel = Some(flag.clone());
+    assert!(matches!(reel::Plan::build(&parsed, &opts), Err(reel::Error::Cancelled)));
+    flag.store(false, std::sync::atomic::Ordering::Relaxed);
+    assert!(reel::Plan::build(&parsed, &opts).is_ok());
+}

@@ -95,8 +95,9 @@ pub fn run(a: RenderArgs) -> Result<(), Failure> {
     }
     std::fs::create_dir_all(&out_dir).map_err(|e| reel::Error::Io { path: out_dir.clone(), source: e })?;
 
-    // One font library for every row.
-    let opts = input::plan_options(&a.input, &source.assets)?;
+    // One font library for every row, and the images rows share decoded once (up to 512 MB).
+    let mut opts = input::plan_options(&a.input, &source.assets)?;
+    opts.image_cache = Some(reel::media::ImageCache::new(512 << 20));
     let mode = a.out.progress_mode();
     let (mut done, mut worst) = (0, 0u8);
     for (label, out, data) in &jobs {

@@ -94,6 +94,8 @@ fn read_data_file(path: &Path) -> Result<MergeData, Failure> {
 pub fn plan_options(args: &InputArgs, assets: &Path) -> Result<PlanOptions, Failure> {
     let mut opts = PlanOptions::new(assets);
     opts.duration_policy = args.duration_policy.map(Into::into);
+    // Ctrl-C, SIGTERM and SIGHUP stop planning too.
+    opts.cancel = Some(crate::commands::cancel_flag());
     add_fonts(&opts.fonts, &args.fonts)?;
     Ok(opts)
 }
