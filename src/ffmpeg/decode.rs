@@ -2,153 +2,15 @@
 //! time `t`, the frame whose presentation time is the latest at or before `t`, converted to
 //! RGBA (BT.709 or BT.601 as the stream says) at the size it is drawn.
 //!
-//! FFmpeg is named here and in `encode/`, nowhere else.
+//! Opening is in `input.rs`, a clip's sound in `clip_audio.rs`.
 
 use ffmpeg_next as ff;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tiny_skia::{IntSize, Pixmap};
 
-/// What planning needs to know about a clip.
-#[derive(Debug, Clone, PartialEq)]
-pub struct VideoInfo {
-    /// Coded width.
-    pub width: u32,
-    /// Coded height.
-    pub height: u32,
-    /// Seconds (stream or container duration).
-    pub duration: f64,
-    /// Codec name.
-    pub codec: String,
-    /// Average frame rate, when the stream states one.
-    pub fps: Option<crate::time::Fps>,
-    /// Clockwise rotation players apply (0, 90, 180, 270); width and height above are
-    /// already the displayed ones.
-    pub rotation: u32,
-}
-
-/// The clockwise rotation (0, 90, 180 or 270) a stream's display matrix asks for.
-fn display_rotation(stream: &ff::format::stream::Stream) -> u32 {
-    for sd in stream.side_data() {
-        if sd.kind() == ff::codec::packet::side_data::Type::DisplayMatrix {
-            let d = sd.data();
-            if d.len() >= 36 {
-                let m: Vec<i32> =
-                    d.chunks_exact(4).take(9).map(|c| i32::from_ne_bytes([c[0], c[1], c[2], c[3]])).collect();
-                // SAFETY: `m` holds the nine 32-bit entries the function reads.
-                let ccw = unsafe { ff::ffi::av_display_rotation_get(m.as_ptr()) };
-                if ccw.is_finite() {
-                    return (((-ccw).rem_euclid(360.0) / 90.0).round() as u32 % 4) * 90;
-                }
-            }
-        }
-    }
-    0
-}
-
-/// Rotates an RGBA buffer of `w` x `h` clockwise by `deg` (90, 180, 270).
-fn rotate_rgba(src: &[u8], w: usize, h: usize, deg: u32) -> Vec<u8> {
-    let mut dst = vec![0u8; src.len()];
-    for y in 0..h {
-        for x in 0..w {
-            let (dx, dy, dw) = match deg {
-                90 => (h - 1 - y, x, h),
-                180 => (w - 1 - x, h - 1 - y, w),
-                _ => (y, w - 1 - x, h),
-            };
-            let s = (y * w + x) * 4;
-            let d = (dy * dw + dx) * 4;
-            dst[d..d + 4].copy_from_slice(&src[s..s + 4]);
-        }
-    }
-    dst
-}
-
-/// When a stream's first frame is, seconds in the file's own times (0 when unknown).
-fn stream_start(stream: &ff::format::stream::Stream) -> f64 {
-    let t = stream.start_time();
-    if t == ff::ffi::AV_NOPTS_VALUE {
-        0.0
-    } else {
-        t as f64 * f64::from(stream.time_base())
-    }
-}
-
-/// The stream's average frame rate, when it states a valid one.
-fn stream_fps(stream: &ff::format::stream::Stream) -> Option<crate::time::Fps> {
-    let rate = stream.avg_frame_rate();
-    (rate.numerator() > 0 && rate.denominator() > 0)
-        .then(|| crate::time::Fps::new(rate.numerator() as u32, rate.denominator() as u32))
-        .flatten()
-}
-
-/// How much of a file [`open_input`] reads before returning.
-#[derive(Clone, Copy, PartialEq)]
-enum Probe {
-    /// `avformat_find_stream_info` always (planning's checks).
-    Whole,
-    /// Only where the header may not hold what a decoder needs. MP4 and MOV headers hold
-    /// it (the codec's parameters, sizes, time base, rotation), so `find_stream_info`,
-    /// which decodes frames to fill them in, is skipped for those (15 ms of the 16 ms it
-    /// took to open W1's clip, paid again by every still in a clip scene). Planning probed
-    /// every clip whole ([`probe_video`]), so nothing opened this way was refused there.
-    ForDecoding,
-}
-
-/// The demuxers reel opens media with (FFmpeg's short names): MP4/MOV, Matroska/WebM,
-/// MPEG-TS and AVI. Playlists and other demuxers that open further files (HLS, concat,
-/// image sequences) are not among them, so a file can never make FFmpeg read another.
-pub const DEMUXERS: &str = "mov,matroska,mpegts,avi";
-
-/// The options every input is opened with: only [`DEMUXERS`], and only the `file`
-/// protocol (no network, no pipes, no `subfile` or `concat` tricks).
-fn input_options() -> ff::Dictionary<'static> {
-    let mut d = ff::Dictionary::new();
-    d.set("format_whitelist", DEMUXERS);
-    d.set("protocol_whitelist", "file");
-    d
-}
-
-/// Opens `path` and finds its video stream.
-fn open_input(path: &Path, probe: Probe) -> Result<(ff::format::context::Input, usize), String> {
-    crate::encode::init().map_err(|e| e.to_string())?;
-    let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
-        .map_err(|_| "not a readable video file: the path holds a NUL byte".to_string())?;
-    let mut ps = std::ptr::null_mut();
-    // SAFETY: the dictionary's ownership moves to this raw pointer; it is owned again below.
-    let mut opts = unsafe { input_options().disown() };
-    // SAFETY: `ps` is null and the path NUL-terminated, as avformat_open_input requires; on
-    // failure it frees what it allocated and leaves `ps` null. `opts` is a dictionary we
-    // own, given back (with the options it did not use) and freed right after.
-    let r = unsafe { ff::ffi::avformat_open_input(&mut ps, c_path.as_ptr(), std::ptr::null_mut(), &mut opts) };
-    // SAFETY: `opts` came from `disown` (or was replaced by FFmpeg); owned again, it is freed.
-    drop(unsafe { ff::Dictionary::own(opts) });
-    if r != 0 || ps.is_null() {
-        return Err(format!(
-            "not a readable video file (reel reads MP4/MOV, Matroska/WebM, MPEG-TS and AVI; no playlists): {}",
-            ff::Error::from(r)
-        ));
-    }
-    // SAFETY: `ps` is an open input context; the wrapper closes it when dropped.
-    let mut ictx = unsafe { ff::format::context::Input::wrap(ps) };
-    let header_suffices = probe == Probe::ForDecoding && {
-        let mov = ictx.format().name().split(',').any(|n| n == "mov" || n == "mp4");
-        mov && ictx.streams().best(ff::media::Type::Video).is_some_and(|s| {
-            let p = s.parameters();
-            // SAFETY: reading plain fields of the stream's codec parameters.
-            unsafe { (*p.as_ptr()).width > 0 && (*p.as_ptr()).height > 0 }
-        })
-    };
-    if !header_suffices {
-        // SAFETY: an open input context, as avformat_find_stream_info requires.
-        let r = unsafe { ff::ffi::avformat_find_stream_info(ictx.as_mut_ptr(), std::ptr::null_mut()) };
-        if r < 0 {
-            return Err(format!("not a readable video file: {}", ff::Error::from(r)));
-        }
-    }
-    let index = ictx.streams().best(ff::media::Type::Video).map(|s| s.index()).ok_or("the file has no video stream")?;
-    Ok((ictx, index))
-}
+use super::input::*;
+use crate::pixels::planes::{copy_plane, shrink_half};
 
 /// Probes a clip and decodes its first frame, so a corrupt or unsupported file is refused
 /// before rendering starts. The error is a sentence for the user.
@@ -229,6 +91,24 @@ fn check_complete(path: &Path, start: f64, dur: f64, frame_dur: f64) -> Result<(
         Some(e) => Err(format!("truncated video: the file declares {dur:.2} s but its data ends at {e:.2} s")),
         None => Err(format!("truncated video: the file declares {dur:.2} s but holds no packets")),
     }
+}
+
+/// Rotates an RGBA buffer of `w` x `h` clockwise by `deg` (90, 180, 270).
+fn rotate_rgba(src: &[u8], w: usize, h: usize, deg: u32) -> Vec<u8> {
+    let mut dst = vec![0u8; src.len()];
+    for y in 0..h {
+        for x in 0..w {
+            let (dx, dy, dw) = match deg {
+                90 => (h - 1 - y, x, h),
+                180 => (w - 1 - x, h - 1 - y, w),
+                _ => (y, w - 1 - x, h),
+            };
+            let s = (y * w + x) * 4;
+            let d = (dy * dw + dx) * 4;
+            dst[d..d + 4].copy_from_slice(&src[s..s + 4]);
+        }
+    }
+    dst
 }
 
 /// Frame threads for a clip decoder: one up to the pixel rate of 4K at 30 fps, two above.
@@ -377,68 +257,6 @@ unsafe fn scale_into(
             dst.as_ptr(),
             stride.as_ptr(),
         )
-    }
-}
-
-/// Halves a plane in both directions by averaging each 2x2 block (what swscale's area
-/// filter does for an exact 2x shrink): `w` x `h` samples out of `2w` x `2h`.
-fn shrink_half(src: &[u8], stride: usize, dst: &mut [u8], w: usize, h: usize) {
-    for (y, d) in dst.chunks_exact_mut(w).take(h).enumerate() {
-        let (Some(r0), Some(r1)) = (
-            src.get(2 * y * stride..2 * y * stride + 2 * w),
-            src.get((2 * y + 1) * stride..(2 * y + 1) * stride + 2 * w),
-        ) else {
-            return;
-        };
-        let done = shrink_row_simd(r0, r1, d);
-        let (d, r0, r1) = (&mut d[done..], &r0[2 * done..], &r1[2 * done..]);
-        for ((o, a), b) in d.iter_mut().zip(r0.chunks_exact(2)).zip(r1.chunks_exact(2)) {
-            *o = ((a[0] as u16 + a[1] as u16 + b[0] as u16 + b[1] as u16 + 2) >> 2) as u8;
-        }
-    }
-}
-
-/// The 2x2 average of [`shrink_half`] for the first multiple of 16 outputs of a row, 16 at a
-/// time with SSE2 (part of every x86_64 CPU); returns how many it wrote. The compiler kept
-/// the plain loop scalar (byte loads, two outputs an iteration: 3.9 % of W3's CPU). Each
-/// 16-bit lane holds a horizontal pair: its low byte plus its high byte is the pair's sum,
-/// so the result is exact, the same bytes as the plain loop.
-fn shrink_row_simd(r0: &[u8], r1: &[u8], d: &mut [u8]) -> usize {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::*;
-        let n = d.len().min(r0.len() / 2).min(r1.len() / 2) / 16 * 16;
-        let (r0, r1) = (&r0[..2 * n], &r1[..2 * n]);
-        for ((o, a), b) in d[..n].chunks_exact_mut(16).zip(r0.chunks_exact(32)).zip(r1.chunks_exact(32)) {
-            // SAFETY: SSE2 is part of x86_64; every load reads 16 bytes inside a 32-byte
-            // chunk `a` or `b`, and the store writes the 16 bytes of `o` (unaligned forms).
-            unsafe {
-                let lo = _mm_set1_epi16(0x00ff);
-                let pairs = |v: __m128i| _mm_add_epi16(_mm_and_si128(v, lo), _mm_srli_epi16::<8>(v));
-                let load = |s: &[u8], at: usize| _mm_loadu_si128(s.as_ptr().add(at) as *const __m128i);
-                let two = _mm_set1_epi16(2);
-                let s0 = _mm_add_epi16(pairs(load(a, 0)), pairs(load(b, 0)));
-                let s1 = _mm_add_epi16(pairs(load(a, 16)), pairs(load(b, 16)));
-                let avg0 = _mm_srli_epi16::<2>(_mm_add_epi16(s0, two));
-                let avg1 = _mm_srli_epi16::<2>(_mm_add_epi16(s1, two));
-                _mm_storeu_si128(o.as_mut_ptr() as *mut __m128i, _mm_packus_epi16(avg0, avg1));
-            }
-        }
-        n
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        let _ = (r0, r1, d);
-        0
-    }
-}
-
-/// Copies `h` rows of `w` samples from a strided plane into a packed one.
-fn copy_plane(src: &[u8], stride: usize, dst: &mut [u8], w: usize, h: usize) {
-    for (y, d) in dst.chunks_exact_mut(w).take(h).enumerate() {
-        if let Some(s) = src.get(y * stride..y * stride + w) {
-            d.copy_from_slice(s);
-        }
     }
 }
 
@@ -1026,212 +844,9 @@ impl ClipDecoder {
     }
 }
 
-/// The duration of a written media file as its container reports it, seconds.
-pub fn container_duration(path: &Path) -> Option<f64> {
-    crate::encode::init().ok()?;
-    let ictx = ff::format::input_with_dictionary(&path, input_options()).ok()?;
-    (ictx.duration() > 0).then(|| ictx.duration() as f64 / ff::ffi::AV_TIME_BASE as f64)
-}
-
-/// A clip's sound decoded in order by FFmpeg (which applies the container's priming and
-/// edit lists), as stereo f32 at its own rate: `lead` frames of silence first when the
-/// sound starts after the picture.
-pub(crate) struct ClipAudio {
-    ictx: ff::format::context::Input,
-    index: usize,
-    dec: ff::decoder::Audio,
-    swr: Option<ff::software::resampling::Context>,
-    frame: ff::frame::Audio,
-    converted: ff::frame::Audio,
-    /// The first frame's time in the stream, seconds.
-    first_pts: Option<f64>,
-    tb: f64,
-    lead: usize,
-    pending: Pending,
-    eof: bool,
-}
-
-/// What planning learned of a clip's sound by decoding it once.
-pub(crate) struct ClipAudioInfo {
-    /// Its sample rate.
-    pub rate: u32,
-    /// Frames in all at that rate, the lead included.
-    pub frames: usize,
-    /// Frames of silence before it (it starts after the picture).
-    pub lead: usize,
-}
-
-impl ClipAudio {
-    /// The clip's audio track, None when it has none.
-    pub(crate) fn open(path: &Path, lead: usize) -> Result<Option<ClipAudio>, String> {
-        crate::encode::init().map_err(|e| e.to_string())?;
-        let ictx = ff::format::input_with_dictionary(&path, input_options())
-            .map_err(|e| format!("not a readable media file: {e}"))?;
-        let Some(stream) = ictx.streams().best(ff::media::Type::Audio) else { return Ok(None) };
-        let index = stream.index();
-        let tb = f64::from(stream.time_base());
-        let ctx = ff::codec::context::Context::from_parameters(stream.parameters()).map_err(|e| e.to_string())?;
-        let dec = ctx.decoder().audio().map_err(|e| format!("unsupported audio codec in the clip: {e}"))?;
-        if dec.rate() == 0 {
-            return Err("the clip's audio has no sample rate".into());
-        }
-        Ok(Some(ClipAudio {
-            ictx,
-            index,
-            dec,
-            swr: None,
-            frame: ff::frame::Audio::empty(),
-            converted: ff::frame::Audio::empty(),
-            first_pts: None,
-            tb,
-            lead,
-            pending: Pending::default(),
-            eof: false,
-        }))
-    }
-
-    /// Decodes the clip's sound once to check it: None when it has none (or none decodes).
-    pub(crate) fn probe(path: &Path) -> Result<Option<ClipAudioInfo>, String> {
-        let Some(mut a) = Self::open(path, 0)? else { return Ok(None) };
-        let rate = a.dec.rate();
-        let mut frames = 0usize;
-        let mut scratch = Vec::new();
-        loop {
-            scratch.clear();
-            let n = a.pull(1 << 16, &mut scratch)?;
-            if n == 0 {
-                break;
-            }
-            frames += n;
-            if frames as u64 > 4 * 3600 * u64::from(rate) {
-                return Err("the clip's audio is longer than 4 h".into());
-            }
-        }
-        if frames == 0 {
-            return Ok(None);
-        }
-        // Clip time 0 is the picture's first frame (see `ClipDecoder::picture_at`): a track
-        // that starts after the picture starts late in the mix too.
-        let video_start = a.ictx.streams().best(ff::media::Type::Video).map_or(0.0, |v| stream_start(&v));
-        let lead = ((a.first_pts.unwrap_or(0.0) - video_start).max(0.0) * rate as f64).round() as usize;
-        Ok(Some(ClipAudioInfo { rate, frames: frames + lead, lead }))
-    }
-
-    /// Converts the frames the decoder has ready onto `pending`.
-    fn receive(&mut self) -> Result<(), String> {
-        while self.dec.receive_frame(&mut self.frame).is_ok() {
-            if self.first_pts.is_none() {
-                self.first_pts = Some(self.frame.pts().unwrap_or(0) as f64 * self.tb);
-            }
-            let layout = if self.frame.channel_layout().is_empty() {
-                ff::ChannelLayout::default(self.frame.channels() as i32)
-            } else {
-                self.frame.channel_layout()
-            };
-            if self.swr.is_none() {
-                self.swr = Some(
-                    ff::software::resampling::Context::get(
-                        self.frame.format(),
-                        layout,
-                        self.frame.rate(),
-                        ff::format::Sample::F32(ff::format::sample::Type::Packed),
-                        ff::ChannelLayout::STEREO,
-                        self.frame.rate(),
-                    )
-                    .map_err(|e| format!("audio conversion: {e}"))?,
-                );
-            }
-            if let Some(s) = self.swr.as_mut() {
-                self.frame.set_channel_layout(layout);
-                s.run(&self.frame, &mut self.converted).map_err(|e| format!("audio conversion: {e}"))?;
-                let n = self.converted.samples() * 2;
-                let bytes = self.converted.data(0);
-                let samples = bytes.chunks_exact(4).take(n).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]));
-                self.pending.data.extend(samples);
-            }
-        }
-        Ok(())
-    }
-}
-
-impl ClipAudio {
-    /// Appends up to `want` stereo frames to `out` and returns how many; 0 only at the end.
-    pub(crate) fn pull(&mut self, want: usize, out: &mut Vec<f32>) -> Result<usize, String> {
-        if self.lead > 0 {
-            let n = want.min(self.lead);
-            out.resize(out.len() + n * 2, 0.0);
-            self.lead -= n;
-            return Ok(n);
-        }
-        while self.pending.frames(2) == 0 && !self.eof {
-            let next = self.ictx.packets().next().map(|(s, p)| (s.index(), p));
-            match next {
-                Some((i, packet)) if i == self.index => {
-                    let _ = self.dec.send_packet(&packet); // a damaged packet is skipped
-                    self.receive()?;
-                }
-                Some(_) => {}
-                None => {
-                    let _ = self.dec.send_eof();
-                    self.receive()?;
-                    self.eof = true;
-                }
-            }
-        }
-        Ok(self.pending.give(want, 2, out))
-    }
-}
-
-/// Samples handed out from the front.
-#[derive(Default)]
-pub(crate) struct Pending {
-    pub(crate) data: Vec<f32>,
-    at: usize,
-}
-
-impl Pending {
-    /// Frames of `ch` channels left.
-    pub(crate) fn frames(&self, ch: usize) -> usize {
-        (self.data.len() - self.at) / ch
-    }
-
-    /// Moves up to `want` frames to `out`; returns how many.
-    pub(crate) fn give(&mut self, want: usize, ch: usize, out: &mut Vec<f32>) -> usize {
-        let n = want.min(self.frames(ch));
-        out.extend_from_slice(&self.data[self.at..self.at + n * ch]);
-        self.at += n * ch;
-        if self.at == self.data.len() {
-            self.data.clear();
-            self.at = 0;
-        }
-        n
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{decoder_threads, shrink_half};
-
-    #[test]
-    fn the_simd_2x2_average_matches_the_plain_one() {
-        // Odd widths leave a tail for the plain loop; a stride wider than the row too.
-        for (w, h, stride) in [(1, 1, 2), (15, 3, 30), (16, 2, 40), (37, 5, 80), (960, 4, 1920)] {
-            let src: Vec<u8> = (0..stride * 2 * h).map(|i| ((i * 7919 + i / 3) % 256) as u8).collect();
-            let mut got = vec![0u8; w * h];
-            shrink_half(&src, stride, &mut got, w, h);
-            for y in 0..h {
-                for x in 0..w {
-                    let at = |dx: usize, dy: usize| src[(2 * y + dy) * stride + 2 * x + dx] as u16;
-                    let want = ((at(0, 0) + at(1, 0) + at(0, 1) + at(1, 1) + 2) >> 2) as u8;
-                    assert_eq!(got[y * w + x], want, "{w}x{h} at {x},{y}");
-                }
-            }
-        }
-        // Extremes: all 255 stays 255 (no overflow in the 16-bit lanes), 0 stays 0.
-        let mut got = vec![0u8; 32];
-        shrink_half(&[255u8; 128], 64, &mut got, 32, 1);
-        assert!(got.iter().all(|&v| v == 255));
-    }
+    use super::decoder_threads;
 
     #[test]
     fn a_second_decoder_thread_only_past_4k30() {

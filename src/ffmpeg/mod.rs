@@ -4,15 +4,19 @@
 //! | file | what |
 //! |---|---|
 //! | `encode.rs` | libx264 and AAC encoding, MP4 muxing, atomic output files (`reel::encode`) |
-//! | `decode.rs` | probing and decoding video clips, their pictures and their sound (re-exported by `reel::media`) |
+//! | `input.rs` | opening media (only the supported demuxers, only the `file` protocol), stream facts |
+//! | `decode.rs` | probing a clip whole; its pictures at any time, in 4:2:0 or RGBA (re-exported by `reel::media`) |
+//! | `clip_audio.rs` | a clip's own sound |
 //!
 //! Above it, nothing knows FFmpeg's types: pictures come out as [`crate::pixels::Yuv420`]
 //! planes or RGBA pixmaps, sound goes in through the [`encode::Soundtrack`] trait and comes
 //! out as interleaved f32, and every FFmpeg failure becomes an [`crate::Error`] naming the
 //! file.
 
+pub(crate) mod clip_audio;
 pub(crate) mod decode;
 pub mod encode;
+pub(crate) mod input;
 
 use crate::error::{Error, Result};
 use ffmpeg_next as ff;

@@ -7,8 +7,9 @@ pub use self::image::{
     decode_image, decode_image_bytes, decode_image_rgb, image_dimensions, read_image_file, resize_premultiplied,
     resize_rgb, DecodedImage, ImageCache, ImageLimits, Original,
 };
-pub use crate::ffmpeg::decode::{container_duration, probe_video, ClipDecoder, ClipPicture, VideoInfo, YuvPicture};
-pub(crate) use crate::ffmpeg::decode::{ClipAudio, Pending};
+pub(crate) use crate::ffmpeg::clip_audio::{ClipAudio, Pending};
+pub use crate::ffmpeg::decode::{probe_video, ClipDecoder, ClipPicture, YuvPicture};
+pub use crate::ffmpeg::input::{container_duration, VideoInfo};
 
 use std::path::{Component, Path, PathBuf};
 

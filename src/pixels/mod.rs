@@ -6,8 +6,10 @@
 //! - RGBA pixmaps are tiny-skia's [`Pixmap`]; [`pixmap_or_tiny`] makes one that cannot fail.
 //! - [`rounded_rect`]: the path of a plate, a box or a rounded image.
 //! - `blit.rs`: source-over and cross-fades of premultiplied RGBA and of planes.
+//! - `planes.rs`: halving and copying whole planes.
 
 pub(crate) mod blit;
+pub(crate) mod planes;
 pub(crate) mod yuv;
 
 pub use yuv::Yuv420;
