@@ -338,6 +338,27 @@ struct Line {
     glyphs: Vec<cosmic_text::LayoutGlyph>,
 }
 
+/// `text` with the characters Unicode's bidi algorithm treats as paragraph separators
+/// inside a line (U+001C..U+001E, U+0085, U+2029; lines themselves end at `\n`) replaced by
+/// spaces of the same UTF-8 length, so byte offsets stay valid. cosmic-text asserts that
+/// a line is one paragraph, and panicked on a caption holding U+001C before RTL text
+/// (found by the `subtitles` fuzz target).
+fn bidi_safe(text: &str) -> std::borrow::Cow<'_, str> {
+    let separator = |c: char| matches!(c, '\u{1c}'..='\u{1e}' | '\u{85}' | '\u{2029}' | '\r');
+    if !text.contains(separator) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    text.chars()
+        .map(|c| match c {
+            '\u{85}' => '\u{a0}',
+            '\u{2029}' => '\u{2000}',
+            c if separator(c) => ' ',
+            c => c,
+        })
+        .collect::<String>()
+        .into()
+}
+
 fn shape(fonts: &mut FontSystem, spec: &TextSpec, text: &str, size: f32, wrap: Wrap) -> Vec<Line> {
     let line_px = (size * spec.line_height).max(1.0);
     let mut buffer = Buffer::new(fonts, Metrics::new(size, line_px));
@@ -347,7 +368,7 @@ fn shape(fonts: &mut FontSystem, spec: &TextSpec, text: &str, size: f32, wrap: W
     if spec.letter_spacing != 0.0 {
         attrs = attrs.letter_spacing(spec.letter_spacing / size);
     }
-    buffer.set_text(text, &attrs, Shaping::Advanced, None);
+    buffer.set_text(&bidi_safe(text), &attrs, Shaping::Advanced, None);
     buffer.shape_until_scroll(fonts, false);
     buffer
         .layout_runs()
@@ -645,6 +666,24 @@ impl TextBlock {
             size,
             glyphs: Vec::new(),
             bands: Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bidi_safe;
+
+    #[test]
+    fn paragraph_separators_become_spaces_of_the_same_length() {
+        for (input, want) in [
+            ("a\u{1c}\u{5d0}", "a \u{5d0}"),
+            ("x\u{85}y\u{2029}z\r", "x\u{a0}y\u{2000}z "),
+            ("plain\ntext", "plain\ntext"),
+        ] {
+            let got = bidi_safe(input);
+            assert_eq!(got, want);
+            assert_eq!(got.len(), input.len(), "byte offsets must not move");
         }
     }
 }

@@ -348,3 +348,25 @@ fn cancel_stops_planning() {
     flag.store(false, std::sync::atomic::Ordering::Relaxed);
     assert!(reel::Plan::build(&parsed, &opts).is_ok());
 }
+
+/// Crashes the fuzz targets found (fuzz/), each kept as the input that found it: planning
+/// and drawing them must not panic.
+#[test]
+fn fuzz_findings_do_not_panic() {
+    let dir = media_dir();
+    // subtitles: U+001C (a bidi paragraph separator) inside a caption line before bytes
+    // that decode to right-to-left text tripped an assertion in cosmic-text's shaper.
+    let srt = std::fs::read(root().join("tests/fuzz/subtitles-bidi.srt")).expect("the fuzz finding");
+    std::fs::write(dir.path().join("c.srt"), srt).expect("write");
+    let comps = [
+        r#"{"id": "f", "width": 160, "height": 90, "scenes": [{"id": "s", "durationFrames": 30}],
+            "captions": {"asset": "c.srt"}}"#,
+        "{\"id\": \"f\", \"width\": 160, \"height\": 90, \"scenes\": [{\"id\": \"s\", \"durationFrames\": 3,
+            \"layers\": [{\"type\": \"text\", \"text\": \"Hello\\u001c\\u05e9\\u05dc\\u05d5\\u05dd\\u2029\\u0645\"}]}]}",
+    ];
+    for json in comps {
+        let plan = plan(json, dir.path()).expect("plans");
+        let img = reel::render_still(&plan, 1);
+        assert_eq!(img.dimensions(), (160, 90));
+    }
+}
