@@ -30,6 +30,29 @@ pub fn image_dimensions(path: &Path) -> Result<(u32, u32), String> {
     reader.into_dimensions().map_err(|e| format!("corrupt image: {e}"))
 }
 
+/// The bytes decoding the image in `path` holds at its peak, from its header alone: 4 a
+/// pixel for the premultiplied RGBA kept, plus, for a 16-bit PNG, the 16-bit pixels the
+/// decoder produces before converting them (2 bytes a channel). What the media budget
+/// counts. `None` when the header cannot be read.
+pub fn decoded_bytes(path: &Path) -> Option<u64> {
+    let (w, h) = image_dimensions(path).ok()?;
+    let pixels = u64::from(w) * u64::from(h);
+    // PNG: the signature (8 bytes), IHDR's length and type (8), width and height (8), then
+    // the bit depth and the colour type.
+    let mut head = [0u8; 26];
+    let sixteen_bit_channels = std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
+        .ok()
+        .filter(|_| head.starts_with(b"\x89PNG\r\n\x1a\n") && &head[12..16] == b"IHDR" && head[24] == 16)
+        .map(|_| match head[25] {
+            0 => 1, // grey
+            4 => 2, // grey and alpha
+            2 => 3, // RGB
+            _ => 4, // RGBA (palettes are never 16-bit)
+        });
+    Some(pixels * (4 + sixteen_bit_channels.map_or(0, |c| 2 * c)))
+}
+
 /// Reads and decodes a PNG, JPEG or WebP file. The error is a sentence for the user.
 pub fn decode_image(path: &Path, limits: ImageLimits) -> Result<DecodedImage, String> {
     decode_image_bytes(&read_image_file(path, limits)?, limits)
@@ -331,5 +354,19 @@ impl ImageCache {
         inner.held += size;
         inner.order.push_back(key.clone());
         inner.entries.insert(key, (value, size));
+    }
+}
+
+#[cfg(test)]
+mod budget_tests {
+    #[test]
+    fn a_16_bit_png_counts_what_its_decoder_holds() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let eight = dir.path().join("8.png");
+        let sixteen = dir.path().join("16.png");
+        ::image::RgbaImage::new(10, 5).save(&eight).expect("save");
+        ::image::ImageBuffer::<::image::Rgba<u16>, Vec<u16>>::new(10, 5).save(&sixteen).expect("save");
+        assert_eq!(super::decoded_bytes(&eight), Some(50 * 4));
+        assert_eq!(super::decoded_bytes(&sixteen), Some(50 * (4 + 8)));
     }
 }

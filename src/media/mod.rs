@@ -4,8 +4,8 @@
 mod image;
 
 pub use self::image::{
-    decode_image, decode_image_bytes, decode_image_rgb, image_dimensions, read_image_file, resize_premultiplied,
-    resize_rgb, DecodedImage, ImageCache, ImageLimits, Original,
+    decode_image, decode_image_bytes, decode_image_rgb, decoded_bytes, image_dimensions, read_image_file,
+    resize_premultiplied, resize_rgb, DecodedImage, ImageCache, ImageLimits, Original,
 };
 pub(crate) use crate::ffmpeg::clip_audio::{ClipAudio, Pending};
 pub use crate::ffmpeg::decode::{probe_video, ClipDecoder, ClipPicture, YuvPicture};

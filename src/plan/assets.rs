@@ -179,13 +179,13 @@ pub(super) fn media_budget(
     let image_bytes: u64 = images
         .par_iter()
         .filter(|(k, _)| !video_keys.contains(k.as_str()))
-        .filter_map(|(_, f)| crate::media::image_dimensions(f).ok())
+        .filter_map(|(_, f)| Some((crate::media::image_dimensions(f).ok()?, crate::media::decoded_bytes(f)?)))
         // One over the per-image limits is refused on its own, naming its key.
-        .filter(|&(w, h)| {
+        .filter(|&((w, h), _)| {
             let l = opts.limits.image;
             w <= l.max_side && h <= l.max_side && w as u64 * h as u64 <= l.max_pixels
         })
-        .map(|(w, h)| w as u64 * h as u64 * 4)
+        .map(|(_, bytes)| bytes)
         .sum();
     let limit = opts.limits.max_media_bytes;
     if image_bytes > limit {
