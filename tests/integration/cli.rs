@@ -370,6 +370,9 @@ fn a_batch_renders_a_video_per_row_after_checking_every_row() {
     assert!(!dir.path().join("out2").exists(), "nothing is rendered when a row is bad");
     let o = run(dir.path(), &["render", "t.json", "--batch", "rows.txt"]);
     assert_eq!(o.status.code(), Some(2));
+    let o = run(dir.path(), &["render", "t.json", "--batch", "rows.csv", "--report", "r.json"]);
+    assert_eq!(o.status.code(), Some(2), "a batch writes no report file");
+    assert!(stderr(&o).contains("--progress json"), "{}", stderr(&o));
 }
 
 #[test]

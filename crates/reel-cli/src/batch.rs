@@ -26,6 +26,12 @@ struct Row {
 /// Runs a batch render.
 pub fn run(a: RenderArgs) -> Result<(), Failure> {
     let Some(rows_path) = a.batch.clone() else { return Ok(()) };
+    if a.out.report.is_some() {
+        return Err(Failure::Usage(
+            "--report: a batch writes no report file; each row's report is its \"done\" line with --progress json"
+                .into(),
+        ));
+    }
     let rows = read_rows(&rows_path)?;
     let source = Source::read(&a.input)?;
     let out_dir = a.output.clone().unwrap_or_else(|| PathBuf::from("."));
@@ -109,8 +115,13 @@ pub fn run(a: RenderArgs) -> Result<(), Failure> {
             Ok(_) => done += 1,
             Err(Failure::Reel(reel::Error::Cancelled)) => return Err(reel::Error::Cancelled.into()),
             Err(f) => {
-                eprint!("{label}: ");
-                progress::report_failure(&f, false);
+                if mode == crate::args::ProgressMode::Json {
+                    progress::json_line(&serde_json::json!({"event": "row failed", "row": label}));
+                    progress::report_failure(&f, true);
+                } else {
+                    eprint!("{label}: ");
+                    progress::report_failure(&f, false);
+                }
                 worst = worst.max(f.code());
             }
         }
