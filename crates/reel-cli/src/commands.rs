@@ -146,16 +146,10 @@ pub fn render_plan(
     Ok(report)
 }
 
-/// Writes `bytes` under a temporary name beside `path`, then renames it into place.
+/// Writes `bytes` under a temporary name beside `path`, then renames it into place (the
+/// library's own atomic file).
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), reel::Error> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.{}.part", std::process::id()));
-    let io = |p: &Path, e| reel::Error::Io { path: p.to_path_buf(), source: e };
-    std::fs::write(&tmp, bytes).map_err(|e| io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        io(path, e)
-    })
+    reel::encode::PendingFile::write(path, bytes)?.commit().map(drop)
 }
 
 fn still(a: StillArgs) -> Result<(), Failure> {
