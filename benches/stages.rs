@@ -103,7 +103,17 @@ fn composed(c: &mut Criterion) {
             })
         });
         g.bench_function(format!("{name}/planar"), |b| {
-            b.iter(|| assert!(reel::raster::render_frame_yuv(&p, black_box(frame), &mut yuv, &mut scratch, &[])))
+            b.iter(|| {
+                let painted = reel::raster::paint_frame(
+                    &p,
+                    black_box(frame),
+                    &mut scratch,
+                    &[],
+                    &mut pm.as_mut(),
+                    Some(&mut yuv),
+                );
+                assert_eq!(painted, reel::raster::Painted::Planes)
+            })
         });
     }
     g.finish();

@@ -236,7 +236,7 @@ pub(crate) struct ImageSource {
     pub opaque: bool,
     pixels: std::sync::Mutex<Option<Arc<Pixmap>>>,
     /// The same pixels in 4:2:0 (opaque sources), made on first use by a frame composed
-    /// in planes ([`crate::raster::render_frame_yuv`]) or by the render's prefetch; the
+    /// in planes ([`crate::raster::paint_frame`]) or by the render's prefetch; the
     /// RGBA pixels are let go then. Lock order: `planes` before `pixels`.
     planes: std::sync::Mutex<Option<Arc<crate::pixels::Yuv420>>>,
 }

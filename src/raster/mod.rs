@@ -3,17 +3,62 @@
 //! transform) simply draws nothing.
 
 mod fill;
+mod frame;
 mod layer;
 mod planar;
 mod resample;
+mod rgba;
 mod transition;
 
-pub use planar::{render_frame_yuv, resize_planes};
+pub use planar::resize_planes;
 
 use crate::media::ClipPicture;
+use crate::pixels::Yuv420;
 use crate::plan::{Plan, ScenePlan};
-use crate::timeline::{view, View};
+use frame::Content;
 use tiny_skia::{Pixmap, PixmapMut};
+
+/// Which painter drew a frame (see [`paint_frame`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Painted {
+    /// The frame is in the RGBA canvas.
+    Rgba,
+    /// The frame is in the 4:2:0 planes; the canvas holds nothing useful.
+    Planes,
+}
+
+/// Paints output frame `frame` of `plan`: the one place that chooses a painter.
+///
+/// What the frame shows (the scenes in view, how a transition mixes them, the visible
+/// layers, the caption line and its spoken word) is worked out once. Given `planes`, a
+/// frame whose background is a photo or a clip covering the canvas, alone or in a cut,
+/// fade or dip between two such scenes, is composed straight into the planes (BT.709
+/// limited range, as the encoder takes them): [`Painted::Planes`]. Every other frame, and
+/// every frame without `planes`, is painted in RGBA into `canvas` (opaque, the canvas
+/// size): [`Painted::Rgba`].
+pub fn paint_frame(
+    plan: &Plan,
+    frame: u64,
+    scratch: &mut Scratch,
+    clips: ClipFrames,
+    canvas: &mut PixmapMut,
+    planes: Option<&mut Yuv420>,
+) -> Painted {
+    let content = Content::at(plan, frame);
+    if let Some(planes) = planes {
+        if planar::paint(plan, &content, planes, scratch, clips) {
+            return Painted::Planes;
+        }
+    }
+    rgba::paint(plan, &content, canvas, scratch, clips);
+    Painted::Rgba
+}
+
+/// Paints output frame `frame` of `plan` in RGBA into `out` (the canvas size; opaque
+/// result): [`paint_frame`] without planes, for stills and posters.
+pub fn render_frame(plan: &Plan, frame: u64, out: &mut PixmapMut, scratch: &mut Scratch, clips: ClipFrames) {
+    paint_frame(plan, frame, scratch, clips, out, None);
+}
 
 /// Per-worker buffers reused from frame to frame (no per-frame allocation).
 #[derive(Debug)]
@@ -27,7 +72,7 @@ pub struct Scratch {
     backgrounds: Backgrounds,
     /// What the canvas given last holds, when it is a cached background with layers over it.
     canvas: Option<CanvasState>,
-    /// Buffers of frames composed in 4:2:0 ([`render_frame_yuv`]).
+    /// Buffers of frames composed in 4:2:0 ([`paint_frame`]).
     planes: planar::Planes,
 }
 
@@ -122,129 +167,3 @@ impl Backgrounds {
 /// Decoded video frames for one output frame: entry `i` is clip `i`'s picture, or `None`
 /// where the clip is not visible (or its frame was not provided: nothing is drawn).
 pub type ClipFrames<'a> = &'a [Option<ClipPicture>];
-
-/// Paints output frame `frame` of `plan` into `out` (the canvas size; opaque result).
-pub fn render_frame(plan: &Plan, frame: u64, out: &mut PixmapMut, scratch: &mut Scratch, clips: ClipFrames) {
-    let canvas = (out.data_mut().as_ptr() as usize, out.data_mut().len());
-    let prior = scratch.canvas.take().filter(|c| c.canvas == canvas);
-    match view(plan, frame) {
-        View::Gap => out.fill(plan.gap),
-        View::Scene(s, local) => {
-            let key = s.uid;
-            let restored =
-                prior.filter(|p| p.scene == key).is_some_and(|p| scratch.backgrounds.restore(s, out, &p.dirty));
-            if restored {
-                paint_layers(plan, s, local, out, clips);
-            } else {
-                paint_scene(plan, s, local, out, clips, &mut scratch.backgrounds);
-            }
-            let caption = plan.captions.as_ref().and_then(|c| paint_captions(c, frame, out));
-            // Over a cached (gradient) background, remember what was drawn, if every layer
-            // can say; other backgrounds are painted whole every frame anyway.
-            if !matches!(s.background, crate::plan::Fill::Gradient(_)) {
-                return;
-            }
-            let (w, h) = (out.width(), out.height());
-            let mut dirty: Option<Vec<layer::PixelRect>> = Some(caption.into_iter().collect());
-            for l in s.layers.iter().filter(|l| local >= l.start && local < l.start + l.len) {
-                match (layer::bounds(plan, l, local - l.start, w, h), dirty.as_mut()) {
-                    (Some(r), Some(d)) => d.extend(r),
-                    _ => dirty = None,
-                }
-            }
-            scratch.canvas = dirty.map(|dirty| CanvasState { canvas, scene: key, dirty });
-            return;
-        }
-        View::Transition { below, above, transition, progress } => {
-            let Scratch { size: (w, h), below: b, above: a, backgrounds, .. } = scratch;
-            let mk = || crate::pixels::pixmap_or_tiny(*w, *h);
-            let a = a.get_or_insert_with(mk);
-            // Most transitions start from a copy of the lower scene: paint it in place.
-            // (`below` is only made, so only made resident, by push and zoom.)
-            let in_place = transition::below_in_place(transition);
-            let mut paint_below = |target: &mut PixmapMut| match below {
-                Some((s, local)) => paint_scene(plan, s, local, target, clips, backgrounds),
-                None => target.fill(plan.gap),
-            };
-            let mut b = if in_place {
-                paint_below(out);
-                None
-            } else {
-                let b = b.get_or_insert_with(mk);
-                paint_below(&mut b.as_mut());
-                Some(b)
-            };
-            paint_scene(plan, above.0, above.1, &mut a.as_mut(), clips, backgrounds);
-            match b.as_mut() {
-                None => transition::composite_onto(out, a, transition, progress),
-                Some(b) => transition::composite(out, b, a, transition, progress),
-            }
-        }
-    }
-    if let Some(c) = &plan.captions {
-        paint_captions(c, frame, out);
-    }
-}
-
-/// The caption line on screen at `frame`, with the word being spoken in its highlight color.
-/// Returns the rectangle it drew in (clipped to the canvas), if any.
-fn paint_captions(
-    c: &crate::plan::captions::CaptionsPlan,
-    frame: u64,
-    out: &mut PixmapMut,
-) -> Option<layer::PixelRect> {
-    let line = c.lines.iter().find(|l| l.start <= frame && frame < l.end)?;
-    let block = &line.plain;
-    let (mx, my) = block.origin;
-    let x = (c.x - block.width / 2.0 - mx).round();
-    let y = (c.y - c.anchor_y * block.height - my).round();
-    let (x, y) = (x as i32, y as i32);
-    let full = |p: &tiny_skia::Pixmap| (0, 0, p.width() as i32, p.height() as i32);
-    crate::pixels::blit::over(out, &block.pixmap, x, y, 1.0, full(&block.pixmap));
-    if let Some(&(_, _, x0, x1)) = line.words.iter().find(|w| w.0 <= frame && frame < w.1) {
-        if x1 > x0 {
-            let h = line.highlight.pixmap.height() as i32;
-            crate::pixels::blit::over(
-                out,
-                &line.highlight.pixmap,
-                x,
-                y,
-                1.0,
-                (x0.round() as i32, 0, x1.round() as i32, h),
-            );
-        }
-    }
-    let (pw, ph) = (
-        block.pixmap.width().max(line.highlight.pixmap.width()),
-        block.pixmap.height().max(line.highlight.pixmap.height()),
-    );
-    let clamp = |v: i32, max: u32| v.clamp(0, max as i32) as u32;
-    let r = (
-        clamp(x, out.width()),
-        clamp(y, out.height()),
-        clamp(x + pw as i32, out.width()),
-        clamp(y + ph as i32, out.height()),
-    );
-    (r.0 < r.2 && r.1 < r.3).then_some(r)
-}
-
-fn paint_scene(
-    plan: &Plan,
-    scene: &ScenePlan,
-    local: u64,
-    pm: &mut PixmapMut,
-    clips: ClipFrames,
-    backgrounds: &mut Backgrounds,
-) {
-    let at = fill::Time { local, len: scene.len, clips };
-    backgrounds.paint(scene, pm, at);
-    paint_layers(plan, scene, local, pm, clips);
-}
-
-fn paint_layers(plan: &Plan, scene: &ScenePlan, local: u64, pm: &mut PixmapMut, clips: ClipFrames) {
-    for l in &scene.layers {
-        if local >= l.start && local < l.start + l.len {
-            layer::paint(plan, l, local - l.start, pm, clips);
-        }
-    }
-}

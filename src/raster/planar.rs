@@ -21,11 +21,12 @@ use super::layer::{self, PixelRect};
 use super::resample::resize_plane;
 use super::ClipFrames;
 // The conversion's BT.709 limited-range coefficients (2^16 scale), for blending in Y'CbCr.
+use super::frame::{Content, Picture, Shot};
+use super::transition::Mix;
 use crate::media::{ClipPicture, YuvPicture};
 use crate::pixels::yuv::{UB, UG, UR, VB, VG, VR, YB, YG, YR};
 use crate::pixels::Yuv420;
-use crate::plan::{Fill, Plan, ScenePlan, TransitionKind};
-use crate::timeline::{view, View};
+use crate::plan::{Fill, Plan};
 use std::sync::Arc;
 use tiny_skia::{Pixmap, Transform};
 
@@ -275,8 +276,9 @@ enum Base<'a> {
     Clip(&'a YuvPicture),
 }
 
-/// The background of `scene` at `local` when it can be drawn in planes.
-fn base<'a>(scene: &ScenePlan, local: u64, w: u32, h: u32, clips: ClipFrames<'a>) -> Option<Base<'a>> {
+/// The background of `shot` when it can be drawn in planes.
+fn base<'a>(shot: Shot, w: u32, h: u32, clips: ClipFrames<'a>) -> Option<Base<'a>> {
+    let (scene, local) = (shot.scene, shot.local);
     let (fw, fh) = (w as f32, h as f32);
     match &scene.background {
         Fill::Image(img) if img.corner_radius <= 0.0 => {
@@ -324,12 +326,12 @@ fn paint_base(base: &Base, out: &mut Yuv420) -> bool {
     }
 }
 
-/// Paints frame `frame` of `plan` into `out` when every part of it can be composed in
-/// planes, and returns whether it did; on false `out` holds nothing useful and the caller
-/// renders the frame in RGBA.
-pub fn render_frame_yuv(
+/// Composes `content` (a frame of `plan`) into `out` when every part of it can be composed
+/// in planes, and returns whether it did; on false `out` holds nothing useful and the
+/// caller paints the frame in RGBA.
+pub(super) fn paint(
     plan: &Plan,
-    frame: u64,
+    content: &Content,
     out: &mut Yuv420,
     scratch: &mut super::Scratch,
     clips: ClipFrames,
@@ -339,68 +341,56 @@ pub fn render_frame_yuv(
         return false;
     }
     let planes = &mut scratch.planes;
-    match view(plan, frame) {
-        View::Gap => return false,
-        View::Scene(s, local) => {
-            let Some(b) = base(s, local, w, h, clips) else { return false };
-            if !paint_scene(plan, s, local, &b, out, planes, clips) {
+    match content.picture {
+        Picture::Gap | Picture::Transition { below: None, .. } => return false,
+        Picture::Transition { mix: Mix::Move(_), .. } => return false,
+        Picture::Scene(shot) => {
+            let Some(b) = base(shot, w, h, clips) else { return false };
+            if !paint_scene(plan, shot, &b, out, planes, clips) {
                 return false;
             }
         }
-        View::Transition { below: Some((bs, bl)), above: (a_s, a_l), transition, progress } => {
-            if !matches!(
-                transition.kind,
-                TransitionKind::Fade | TransitionKind::Cut | TransitionKind::DipToBlack | TransitionKind::DipToWhite
-            ) {
-                return false;
-            }
-            let (Some(bb), Some(ab)) = (base(bs, bl, w, h, clips), base(a_s, a_l, w, h, clips)) else {
+        Picture::Transition { below: Some(below), above, mix, .. } => {
+            let (Some(bb), Some(ab)) = (base(below, w, h, clips), base(above, w, h, clips)) else {
                 return false;
             };
-            let e = transition.easing.apply(progress);
-            let mut above = match planes.above.take() {
+            let mut above_planes = match planes.above.take() {
                 Some(a) if (a.width, a.height) == (w, h) => a,
                 _ => Yuv420::new(w, h),
             };
-            let done = match transition.kind {
-                TransitionKind::Fade => {
-                    paint_scene(plan, bs, bl, &bb, out, planes, clips)
-                        && paint_scene(plan, a_s, a_l, &ab, &mut above, planes, clips)
+            let done = match mix {
+                Mix::CrossFade(e) => {
+                    paint_scene(plan, below, &bb, out, planes, clips)
+                        && paint_scene(plan, above, &ab, &mut above_planes, planes, clips)
                         && {
-                            cross_fade(out, &above, e);
+                            cross_fade(out, &above_planes, e);
                             true
                         }
                 }
-                TransitionKind::Cut => paint_scene(plan, a_s, a_l, &ab, out, planes, clips),
-                _ => {
-                    // Dip: the lower scene fades to the colour, then the upper one out of it.
-                    let white = transition.kind == TransitionKind::DipToWhite;
-                    let ok = if e < 0.5 {
-                        paint_scene(plan, bs, bl, &bb, out, planes, clips)
+                Mix::Above => paint_scene(plan, above, &ab, out, planes, clips),
+                Mix::Dip { above: show_above, white, amount } => {
+                    let ok = if show_above {
+                        paint_scene(plan, above, &ab, out, planes, clips)
                     } else {
-                        paint_scene(plan, a_s, a_l, &ab, out, planes, clips)
+                        paint_scene(plan, below, &bb, out, planes, clips)
                     };
-                    let amount = if e < 0.5 { e * 2.0 } else { (1.0 - e) * 2.0 };
                     dip(out, white, amount);
                     ok
                 }
+                Mix::Move(_) => false,
             };
-            planes.above = Some(above);
+            planes.above = Some(above_planes);
             if !done {
                 return false;
             }
         }
-        View::Transition { below: None, .. } => return false,
     }
-    if let Some(c) = &plan.captions {
+    if let Some(c) = content.caption {
         // The line on screen and its highlighted word: all a caption frame depends on.
-        if let Some(i) = c.lines.iter().position(|l| l.start <= frame && frame < l.end) {
-            let word = c.lines[i].words.iter().position(|w| w.0 <= frame && frame < w.1);
-            let shows = Shows::Caption(c.uid, i, word);
-            let paint = |o: &mut Pixmap| super::paint_captions(c, frame, &mut o.as_mut()).into_iter().collect();
-            if !planes.blend_overlay(Some(shows), out, paint) {
-                return false;
-            }
+        let shows = Shows::Caption(c.plan.uid, c.index, c.word);
+        let paint = |o: &mut Pixmap| super::rgba::paint_caption(c, &mut o.as_mut()).into_iter().collect();
+        if !planes.blend_overlay(Some(shows), out, paint) {
+            return false;
         }
     }
     true
@@ -415,36 +405,27 @@ fn overlay(slot: &mut Option<Pixmap>, w: u32, h: u32) -> Option<&mut Pixmap> {
 }
 
 /// The background, then the scene's layers through the overlay.
-fn paint_scene(
-    plan: &Plan,
-    s: &ScenePlan,
-    local: u64,
-    b: &Base,
-    out: &mut Yuv420,
-    planes: &mut Planes,
-    clips: ClipFrames,
-) -> bool {
+fn paint_scene(plan: &Plan, shot: Shot, b: &Base, out: &mut Yuv420, planes: &mut Planes, clips: ClipFrames) -> bool {
     if !paint_base(b, out) {
         return false;
     }
     let (w, h) = (out.width, out.height);
-    let visible = || s.layers.iter().enumerate().filter(|(_, l)| local >= l.start && local < l.start + l.len);
     let paint = |overlay: &mut Pixmap| {
         let mut rects = Vec::new();
-        for (_, l) in visible() {
-            match layer::bounds(plan, l, local - l.start, w, h) {
+        for (_, l, t) in shot.visible() {
+            match layer::bounds(plan, l, t, w, h) {
                 Some(None) => continue,
                 Some(Some(r)) => rects.push(r),
                 None => rects.push((0, 0, w, h)),
             }
-            layer::paint(plan, l, local - l.start, &mut overlay.as_mut(), clips);
+            layer::paint(plan, l, t, &mut overlay.as_mut(), clips);
         }
         rects
     };
     // Layers that only change with their animated state are composed once per state.
-    let shows = visible()
-        .all(|(_, l)| is_static(l))
-        .then(|| Shows::Layers(s.uid, visible().map(|(i, l)| (i, layer::state(plan, l, local - l.start))).collect()));
+    let shows = shot.visible().all(|(_, l, _)| is_static(l)).then(|| {
+        Shows::Layers(shot.scene.uid, shot.visible().map(|(i, l, t)| (i, layer::state(plan, l, t))).collect())
+    });
     planes.blend_overlay(shows, out, paint)
 }
 

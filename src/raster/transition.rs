@@ -39,35 +39,86 @@ fn shift(direction: Direction, w: f32, h: f32, amount: f32) -> Transform {
     Transform::from_translate((ux * w * amount).round(), (uy * h * amount).round())
 }
 
+/// How a transition mixes its two scenes at one progress: written once, for both
+/// painters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Mix {
+    /// The entering scene alone (a cut).
+    Above,
+    /// The entering scene over the lower one at this opacity (a fade).
+    CrossFade(f32),
+    /// One of the two scenes under a flat colour at opacity `amount`: the lower scene fades
+    /// to the colour, then the entering one out of it.
+    Dip {
+        /// Whether the scene shown is the entering one.
+        above: bool,
+        /// White, else black.
+        white: bool,
+        amount: f32,
+    },
+    /// Slide, wipe, push and zoom: the pictures move or are uncovered by this eased
+    /// progress, along the transition's direction.
+    Move(f32),
+}
+
+impl Mix {
+    /// Whether the lower scene shows at all.
+    pub(crate) fn shows_below(self) -> bool {
+        !matches!(self, Mix::Above | Mix::Dip { above: true, .. })
+    }
+
+    /// Whether the entering scene shows at all.
+    pub(crate) fn shows_above(self) -> bool {
+        !matches!(self, Mix::Dip { above: false, .. })
+    }
+}
+
+/// How `t` mixes its scenes at linear progress `p`.
+pub(crate) fn mix(t: &TransitionPlan, p: f32) -> Mix {
+    let e = t.easing.apply(p);
+    match t.kind {
+        TransitionKind::Cut => Mix::Above,
+        TransitionKind::Fade => Mix::CrossFade(e),
+        TransitionKind::DipToBlack | TransitionKind::DipToWhite => {
+            let white = t.kind == TransitionKind::DipToWhite;
+            if e < 0.5 {
+                Mix::Dip { above: false, white, amount: e * 2.0 }
+            } else {
+                Mix::Dip { above: true, white, amount: (1.0 - e) * 2.0 }
+            }
+        }
+        TransitionKind::Slide | TransitionKind::Wipe | TransitionKind::Push | TransitionKind::Zoom => Mix::Move(e),
+    }
+}
+
 /// Whether [`composite_onto`] does `t`: its lower scene is then painted straight into the
 /// output, which saves a canvas per worker and a copy per frame.
 pub(crate) fn below_in_place(t: &TransitionPlan) -> bool {
     !matches!(t.kind, TransitionKind::Push | TransitionKind::Zoom)
 }
 
-/// [`composite`] for `out` holding the lower scene already (see [`below_in_place`]);
-/// [`composite`] copies the lower scene in and comes here for these kinds.
-pub(crate) fn composite_onto(out: &mut PixmapMut, above: &Pixmap, t: &TransitionPlan, p: f32) {
-    let e = t.easing.apply(p);
+/// [`composite`] for `out` holding the lower scene already (see [`below_in_place`]), or
+/// nothing when the mix does not show it; [`composite`] copies the lower scene in and
+/// comes here for these kinds. `above` is unread when the mix does not show it.
+pub(crate) fn composite_onto(out: &mut PixmapMut, above: &Pixmap, t: &TransitionPlan, mix: Mix) {
     let (w, h) = (out.width() as f32, out.height() as f32);
     let shift = |amount: f32| shift(t.direction, w, h, amount);
-    match t.kind {
-        TransitionKind::Cut => copy(out, above),
-        TransitionKind::Fade => crate::pixels::blit::cross_fade_onto(out, above, e),
-        TransitionKind::DipToBlack | TransitionKind::DipToWhite => {
-            let c = if t.kind == TransitionKind::DipToBlack { Color::BLACK } else { Color::WHITE };
-            if e < 0.5 {
-                overlay(out, c, e * 2.0);
-            } else {
+    match mix {
+        Mix::Above => copy(out, above),
+        Mix::CrossFade(e) => crate::pixels::blit::cross_fade_onto(out, above, e),
+        Mix::Dip { above: show_above, white, amount } => {
+            if show_above {
                 copy(out, above);
-                overlay(out, c, (1.0 - e) * 2.0);
             }
+            overlay(out, if white { Color::WHITE } else { Color::BLACK }, amount);
         }
-        TransitionKind::Slide => draw(out, above, 1.0, shift(-(1.0 - e))),
-        TransitionKind::Wipe => wipe(out, above, t.direction, w, h, e),
-        // Not done in place (below_in_place is false): they read the lower scene while
-        // drawing over it.
-        TransitionKind::Push | TransitionKind::Zoom => {}
+        Mix::Move(e) => match t.kind {
+            TransitionKind::Slide => draw(out, above, 1.0, shift(-(1.0 - e))),
+            TransitionKind::Wipe => wipe(out, above, t.direction, w, h, e),
+            // Not done in place (below_in_place is false): they read the lower scene
+            // while drawing over it. The other kinds never mix by moving.
+            _ => {}
+        },
     }
 }
 
@@ -119,14 +170,13 @@ fn zoom(out: &mut PixmapMut, below: &mut Pixmap, above: &Pixmap, e: f32) {
     }
 }
 
-/// Paints `below` turning into `above` at linear progress `p` (0..1) into `out`; `below`
-/// may be overwritten.
-pub(crate) fn composite(out: &mut PixmapMut, below: &mut Pixmap, above: &Pixmap, t: &TransitionPlan, p: f32) {
+/// Paints `below` turning into `above` with `mix` into `out`; `below` may be overwritten.
+pub(crate) fn composite(out: &mut PixmapMut, below: &mut Pixmap, above: &Pixmap, t: &TransitionPlan, mix: Mix) {
     if below_in_place(t) {
         copy(out, below);
-        return composite_onto(out, above, t, p);
+        return composite_onto(out, above, t, mix);
     }
-    let e = t.easing.apply(p);
+    let Mix::Move(e) = mix else { return composite_onto(out, above, t, mix) };
     let (w, h) = (out.width() as f32, out.height() as f32);
     let shift = |amount: f32| shift(t.direction, w, h, amount);
     match t.kind {

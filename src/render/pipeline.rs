@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::media::{ClipDecoder, ClipPicture};
 use crate::pixels::Yuv420;
 use crate::plan::{ClipPlan, Plan};
-use crate::raster::{render_frame, render_frame_yuv, resize_planes, ClipFrames, Scratch};
+use crate::raster::{paint_frame, render_frame, resize_planes, ClipFrames, Painted, Scratch};
 use crate::timeline::clip_time;
 use rayon::prelude::*;
 use std::cell::RefCell;
@@ -96,10 +96,11 @@ pub(super) fn render_into(
         }
         let Some(w) = slot.as_mut() else { return (0, 0) };
         let t0 = Instant::now();
-        // Photo and clip frames are composed straight in 4:2:0. The poster frame too, so
-        // the videos are the same bytes with or without posters; the poster is drawn once
-        // more, in RGBA.
-        if render_frame_yuv(plan, frame, &mut set.main, &mut w.scratch, clips) {
+        // Photo and clip frames are composed straight in 4:2:0 (the painter decides). The
+        // poster frame too, so the videos are the same bytes with or without posters; the
+        // poster is then drawn once more, in RGBA.
+        let painted = paint_frame(plan, frame, &mut w.scratch, clips, &mut w.canvas.as_mut(), Some(&mut set.main));
+        if painted == Painted::Planes {
             let t1 = Instant::now();
             let copies = [set.web.as_mut(), set.preview.as_mut()];
             if copies.into_iter().flatten().all(|yuv| resize_planes(&set.main, yuv)) {
@@ -112,8 +113,9 @@ pub(super) fn render_into(
                 }
                 return ((t1 - t0 + t2.elapsed()).as_nanos() as u64, (t2 - t1).as_nanos() as u64);
             }
+            // The resizer refused (sizes planning never makes): the copies come from RGBA.
+            render_frame(plan, frame, &mut w.canvas.as_mut(), &mut w.scratch, clips);
         }
-        render_frame(plan, frame, &mut w.canvas.as_mut(), &mut w.scratch, clips);
         let t1 = Instant::now();
         set.main.fill_from_rgba(w.canvas.data());
         if let (Some(px), Some(yuv)) = (w.web.as_mut(), set.web.as_mut()) {

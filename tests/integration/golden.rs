@@ -148,7 +148,7 @@ fn check(case: &Path, make_ref: bool, planes: &mut PlaneStats) -> Vec<String> {
         let (w, h) = (plan.width(), plan.height());
         let mut scratch = reel::raster::Scratch::new(w, h);
         let mut got = reel::pixels::Yuv420::new(w, h);
-        if reel::raster::render_frame_yuv(&plan, f, &mut got, &mut scratch, &[]) {
+        if in_planes(&plan, f, &mut got, &mut scratch) {
             let mut want = reel::pixels::Yuv420::new(w, h);
             want.fill_from_rgba(expected.as_raw());
             let worst = planes.add(&want, &got);
@@ -304,7 +304,7 @@ fn frames_composed_in_planes_match_the_rgba_path() {
     for f in 0..plan.frame_count() {
         reel::raster::render_frame(&plan, f, &mut canvas.as_mut(), &mut scratch, &[]);
         want.fill_from_rgba(canvas.data());
-        let planar = reel::raster::render_frame_yuv(&plan, f, &mut got, &mut scratch, &[]);
+        let planar = in_planes(&plan, f, &mut got, &mut scratch);
         assert_eq!(planar, f < planar_until, "frame {f}: composed in planes?");
         if !planar {
             continue;
@@ -380,12 +380,25 @@ fn planar_frames_from_a_worker_that_drew_others_match_a_fresh_worker() {
     let mut scratch = reel::raster::Scratch::new(w, h);
     let (mut got, mut want) = (reel::pixels::Yuv420::new(w, h), reel::pixels::Yuv420::new(w, h));
     for f in order {
-        assert!(reel::raster::render_frame_yuv(&plan, f, &mut got, &mut scratch, &[]), "frame {f} in planes");
-        assert!(reel::raster::render_frame_yuv(&plan, f, &mut want, &mut reel::raster::Scratch::new(w, h), &[]));
+        assert!(in_planes(&plan, f, &mut got, &mut scratch), "frame {f} in planes");
+        assert!(in_planes(&plan, f, &mut want, &mut reel::raster::Scratch::new(w, h)));
         let differ = [(&got.y, &want.y), (&got.u, &want.u), (&got.v, &want.v)]
             .iter()
             .map(|(a, b)| a.iter().zip(b.iter()).filter(|(x, y)| x != y).count())
             .sum::<usize>();
         assert_eq!(differ, 0, "frame {f}: {differ} samples differ from a fresh worker's");
     }
+}
+
+/// Frame `f` through the painter's one decision, offered planes: whether it composed the
+/// frame in 4:2:0 (into `planes`) rather than painting it in RGBA.
+fn in_planes(
+    plan: &reel::Plan,
+    f: u64,
+    planes: &mut reel::pixels::Yuv420,
+    scratch: &mut reel::raster::Scratch,
+) -> bool {
+    let mut canvas = tiny_skia::Pixmap::new(plan.width(), plan.height()).expect("canvas");
+    let painted = reel::raster::paint_frame(plan, f, scratch, &[], &mut canvas.as_mut(), Some(planes));
+    painted == reel::raster::Painted::Planes
 }

@@ -1,0 +1,90 @@
+//! What one output frame shows, decided once for both painters: the scene or scenes in view
+//! at their local frames, how a transition mixes them, the layers visible in each, and the
+//! caption line with its spoken word. The RGBA painter and the 4:2:0 composer only paint
+//! what this says; neither looks at the timeline itself.
+
+use super::transition::{self, Mix};
+use crate::plan::captions::{CaptionLine, CaptionsPlan};
+use crate::plan::{LayerPlan, Plan, ScenePlan, TransitionPlan};
+use crate::timeline::{view, View};
+
+/// One scene at one of its frames.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Shot<'a> {
+    pub scene: &'a ScenePlan,
+    /// The frame within the scene.
+    pub local: u64,
+}
+
+impl<'a> Shot<'a> {
+    /// The scene's layers on screen at this frame, in painting order: each one's index in
+    /// the scene, the layer, and the frame within the layer.
+    pub fn visible(self) -> impl Iterator<Item = (usize, &'a LayerPlan, u64)> + Clone {
+        let local = self.local;
+        self.scene
+            .layers
+            .iter()
+            .enumerate()
+            .filter(move |(_, l)| local >= l.start && local < l.start + l.len)
+            .map(move |(i, l)| (i, l, local - l.start))
+    }
+}
+
+/// The picture under the captions.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Picture<'a> {
+    /// No scene: the plan's gap colour.
+    Gap,
+    /// One scene.
+    Scene(Shot<'a>),
+    /// A scene entering over another (or over the gap, `below: None`).
+    Transition {
+        below: Option<Shot<'a>>,
+        above: Shot<'a>,
+        transition: &'a TransitionPlan,
+        /// How the two are mixed at this progress.
+        mix: Mix,
+    },
+}
+
+/// The caption line on screen and the word being spoken on it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CaptionAt<'a> {
+    pub plan: &'a CaptionsPlan,
+    /// The line's index in `plan.lines`.
+    pub index: usize,
+    pub line: &'a CaptionLine,
+    /// The spoken word's index in `line.words`, if one is being spoken.
+    pub word: Option<usize>,
+}
+
+/// Everything frame `frame` of a plan shows.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Content<'a> {
+    pub picture: Picture<'a>,
+    pub caption: Option<CaptionAt<'a>>,
+}
+
+impl<'a> Content<'a> {
+    /// What frame `frame` of `plan` shows.
+    pub fn at(plan: &'a Plan, frame: u64) -> Content<'a> {
+        let shot = |(scene, local)| Shot { scene, local };
+        let picture = match view(plan, frame) {
+            View::Gap => Picture::Gap,
+            View::Scene(s, local) => Picture::Scene(shot((s, local))),
+            View::Transition { below, above, transition: t, progress } => Picture::Transition {
+                below: below.map(shot),
+                above: shot(above),
+                transition: t,
+                mix: transition::mix(t, progress),
+            },
+        };
+        let caption = plan.captions.as_ref().and_then(|c| {
+            let index = c.lines.iter().position(|l| l.start <= frame && frame < l.end)?;
+            let line = &c.lines[index];
+            let word = line.words.iter().position(|w| w.0 <= frame && frame < w.1);
+            Some(CaptionAt { plan: c, index, line, word })
+        });
+        Content { picture, caption }
+    }
+}
