@@ -51,7 +51,17 @@ impl fmt::Display for Problems {
     }
 }
 
-/// The crate's error.
+/// The crate's error. Input problems ([`Error::is_input_error`]) carry every
+/// [`Problem`] found, each with its JSON path; the rest are I/O, encoding or cancellation.
+///
+/// ```
+/// let parsed = reel::parse(r#"{"id": "", "scenes": [{"id": "s", "durationFrames": -1}]}"#);
+/// let err = parsed.and_then(|p| reel::Plan::build(&p, &reel::PlanOptions::new("fixtures/demo"))).unwrap_err();
+/// assert!(err.is_input_error());
+/// for problem in err.problems() {
+///     eprintln!("{}: {}", problem.path, problem.message);
+/// }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

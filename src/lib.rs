@@ -37,16 +37,24 @@
 //! |---|---|---|
 //! | [`model`], [`merge`] | serde types of the format, parsing, the JSON Schema; merge fields | error |
 //! | [`plan`] | validation into the read-only [`Plan`]; one file per part of the format | model, media, audio, text, anim, pixels |
-//! | [`media`] | asset resolution inside a folder, images with limits; clips (re-exported from `ffmpeg`) | ffmpeg, pixels |
-//! | [`audio`] | decoding (symphonia), resampling (rubato), the streaming mix | media, ffmpeg |
+//! | [`media`] | asset resolution inside a folder, images with limits; clips (from `ffmpeg`) | ffmpeg, pixels |
+//! | `audio` | decoding (symphonia), resampling (rubato), the streaming mix | media, ffmpeg |
 //! | [`text`] | bundled fonts, shaping and layout (cosmic-text), text rasters | pixels |
-//! | [`anim`], [`time`] | easing, keyframes, presets; rational frame rates | nothing |
+//! | `anim`, [`time`] | easing, keyframes, presets; rational frame rates | nothing |
 //! | `timeline` | (plan, frame) -> the scenes in view and a transition's progress | plan |
-//! | [`raster`] | painting a frame in RGBA or composing it in 4:2:0; cannot fail | plan, timeline, text, pixels |
-//! | [`render`] | the frame pipeline, options, stills; [`report`] is what it returns | everything above |
+//! | `raster` | what a frame shows, decided once; painted in RGBA or composed in 4:2:0; cannot fail | plan, timeline, text, pixels |
+//! | [`render`](mod@render) | the frame pipeline, options, stills; [`report`] is what it returns | everything above |
 //! | [`variants`] | web and preview settings, posters, asset variants | audio, media, ffmpeg, report |
-//! | [`ffmpeg`] | **the FFmpeg boundary**: encoding and muxing ([`encode`]), clip decoding | pixels, time, error |
-//! | [`pixels`] | the bottom: Y'CbCr planes, pixmaps, rounded rectangles, blits | nothing |
+//! | `ffmpeg` | **the FFmpeg boundary**: encoding and muxing ([`encode`]), clip decoding | pixels, time, error |
+//! | `pixels` | the bottom: Y'CbCr planes, pixmaps, rounded rectangles, blits | nothing |
+//!
+//! The modules in plain type (`audio`, `anim`, `timeline`, `raster`, `ffmpeg`, `pixels`)
+//! are the engine's own: crate-private, made public only by the `internals` feature that
+//! reel's tests, benches and fuzz targets use, with no stability promise. What an embedder
+//! needs is at the top level: [`parse`], [`Plan::build`] with [`PlanOptions`] and
+//! [`Limits`], [`render()`] with [`RenderOptions`], [`render_still`] and [`Stills`],
+//! [`Variants`] and [`variants::asset_variants`], [`FontLibrary`], [`ImageCache`],
+//! [`AssetResolver`], and [`Error`] with its [`Problem`]s.
 //!
 //! No module names one above it: there are no import cycles.
 //!
@@ -79,17 +87,27 @@
 
 #![warn(missing_docs)]
 
-pub mod anim;
-pub mod audio;
+/// Declares the engine's inner modules: crate-private, public only with the `internals`
+/// feature, which reel's own tests, benches and fuzz targets turn on (no stability promise
+/// is made for what it exposes).
+macro_rules! internal {
+    ($($name:ident),* $(,)?) => {$(
+        #[cfg(feature = "internals")]
+        #[doc(hidden)]
+        pub mod $name;
+        #[cfg(not(feature = "internals"))]
+        pub(crate) mod $name;
+    )*};
+}
+
+internal!(anim, audio, ffmpeg, pixels, raster);
+
 pub mod error;
-pub mod ffmpeg;
 pub use ffmpeg::encode;
 pub mod media;
 pub mod merge;
 pub mod model;
-pub mod pixels;
 pub mod plan;
-pub mod raster;
 pub mod render;
 pub mod report;
 pub mod text;
@@ -98,6 +116,7 @@ pub(crate) mod timeline;
 pub mod variants;
 
 pub use error::{Error, Problem, Result};
+pub use media::{AssetResolver, FolderAssets, ImageCache, ImageLimits};
 pub use merge::MergeData;
 pub use model::{
     from_path as parse_file, from_path_merged as parse_file_merged, from_str as parse, from_str_merged as parse_merged,
@@ -107,5 +126,6 @@ pub use plan::{DurationPolicy, Limits, Plan, PlanOptions};
 pub use render::{
     render, render_still, write_png, OutputReport, Progress, RenderOptions, RenderReport, StageTimes, Stills,
 };
+pub use text::{FaceInfo, FontLibrary};
 pub use time::Fps;
 pub use variants::Variants;

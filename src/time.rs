@@ -5,6 +5,13 @@
 //! long video does not drift.
 
 /// A frame rate as an exact fraction `num / den` frames per second.
+///
+/// ```
+/// let ntsc = reel::Fps::from_f64(29.97).unwrap();
+/// assert_eq!((ntsc.num, ntsc.den), (30000, 1001));
+/// assert_eq!(ntsc.frames_for_seconds(60.0), 1798);
+/// assert_eq!(reel::Fps::new(30, 0), None);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Fps {
     /// Numerator (frames).

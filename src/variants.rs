@@ -8,7 +8,15 @@ use crate::time::Fps;
 use std::path::{Path, PathBuf};
 use tiny_skia::Pixmap;
 
-/// Which extra outputs a render writes beside `NAME.mp4`.
+/// Which extra outputs a render writes beside `NAME.mp4` (all three by default).
+///
+/// ```
+/// use reel::Variants;
+/// let v = Variants::default().with_preview(false);
+/// assert!(v.web && !v.preview && v.posters);
+/// assert_eq!(Variants::parse("web, posters"), Some(v));
+/// assert_eq!(Variants::parse("thumbnails"), None);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Variants {
@@ -163,6 +171,13 @@ pub fn write_posters(main: &Path, frame: &Pixmap, quality: u8) -> Result<Vec<(cr
 /// `KEY_400w.jpg` and `KEY_800w.jpg` (EXIF orientation applied, transparency flattened onto
 /// white, never upscaled: a source narrower than 400 px keeps its width in both); a video
 /// `KEY.ext` gets `KEY_web.mp4` and `KEY_preview.mp4` (its audio, if any, in both).
+///
+/// ```no_run
+/// let written = reel::variants::asset_variants("assets/photo.jpg".as_ref(), None, "veryfast")?;
+/// // assets/photo_400w.jpg and assets/photo_800w.jpg
+/// assert_eq!(written.len(), 2);
+/// # Ok::<(), reel::Error>(())
+/// ```
 pub fn asset_variants(path: &Path, out_dir: Option<&Path>, preset: &str) -> Result<Vec<crate::report::OutputReport>> {
     use crate::report::OutputReport;
     let name = path.file_name().ok_or_else(|| Error::invalid("", format!("{} is not a file", path.display())))?;

@@ -302,6 +302,7 @@ impl AudioFile {
     }
 
     /// The file's path.
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))] // for reel's tests and benches
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -329,6 +330,7 @@ impl AudioFile {
     }
 
     /// All of it, decoded and resampled, in memory.
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))] // for reel's tests and benches
     pub fn decode_all(self: &Arc<Self>) -> Result<Sound, String> {
         let mut r = FileReader::new(self.clone());
         let ch = self.channels();
@@ -347,6 +349,7 @@ impl AudioFile {
     }
 }
 
+#[cfg_attr(not(feature = "internals"), allow(dead_code))] // for reel's tests and benches
 /// Decodes `path` whole into f32 at 48 kHz, mono or stereo (see [`AudioFile`]).
 pub fn decode_file(path: &Path) -> Result<Sound, String> {
     Arc::new(AudioFile::open(path)?).decode_all()
@@ -568,6 +571,7 @@ impl FileReader {
     }
 }
 
+#[cfg_attr(not(feature = "internals"), allow(dead_code))] // for reel's tests and benches
 /// Resamples `sound` from `from` Hz to 48 kHz, each channel alike: FFT-based synchronous
 /// resampling (rubato), exact ratio, band-limited, its delay trimmed.
 pub fn resample(sound: Sound, from: u32) -> Result<Sound, String> {

@@ -14,6 +14,8 @@ pub struct Sound {
     stereo: bool,
 }
 
+// Building and taking apart whole sounds: the reference mix, tests and benches.
+#[cfg_attr(not(feature = "internals"), allow(dead_code))] // for reel's tests and benches
 impl Sound {
     /// Interleaved stereo samples (left, right, left, ...); an odd last value is dropped.
     /// Spare capacity is given back (a decoder's buffer grows by doubling).
@@ -136,6 +138,7 @@ impl ClipTrack {
 
 impl Source {
     /// 1 or 2.
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))] // for reel's tests and benches
     pub fn channels(&self) -> usize {
         match self {
             Source::Memory(s) => s.channels(),
@@ -265,6 +268,7 @@ pub fn true_peak_ceiling() -> f32 {
 /// optional loudness normalization to `loudness_lufs` (EBU R128 integrated), then a
 /// look-ahead limiter so nothing exceeds [`true_peak_ceiling`].
 ///
+#[cfg_attr(not(feature = "internals"), allow(dead_code))] // for reel's tests and benches
 /// The whole mix at once; a render streams it instead ([`MixSpec::stream`]), so its memory
 /// does not grow with the video's length. Both give the same samples. A file that fails to
 /// decode again reads as silence here ([`MixStream::error`] reports it).

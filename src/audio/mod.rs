@@ -12,10 +12,14 @@ mod mix;
 
 #[cfg(test)]
 pub(crate) use decode::write_wav;
-pub use decode::{decode_file, resample, AudioFile};
-pub use mix::{
-    mix, true_peak_ceiling, AudioPlan, ClipTrack, Duck, Fixed, MixSpec, MixStream, Music, Placed, Sound, Source,
-};
+pub use decode::AudioFile;
+// The whole-buffer decode and mix are the references the streaming mix is tested and
+// benched against (`internals`).
+#[cfg(feature = "internals")]
+pub use decode::{decode_file, resample};
+#[cfg(feature = "internals")]
+pub use mix::{mix, true_peak_ceiling, MixStream};
+pub use mix::{AudioPlan, ClipTrack, Duck, Fixed, MixSpec, Music, Placed, Sound, Source};
 
 /// The output sample rate.
 pub const RATE: u32 = crate::encode::SAMPLE_RATE;

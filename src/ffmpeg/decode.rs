@@ -168,6 +168,7 @@ pub enum ClipPicture {
 
 impl ClipPicture {
     /// Picture size.
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))] // for reel's tests and benches
     pub fn size(&self) -> (u32, u32) {
         match self {
             ClipPicture::Rgba(p) => (p.width(), p.height()),
@@ -753,6 +754,7 @@ impl ClipDecoder {
 
     /// Packets sent to the decoder since it was opened, those of skipped frames included:
     /// the work it has done (each packet sent again after a seek counts again).
+#[cfg_attr(not(feature = "internals"), allow(dead_code))] // for reel's tests and benches
     pub fn packets_sent(&self) -> u64 {
         self.packets_sent
     }

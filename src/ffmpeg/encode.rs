@@ -71,6 +71,18 @@ pub fn temp_path(final_path: &Path) -> PathBuf {
 }
 
 /// A complete output under its temporary name. Dropped uncommitted, it is removed.
+///
+/// ```
+/// let dir = std::env::temp_dir().join(format!("reel-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir)?;
+/// let report = reel::encode::PendingFile::write(&dir.join("report.json"), b"{}")?;
+/// let poster = reel::encode::PendingFile::write(&dir.join("poster.jpg"), b"...")?;
+/// assert!(!dir.join("report.json").exists()); // not yet under its final name
+/// reel::encode::PendingFile::commit_all(vec![report, poster])?;
+/// assert!(dir.join("report.json").exists() && dir.join("poster.jpg").exists());
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct PendingFile {
     tmp: PathBuf,

@@ -294,6 +294,12 @@ pub fn resize_rgb(src: Cow<'_, [u8]>, sw: u32, sh: u32, w: u32, h: u32) -> Optio
 /// the same files (a batch rendering one template per row). An image is found again by its
 /// file's path, length and modification time, so a changed file is decoded anew. At most
 /// `max_bytes` of pixels and file bytes are held; the oldest entries go first.
+///
+/// ```
+/// let cache = reel::ImageCache::new(512 << 20);
+/// let mut opts = reel::PlanOptions::new("fixtures/demo");
+/// opts.image_cache = Some(cache.clone()); // share `opts` (or the cache) across plans
+/// ```
 #[derive(Debug)]
 pub struct ImageCache {
     max_bytes: u64,

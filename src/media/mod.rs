@@ -8,8 +8,15 @@ pub use self::image::{
     resize_premultiplied, resize_rgb, DecodedImage, ImageCache, ImageLimits, Original,
 };
 pub(crate) use crate::ffmpeg::clip_audio::{ClipAudio, Pending};
+// Clip decoding is the engine's own (public only for reel's tests: `internals`).
+#[cfg(feature = "internals")]
 pub use crate::ffmpeg::decode::{probe_video, ClipDecoder, ClipPicture, YuvPicture};
+#[cfg(not(feature = "internals"))]
+pub(crate) use crate::ffmpeg::decode::{probe_video, ClipDecoder, ClipPicture, YuvPicture};
+#[cfg(feature = "internals")]
 pub use crate::ffmpeg::input::{container_duration, VideoInfo};
+#[cfg(not(feature = "internals"))]
+pub(crate) use crate::ffmpeg::input::{container_duration, VideoInfo};
 
 use std::path::{Component, Path, PathBuf};
 
@@ -17,6 +24,23 @@ use std::path::{Component, Path, PathBuf};
 ///
 /// Implement it to serve assets from elsewhere (a cache of object storage, say); the engine
 /// calls it during planning, never while rendering frames.
+///
+/// ```
+/// use std::{path::PathBuf, sync::Arc};
+/// /// Keys are product ids; files live in one flat folder.
+/// struct Products(PathBuf);
+/// impl reel::AssetResolver for Products {
+///     fn resolve(&self, key: &str) -> Result<PathBuf, String> {
+///         let id = key.strip_prefix("product:").ok_or("expected product:ID")?;
+///         if !id.chars().all(|c| c.is_ascii_alphanumeric()) {
+///             return Err("not a product id".into());
+///         }
+///         Ok(self.0.join(format!("{id}.png")))
+///     }
+/// }
+/// let mut opts = reel::PlanOptions::new("unused");
+/// opts.assets = Arc::new(Products("fixtures/demo".into()));
+/// ```
 pub trait AssetResolver: Send + Sync {
     /// The local file for `key`, or a sentence saying why there is none
     /// (`"not found"`, `"leaves the asset folder"`).
@@ -25,6 +49,13 @@ pub trait AssetResolver: Send + Sync {
 
 /// Serves assets from one folder. Keys are relative: absolute paths, `..` segments,
 /// percent-encoded separators or dots, and links that lead out of the folder are refused.
+///
+/// ```
+/// use reel::AssetResolver;
+/// let assets = reel::FolderAssets::new("fixtures/demo");
+/// assert!(assets.resolve("../../etc/passwd").is_err());
+/// assert!(assets.resolve("/etc/passwd").is_err());
+/// ```
 #[derive(Debug, Clone)]
 pub struct FolderAssets {
     root: PathBuf,

@@ -578,6 +578,12 @@ impl<T: JsonSchema> JsonSchema for StrOr<T> {
 /// The JSON Schema (draft 2020-12) of a composition, generated from these types: doc
 /// comments are its descriptions. Unknown fields are allowed (the renderer warns about
 /// them), so a newer composition still validates.
+///
+/// ```
+/// let schema = reel::json_schema();
+/// assert_eq!(schema["$schema"], "https://json-schema.org/draft/2020-12/schema");
+/// assert!(schema["properties"]["scenes"].is_object());
+/// ```
 pub fn json_schema() -> serde_json::Value {
     let mut schema = schemars::schema_for!(Composition).to_value();
     if let Some(obj) = schema.as_object_mut() {

@@ -20,6 +20,18 @@ pub const MAX_JSON_BYTES: usize = 16 << 20;
 
 /// Parses a composition: the bare object or the service's envelope
 /// `{"composition_id": ..., "composition": {...}}`.
+///
+/// ```
+/// let parsed = reel::parse(r#"{"id": "ad", "scenes": [], "mood": "calm"}"#)?;
+/// assert_eq!(parsed.composition.id, "ad");
+/// // A field the format does not know is kept as a warning with its path, not an error.
+/// assert_eq!(parsed.warnings[0].path, "mood");
+///
+/// // A type error names its JSON path.
+/// let err = reel::parse(r#"{"id": "ad", "scenes": [{"id": "s", "durationFrames": "long"}]}"#).unwrap_err();
+/// assert_eq!(err.problems()[0].path, "scenes[0].durationFrames");
+/// # Ok::<(), reel::Error>(())
+/// ```
 pub fn from_str(text: &str) -> Result<Parsed> {
     from_str_merged(text, &MergeData::new())
 }
@@ -65,7 +77,14 @@ pub fn from_str_merged(text: &str, data: &MergeData) -> Result<Parsed> {
     Ok(Parsed { composition, warnings })
 }
 
-/// Reads and parses a composition file.
+/// Reads and parses a composition file (at most [`MAX_JSON_BYTES`], checked before
+/// reading; UTF-8, a byte-order mark allowed).
+///
+/// ```
+/// let parsed = reel::parse_file("fixtures/demo/demo.json")?;
+/// assert!(!parsed.composition.scenes.is_empty());
+/// # Ok::<(), reel::Error>(())
+/// ```
 pub fn from_path(path: impl AsRef<Path>) -> Result<Parsed> {
     from_path_merged(path, &MergeData::new())
 }

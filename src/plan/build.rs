@@ -16,6 +16,7 @@ use std::collections::{HashMap, HashSet};
 /// What to do when the scenes' timeline does not end at `totalDurationFrames`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum DurationPolicy {
     /// Scale scene durations proportionally to end exactly at the target.
     #[default]
@@ -47,7 +48,19 @@ impl DurationPolicy {
 }
 
 /// Limits a composition must stay within; refused before any work, naming the limit.
+/// `docs/limits.md` lists each with its default and what it bounds.
+///
+/// ```
+/// let mut opts = reel::PlanOptions::new("fixtures/demo");
+/// opts.limits.max_seconds = 60.0;
+/// let parsed = reel::parse(r#"{"id": "ad", "totalDurationFrames": 3600, "fps": 30,
+///     "scenes": [{"id": "s", "durationFrames": 3600}]}"#)?;
+/// let err = reel::Plan::build(&parsed, &opts).unwrap_err();
+/// assert!(err.problems().iter().any(|p| p.message.contains("60")), "{err}");
+/// # Ok::<(), reel::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub struct Limits {
     /// Largest canvas side.
     pub max_side: u32,
@@ -93,8 +106,20 @@ impl Default for Limits {
     }
 }
 
-/// Inputs of planning besides the composition.
+/// Inputs of planning besides the composition. Made by [`PlanOptions::new`]; its fields
+/// may then be changed.
+///
+/// ```
+/// use std::sync::{atomic::AtomicBool, Arc};
+/// let mut opts = reel::PlanOptions::new("fixtures/demo");
+/// opts.limits.max_side = 1920;
+/// opts.duration_policy = Some(reel::DurationPolicy::Strict);
+/// opts.image_cache = Some(reel::ImageCache::new(256 << 20));
+/// let cancel = Arc::new(AtomicBool::new(false));
+/// opts.cancel = Some(cancel.clone()); // set it from another thread to stop planning
+/// ```
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct PlanOptions {
     /// Where asset keys are looked up.
     pub assets: Arc<dyn AssetResolver>,

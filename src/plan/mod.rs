@@ -61,7 +61,24 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Validates a parsed composition into a plan (see [`build()`]).
+    /// Validates a parsed composition into a plan (see [`build()`]): every problem is
+    /// reported at once, each with its JSON path.
+    ///
+    /// ```
+    /// use reel::{Plan, PlanOptions};
+    /// let parsed = reel::parse(
+    ///     r##"{"id": "ad", "width": 64, "height": 36, "fps": 30, "scenes": [
+    ///         {"id": "s", "durationFrames": 15, "background": {"type": "color", "color": "#204060"}}]}"##,
+    /// )?;
+    /// let plan = Plan::build(&parsed, &PlanOptions::new("fixtures/demo"))?;
+    /// assert_eq!((plan.width(), plan.height(), plan.frame_count()), (64, 36, 15));
+    ///
+    /// let bad = reel::parse(r#"{"id": "ad", "width": -5, "scenes": [{"id": "s", "durationFrames": 0}]}"#)?;
+    /// let err = Plan::build(&bad, &PlanOptions::new("fixtures/demo")).unwrap_err();
+    /// let paths: Vec<&str> = err.problems().iter().map(|p| p.path.as_str()).collect();
+    /// assert!(paths.contains(&"width") && paths.contains(&"scenes[0].durationFrames"), "{paths:?}");
+    /// # Ok::<(), reel::Error>(())
+    /// ```
     pub fn build(parsed: &crate::Parsed, opts: &PlanOptions) -> crate::Result<Plan> {
         build::build(&parsed.composition, &parsed.warnings, opts)
     }

@@ -36,7 +36,19 @@ fn nanos(n: &AtomicU64) -> f64 {
 }
 
 /// Renders the plan to `NAME.mp4` and, per [`RenderOptions::variants`], the web copy, the
-/// preview and the posters, all fed from the same frames and the same audio mix.
+/// preview and the posters, all fed from the same frames and the same audio mix. Every
+/// output is checked before the first frame; they appear under their final names together
+/// when all are complete, or none does.
+///
+/// ```no_run
+/// let parsed = reel::parse_file("fixtures/demo/demo.json")?;
+/// let plan = reel::Plan::build(&parsed, &reel::PlanOptions::new("fixtures/demo"))?;
+/// let report = reel::render(&plan, &reel::RenderOptions::new("out/demo.mp4"))?;
+/// for output in &report.outputs {
+///     println!("{} ({} bytes)", output.path.display(), output.bytes);
+/// }
+/// # Ok::<(), reel::Error>(())
+/// ```
 pub fn render(plan: &Plan, opts: &RenderOptions) -> Result<RenderReport> {
     let start = Instant::now();
     let settings = OutputSettings::check(plan, opts)?;

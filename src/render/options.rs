@@ -25,7 +25,16 @@ pub struct Progress {
 /// A progress callback.
 pub type ProgressFn = Arc<dyn Fn(Progress) + Send + Sync>;
 
-/// How to render a video.
+/// How to render a video. Made by [`RenderOptions::new`]; its fields may then be changed.
+///
+/// ```
+/// use std::sync::{atomic::AtomicBool, Arc};
+/// let mut opts = reel::RenderOptions::new("out/ad.mp4");
+/// opts.variants = reel::Variants::default().with_preview(false);
+/// opts.loudness = Some(-14.0);
+/// opts.progress = Some(Arc::new(|p: reel::Progress| eprintln!("{}/{}", p.frames_done, p.frames_total)));
+/// opts.cancel = Some(Arc::new(AtomicBool::new(false)));
+/// ```
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct RenderOptions {

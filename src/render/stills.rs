@@ -11,6 +11,18 @@ use std::path::Path;
 /// Renders one frame to straight RGBA (opaque). Each call starts afresh: its buffers are
 /// made and each visible clip is opened and decoded for that picture alone (the fastest
 /// way to one picture). To render several, keep a [`Stills`].
+///
+/// ```
+/// let parsed = reel::parse(
+///     r##"{"id": "ad", "width": 64, "height": 36, "fps": 30, "scenes": [
+///         {"id": "s", "durationFrames": 15, "background": {"type": "color", "color": "#ff0000"}}]}"##,
+/// )?;
+/// let plan = reel::Plan::build(&parsed, &reel::PlanOptions::new("fixtures/demo"))?;
+/// let image = reel::render_still(&plan, 7);
+/// assert_eq!(image.dimensions(), (64, 36));
+/// assert_eq!(image.get_pixel(10, 10).0, [255, 0, 0, 255]);
+/// # Ok::<(), reel::Error>(())
+/// ```
 pub fn render_still(plan: &Plan, frame: u64) -> image::RgbaImage {
     let mut stills = Stills::with_opener(plan, ClipDecoder::open_yuv_for_still);
     stills.render(frame);
@@ -97,6 +109,13 @@ impl<'p> Stills<'p> {
 }
 
 /// Writes a frame as PNG, atomically (temporary name, then rename).
+///
+/// ```no_run
+/// let parsed = reel::parse_file("fixtures/demo/demo.json")?;
+/// let plan = reel::Plan::build(&parsed, &reel::PlanOptions::new("fixtures/demo"))?;
+/// reel::write_png(&reel::render_still(&plan, 0), "out/first.png".as_ref())?;
+/// # Ok::<(), reel::Error>(())
+/// ```
 pub fn write_png(img: &image::RgbaImage, path: &Path) -> Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;

@@ -86,6 +86,15 @@ pub struct FaceInfo {
 }
 
 /// The fonts a render may use. Cheap to share: clone the `Arc`.
+///
+/// ```
+/// let fonts = reel::FontLibrary::bundled();
+/// assert_eq!(fonts.find_family("inter").as_deref(), Some("Inter"));
+/// let added = fonts.add_dir("fixtures/demo/fonts".as_ref()); // 0 when the folder has none
+/// let mut opts = reel::PlanOptions::new("fixtures/demo");
+/// opts.fonts = fonts;
+/// # let _ = added;
+/// ```
 pub struct FontLibrary {
     inner: Mutex<Inner>,
 }

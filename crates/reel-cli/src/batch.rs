@@ -103,7 +103,7 @@ pub fn run(a: RenderArgs) -> Result<(), Failure> {
 
     // One font library for every row, and the images rows share decoded once (up to 512 MB).
     let mut opts = input::plan_options(&a.input, &source.assets)?;
-    opts.image_cache = Some(reel::media::ImageCache::new(512 << 20));
+    opts.image_cache = Some(reel::ImageCache::new(512 << 20));
     let mode = a.out.progress_mode();
     let (mut done, mut worst) = (0, 0u8);
     for (label, out, data) in &jobs {

@@ -297,7 +297,7 @@ fn variants(a: VariantsArgs) -> Result<(), Failure> {
 }
 
 fn fonts(a: FontsArgs) -> Result<(), Failure> {
-    let lib = reel::text::FontLibrary::bundled();
+    let lib = reel::FontLibrary::bundled();
     input::add_fonts(&lib, &a.fonts)?;
     let faces = lib.faces();
     match a.format {

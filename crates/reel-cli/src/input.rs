@@ -101,7 +101,7 @@ pub fn plan_options(args: &InputArgs, assets: &Path) -> Result<PlanOptions, Fail
 }
 
 /// Adds each `--fonts` folder to the library.
-pub fn add_fonts(fonts: &reel::text::FontLibrary, dirs: &[PathBuf]) -> Result<(), Failure> {
+pub fn add_fonts(fonts: &reel::FontLibrary, dirs: &[PathBuf]) -> Result<(), Failure> {
     for dir in dirs {
         if !dir.is_dir() {
             return Err(Failure::Usage(format!("--fonts: {} is not a folder", dir.display())));
