@@ -90,6 +90,10 @@ pub enum Error {
     /// FFmpeg refused to encode or mux.
     #[error("encoding failed: {0}")]
     Encode(String),
+    /// Memory ran out while decoding or rendering (FFmpeg could not allocate, say): the
+    /// machine's fault, never the input's; nothing was written.
+    #[error("out of memory: {0}")]
+    OutOfMemory(String),
     /// The caller's cancel flag was set; temporary files were removed.
     #[error("render cancelled")]
     Cancelled,

@@ -210,7 +210,7 @@ pub fn asset_variants(path: &Path, out_dir: Option<&Path>, preset: &str) -> Resu
     }
     // Anything else is tried as a video.
     let key = path.display().to_string();
-    let info = crate::media::probe_video(path).map_err(|why| Error::invalid(key.clone(), why))?;
+    let info = crate::media::probe_video(path).map_err(|why| why.into_error(key.clone(), ""))?;
     let fps = info.fps.unwrap_or(Fps { num: 30, den: 1 });
     let frames = fps.frames_for_seconds(info.duration).max(1);
     let web = web_settings(info.width, info.height, fps, preset);
@@ -229,7 +229,7 @@ pub fn asset_variants(path: &Path, out_dir: Option<&Path>, preset: &str) -> Resu
     let mut w_out = crate::encode::Mp4Writer::create(&web_path, &web, settings(128_000).as_ref())?;
     let mut p_out = crate::encode::Mp4Writer::create(&preview_path, &preview, settings(96_000).as_ref())?;
     let mut dec =
-        crate::media::ClipDecoder::open(path, web.width, web.height).map_err(|why| Error::invalid(key.clone(), why))?;
+        crate::media::ClipDecoder::open(path, web.width, web.height).map_err(|why| why.into_error(key.clone(), ""))?;
     let mut small = crate::pixels::pixmap_or_tiny(preview.width, preview.height);
     let (mut yw, mut yp) =
         (crate::pixels::Yuv420::new(web.width, web.height), crate::pixels::Yuv420::new(preview.width, preview.height));

@@ -262,7 +262,10 @@ impl AudioFile {
 
     /// A video clip's sound (None when it has none), decoded once to check it, keeping none
     /// of it, to be played at `playback_rate` (1 is as recorded).
-    pub fn open_clip(path: &Path, playback_rate: f64) -> Result<Option<AudioFile>, String> {
+    pub fn open_clip(
+        path: &Path,
+        playback_rate: f64,
+    ) -> Result<Option<AudioFile>, crate::ffmpeg::input::MediaError> {
         let Some(info) = crate::media::ClipAudio::probe(path)? else { return Ok(None) };
         let at_48k = resampled_len(info.rate, info.frames);
         let playback =
@@ -316,7 +319,9 @@ impl AudioFile {
                 let (packets, _) = Packets::open(file, *len, &self.path)?;
                 (Box::new(FileFrames { packets, skip: *skip, ch, pending: Pending::default() }), None)
             }
-            Kind::Clip { lead, playback } => match crate::media::ClipAudio::open(&self.path, *lead)? {
+            Kind::Clip { lead, playback } => match crate::media::ClipAudio::open(&self.path, *lead)
+                .map_err(|e| e.to_string())?
+            {
                 Some(clip) => (Box::new(clip), *playback),
                 None => return Err("the clip's sound is gone".into()),
             },

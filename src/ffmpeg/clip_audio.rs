@@ -34,15 +34,18 @@ pub(crate) struct ClipAudioInfo {
 
 impl ClipAudio {
     /// The clip's audio track, None when it has none.
-    pub(crate) fn open(path: &Path, lead: usize) -> Result<Option<ClipAudio>, String> {
-        crate::encode::init().map_err(|e| e.to_string())?;
-        let ictx = ff::format::input_with_dictionary(&path, input_options())
-            .map_err(|e| format!("not a readable media file: {e}"))?;
+    pub(crate) fn open(path: &Path, lead: usize) -> Result<Option<ClipAudio>, MediaError> {
+        let mut ictx = open_file(path).map_err(|e| match e {
+            MediaError::Bad(why) => MediaError::Bad(format!("not a readable media file{why}")),
+            oom => oom,
+        })?;
+        find_stream_info(&mut ictx)?;
         let Some(stream) = ictx.streams().best(ff::media::Type::Audio) else { return Ok(None) };
         let index = stream.index();
         let tb = f64::from(stream.time_base());
-        let ctx = ff::codec::context::Context::from_parameters(stream.parameters()).map_err(|e| e.to_string())?;
-        let dec = ctx.decoder().audio().map_err(|e| format!("unsupported audio codec in the clip: {e}"))?;
+        let ctx = ff::codec::context::Context::from_parameters(stream.parameters())
+            .map_err(|e| media_error("reading the clip's audio parameters", e))?;
+        let dec = ctx.decoder().audio().map_err(|e| media_error("unsupported audio codec in the clip", e))?;
         if dec.rate() == 0 {
             return Err("the clip's audio has no sample rate".into());
         }
@@ -62,7 +65,7 @@ impl ClipAudio {
     }
 
     /// Decodes the clip's sound once to check it: None when it has none (or none decodes).
-    pub(crate) fn probe(path: &Path) -> Result<Option<ClipAudioInfo>, String> {
+    pub(crate) fn probe(path: &Path) -> Result<Option<ClipAudioInfo>, MediaError> {
         let Some(mut a) = Self::open(path, 0)? else { return Ok(None) };
         let rate = a.dec.rate();
         let mut frames = 0usize;

@@ -14,7 +14,7 @@ use crate::pixels::planes::{copy_plane, shrink_half};
 
 /// Probes a clip and decodes its first frame, so a corrupt or unsupported file is refused
 /// before rendering starts. The error is a sentence for the user.
-pub fn probe_video(path: &Path) -> Result<VideoInfo, String> {
+pub fn probe_video(path: &Path) -> Result<VideoInfo, MediaError> {
     let (ictx, index) = open_input(path, Probe::Whole)?;
     let stream = ictx.stream(index).ok_or("the file has no video stream")?;
     let tb = stream.time_base();
@@ -27,13 +27,13 @@ pub fn probe_video(path: &Path) -> Result<VideoInfo, String> {
     };
     let fps = stream_fps(&stream);
     let params = stream.parameters();
-    let codec = ff::codec::context::Context::from_parameters(params).map_err(|e| format!("unsupported video: {e}"))?;
-    let dec = codec.decoder().video().map_err(|e| format!("unsupported video codec: {e}"))?;
+    let codec = ff::codec::context::Context::from_parameters(params).map_err(|e| media_error("unsupported video", e))?;
+    let dec = codec.decoder().video().map_err(|e| media_error("unsupported video codec", e))?;
     let rotation = display_rotation(&stream);
     let (w, h) = if rotation % 180 == 90 { (dec.height(), dec.width()) } else { (dec.width(), dec.height()) };
     let name = dec.codec().map(|c| c.name().to_string()).unwrap_or_default();
     if w == 0 || h == 0 || w > 8192 || h > 8192 {
-        return Err(format!("unsupported frame size {w}x{h} (at most 8192x8192)"));
+        return Err(format!("unsupported frame size {w}x{h} (at most 8192x8192)").into());
     }
     drop(dec);
     let start = stream_start(&stream);
@@ -47,7 +47,10 @@ pub fn probe_video(path: &Path) -> Result<VideoInfo, String> {
         return Err("corrupt video: no frame could be decoded".into());
     }
     if let Some((t, what)) = d.fault.take() {
-        return Err(format!("corrupt video at {t:.3} s: {what}"));
+        return Err(match what {
+            MediaError::Bad(what) => MediaError::Bad(format!("corrupt video at {t:.3} s: {what}")),
+            oom => oom,
+        });
     }
     Ok(VideoInfo { width: w, height: h, duration: dur.max(d.last_pts - start), codec: name, fps, rotation })
 }
@@ -57,9 +60,9 @@ pub fn probe_video(path: &Path) -> Result<VideoInfo, String> {
 /// its picture, and the container's duration then covers the audio); a cut file stops them
 /// all. Reads packets without decoding them, from a little before the promised end, so it
 /// costs a few reads, not a decode of the clip.
-fn check_complete(path: &Path, start: f64, dur: f64, frame_dur: f64) -> Result<(), String> {
+fn check_complete(path: &Path, start: f64, dur: f64, frame_dur: f64) -> Result<(), MediaError> {
     // The latest end time of any packet, read from `from` seconds on (None: all).
-    let last_end = |from: Option<f64>| -> Result<Option<f64>, String> {
+    let last_end = |from: Option<f64>| -> Result<Option<f64>, MediaError> {
         let (mut ictx, _) = open_input(path, Probe::Whole)?;
         if let Some(from) = from {
             let ts = (from * ff::ffi::AV_TIME_BASE as f64) as i64;
@@ -88,8 +91,8 @@ fn check_complete(path: &Path, start: f64, dur: f64, frame_dur: f64) -> Result<(
     let slack = (1.5 * frame_dur).max(0.05);
     match end {
         Some(e) if e + slack >= dur => Ok(()),
-        Some(e) => Err(format!("truncated video: the file declares {dur:.2} s but its data ends at {e:.2} s")),
-        None => Err(format!("truncated video: the file declares {dur:.2} s but holds no packets")),
+        Some(e) => Err(format!("truncated video: the file declares {dur:.2} s but its data ends at {e:.2} s").into()),
+        None => Err(format!("truncated video: the file declares {dur:.2} s but holds no packets").into()),
     }
 }
 
@@ -314,7 +317,7 @@ pub struct ClipDecoder {
     /// Largest presentation time seen.
     pub last_pts: f64,
     /// The first damage the decoder met: the time in the file, seconds, and what happened.
-    pub fault: Option<(f64, String)>,
+    pub fault: Option<(f64, MediaError)>,
 }
 
 impl std::fmt::Debug for ClipDecoder {
@@ -325,7 +328,7 @@ impl std::fmt::Debug for ClipDecoder {
 
 impl ClipDecoder {
     /// Opens `path`, producing RGBA frames of `out_w` x `out_h`.
-    pub fn open(path: &Path, out_w: u32, out_h: u32) -> Result<ClipDecoder, String> {
+    pub fn open(path: &Path, out_w: u32, out_h: u32) -> Result<ClipDecoder, MediaError> {
         Self::open_as(path, out_w, out_h, false, Mode::Render)
     }
 
@@ -334,7 +337,7 @@ impl ClipDecoder {
     /// drawn at 1080p are) instead of RGBA: less than half the memory a queued picture
     /// holds, and the conversion to RGBA runs on the frame workers, into the canvas when the
     /// clip covers it. Frames of other pixel formats, odd sizes and rotated clips stay RGBA.
-    pub fn open_yuv(path: &Path, out_w: u32, out_h: u32) -> Result<ClipDecoder, String> {
+    pub fn open_yuv(path: &Path, out_w: u32, out_h: u32) -> Result<ClipDecoder, MediaError> {
         Self::open_as(path, out_w, out_h, true, Mode::Render)
     }
 
@@ -345,7 +348,7 @@ impl ClipDecoder {
     /// can be shown at that time (the decoder is drained instead of fed further to push the
     /// picture out of its reordering and thread delays). A request for a later time than
     /// the last seeks again.
-    pub fn open_yuv_for_still(path: &Path, out_w: u32, out_h: u32) -> Result<ClipDecoder, String> {
+    pub fn open_yuv_for_still(path: &Path, out_w: u32, out_h: u32) -> Result<ClipDecoder, MediaError> {
         Self::open_as(path, out_w, out_h, true, Mode::Still)
     }
 
@@ -353,17 +356,18 @@ impl ClipDecoder {
     /// possible (a preview scrubbing through a clip): a frame thread per core, like a still;
     /// a later time decodes forward from the last, unless a keyframe lies between them, when
     /// it seeks to that keyframe instead; an earlier time seeks.
-    pub fn open_yuv_for_scrubbing(path: &Path, out_w: u32, out_h: u32) -> Result<ClipDecoder, String> {
+    pub fn open_yuv_for_scrubbing(path: &Path, out_w: u32, out_h: u32) -> Result<ClipDecoder, MediaError> {
         Self::open_as(path, out_w, out_h, true, Mode::Scrub)
     }
 
-    fn open_as(path: &Path, out_w: u32, out_h: u32, yuv: bool, mode: Mode) -> Result<ClipDecoder, String> {
+    fn open_as(path: &Path, out_w: u32, out_h: u32, yuv: bool, mode: Mode) -> Result<ClipDecoder, MediaError> {
         let (ictx, index) = open_input(path, Probe::ForDecoding)?;
         let stream = ictx.stream(index).ok_or("the file has no video stream")?;
         let tb = f64::from(stream.time_base());
         let start = stream_start(&stream);
         let rotation = display_rotation(&stream);
-        let mut ctx = ff::codec::context::Context::from_parameters(stream.parameters()).map_err(|e| e.to_string())?;
+        let mut ctx = ff::codec::context::Context::from_parameters(stream.parameters())
+            .map_err(|e| media_error("reading the video's parameters", e))?;
         let fps = stream_fps(&stream).map_or(30.0, |f| f.as_f64());
         // SAFETY: plain fields of the codec context, filled from the stream's parameters.
         let (cw, ch) = unsafe { ((*ctx.as_ptr()).width, (*ctx.as_ptr()).height) };
@@ -384,7 +388,7 @@ impl ClipDecoder {
         unsafe {
             (*ctx.as_mut_ptr()).err_recognition |= ff::ffi::AV_EF_EXPLODE;
         }
-        let decoder = ctx.decoder().video().map_err(|e| format!("unsupported video codec: {e}"))?;
+        let decoder = ctx.decoder().video().map_err(|e| media_error("unsupported video codec", e))?;
         Ok(ClipDecoder {
             path: path.to_path_buf(),
             ictx,
@@ -413,7 +417,7 @@ impl ClipDecoder {
         })
     }
 
-    fn note_fault(&mut self, t: f64, what: String) {
+    fn note_fault(&mut self, t: f64, what: MediaError) {
         if self.fault.is_none() {
             self.fault = Some((t, what));
         }
@@ -430,7 +434,7 @@ impl ClipDecoder {
             if let Err(e) = got {
                 let again = matches!(e, ff::Error::Other { errno } if errno == ff::util::error::EAGAIN);
                 if !again && !matches!(e, ff::Error::Eof) {
-                    self.note_fault(self.last_pts, format!("the decoder failed: {e}"));
+                    self.note_fault(self.last_pts, media_error("the decoder failed", e));
                 }
             }
             if got.is_ok() {
@@ -568,7 +572,7 @@ impl ClipDecoder {
         // A damaged packet is noted; the decoder recovers at the next keyframe.
         if let Err(e) = self.decoder.send_packet(packet) {
             let t = packet.pts().or(packet.dts()).unwrap_or(0) as f64 * self.tb;
-            self.note_fault(t, format!("the decoder refused a packet: {e}"));
+            self.note_fault(t, media_error("the decoder refused a packet", e));
         }
     }
 

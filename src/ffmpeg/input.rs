@@ -1,4 +1,4 @@
-//! Opening media for reading: only the demuxers reel supports, only the `file` protocol;
+//! Opening media for reading: reel's own I/O on the one file, only the demuxers reel supports;
 //! stream times, rates and rotation; an output's duration read back.
 
 use ffmpeg_next as ff;
@@ -74,40 +74,127 @@ pub(super) enum Probe {
 
 /// The demuxers reel opens media with (FFmpeg's short names): MP4/MOV, Matroska/WebM,
 /// MPEG-TS and AVI. Playlists and other demuxers that open further files (HLS, concat,
-/// image sequences) are not among them, so a file can never make FFmpeg read another.
+/// image sequences) are not among them.
 pub const DEMUXERS: &str = "mov,matroska,mpegts,avi";
 
-/// The options every input is opened with: only [`DEMUXERS`], and only the `file`
-/// protocol (no network, no pipes, no `subfile` or `concat` tricks).
+/// The options every input is opened with: only [`DEMUXERS`], and no protocol at all (the
+/// file is read through reel's own I/O, see [`open_file`]).
 pub(super) fn input_options() -> ff::Dictionary<'static> {
     let mut d = ff::Dictionary::new();
     d.set("format_whitelist", DEMUXERS);
-    d.set("protocol_whitelist", "file");
+    d.set("protocol_whitelist", "none");
     d
 }
 
-/// Opens `path` and finds its video stream.
-pub(super) fn open_input(path: &Path, probe: Probe) -> Result<(ff::format::context::Input, usize), String> {
-    crate::encode::init().map_err(|e| e.to_string())?;
-    let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
-        .map_err(|_| "not a readable video file: the path holds a NUL byte".to_string())?;
-    let mut ps = std::ptr::null_mut();
-    // SAFETY: the dictionary's ownership moves to this raw pointer; it is owned again below.
-    let mut opts = unsafe { input_options().disown() };
-    // SAFETY: `ps` is null and the path NUL-terminated, as avformat_open_input requires; on
-    // failure it frees what it allocated and leaves `ps` null. `opts` is a dictionary we
-    // own, given back (with the options it did not use) and freed right after.
-    let r = unsafe { ff::ffi::avformat_open_input(&mut ps, c_path.as_ptr(), std::ptr::null_mut(), &mut opts) };
-    // SAFETY: `opts` came from `disown` (or was replaced by FFmpeg); owned again, it is freed.
-    drop(unsafe { ff::Dictionary::own(opts) });
-    if r != 0 || ps.is_null() {
-        return Err(format!(
-            "not a readable video file (reel reads MP4/MOV, Matroska/WebM, MPEG-TS and AVI; no playlists): {}",
-            ff::Error::from(r)
-        ));
+/// Refuses every further file a demuxer asks for (an MP4's external data references, a
+/// playlist's segments): the input is the one file reel opened and nothing else.
+unsafe extern "C" fn refuse_io_open(
+    _: *mut ff::ffi::AVFormatContext,
+    _: *mut *mut ff::ffi::AVIOContext,
+    _: *const std::ffi::c_char,
+    _: std::ffi::c_int,
+    _: *mut *mut ff::ffi::AVDictionary,
+) -> std::ffi::c_int {
+    ff::ffi::AVERROR(libc::EPERM)
+}
+
+/// Opens `path` for demuxing. reel opens the file itself and FFmpeg reads it only through
+/// an I/O context on that descriptor (ffmpeg-next's `StreamIo`): no protocol is ever
+/// involved, whatever the file says, and any request to open another file is refused.
+/// Only [`DEMUXERS`] may claim it.
+pub(super) fn open_file(path: &Path) -> Result<ff::format::context::Input, MediaError> {
+    crate::encode::init().map_err(|e| MediaError::Bad(e.to_string()))?;
+    let file = std::fs::File::open(path).map_err(|e| MediaError::Bad(format!("cannot read the file: {e}")))?;
+    let mut io = ff::format::context::StreamIo::from_read_seek(file).map_err(|e| media_error("reading the file", e))?;
+    // SAFETY: a fresh context from avformat_alloc_context (checked for null) gets our I/O
+    // context and the custom-I/O flag before avformat_open_input, which takes the
+    // user-supplied context (a null URL is allowed with custom I/O). On failure it frees
+    // the context, leaves `pb` alone (custom I/O) and nulls `ps`; `io` is then dropped
+    // here. On success the context and `io` move into the wrapper, which closes the one
+    // before dropping the other. `opts` is owned again and freed right after the call.
+    unsafe {
+        let mut ps = ff::ffi::avformat_alloc_context();
+        if ps.is_null() {
+            return Err(MediaError::OutOfMemory("opening the file".into()));
+        }
+        (*ps).pb = io.as_mut_ptr();
+        (*ps).flags |= ff::ffi::AVFMT_FLAG_CUSTOM_IO;
+        (*ps).io_open = Some(refuse_io_open);
+        let mut opts = input_options().disown();
+        let r = ff::ffi::avformat_open_input(&mut ps, std::ptr::null(), std::ptr::null_mut(), &mut opts);
+        drop(ff::Dictionary::own(opts));
+        if r != 0 || ps.is_null() {
+            return Err(match media_error("", ff::Error::from(r)) {
+                MediaError::Bad(why) => MediaError::Bad(format!(
+                    "not a readable video file (reel reads MP4/MOV, Matroska/WebM, MPEG-TS and AVI; no playlists){why}"
+                )),
+                oom => oom,
+            });
+        }
+        Ok(ff::format::context::Input::wrap_with_custom_io(ps, io))
     }
-    // SAFETY: `ps` is an open input context; the wrapper closes it when dropped.
-    let mut ictx = unsafe { ff::format::context::Input::wrap(ps) };
+}
+
+/// An FFmpeg failure while `doing` something, told apart: out of memory is the machine's
+/// fault, anything else the file's.
+pub(crate) fn media_error(doing: &str, e: ff::Error) -> MediaError {
+    let sep = if doing.is_empty() { ": " } else { "" };
+    match e {
+        ff::Error::Other { errno } if errno == libc::ENOMEM => {
+            MediaError::OutOfMemory(format!("{doing}{sep}FFmpeg could not allocate memory"))
+        }
+        e if doing.is_empty() => MediaError::Bad(format!(": {e}")),
+        e => MediaError::Bad(format!("{doing}: {e}")),
+    }
+}
+
+/// Why a media file could not be opened or decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaError {
+    /// The file is not one reel reads, or it is damaged: the asset's fault.
+    Bad(String),
+    /// Memory ran out while working on it: the machine's fault, never reported as a bad
+    /// asset.
+    OutOfMemory(String),
+}
+
+impl MediaError {
+    /// The crate error for this failure on the file at JSON path `path`, the problem's
+    /// message starting with `what` (the asset, say): a bad file is a problem of the input,
+    /// running out of memory is not.
+    pub(crate) fn into_error(self, path: impl Into<String>, what: &str) -> crate::Error {
+        let path = path.into();
+        match self {
+            MediaError::Bad(why) => crate::Error::invalid(path, format!("{what}{why}")),
+            MediaError::OutOfMemory(why) => crate::Error::OutOfMemory(format!("{path}: {what}{why}")),
+        }
+    }
+}
+
+impl std::fmt::Display for MediaError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MediaError::Bad(why) => f.write_str(why),
+            MediaError::OutOfMemory(why) => write!(f, "out of memory: {why}"),
+        }
+    }
+}
+
+impl From<String> for MediaError {
+    fn from(why: String) -> MediaError {
+        MediaError::Bad(why)
+    }
+}
+
+impl From<&str> for MediaError {
+    fn from(why: &str) -> MediaError {
+        MediaError::Bad(why.to_string())
+    }
+}
+
+/// Opens `path` and finds its video stream.
+pub(super) fn open_input(path: &Path, probe: Probe) -> Result<(ff::format::context::Input, usize), MediaError> {
+    let mut ictx = open_file(path)?;
     let header_suffices = probe == Probe::ForDecoding && {
         let mov = ictx.format().name().split(',').any(|n| n == "mov" || n == "mp4");
         mov && ictx.streams().best(ff::media::Type::Video).is_some_and(|s| {
@@ -117,19 +204,63 @@ pub(super) fn open_input(path: &Path, probe: Probe) -> Result<(ff::format::conte
         })
     };
     if !header_suffices {
-        // SAFETY: an open input context, as avformat_find_stream_info requires.
-        let r = unsafe { ff::ffi::avformat_find_stream_info(ictx.as_mut_ptr(), std::ptr::null_mut()) };
-        if r < 0 {
-            return Err(format!("not a readable video file: {}", ff::Error::from(r)));
-        }
+        find_stream_info(&mut ictx).map_err(|e| match e {
+            MediaError::Bad(why) => MediaError::Bad(format!("not a readable video file: {why}")),
+            oom => oom,
+        })?;
     }
     let index = ictx.streams().best(ff::media::Type::Video).map(|s| s.index()).ok_or("the file has no video stream")?;
     Ok((ictx, index))
 }
 
+/// `avformat_find_stream_info` on an open input.
+pub(super) fn find_stream_info(ictx: &mut ff::format::context::Input) -> Result<(), MediaError> {
+    // SAFETY: an open input context, as avformat_find_stream_info requires.
+    let r = unsafe { ff::ffi::avformat_find_stream_info(ictx.as_mut_ptr(), std::ptr::null_mut()) };
+    if r < 0 {
+        return Err(match media_error("", ff::Error::from(r)) {
+            MediaError::Bad(why) => MediaError::Bad(why.trim_start_matches(": ").to_string()),
+            oom => oom,
+        });
+    }
+    Ok(())
+}
+
 /// The duration of a written media file as its container reports it, seconds.
 pub fn container_duration(path: &Path) -> Option<f64> {
-    crate::encode::init().ok()?;
-    let ictx = ff::format::input_with_dictionary(&path, input_options()).ok()?;
+    let mut ictx = open_file(path).ok()?;
+    find_stream_info(&mut ictx).ok()?;
     (ictx.duration() > 0).then(|| ictx.duration() as f64 / ff::ffi::AV_TIME_BASE as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn out_of_memory_is_never_a_bad_asset() {
+        let oom = media_error("decoding", ff::Error::Other { errno: libc::ENOMEM });
+        assert!(matches!(oom, MediaError::OutOfMemory(_)), "{oom:?}");
+        let err = oom.into_error("scenes[0].background.asset", "asset \"big.mp4\": ");
+        assert!(matches!(err, crate::Error::OutOfMemory(_)) && !err.is_input_error(), "{err:?}");
+        assert!(err.to_string().contains("scenes[0].background.asset"), "{err}");
+
+        let bad = media_error("decoding", ff::Error::InvalidData).into_error("scenes[0].background.asset", "");
+        assert!(bad.is_input_error(), "{bad:?}");
+        assert_eq!(bad.problems()[0].path, "scenes[0].background.asset");
+    }
+
+    #[test]
+    fn only_the_opened_file_is_read() {
+        // A playlist naming a file beside it is refused: no demuxer that opens other files
+        // is allowed, and the format context may not open any file itself.
+        let dir = std::env::temp_dir().join(format!("reel-io-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let list = dir.join("list.mp4");
+        std::fs::write(&list, "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXTINF:4.0,\n/etc/hostname\n#EXT-X-ENDLIST\n")
+            .expect("write");
+        let opened = open_file(&list);
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(matches!(opened, Err(MediaError::Bad(_))), "{:?}", opened.err());
+    }
 }

@@ -4,7 +4,7 @@
 //! | file | what |
 //! |---|---|
 //! | `encode.rs` | libx264 and AAC encoding, MP4 muxing, atomic output files (`reel::encode`) |
-//! | `input.rs` | opening media (only the supported demuxers, only the `file` protocol), stream facts |
+//! | `input.rs` | opening media (reel's own I/O on the one file, only the supported demuxers, no protocols), stream facts, [`input::MediaError`] |
 //! | `decode.rs` | probing a clip whole; its pictures at any time, in 4:2:0 or RGBA (re-exported by `reel::media`) |
 //! | `clip_audio.rs` | a clip's own sound |
 //!

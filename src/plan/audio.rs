@@ -139,7 +139,7 @@ pub(super) fn clip_audio(ck: &mut Checker, clips: &[ClipPlan], fps: Fps, audio: 
     let mut keys: Vec<(std::path::PathBuf, u64)> = wanted.iter().map(|c| key(c)).collect();
     keys.sort_unstable();
     keys.dedup();
-    type Opened = Result<Option<Arc<AudioFile>>, String>;
+    type Opened = Result<Option<Arc<AudioFile>>, crate::ffmpeg::input::MediaError>;
     let opened: HashMap<(std::path::PathBuf, u64), Opened> = keys
         .into_par_iter()
         .map(|(path, rate)| {
@@ -152,7 +152,7 @@ pub(super) fn clip_audio(ck: &mut Checker, clips: &[ClipPlan], fps: Fps, audio: 
             Some(Ok(Some(s))) => s.clone(),
             Some(Ok(None)) | None => continue,
             Some(Err(why)) => {
-                ck.err(format!("{}.asset", c.path_json), format!("the clip's audio: {why}"));
+                ck.media(format!("{}.asset", c.path_json), "the clip's audio: ", why.clone());
                 continue;
             }
         };

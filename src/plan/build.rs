@@ -6,7 +6,7 @@
 use super::color;
 use super::*;
 use super::{assets::*, audio::*, check::*, layers::*, timing::*};
-use crate::error::{Error, Problems, Result};
+use crate::error::{Error, Result};
 use crate::media::{AssetResolver, ImageLimits};
 use crate::model::{Composition, StrOr};
 use crate::text::FontLibrary;
@@ -154,7 +154,7 @@ impl std::fmt::Debug for PlanOptions {
 /// Validates a composition into a plan. `warnings` from parsing (unknown fields) are carried
 /// into the plan's warnings.
 pub fn build(comp: &Composition, parse_warnings: &[Problem], opts: &PlanOptions) -> Result<Plan> {
-    let mut ck = Checker { problems: Vec::new(), warnings: parse_warnings.to_vec() };
+    let mut ck = Checker::new(parse_warnings.to_vec());
     let lim = opts.limits;
 
     if comp.id.trim().is_empty() {
@@ -265,7 +265,7 @@ pub fn build(comp: &Composition, parse_warnings: &[Problem], opts: &PlanOptions)
         .collect();
     let Some(image_bytes) = media_budget(&mut ck, opts, &resolved, &video_keys) else {
         // Over the memory limit: decode nothing.
-        return Err(Error::Invalid(Problems(ck.problems)));
+        return Err(ck.into_error());
     };
     // Images are decoded when first used and released after their last use (once shrunk
     // to the size they are drawn at), so planning never holds every original at once.
@@ -284,7 +284,8 @@ pub fn build(comp: &Composition, parse_warnings: &[Problem], opts: &PlanOptions)
         });
         e.uses += 1;
     }
-    let videos: HashMap<String, (std::path::PathBuf, Result<crate::media::VideoInfo, String>)> = resolved
+    type Probed = Result<crate::media::VideoInfo, crate::ffmpeg::input::MediaError>;
+    let videos: HashMap<String, (std::path::PathBuf, Probed)> = resolved
         .par_iter()
         .filter(|(k, _)| video_keys.contains(k.as_str()))
         .map(|(k, f)| (k.clone(), (f.clone(), crate::media::probe_video(f))))
@@ -292,7 +293,7 @@ pub fn build(comp: &Composition, parse_warnings: &[Problem], opts: &PlanOptions)
     for (key, (_, r)) in &videos {
         if let Err(why) = r {
             for (path, _) in keys.iter().filter(|(_, k)| k == key) {
-                ck.err(path.clone(), format!("asset {key:?}: {why}"));
+                ck.media(path.clone(), &format!("asset {key:?}: "), why.clone());
             }
         }
     }
@@ -300,7 +301,7 @@ pub fn build(comp: &Composition, parse_warnings: &[Problem], opts: &PlanOptions)
     // planned (their images decoded); its problems are listed after the scenes' as before.
     let (sound, (scenes, captions, clips, images)) = std::thread::scope(|scope| {
         let sound = scope.spawn(|| {
-            let mut ack = Checker { problems: Vec::new(), warnings: Vec::new() };
+            let mut ack = Checker::new(Vec::new());
             let plan = audio(&mut ack, comp.audio.as_ref(), opts.assets.as_ref(), fps, target);
             (plan, ack)
         });
@@ -384,8 +385,8 @@ pub fn build(comp: &Composition, parse_warnings: &[Problem], opts: &PlanOptions)
     ck.warnings.extend(ack.warnings);
     clip_audio(&mut ck, &clips, fps, &mut audio);
 
-    if !ck.problems.is_empty() {
-        return Err(Error::Invalid(Problems(ck.problems)));
+    if !ck.problems.is_empty() || ck.fatal.is_some() {
+        return Err(ck.into_error());
     }
     // Every file the render reads, so that no output may take one's name.
     let mut inputs: Vec<std::path::PathBuf> = resolved.iter().map(|(_, f)| f.clone()).collect();

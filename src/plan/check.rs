@@ -13,9 +13,34 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 pub(super) struct Checker {
     pub(super) problems: Vec<Problem>,
     pub(super) warnings: Vec<Problem>,
+    /// A failure that is not the input's (memory ran out decoding an asset): planning
+    /// returns it instead of the problems.
+    pub(super) fatal: Option<crate::Error>,
 }
 
 impl Checker {
+    /// A checker holding `warnings` from parsing.
+    pub(super) fn new(warnings: Vec<Problem>) -> Checker {
+        Checker { problems: Vec::new(), warnings, fatal: None }
+    }
+
+    /// A media file at `path` could not be used: a problem saying `what` and why, unless
+    /// memory ran out, which is kept as the plan's fatal error.
+    pub(super) fn media(&mut self, path: impl Into<String>, what: &str, e: crate::ffmpeg::input::MediaError) {
+        match e.into_error(path, what) {
+            crate::Error::Invalid(p) => self.problems.extend(p.0),
+            other => {
+                self.fatal.get_or_insert(other);
+            }
+        }
+    }
+
+    /// The error planning returns now that checks found something: the fatal one if any,
+    /// else every problem.
+    pub(super) fn into_error(self) -> crate::Error {
+        self.fatal.unwrap_or(crate::Error::Invalid(crate::error::Problems(self.problems)))
+    }
+
     pub(super) fn err(&mut self, path: impl Into<String>, message: impl Into<String>) {
         self.problems.push(Problem { path: path.into(), message: message.into() });
     }
@@ -98,7 +123,8 @@ pub(super) struct Ctx<'a> {
     /// Bytes of `Limits::max_media_bytes` not yet taken by images and text rasters.
     pub(super) media_left: u64,
     pub(super) font_warned: HashSet<String>,
-    pub(super) videos: &'a HashMap<String, (std::path::PathBuf, Result<crate::media::VideoInfo, String>)>,
+    pub(super) videos:
+        &'a HashMap<String, (std::path::PathBuf, Result<crate::media::VideoInfo, crate::ffmpeg::input::MediaError>)>,
     pub(super) clips: Vec<ClipPlan>,
     pub(super) scene: usize,
     pub(super) scene_start: u64,

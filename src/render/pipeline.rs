@@ -4,6 +4,7 @@
 
 use super::options::{Output, Progress, RenderOptions, Written};
 use crate::error::{Error, Result};
+use crate::ffmpeg::input::MediaError;
 use crate::media::{ClipDecoder, ClipPicture};
 use crate::pixels::Yuv420;
 use crate::plan::{ClipPlan, Plan};
@@ -251,14 +252,16 @@ impl<'a> Run<'a> {
         let (plan, total) = (self.plan, self.plan.frames);
         // A clip that fails mid-render stops the render with the asset and the time:
         // dropping `tx` ends the channel, the frame loop sees the fault.
-        let fail = |file_t: Option<f64>, frame: u64, what: String| {
+        let fail = |file_t: Option<f64>, frame: u64, what: MediaError| {
             let at = file_t.map(|t| format!(" at {t:.3} s into the file")).unwrap_or_default();
-            let message = format!(
-                "asset {:?}: {what}{at} (found while rendering output frame {frame}); the render stopped and wrote nothing",
-                c.key
-            );
+            let found =
+                format!("{at} (found while rendering output frame {frame}); the render stopped and wrote nothing");
+            let e = match what {
+                MediaError::Bad(why) => MediaError::Bad(format!("{why}{found}")),
+                MediaError::OutOfMemory(why) => MediaError::OutOfMemory(format!("{why}{found}")),
+            };
             if let Ok(mut g) = self.clip_fault.lock() {
-                g.get_or_insert(Error::invalid(format!("{}.asset", c.path_json), message));
+                g.get_or_insert(e.into_error(format!("{}.asset", c.path_json), &format!("asset {:?}: ", c.key)));
             }
         };
         // Open the decoder shortly before the clip is first seen and drop it after its last

@@ -30,7 +30,7 @@ pub fn render_still(plan: &Plan, frame: u64) -> image::RgbaImage {
 }
 
 /// How a [`Stills`] opens a clip's decoder: its path and the size it is drawn at.
-pub(super) type ClipOpener = fn(&Path, u32, u32) -> std::result::Result<ClipDecoder, String>;
+pub(super) type ClipOpener = fn(&Path, u32, u32) -> std::result::Result<ClipDecoder, crate::ffmpeg::input::MediaError>;
 
 /// Renders stills of one plan one after another, as a preview does, keeping what it can
 /// between them: the canvas and scratch buffers, and a decoder for each clip on screen,
