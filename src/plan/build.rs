@@ -360,6 +360,7 @@ pub fn build(comp: &Composition, parse_warnings: &[Problem], opts: &PlanOptions)
             comp.captions.as_ref().and_then(|c| captions::build(&mut ck, &mut ctx, c, opts.assets.as_ref(), fps));
         ctx.images.check_unused(&mut ck);
         let clips = std::mem::take(&mut ctx.clips);
+        clip_memory(&mut ck, &ctx, &clips, fps);
         let mut images: Vec<ImageUse> = Vec::new();
         // Each source's index in `images`, by address (the sources live as long as the
         // plan); uses come scene by scene, so a repeated span is the last one.

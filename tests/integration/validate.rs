@@ -348,3 +348,43 @@ fn limits_are_named_and_a_caller_can_change_them() {
     let ps = refused(with(&json(""), &|l| l.image.max_pixels = 10_000));
     has(&ps, "scenes[0].layers[0].asset", "10000 pixels");
 }
+
+/// Clips' decoders count against `max_media_bytes` as they are held: every clip playing at
+/// once (or opened ahead of its start) holds four pictures at the file's size and three at
+/// its drawn size. Many layers showing one clip are refused before any decoder opens.
+#[test]
+fn clips_playing_at_once_count_against_the_media_budget() {
+    let dir = tempfile::tempdir().expect("dir");
+    let st = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=320x180:r=30:d=1", "-c:v", "libx264"])
+        .arg(dir.path().join("clip.mp4"))
+        .status()
+        .expect("run ffmpeg (installed by make test)");
+    assert!(st.success());
+    let json = |layers: usize, second_scene: &str| {
+        let layer = r#"{"type": "video", "asset": "clip.mp4", "width": 320, "height": 180}"#;
+        let layers = vec![layer; layers].join(",");
+        format!(
+            r#"{{"id": "c", "width": 320, "height": 180, "fps": 30, "scenes": [
+                {{"id": "a", "durationFrames": 30, "layers": [{layers}]}},
+                {{"id": "b", "durationFrames": 300 {second_scene}}}]}}"#
+        )
+    };
+    let plan = |json: &str, limit: u64| {
+        let mut opts = reel::PlanOptions::new(dir.path());
+        opts.limits.max_media_bytes = limit;
+        reel::Plan::build(&reel::parse(json).expect("parse"), &opts)
+    };
+    // One clip: 320x180 in 4:2:0 is 86,400 bytes a picture, seven pictures: 604,800.
+    let one = 604_800;
+    assert!(plan(&json(1, ""), one).is_ok());
+    assert!(plan(&json(10, ""), 10 * one).is_ok());
+    match plan(&json(11, ""), 10 * one) {
+        Err(Error::Invalid(p)) => has(&p.0, "assets", "the 11 clips playing around frame 0 would hold 6.3 MB"),
+        other => panic!("expected the clip budget to refuse, got {other:?}"),
+    }
+    // A clip in the next scene opens three seconds ahead: it counts with the first ten.
+    let next = r#", "layers": [{"type": "video", "asset": "clip.mp4", "width": 320, "height": 180}]"#;
+    assert!(plan(&json(10, next), 10 * one).is_err());
+    assert!(plan(&json(10, next), 11 * one).is_ok());
+}
