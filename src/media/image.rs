@@ -25,6 +25,14 @@ pub type DecodedImage = Pixmap;
 
 /// An image's width and height from its header, without decoding it.
 pub fn image_dimensions(path: &Path) -> Result<(u32, u32), String> {
+    // A PNG's size is in its first chunk: read it there, without letting a decoder parse
+    // the chunks after it (an embedded colour profile is inflated while reading a header).
+    let mut head = [0u8; 24];
+    let read = std::fs::File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head));
+    if read.is_ok() && head.starts_with(PNG_SIGNATURE) && &head[12..16] == b"IHDR" {
+        let be = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+        return Ok((be(&head[16..20]), be(&head[20..24])));
+    }
     let reader = ::image::ImageReader::open(path).map_err(|e| e.to_string())?;
     let reader = reader.with_guessed_format().map_err(|e| e.to_string())?;
     reader.into_dimensions().map_err(|e| format!("corrupt image: {e}"))
@@ -180,11 +188,51 @@ fn rgb_of(img: ::image::DynamicImage) -> Vec<u8> {
 }
 
 /// Checks the header against `limits`, then decodes with the EXIF orientation applied.
+const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
+
+/// `bytes` without the colour profiles (iCCP chunks) of a PNG. reel does not manage colour,
+/// and the PNG decoder inflates an embedded profile whole while reading the header, bounded
+/// only by the decoder's whole allocation limit: a 1 MB chunk cost 800 MB. Other files, and
+/// PNGs without a profile, are returned as they are; a malformed chunk list is left for the
+/// decoder to report.
+pub(crate) fn without_colour_profile(bytes: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    use std::borrow::Cow;
+    if !bytes.starts_with(PNG_SIGNATURE) {
+        return Cow::Borrowed(bytes);
+    }
+    let mut profiles = Vec::new();
+    let mut pos = PNG_SIGNATURE.len();
+    // Chunks are length (4), type (4), data, CRC (4). A profile counts only before the
+    // image data.
+    while let Some(head) = bytes.get(pos..pos + 8) {
+        let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        let end = pos.saturating_add(12).saturating_add(len);
+        match &head[4..8] {
+            b"iCCP" => profiles.push(pos..end.min(bytes.len())),
+            b"IDAT" | b"IEND" => break,
+            _ => {}
+        }
+        pos = end;
+    }
+    if profiles.is_empty() {
+        return Cow::Borrowed(bytes);
+    }
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut from = 0;
+    for r in profiles {
+        out.extend_from_slice(&bytes[from..r.start]);
+        from = r.end;
+    }
+    out.extend_from_slice(&bytes[from..]);
+    Cow::Owned(out)
+}
+
 fn decode_dynamic(bytes: &[u8], limits: ImageLimits) -> Result<::image::DynamicImage, String> {
     use ::image::ImageDecoder;
     if bytes.is_empty() {
         return Err("the file is empty".into());
     }
+    let bytes = &*without_colour_profile(bytes);
     let format = match ::image::guess_format(&bytes[..bytes.len().min(64)]) {
         Ok(f @ (::image::ImageFormat::Png | ::image::ImageFormat::Jpeg | ::image::ImageFormat::WebP)) => f,
         Ok(f) => return Err(format!("{f:?} images are not supported (PNG, JPEG or WebP)")),

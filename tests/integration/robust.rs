@@ -370,3 +370,51 @@ fn fuzz_findings_do_not_panic() {
         assert_eq!(img.dimensions(), (160, 90));
     }
 }
+
+/// A PNG whose colour profile (iCCP) inflates to 256 MB costs nothing: reel does not manage
+/// colour and drops the chunk before decoding (it cost 800 MB). Measured on the real tool:
+/// the peak RSS its report gives (VmHWM, the process's own; a spawned child's rusage would
+/// start from this test process's peak).
+#[test]
+fn a_compressed_colour_profile_bomb_is_never_inflated() {
+    use std::io::Write;
+    let dir = media_dir();
+    let mut png = Vec::new();
+    crate::common::quadrants(64, 64)
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .expect("encode");
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..256 {
+        z.write_all(&zeros).expect("deflate");
+    }
+    let mut data = b"bomb\0\0".to_vec();
+    data.extend(z.finish().expect("deflate"));
+    let mut chunk = (data.len() as u32).to_be_bytes().to_vec();
+    chunk.extend(b"iCCP");
+    chunk.extend(&data);
+    chunk.extend(crc32fast::hash(&chunk[4..]).to_be_bytes());
+    // After the signature (8 bytes) and IHDR (25).
+    png.splice(33..33, chunk);
+    std::fs::write(dir.path().join("bomb.png"), &png).expect("write");
+    assert!(image::load_from_memory(&png).is_ok(), "a valid PNG");
+    std::fs::write(
+        dir.path().join("c.json"),
+        r#"{"id": "c", "width": 64, "height": 64, "scenes": [{"id": "s", "durationFrames": 5,
+            "background": {"type": "image", "asset": "bomb.png"}}]}"#,
+    )
+    .expect("write");
+    let o = Command::new(crate::cli::reel_bin())
+        .current_dir(dir.path())
+        .args(["render", "c.json", "-o", "c.mp4", "--variants", "posters", "--report", "r.json", "-q"])
+        .output()
+        .expect("run reel");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let poster = image::open(dir.path().join("c_400w.jpg")).expect("the poster").to_rgb8();
+    let px = poster.get_pixel(5, 5).0;
+    assert!(px[0] > 240 && px[1] < 20 && px[2] < 20, "the image itself is drawn: {px:?}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("r.json")).expect("report")).expect("JSON");
+    let peak = report["peak_rss_bytes"].as_u64().expect("peak_rss_bytes");
+    assert!(peak < 160 << 20, "peak RSS {} MB; the profile inflates to 256 MB", peak >> 20);
+}
