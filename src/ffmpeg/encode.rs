@@ -217,6 +217,8 @@ pub struct Mp4Writer {
     tmp: PathBuf,
     target: PathBuf,
     done: bool,
+    /// Set: stop between packets with [`Error::Cancelled`] (see [`Mp4Writer::stop_when`]).
+    stop: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl std::fmt::Debug for Mp4Writer {
@@ -319,6 +321,7 @@ impl Mp4Writer {
             tmp,
             target: target.to_path_buf(),
             done: false,
+            stop: None,
         })
     }
 
@@ -504,9 +507,26 @@ impl Mp4Writer {
         self.feed_audio(until, false)
     }
 
+    /// Stops the writer between packets, with [`Error::Cancelled`], once `flag` is set:
+    /// flushing libx264's lookahead at a large size takes seconds, and a cancelled render
+    /// does not wait for it (the unfinished file is removed when the writer is dropped).
+    pub fn stop_when(&mut self, flag: Option<Arc<std::sync::atomic::AtomicBool>>) {
+        self.stop = flag;
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop.as_ref().is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
     fn drain(&mut self) -> Result<()> {
         let mut pkt = ff::Packet::empty();
-        while self.encoder.receive_packet(&mut pkt).is_ok() {
+        loop {
+            if self.stopped() {
+                return Err(Error::Cancelled);
+            }
+            if self.encoder.receive_packet(&mut pkt).is_err() {
+                break;
+            }
             pkt.set_stream(0);
             pkt.set_duration(1);
             pkt.rescale_ts(self.enc_tb, self.st_tb);

@@ -7,6 +7,7 @@ use super::transition::{self, Mix};
 use crate::plan::captions::{CaptionLine, CaptionsPlan};
 use crate::plan::{LayerPlan, Plan, ScenePlan, TransitionPlan};
 use crate::timeline::{view, View};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// One scene at one of its frames.
 #[derive(Debug, Clone, Copy)]
@@ -14,17 +15,22 @@ pub(crate) struct Shot<'a> {
     pub scene: &'a ScenePlan,
     /// The frame within the scene.
     pub local: u64,
+    /// The render's cancel flag: once set, no further layer is painted (the frame is
+    /// thrown away).
+    pub stop: Option<&'a AtomicBool>,
 }
 
 impl<'a> Shot<'a> {
     /// The scene's layers on screen at this frame, in painting order: each one's index in
-    /// the scene, the layer, and the frame within the layer.
+    /// the scene, the layer, and the frame within the layer. None once the render is
+    /// cancelled, so a frame of many slow layers stops within one layer's painting.
     pub fn visible(self) -> impl Iterator<Item = (usize, &'a LayerPlan, u64)> + Clone {
-        let local = self.local;
+        let (local, stop) = (self.local, self.stop);
         self.scene
             .layers
             .iter()
             .enumerate()
+            .take_while(move |_| stop.is_none_or(|s| !s.load(Ordering::Relaxed)))
             .filter(move |(_, l)| local >= l.start && local < l.start + l.len)
             .map(move |(i, l)| (i, l, local - l.start))
     }
@@ -66,9 +72,9 @@ pub(crate) struct Content<'a> {
 }
 
 impl<'a> Content<'a> {
-    /// What frame `frame` of `plan` shows.
-    pub fn at(plan: &'a Plan, frame: u64) -> Content<'a> {
-        let shot = |(scene, local)| Shot { scene, local };
+    /// What frame `frame` of `plan` shows; painting it stops early once `stop` is set.
+    pub fn at(plan: &'a Plan, frame: u64, stop: Option<&'a AtomicBool>) -> Content<'a> {
+        let shot = |(scene, local)| Shot { scene, local, stop };
         let picture = match view(plan, frame) {
             View::Gap => Picture::Gap,
             View::Scene(s, local) => Picture::Scene(shot((s, local))),

@@ -44,7 +44,8 @@ pub fn paint_frame(
     canvas: &mut PixmapMut,
     planes: Option<&mut Yuv420>,
 ) -> Painted {
-    let content = Content::at(plan, frame);
+    let stop = scratch.stop.clone();
+    let content = Content::at(plan, frame, stop.as_deref());
     if let Some(planes) = planes {
         if planar::paint(plan, &content, planes, scratch, clips) {
             return Painted::Planes;
@@ -74,6 +75,8 @@ pub struct Scratch {
     canvas: Option<CanvasState>,
     /// Buffers of frames composed in 4:2:0 ([`paint_frame`]).
     planes: planar::Planes,
+    /// The render's cancel flag, if any: see [`Scratch::stop_when`].
+    stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl Scratch {
@@ -86,7 +89,15 @@ impl Scratch {
             backgrounds: Backgrounds::default(),
             canvas: None,
             planes: Default::default(),
+            stop: None,
         }
+    }
+
+    /// Frames painted with these buffers stop between layers once `flag` is set (what
+    /// they hold is then to be thrown away): a cancelled render does not wait for a frame
+    /// of many slow layers.
+    pub fn stop_when(&mut self, flag: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>) {
+        self.stop = flag;
     }
 }
 

@@ -254,6 +254,9 @@ impl OutputSettings {
                 writers.push((kind, p.clone(), Mp4Writer::create(&p, s, audio(bitrate).as_ref())?));
             }
         }
+        for (_, _, w) in &mut writers {
+            w.stop_when(opts.cancel.clone());
+        }
         Ok(writers)
     }
 }

@@ -80,6 +80,7 @@ pub(super) fn render_into(
     sizes: Sizes,
     clips: ClipFrames,
     poster: Option<&Mutex<Option<Pixmap>>>,
+    stop: Option<&Arc<AtomicBool>>,
 ) -> (u64, u64) {
     WORKER.with(|cell| {
         let mut slot = cell.borrow_mut();
@@ -96,6 +97,7 @@ pub(super) fn render_into(
             });
         }
         let Some(w) = slot.as_mut() else { return (0, 0) };
+        w.scratch.stop_when(stop.cloned());
         let t0 = Instant::now();
         // Photo and clip frames are composed straight in 4:2:0 (the painter decides). The
         // poster frame too, so the videos are the same bytes with or without posters; the
@@ -363,7 +365,9 @@ impl<'a> Run<'a> {
                     .map(|i| {
                         let mut set = free_rx.try_recv().unwrap_or_else(|_| new_set());
                         let want_poster = (self.poster_frame == Some(i)).then_some(&self.poster);
-                        let (r, c) = render_into(plan, i, &mut set, sizes, &inputs[(i - next) as usize], want_poster);
+                        let clips = &inputs[(i - next) as usize];
+                        let stop = self.opts.cancel.as_ref();
+                        let (r, c) = render_into(plan, i, &mut set, sizes, clips, want_poster, stop);
                         self.raster_ns.fetch_add(r, Ordering::Relaxed);
                         self.convert_ns.fetch_add(c, Ordering::Relaxed);
                         set

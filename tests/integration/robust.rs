@@ -127,6 +127,32 @@ fn ctrl_c_sigterm_and_sighup_stop_within_a_second_and_clean_up() {
     }
 }
 
+/// A frame of two hundred canvas-sized radial gradients takes many seconds to paint; Ctrl-C
+/// stops it between layers, not after the frame (it took 7.8 s to stop).
+#[test]
+fn ctrl_c_stops_within_a_slow_frame() {
+    let dir = tempfile::tempdir().expect("dir");
+    let layer = serde_json::json!({"type": "shape", "shape": "rect", "x": 0, "y": 0, "width": 4096, "height": 4096,
+        "opacity": 0.5, "fill": {"type": "gradient", "kind": "radial", "colors": ["#ff6b6b", "#feca57", "#1d3557"]}});
+    let comp = serde_json::json!({"id": "slow", "width": 4096, "height": 4096, "fps": 30,
+        "scenes": [{"id": "s", "durationFrames": 3, "layers": vec![layer; 200]}]});
+    std::fs::write(dir.path().join("slow.json"), comp.to_string()).expect("write");
+    let mut child = Command::new(crate::cli::reel_bin())
+        .current_dir(dir.path())
+        .args(["render", "slow.json", "-o", "slow.mp4", "--quiet"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(std::time::Duration::from_millis(2000));
+    assert!(child.try_wait().expect("wait").is_none(), "still painting the first frames");
+    let sent = std::time::Instant::now();
+    Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
+    let status = child.wait().expect("wait");
+    assert!(sent.elapsed().as_secs_f64() < 1.0, "Ctrl-C took {:?}", sent.elapsed());
+    assert_eq!(status.code(), Some(130));
+    assert_eq!(files_in(dir.path()), ["slow.json"], "no output and no temporary file remain");
+}
+
 #[test]
 fn sigkill_never_leaves_a_final_file() {
     let dir = media_dir();
