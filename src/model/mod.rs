@@ -497,6 +497,29 @@ pub struct CaptionStyle {
     /// Plate.
     #[serde(rename = "box")]
     pub plate: Option<Plate>,
+    /// Font family (default: the typography's body font, else Inter).
+    pub font: Option<String>,
+    /// Font weight, 100..=900 (default 700).
+    pub font_weight: Option<i64>,
+    /// Show the words in capitals.
+    pub uppercase: Option<bool>,
+    /// Where captions may go: a platform's safe area (`tiktok`, `reels`, `shorts`,
+    /// `youtube`), `none`, or margins `{"top", "bottom", "left", "right"}`. Default: `tiktok`
+    /// on a portrait canvas, `youtube` otherwise.
+    pub safe_area: Option<StrOr<SafeArea>>,
+}
+
+/// Margins captions keep from the canvas's edges.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct SafeArea {
+    /// Length from the top edge.
+    pub top: Option<Length>,
+    /// Length from the bottom edge.
+    pub bottom: Option<Length>,
+    /// Length from the left edge.
+    pub left: Option<Length>,
+    /// Length from the right edge.
+    pub right: Option<Length>,
 }
 
 // ---- hand-written Deserialize for the two "either" shapes, so errors read well and the

@@ -13,6 +13,9 @@ pub(crate) struct Word {
     pub text: String,
     pub start: u64,
     pub end: u64,
+    /// The subtitle cue the word came from (0 for words given in the JSON): a caption
+    /// line never joins words of two cues.
+    pub cue: u32,
 }
 
 /// One caption line on screen.
@@ -22,8 +25,9 @@ pub(crate) struct CaptionLine {
     pub end: u64,
     pub plain: Arc<TextBlock>,
     pub highlight: Arc<TextBlock>,
-    /// Each word's time span and its x range in the blocks' pixmaps.
-    pub words: Vec<(u64, u64, f32, f32)>,
+    /// Each word's time span and its box in the blocks' pixmaps: (start, end, x0, x1, y0,
+    /// y1), on the text line the word sits on.
+    pub words: Vec<(u64, u64, f32, f32, f32, f32)>,
 }
 
 /// Everything needed to paint captions.
@@ -50,7 +54,7 @@ pub(crate) fn parse_subtitles(text: &str, fps: crate::time::Fps) -> Result<Vec<W
             i += 1;
         }
     }
-    let mut cues = 0;
+    let mut cues = 0u32;
     while i < lines.len() {
         if lines[i].trim().is_empty() {
             i += 1;
@@ -105,7 +109,7 @@ pub(crate) fn parse_subtitles(text: &str, fps: crate::time::Fps) -> Result<Vec<W
             let s = f0 + ((f1 - f0) as usize * acc / total) as u64;
             acc += w.chars().count();
             let e = (f0 + ((f1 - f0) as usize * acc / total) as u64).max(s + 1);
-            words.push(Word { text: w.to_string(), start: s, end: e });
+            words.push(Word { text: w.to_string(), start: s, end: e, cue: cues });
         }
         cues += 1;
     }
@@ -180,6 +184,7 @@ pub(super) fn build(
                     text: w.text.trim().to_string(),
                     start: w.start_frame as u64,
                     end: w.end_frame as u64,
+                    cue: 0,
                 });
             }
             out
@@ -229,10 +234,68 @@ pub(super) fn build(
         }
     };
     let style = c.style.clone().unwrap_or_default();
-    layout(ck, ctx, &words, &style)
+    layout(ck, ctx, &words, &style, fps, c.words.is_some())
 }
 
-fn layout(ck: &mut Checker, ctx: &mut Ctx, words: &[Word], st: &CaptionStyle) -> Option<CaptionsPlan> {
+/// A silence at least this long between two words ends a caption line.
+const PAUSE_SECONDS: f64 = 0.3;
+
+/// Platforms' safe areas, as fractions of the canvas: top, bottom, left, right. The bottom
+/// margins keep captions above each app's caption, buttons and progress bar on a 9:16
+/// canvas; `youtube` is for landscape players.
+const SAFE_AREAS: &[(&str, [f32; 4])] = &[
+    ("tiktok", [0.08, 0.25, 0.06, 0.12]),
+    ("reels", [0.12, 0.22, 0.06, 0.12]),
+    ("shorts", [0.10, 0.20, 0.06, 0.12]),
+    ("youtube", [0.10, 0.10, 0.05, 0.05]),
+    ("none", [0.0, 0.0, 0.0, 0.0]),
+];
+
+/// Where a caption line may cut: before word `i` when the line already holds `per_line`
+/// words, at a pause, at a new subtitle cue, or after a sentence's end.
+fn groups(words: &[Word], per_line: usize, pause: u64) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for i in 1..=words.len() {
+        let cut = i == words.len() || {
+            let (prev, w) = (&words[i - 1], &words[i]);
+            i - start >= per_line
+                || w.start >= prev.end + pause
+                || w.cue != prev.cue
+                || prev.text.ends_with(['.', '!', '?', '\u{2026}', '\u{3002}', '\u{ff01}', '\u{ff1f}'])
+        };
+        if cut {
+            out.push(start..i);
+            start = i;
+        }
+    }
+    out
+}
+
+/// How every caption line looks: what [`lay_out`] needs besides the words.
+struct Look {
+    /// Where the words came from, for warnings: `captions.words` or `captions.asset`.
+    source: &'static str,
+    /// Set once a missing glyph was warned about (once for all the captions).
+    warned: std::cell::Cell<bool>,
+    family: String,
+    weight: u16,
+    uppercase: bool,
+    size: f32,
+    max_width: f32,
+    color: Color,
+    highlight: Color,
+    plate: Option<PlateSpec>,
+}
+
+fn layout(
+    ck: &mut Checker,
+    ctx: &mut Ctx,
+    words: &[Word],
+    st: &CaptionStyle,
+    fps: crate::time::Fps,
+    words_from_json: bool,
+) -> Option<CaptionsPlan> {
     let per_line = match st.max_words_per_line {
         None => 4,
         Some(n) if (1..=50).contains(&n) => n as usize,
@@ -278,68 +341,157 @@ fn layout(ck: &mut Checker, ctx: &mut Ctx, words: &[Word], st: &CaptionStyle) ->
         }),
         None => Some(PlateSpec { color: Color::from_rgba8(0, 0, 0, 160), padding: size * 0.3, radius: size * 0.2 }),
     };
-    let (x, y, anchor_y) = match st.position.as_deref() {
-        None | Some("bottom") => (ctx.w / 2.0, ctx.h * 0.9, 1.0),
-        Some("top") => (ctx.w / 2.0, ctx.h * 0.1, 0.0),
-        Some("center") => (ctx.w / 2.0, ctx.h * 0.5, 0.5),
+    let weight = match st.font_weight {
+        None => 700,
+        Some(w) if (100..=900).contains(&w) => w as u16,
+        Some(w) => {
+            ck.err("captions.style.fontWeight", format!("expected 100..=900, found {w}"));
+            700
+        }
+    };
+    // The safe area: a platform's, margins, or the default for the canvas's shape.
+    let (w, h) = (ctx.w, ctx.h);
+    let named = |name: &str| SAFE_AREAS.iter().find(|(n, _)| *n == name).map(|&(_, f)| f);
+    let fractions = |f: [f32; 4]| (f[0] * h, f[1] * h, f[2] * w, f[3] * w);
+    let (top, bottom, left, right) = match &st.safe_area {
+        None => fractions(named(if h > w { "tiktok" } else { "youtube" }).unwrap_or([0.0; 4])),
+        Some(crate::model::StrOr::Str(name)) => match named(name) {
+            Some(f) => fractions(f),
+            None => {
+                let names: Vec<String> = SAFE_AREAS.iter().map(|(n, _)| format!("{n:?}")).collect();
+                ck.err(
+                    "captions.style.safeArea",
+                    format!("expected one of {} or margins, found {name:?}", names.join(", ")),
+                );
+                (0.0, 0.0, 0.0, 0.0)
+            }
+        },
+        Some(crate::model::StrOr::Obj(m)) => {
+            let p = "captions.style.safeArea";
+            (
+                ctx.len_opt(ck, &format!("{p}.top"), &m.top, Axis::H).unwrap_or(0.0),
+                ctx.len_opt(ck, &format!("{p}.bottom"), &m.bottom, Axis::H).unwrap_or(0.0),
+                ctx.len_opt(ck, &format!("{p}.left"), &m.left, Axis::W).unwrap_or(0.0),
+                ctx.len_opt(ck, &format!("{p}.right"), &m.right, Axis::W).unwrap_or(0.0),
+            )
+        }
+    };
+    if top < 0.0 || bottom < 0.0 || left < 0.0 || right < 0.0 || top + bottom > h * 0.9 || left + right > w * 0.9 {
+        ck.err(
+            "captions.style.safeArea",
+            format!(
+                "margins must be non-negative and leave a tenth of the canvas: found top {top}, bottom {bottom}, \
+                 left {left}, right {right} on {w}x{h}"
+            ),
+        );
+    }
+    let x = left + (w - left - right) / 2.0;
+    let (y, anchor_y) = match st.position.as_deref() {
+        None | Some("bottom") => (h - bottom, 1.0),
+        Some("top") => (top, 0.0),
+        Some("center") => (top + (h - top - bottom) / 2.0, 0.5),
         Some(other) => {
             ck.err(
                 "captions.style.position",
                 format!("expected one of \"bottom\", \"top\", \"center\", found {other:?}"),
             );
-            (ctx.w / 2.0, ctx.h * 0.9, 1.0)
+            (h - bottom, 1.0)
         }
+    };
+    let font_path = if st.font.is_some() { "captions.style.font" } else { "style.typography.bodyFont" };
+    let asked = st.font.as_deref().or(ctx.style.typography.body_font.as_deref());
+    let family = match asked {
+        None => DEFAULT_FAMILY.to_string(),
+        Some(f) => match ctx.fonts.find_family(f) {
+            Some(found) => found,
+            None if st.font.is_some() => {
+                ck.err(font_path, format!("no font family {f:?} is available (reel fonts lists them)"));
+                DEFAULT_FAMILY.to_string()
+            }
+            None => DEFAULT_FAMILY.to_string(),
+        },
     };
     if !ck.problems.is_empty() {
         return None;
     }
-    let family = ctx
-        .style
-        .typography
-        .body_font
-        .as_deref()
-        .and_then(|f| ctx.fonts.find_family(f))
-        .unwrap_or_else(|| DEFAULT_FAMILY.into());
+    let look = Look {
+        source: if words_from_json { "captions.words" } else { "captions.asset" },
+        warned: std::cell::Cell::new(false),
+        family,
+        weight,
+        uppercase: st.uppercase == Some(true),
+        size,
+        max_width: (w - left - right).max(1.0),
+        color,
+        highlight,
+        plate,
+    };
+    let pause = fps.frames_for_seconds(PAUSE_SECONDS).max(1);
     let mut lines = Vec::new();
-    for group in words.chunks(per_line) {
-        let text = group.iter().map(|w| w.text.as_str()).collect::<Vec<_>>().join(" ");
-        let mut spec = TextSpec::new(text, family.clone(), size, ctx.w * 0.9);
-        spec.weight = 700;
-        spec.align = Align::Center;
-        spec.max_lines = Some(2);
-        spec.color = color;
-        spec.plate = plate;
-        let plain = ctx.fonts.layout(&spec);
-        spec.color = highlight;
-        spec.plate = plate.map(|p| PlateSpec { color: Color::TRANSPARENT, ..p });
-        let high = ctx.fonts.layout(&spec);
-        // Word k spans the glyphs after the (k-1)-th word end up to the k-th.
-        let mut spans = Vec::new();
-        let mut it = plain.glyphs.iter().peekable();
-        for w in group {
-            let (mut x0, mut x1) = (f32::INFINITY, f32::NEG_INFINITY);
-            for g in it.by_ref() {
-                x0 = x0.min(g.x0);
-                x1 = x1.max(g.x1);
-                if g.word_end {
-                    break;
-                }
-            }
-            spans.push((w.start, w.end, x0, x1));
-        }
-        let start = group.first().map(|w| w.start).unwrap_or(0);
-        let end = group.last().map(|w| w.end).unwrap_or(start + 1);
-        lines.push(CaptionLine { start, end, plain: Arc::new(plain), highlight: Arc::new(high), words: spans });
+    for g in groups(words, per_line, pause) {
+        lay_out(ck, ctx, &words[g], &look, &mut lines);
     }
-    // A line stays up until the next one starts (no flicker in short pauses under a second).
+    // A line stays up until the next one starts when the silence between is under a
+    // second (no flicker in short pauses).
+    let bridge = fps.frames_for_seconds(1.0);
     let n = lines.len();
     for i in 0..n.saturating_sub(1) {
         let next = lines[i + 1].start;
-        if next > lines[i].end && next - lines[i].end < 30 {
+        if next > lines[i].end && next - lines[i].end < bridge {
             lines[i].end = next;
         }
     }
     Some(CaptionsPlan { uid: super::next_uid(), lines, x, y, anchor_y })
+}
+
+/// Lays out `words` as one caption line, or, when they take more than two lines of text
+/// at the caption's width, as two halves in turn: no word is ever cut from the captions.
+/// A single word too long for two lines is shortened with an ellipsis.
+fn lay_out(ck: &mut Checker, ctx: &mut Ctx, words: &[Word], look: &Look, out: &mut Vec<CaptionLine>) {
+    let text = words.iter().map(|w| w.text.as_str()).collect::<Vec<_>>().join(" ");
+    let text = if look.uppercase { text.to_uppercase() } else { text };
+    let mut spec = TextSpec::new(text, look.family.clone(), look.size, look.max_width);
+    spec.weight = look.weight;
+    spec.align = Align::Center;
+    spec.max_lines = (words.len() == 1).then_some(2);
+    spec.color = look.color;
+    spec.plate = look.plate;
+    let plain = ctx.fonts.layout(&spec);
+    if plain.lines > 2 && words.len() > 1 {
+        let mid = words.len().div_ceil(2);
+        lay_out(ck, ctx, &words[..mid], look, out);
+        lay_out(ck, ctx, &words[mid..], look, out);
+        return;
+    }
+    if !plain.missing.is_empty() && !look.warned.replace(true) {
+        super::text::warn_missing(ck, look.source, &plain);
+    }
+    spec.color = look.highlight;
+    spec.plate = look.plate.map(|p| PlateSpec { color: Color::TRANSPARENT, ..p });
+    let high = ctx.fonts.layout(&spec);
+    // Word k spans the glyphs after the (k-1)-th word end up to the k-th, on the line of
+    // its first glyph.
+    let mut spans = Vec::new();
+    let mut it = plain.glyphs.iter().peekable();
+    for w in words {
+        let (mut x0, mut x1, mut line) = (f32::INFINITY, f32::NEG_INFINITY, None);
+        for g in it.by_ref() {
+            let first = *line.get_or_insert(g.line);
+            if g.line == first {
+                x0 = x0.min(g.x0);
+                x1 = x1.max(g.x1);
+            }
+            if g.word_end {
+                break;
+            }
+        }
+        let band = line.and_then(|l| plain.bands.get(l));
+        let (y0, y1) = band.map_or((0.0, plain.pixmap.height() as f32), |b| (b.top, b.bottom));
+        spans.push((w.start, w.end, x0, x1, y0, y1));
+    }
+    let start = words.first().map(|w| w.start).unwrap_or(0);
+    let end = words.last().map(|w| w.end).unwrap_or(start + 1);
+    out.push(CaptionLine { start, end, plain: Arc::new(plain), highlight: Arc::new(high), words: spans });
 }
 
 #[cfg(test)]

@@ -173,6 +173,7 @@ pub(super) fn text(ck: &mut Checker, ctx: &mut Ctx, p: &str, l: &model::Layer) -
     // the number of texts.
     let key = format!("{spec:?}");
     if let Some(block) = ctx.texts.get(&key) {
+        warn_missing(ck, &format!("{p}.text"), block);
         return block.clone();
     }
     // A block's raster is bounded on its own (four canvases, at most 64 Mpx), and all of
@@ -183,6 +184,7 @@ pub(super) fn text(ck: &mut Checker, ctx: &mut Ctx, p: &str, l: &model::Layer) -
     let left = ctx.media_left / 4;
     match ctx.fonts.layout_within(&spec, max_pixels.min(left)) {
         Ok(block) => {
+            warn_missing(ck, &format!("{p}.text"), &block);
             ctx.media_left = ctx.media_left.saturating_sub(block.pixmap.data().len() as u64);
             let block = Arc::new(block);
             ctx.texts.insert(key, block.clone());
@@ -204,4 +206,20 @@ pub(super) fn text(ck: &mut Checker, ctx: &mut Ctx, p: &str, l: &model::Layer) -
             Arc::new(crate::text::TextBlock::empty(size))
         }
     }
+}
+
+/// Warns, at `path`, about the characters of `block` that no font has.
+pub(super) fn warn_missing(ck: &mut Checker, path: &str, block: &crate::text::TextBlock) {
+    if block.missing.is_empty() {
+        return;
+    }
+    let chars: Vec<String> = block.missing.iter().map(|c| format!("{c:?} (U+{:04X})", *c as u32)).collect();
+    ck.warn(
+        path,
+        format!(
+            "no font has a glyph for {}: drawn as empty boxes; add a font that covers this script \
+             (reel fonts lists those available; --fonts DIR or FontLibrary::add_dir adds more)",
+            chars.join(", ")
+        ),
+    );
 }

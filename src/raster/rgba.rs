@@ -84,17 +84,11 @@ pub(super) fn paint_caption(c: CaptionAt, out: &mut PixmapMut) -> Option<layer::
     let (x, y) = (x as i32, y as i32);
     let full = |p: &tiny_skia::Pixmap| (0, 0, p.width() as i32, p.height() as i32);
     crate::pixels::blit::over(out, &block.pixmap, x, y, 1.0, full(&block.pixmap));
-    if let Some(&(_, _, x0, x1)) = c.word.and_then(|i| line.words.get(i)) {
-        if x1 > x0 {
-            let h = line.highlight.pixmap.height() as i32;
-            crate::pixels::blit::over(
-                out,
-                &line.highlight.pixmap,
-                x,
-                y,
-                1.0,
-                (x0.round() as i32, 0, x1.round() as i32, h),
-            );
+    // The spoken word only: its x range on its own line of text.
+    if let Some(&(_, _, x0, x1, y0, y1)) = c.word.and_then(|i| line.words.get(i)) {
+        if x1 > x0 && y1 > y0 {
+            let r = (x0.round() as i32, y0.floor() as i32, x1.round() as i32, y1.ceil() as i32);
+            crate::pixels::blit::over(out, &line.highlight.pixmap, x, y, 1.0, r);
         }
     }
     let (pw, ph) = (

@@ -228,6 +228,15 @@ impl FontLibrary {
                 }
             }
         }
+        // Characters no font has: shaped as glyph 0, drawn as an empty box.
+        let mut missing = Vec::new();
+        for g in lines.iter().flat_map(|l| &l.glyphs).filter(|g| g.glyph_id == 0) {
+            for c in spec.text.get(g.start..g.end).unwrap_or("").chars() {
+                if !c.is_whitespace() && !c.is_control() && !missing.contains(&c) && missing.len() < 8 {
+                    missing.push(c);
+                }
+            }
+        }
         let text_w = lines.iter().map(|l| l.w).fold(0.0f32, f32::max).ceil();
         let text_h = (lines.len() as f32 * line_px).ceil();
         let pad = spec.plate.map(|p| p.padding).unwrap_or(0.0);
@@ -326,6 +335,7 @@ impl FontLibrary {
             size,
             glyphs: reveal,
             bands,
+            missing,
         })
     }
 }
@@ -661,6 +671,9 @@ pub struct TextBlock {
     pub glyphs: Vec<RevealGlyph>,
     /// Every line's band.
     pub bands: Vec<Band>,
+    /// Characters no font in the library has a glyph for (the first eight): they are drawn
+    /// as empty boxes.
+    pub missing: Vec<char>,
 }
 
 impl TextBlock {
@@ -675,6 +688,7 @@ impl TextBlock {
             size,
             glyphs: Vec::new(),
             bands: Vec::new(),
+            missing: Vec::new(),
         }
     }
 }

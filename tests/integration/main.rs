@@ -3,6 +3,7 @@
 //! Outputs are judged by independent decoders: `ffprobe`/`ffmpeg` read the MP4s we write.
 
 mod browser;
+mod captions;
 mod catalogue;
 mod cli;
 mod common;

@@ -388,3 +388,24 @@ fn clips_playing_at_once_count_against_the_media_budget() {
     assert!(plan(&json(10, next), 10 * one).is_err());
     assert!(plan(&json(10, next), 11 * one).is_ok());
 }
+
+/// A character no font has is drawn as an empty box: planning warns with the text's path
+/// and the characters, once per text (and once for all the captions).
+#[test]
+fn characters_no_font_has_are_named_in_a_warning() {
+    let json = r#"{"id": "c", "scenes": [{"id": "s", "durationFrames": 30, "layers": [
+        {"type": "text", "text": "Hello"},
+        {"type": "text", "text": "新品 ส่วนลด"}]}],
+        "captions": {"words": [{"text": "你好", "startFrame": 0, "endFrame": 9},
+                               {"text": "世界", "startFrame": 9, "endFrame": 18}]}}"#;
+    let plan = plan(json, std::path::Path::new(".")).expect("plans");
+    let warnings = plan.warnings();
+    let about = |path: &str| warnings.iter().filter(|w| w.path == path).collect::<Vec<_>>();
+    assert!(about("scenes[0].layers[0].text").is_empty(), "{warnings:?}");
+    let w = about("scenes[0].layers[1].text");
+    assert_eq!(w.len(), 1, "{warnings:?}");
+    assert!(w[0].message.contains("U+65B0") && w[0].message.contains("U+0E2A"), "{}", w[0].message);
+    let w = about("captions.words");
+    assert_eq!(w.len(), 1, "{warnings:?}");
+    assert!(w[0].message.contains("U+4F60"), "{}", w[0].message);
+}
