@@ -10,7 +10,8 @@ use crate::text::{Align, PlateSpec, TextSpec, DEFAULT_FAMILY};
 pub(super) const ALIGNS: &[(&str, Align)] =
     &[("left", Align::Left), ("center", Align::Center), ("right", Align::Right)];
 
-/// Role defaults at a 1080-pixel-high canvas: (size, heading font?, default weight).
+/// Role defaults on a canvas whose shorter side is 1080 pixels: (size, heading font?,
+/// default weight).
 pub(super) fn role(name: &str) -> Option<(f32, bool, u16)> {
     Some(match name {
         "headline" => (96.0, true, 700),
@@ -43,7 +44,10 @@ pub(super) fn text(ck: &mut Checker, ctx: &mut Ctx, p: &str, l: &model::Layer) -
     let tscale = typo.scale.filter(|s| s.is_finite() && *s > 0.0).unwrap_or(1.0) as f32;
     let size = match &l.font_size {
         Some(fs) => ctx.len(ck, &format!("{p}.fontSize"), fs, Axis::H),
-        None => role_size * tscale * ctx.h / 1080.0,
+        // Scaled with the canvas's shorter side, so a role reads the same relative to the
+        // width of a portrait canvas as to the height of a landscape one (a headline sized
+        // by the height of a 9:16 canvas was 1.78 times wider and wrapped to three lines).
+        None => role_size * tscale * ctx.w.min(ctx.h) / 1080.0,
     };
     if !(size > 0.0 && size <= 2000.0) {
         ck.err(format!("{p}.fontSize"), format!("expected a size in 0..=2000 pixels (exclusive of 0), found {size}"));

@@ -1,7 +1,8 @@
 //! Our shaping (cosmic-text / HarfRust) against HarfBuzz itself (`hb-shape`, from Debian's
 //! libharfbuzz-bin): the same glyph ids, in the same visual order, with the same advances,
 //! for strings in several scripts. This is what proves kerning, ligatures, Arabic joining,
-//! right-to-left order and Devanagari conjuncts; the golden frames only show them.
+//! right-to-left order and Devanagari conjuncts; the golden frames only show them. Also:
+//! text sizes that read the same at every aspect ratio.
 
 use crate::common::root;
 use std::process::Command;
@@ -94,4 +95,24 @@ fn variable_font_weights_set_the_wght_axis() {
         assert!((ink / expected - 1.0).abs() < 0.05, "weight {w}: ink {ink} px, expected {expected}");
     }
     assert!(widths.windows(2).all(|p| p[1] > p[0] + 50.0), "heavier is wider: {widths:?}");
+}
+
+/// Role sizes follow the canvas's shorter side: a headline is as tall on a 9:16 canvas as
+/// on a 16:9 one of the same short side, so a composition re-planned at another aspect
+/// ratio still fits (sized by the height, the portrait headline was 1.78 times larger).
+#[test]
+fn role_sizes_read_the_same_at_every_aspect_ratio() {
+    let glyph_height = |w: u32, h: u32| {
+        let json = format!(
+            r##"{{"id": "c", "width": {w}, "height": {h}, "scenes": [{{"id": "s", "durationFrames": 5,
+                "background": "#000000", "layers": [{{"type": "text", "role": "headline", "text": "H", "color": "#ffffff"}}]}}]}}"##
+        );
+        let img = reel::render_still(&crate::common::plan(&json, std::path::Path::new(".")).expect("plans"), 0);
+        let rows: Vec<u32> =
+            (0..img.height()).filter(|&y| (0..img.width()).any(|x| img.get_pixel(x, y).0[0] > 128)).collect();
+        rows.last().expect("text") - rows.first().expect("text")
+    };
+    let (landscape, portrait, square) = (glyph_height(640, 360), glyph_height(360, 640), glyph_height(360, 360));
+    assert!(landscape > 15, "{landscape}");
+    assert!(portrait.abs_diff(landscape) <= 1 && square.abs_diff(landscape) <= 1, "{landscape} {portrait} {square}");
 }
