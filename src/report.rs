@@ -49,6 +49,10 @@ pub struct StageTimes {
 #[derive(Debug, Clone, serde::Serialize)]
 #[non_exhaustive]
 pub struct RenderReport {
+    /// The composition's `id`.
+    pub composition_id: String,
+    /// Its `style.visualMedium` (`photorealistic`, `2d-animated`, ...), as written.
+    pub visual_medium: Option<String>,
     /// Files written.
     pub outputs: Vec<OutputReport>,
     /// Target, planned and rendered durations and what the policy did.

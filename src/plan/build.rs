@@ -411,6 +411,7 @@ pub fn build(comp: &Composition, parse_warnings: &[Problem], opts: &PlanOptions)
         images,
         captions,
         id: comp.id.clone(),
+        visual_medium: comp.style.visual_medium.clone(),
         width,
         height,
         fps,

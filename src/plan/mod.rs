@@ -40,6 +40,8 @@ use tiny_skia::{Color, Pixmap};
 #[derive(Debug)]
 pub struct Plan {
     pub(crate) id: String,
+    /// `style.visualMedium`, carried into the report.
+    pub(crate) visual_medium: Option<String>,
     pub(crate) width: u32,
     pub(crate) height: u32,
     pub(crate) fps: Fps,
@@ -85,6 +87,11 @@ impl Plan {
 }
 
 impl Plan {
+    /// `style.visualMedium` as written (descriptive only: it changes no pixel).
+    pub fn visual_medium(&self) -> Option<&str> {
+        self.visual_medium.as_deref()
+    }
+
     /// The composition's id.
     pub fn id(&self) -> &str {
         &self.id

@@ -158,6 +158,8 @@ pub fn render(plan: &Plan, opts: &RenderOptions) -> Result<RenderReport> {
     }
     let frames = outputs.first().map(|o| o.frames).unwrap_or(0);
     Ok(RenderReport {
+        composition_id: plan.id.clone(),
+        visual_medium: plan.visual_medium.clone(),
         outputs,
         duration: plan.duration.clone(),
         frames,

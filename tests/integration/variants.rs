@@ -197,7 +197,8 @@ fn cli_variants_and_report() {
     let dir = media_dir();
     std::fs::write(
         dir.path().join("c.json"),
-        r#"{"id": "c", "width": 64, "height": 36, "scenes": [{"id": "s", "durationFrames": 6}]}"#,
+        r#"{"id": "c", "width": 64, "height": 36, "style": {"visualMedium": "photorealistic"},
+            "scenes": [{"id": "s", "durationFrames": 6}]}"#,
     )
     .expect("write");
     let bin = crate::cli::reel_bin();
@@ -213,6 +214,7 @@ fn cli_variants_and_report() {
     assert_eq!(r["frames"], 6);
     assert_eq!(r["outputs"][1]["kind"], "preview");
     assert_eq!(r["duration"]["policy"], "fit");
+    assert_eq!((&r["composition_id"], &r["visual_medium"]), (&"c".into(), &"photorealistic".into()));
     let o = Command::new(&bin)
         .current_dir(dir.path())
         .args(["render", "c.json", "-o", "n.mp4", "--no-variants", "--quiet"])
