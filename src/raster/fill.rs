@@ -136,6 +136,69 @@ fn gradient(g: &GradientPlan, w: f32, h: f32, opacity: f32) -> Option<Shader<'st
     )
 }
 
+/// Shades `g` over the whole of `pm` (an opaque background over black), with the
+/// geometry of [`gradient`] (CSS's: a linear gradient's end colours touch the corners, a
+/// radial one reaches them), and dithered: each pixel's exact value gets triangular noise
+/// of one code value either way before rounding, so a slow gradient shows no bands, only
+/// a fine grain that holds still from frame to frame (the noise is a hash of the pixel's
+/// position).
+pub(crate) fn dithered_gradient(pm: &mut PixmapMut, g: &GradientPlan) {
+    let (w, h) = (pm.width(), pm.height());
+    let n = g.colors.len();
+    // Unpremultiplied stops, 0..=1; the result is premultiplied over black.
+    let stops: Vec<[f32; 4]> = g.colors.iter().map(|c| [c.red(), c.green(), c.blue(), c.alpha()]).collect();
+    if n == 0 {
+        return pm.fill(tiny_skia::Color::BLACK);
+    }
+    let (cx, cy) = (w as f32 / 2.0, h as f32 / 2.0);
+    let a = g.angle.to_radians();
+    let (dx, dy) = (a.cos(), a.sin());
+    let half = ((w as f32 * dx.abs() + h as f32 * dy.abs()) / 2.0).max(1e-3);
+    let radius = (cx * cx + cy * cy).sqrt().max(1e-3);
+    let at = |x: f32, y: f32| -> f32 {
+        let t = if g.radial {
+            ((x - cx).powi(2) + (y - cy).powi(2)).sqrt() / radius
+        } else {
+            ((x - cx) * dx + (y - cy) * dy) / (2.0 * half) + 0.5
+        };
+        t.clamp(0.0, 1.0)
+    };
+    let row = w as usize * 4;
+    for (y, line) in pm.data_mut().chunks_exact_mut(row).enumerate() {
+        for (x, px) in line.chunks_exact_mut(4).enumerate() {
+            let t = at(x as f32 + 0.5, y as f32 + 0.5);
+            let c = if n == 1 {
+                stops[0]
+            } else {
+                let s = t * (n - 1) as f32;
+                let i = (s.floor() as usize).min(n - 2);
+                let u = s - i as f32;
+                let (p, q) = (stops[i], stops[i + 1]);
+                [0, 1, 2, 3].map(|k| p[k] + (q[k] - p[k]) * u)
+            };
+            let noise = tpdf(x as u32, y as u32);
+            for k in 0..3 {
+                px[k] = (c[k] * c[3] * 255.0 + noise).round().clamp(0.0, 255.0) as u8;
+            }
+            px[3] = 255;
+        }
+    }
+}
+
+/// Triangular noise in (-1, 1) code values, fixed per pixel: the sum of two uniform values
+/// from a hash of the position (any two neighbours are uncorrelated).
+#[inline]
+fn tpdf(x: u32, y: u32) -> f32 {
+    let mut v = x.wrapping_mul(0x9E37_79B1) ^ y.wrapping_mul(0x85EB_CA77);
+    v ^= v >> 15;
+    v = v.wrapping_mul(0x2C1B_3C6D);
+    v ^= v >> 12;
+    v = v.wrapping_mul(0x297A_2D39);
+    v ^= v >> 15;
+    let (a, b) = ((v & 0xFFFF) as f32, (v >> 16) as f32);
+    (a + b) / 65535.0 - 1.0
+}
+
 /// The image-to-box transform for a fit mode and a Ken Burns state (zoom, focus x, focus y).
 pub(crate) fn image_transform(iw: f32, ih: f32, w: f32, h: f32, fit: Fit, kb: (f32, f32, f32)) -> (Transform, bool) {
     let (zoom, fx, fy) = kb;

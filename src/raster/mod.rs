@@ -153,6 +153,11 @@ impl Backgrounds {
             return;
         }
         let paint = |pm: &mut PixmapMut| {
+            // A gradient covering the canvas is shaded here, dithered (tiny-skia rounds each
+            // pixel to the nearest code value: a dark gradient showed 45 px bands).
+            if let crate::plan::Fill::Gradient(g) = &scene.background {
+                return fill::dithered_gradient(pm, g);
+            }
             pm.fill(tiny_skia::Color::BLACK);
             fill::paint_box(pm, &scene.background, w, h, tiny_skia::Transform::identity(), 1.0, at, 0.0);
         };

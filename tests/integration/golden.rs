@@ -402,3 +402,38 @@ fn in_planes(
     let painted = reel::raster::paint_frame(plan, f, scratch, &[], &mut canvas.as_mut(), Some(planes));
     painted == reel::raster::Painted::Planes
 }
+
+/// Gradients are dithered: along a slow dark gradient the values do not stand in bands (each
+/// code value was a 25 px band; radial gradients showed rings), in the RGBA frame and in
+/// the luma the encoder is given. Unbiased dither still lets a value repeat where the exact
+/// level sits on it, so the measure is the runs' mean length and how often the value
+/// changes, against the bands undithered shading gives.
+#[test]
+fn gradients_are_dithered_without_bands() {
+    for kind in ["linear", "radial"] {
+        let json = format!(
+            r##"{{"id": "g", "width": 640, "height": 360, "scenes": [{{"id": "s", "durationFrames": 5,
+                "background": {{"type": "gradient", "kind": "{kind}", "angle": 0, "colors": ["#000000", "#1a1a1a"]}}}}]}}"##
+        );
+        let plan = crate::common::plan(&json, Path::new(".")).expect("plans");
+        let img = reel::render_still(&plan, 0);
+        let mut yuv = reel::pixels::Yuv420::new(640, 360);
+        yuv.fill_from_rgba(img.as_raw());
+        // The middle row, from the centre to the right edge (radial: the gradient runs
+        // outwards from the centre): about 13 code values over 320 pixels.
+        let green: Vec<u8> = (320..640).map(|x| img.get_pixel(x, 180).0[1]).collect();
+        let luma: Vec<u8> = (320..640).map(|x| yuv.y[180 * 640 + x]).collect();
+        for (what, values) in [("green", &green), ("luma", &luma)] {
+            let changes = values.windows(2).filter(|w| w[0] != w[1]).count();
+            let mean_run = values.len() as f32 / (changes + 1) as f32;
+            let levels = (values[values.len() - 1] as i32 - values[0] as i32).unsigned_abs() as usize;
+            assert!(levels >= 8, "{kind} {what}: the gradient rises ({values:?})");
+            assert!(changes >= 4 * levels, "{kind} {what}: {changes} changes over {levels} levels: bands");
+            assert!(mean_run <= 4.0, "{kind} {what}: runs of {mean_run:.1} pixels on average");
+            // Dithering keeps the gradient's level: each 32-pixel span's mean rises.
+            let means: Vec<f32> =
+                values.chunks(32).map(|c| c.iter().map(|&v| v as f32).sum::<f32>() / c.len() as f32).collect();
+            assert!(means.windows(2).all(|m| m[1] >= m[0] - 0.25), "{kind} {what}: {means:?}");
+        }
+    }
+}
