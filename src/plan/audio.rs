@@ -43,8 +43,14 @@ pub(super) fn audio(
     if let Some(v) = &a.voiceover {
         match &v.segments {
             Some(segs) => {
+                // The voiceover's own volume scales every segment's.
+                if v.asset.is_some() {
+                    ck.warn("audio.voiceover.asset", "ignored: with segments, each segment names its file");
+                }
+                let all = ck.range("audio.voiceover.volume", v.volume, 0.0, 4.0, 1.0) as f32;
                 for (i, s) in segs.iter().enumerate() {
-                    voice.extend(want(ck, format!("audio.voiceover.segments[{i}]"), &s.asset, s.start_frame, s.volume));
+                    let seg = want(ck, format!("audio.voiceover.segments[{i}]"), &s.asset, s.start_frame, s.volume);
+                    voice.extend(seg.map(|w| Want { gain: w.gain * all, ..w }));
                 }
             }
             None => voice.extend(want(ck, "audio.voiceover".into(), &v.asset, v.start_frame, v.volume)),

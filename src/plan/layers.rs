@@ -209,6 +209,7 @@ pub(super) fn layer(ck: &mut Checker, ctx: &mut Ctx, p: &str, l: &model::Layer, 
         );
         return None;
     }
+    ignored_fields(ck, p, l);
     let start = ck.frames(&format!("{p}.fromFrame"), l.from_frame, 0, 0);
     if start >= scene_len {
         ck.warn(
@@ -291,6 +292,10 @@ pub(super) fn layer(ck: &mut Checker, ctx: &mut Ctx, p: &str, l: &model::Layer, 
                 Some(s) => ck.pick(&format!("{p}.shape"), s, SHAPES).unwrap_or(ShapeKind::Rect),
             };
             let fill = match &l.fill {
+                // Generators write a shape's colour as `color`: it is the fill then.
+                None if l.color.is_some() => {
+                    l.color.as_deref().map(|c| Fill::Solid(ck.color(&format!("{p}.color"), c, ctx.palette)))
+                }
                 None if kind == ShapeKind::Line => None,
                 None => Some(Fill::Solid(Color::WHITE)),
                 Some(StrOr::Str(c)) => Some(Fill::Solid(ck.color(&format!("{p}.fill"), c, ctx.palette))),
@@ -330,5 +335,63 @@ pub(super) fn layer_box(bw: Option<f32>, bh: Option<f32>, (nw, nh): (f32, f32)) 
         (Some(w), None) => (w, w * nh / nw),
         (None, Some(h)) => (h * nw / nh, h),
         (None, None) => (nw, nh),
+    }
+}
+
+/// Warns about each field the format knows that this layer's type does not use: accepted
+/// and silently ignored, it would look like a bug in the output.
+fn ignored_fields(ck: &mut Checker, p: &str, l: &model::Layer) {
+    let text = ["text", "role", "font", "fontWeight", "fontSize", "align", "lineHeight", "letterSpacing"];
+    let text2 = ["maxWidth", "maxLines", "autoFit", "uppercase", "shadow", "plate"];
+    let present: [(&str, bool); 26] = [
+        ("text", l.text.is_some()),
+        ("role", l.role.is_some()),
+        ("font", l.font.is_some()),
+        ("fontWeight", l.font_weight.is_some()),
+        ("fontSize", l.font_size.is_some()),
+        ("align", l.align.is_some()),
+        ("lineHeight", l.line_height.is_some()),
+        ("letterSpacing", l.letter_spacing.is_some()),
+        ("maxWidth", l.max_width.is_some()),
+        ("maxLines", l.max_lines.is_some()),
+        ("autoFit", l.auto_fit.is_some()),
+        ("uppercase", l.uppercase.is_some()),
+        ("shadow", l.shadow.is_some()),
+        ("plate", l.plate.is_some()),
+        ("color", l.color.is_some()),
+        ("stroke", l.stroke.is_some()),
+        ("asset", l.asset.is_some()),
+        ("fit", l.fit.is_some()),
+        ("kenBurns", l.ken_burns.is_some()),
+        ("cornerRadius", l.corner_radius.is_some()),
+        ("trimStart", l.trim_start.is_some()),
+        ("trimEnd", l.trim_end.is_some()),
+        ("playbackRate", l.playback_rate.is_some()),
+        ("loop", l.looped.is_some()),
+        ("volume", l.volume.is_some()),
+        ("fill", l.fill.is_some()),
+    ];
+    let clip = ["trimStart", "trimEnd", "playbackRate", "loop", "volume"];
+    let uses = |field: &str| -> bool {
+        match l.kind.as_str() {
+            "text" => text.contains(&field) || text2.contains(&field) || ["color", "stroke"].contains(&field),
+            "image" => ["asset", "fit", "kenBurns", "cornerRadius"].contains(&field),
+            "video" => ["asset", "fit", "cornerRadius"].contains(&field) || clip.contains(&field),
+            "shape" => ["fill", "color", "stroke", "cornerRadius"].contains(&field) || field == "shape",
+            _ => true,
+        }
+    };
+    for (field, set) in present {
+        if set && !uses(field) {
+            let why = if l.kind == "video" && field == "kenBurns" {
+                "a Ken Burns move applies to images; a video layer plays its clip as it is".to_string()
+            } else {
+                format!("a {} layer does not use {field}", l.kind)
+            };
+            ck.warn(format!("{p}.{field}"), format!("ignored: {why}"));
+        }
+    }
+    if l.kind != "shape" && l.shape.is_some() {
+        ck.warn(format!("{p}.shape"), format!("ignored: a {} layer does not use shape", l.kind));
     }
 }

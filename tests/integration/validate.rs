@@ -409,3 +409,31 @@ fn characters_no_font_has_are_named_in_a_warning() {
     assert_eq!(w.len(), 1, "{warnings:?}");
     assert!(w[0].message.contains("U+4F60"), "{}", w[0].message);
 }
+
+/// Fields a layer's type does not use are ignored with a warning naming each; a shape's
+/// `color` is its fill when it has no `fill` (generators write it so).
+#[test]
+fn fields_a_layer_type_does_not_use_are_named_and_a_shape_color_fills() {
+    let json = r##"{"id": "c", "width": 64, "height": 36, "scenes": [{"id": "s", "durationFrames": 5,
+        "background": "#000000", "layers": [
+        {"type": "shape", "color": "#ff0000", "width": "100%", "height": "100%", "font": "Inter"},
+        {"type": "text", "text": "Hi", "fill": "#00ff00", "cornerRadius": 4},
+        {"type": "image", "asset": "quad.png", "shadow": {"color": "black"}, "stroke": {"width": 2}}]}]}"##;
+    let dir = media_dir();
+    let plan =
+        reel::Plan::build(&reel::parse(json).expect("parse"), &reel::PlanOptions::new(dir.path())).expect("plan");
+    let paths: Vec<&str> = plan.warnings().iter().map(|w| w.path.as_str()).collect();
+    for p in [
+        "scenes[0].layers[0].font",
+        "scenes[0].layers[1].fill",
+        "scenes[0].layers[1].cornerRadius",
+        "scenes[0].layers[2].shadow",
+        "scenes[0].layers[2].stroke",
+    ] {
+        assert!(paths.contains(&p), "{p} in {paths:?}");
+    }
+    assert!(!paths.contains(&"scenes[0].layers[0].color"), "a shape's colour is used: {paths:?}");
+    // Only the shape is drawn where the text and image are not: red.
+    let img = reel::render_still(&plan, 0);
+    assert_eq!(img.get_pixel(1, 1).0, [255, 0, 0, 255]);
+}
