@@ -9,7 +9,16 @@ use std::fmt;
 use std::path::PathBuf;
 
 /// One problem found in a composition: where (a JSON path such as
-/// `scenes[2].layers[0].fontSize`, or an asset key) and what is wrong.
+/// `scenes[2].layers[0].fontSize`, or an asset key) and what is wrong. Warnings have the
+/// same shape.
+///
+/// ```
+/// let parsed = reel::parse(r#"{"id": "ad", "scenes": [{"id": "s", "durationFrames": 30, "tempo": 3}]}"#)?;
+/// let p = &parsed.warnings[0];
+/// assert_eq!((p.path.as_str(), p.message.as_str()), ("scenes[0].tempo", "unknown field, ignored"));
+/// assert_eq!(p.to_string(), "scenes[0].tempo: unknown field, ignored");
+/// # Ok::<(), reel::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct Problem {

@@ -4,7 +4,7 @@ use crate::error::Problem;
 use crate::plan::DurationInfo;
 use std::path::PathBuf;
 
-/// One file a render wrote.
+/// One file a render wrote (see [`RenderReport`]'s example).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[non_exhaustive]
 pub struct OutputReport {
@@ -26,7 +26,8 @@ pub struct OutputReport {
     pub codec: String,
 }
 
-/// Seconds spent per stage, summed over threads (so they can exceed the wall time).
+/// Seconds spent per stage, summed over threads (so they can exceed the wall time); see
+/// [`RenderReport`]'s example.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 #[non_exhaustive]
 pub struct StageTimes {
@@ -45,7 +46,20 @@ pub struct StageTimes {
     pub posters_s: f64,
 }
 
-/// What a render did.
+/// What a render did: the files, the durations, the warnings, time and memory. Also what
+/// `reel render --report` writes, as JSON.
+///
+/// ```no_run
+/// let plan = reel::Plan::build(&reel::parse_file("ad.json")?, &reel::PlanOptions::new("assets"))?;
+/// let report = reel::render(&plan, &reel::RenderOptions::new("out/ad.mp4"))?;
+/// for o in &report.outputs {
+///     println!("{} {}: {}x{}, {} frames, {:.2} s", o.kind, o.path.display(), o.width, o.height, o.frames, o.duration_s);
+/// }
+/// println!("raster {:.1} s, encode {:.1} s", report.stages.raster_s, report.stages.encode_s);
+/// let json = serde_json::to_string_pretty(&report).expect("a report serializes");
+/// # let _ = json;
+/// # Ok::<(), reel::Error>(())
+/// ```
 #[derive(Debug, Clone, serde::Serialize)]
 #[non_exhaustive]
 pub struct RenderReport {

@@ -4,7 +4,13 @@ use std::borrow::Cow;
 use std::path::Path;
 use tiny_skia::{IntSize, Pixmap};
 
-/// Limits applied while decoding an image.
+/// Limits applied while decoding an image, checked from its header before decoding.
+///
+/// ```
+/// let mut opts = reel::PlanOptions::new("fixtures/demo");
+/// opts.limits.image.max_pixels = 40_000_000; // 40 Mpx: refuse larger photos
+/// assert_eq!(reel::ImageLimits::default().max_side, 16384);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ImageLimits {

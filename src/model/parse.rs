@@ -7,6 +7,13 @@ use crate::merge::MergeData;
 use std::path::Path;
 
 /// A parsed composition and the warnings parsing produced (unknown fields with their paths).
+///
+/// ```
+/// let parsed = reel::parse(r#"{"composition_id": "c1", "composition": {"id": "ad", "scenes": []}}"#)?;
+/// assert_eq!(parsed.composition.id, "ad"); // the service's envelope is unwrapped
+/// assert!(parsed.warnings.is_empty());
+/// # Ok::<(), reel::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct Parsed {
     /// The composition as written.

@@ -14,6 +14,17 @@ use rayon::prelude::*;
 use std::collections::{HashMap, HashSet};
 
 /// What to do when the scenes' timeline does not end at `totalDurationFrames`.
+///
+/// ```
+/// let parsed = reel::parse(r#"{"id": "ad", "fps": 30, "totalDurationFrames": 90,
+///     "scenes": [{"id": "s", "durationFrames": 60}]}"#)?;
+/// let mut opts = reel::PlanOptions::new("fixtures/demo");
+/// opts.duration_policy = reel::DurationPolicy::parse("pad");
+/// let plan = reel::Plan::build(&parsed, &opts)?;
+/// assert_eq!(plan.frame_count(), 90); // the last frame is held
+/// assert_eq!(reel::DurationPolicy::Pad.name(), "pad");
+/// # Ok::<(), reel::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]

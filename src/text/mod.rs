@@ -73,6 +73,11 @@ impl cosmic_text::Fallback for BundledFallback {
 }
 
 /// One font face of a [`FontLibrary`].
+///
+/// ```
+/// let faces = reel::FontLibrary::bundled().faces();
+/// assert!(faces.iter().any(|f| f.family == "Inter" && f.weight == 700 && f.source == "bundled"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct FaceInfo {
     /// The family name compositions use (`font`, `headingFont`, `bodyFont`).
