@@ -35,10 +35,7 @@ pub(crate) struct ClipAudioInfo {
 impl ClipAudio {
     /// The clip's audio track, None when it has none.
     pub(crate) fn open(path: &Path, lead: usize) -> Result<Option<ClipAudio>, MediaError> {
-        let mut ictx = open_file(path).map_err(|e| match e {
-            MediaError::Bad(why) => MediaError::Bad(format!("not a readable media file{why}")),
-            oom => oom,
-        })?;
+        let mut ictx = open_file(path).map_err(|e| e.in_context("not a readable media file"))?;
         find_stream_info(&mut ictx)?;
         let Some(stream) = ictx.streams().best(ff::media::Type::Audio) else { return Ok(None) };
         let index = stream.index();

@@ -47,10 +47,7 @@ pub fn probe_video(path: &Path) -> Result<VideoInfo, MediaError> {
         return Err("corrupt video: no frame could be decoded".into());
     }
     if let Some((t, what)) = d.fault.take() {
-        return Err(match what {
-            MediaError::Bad(what) => MediaError::Bad(format!("corrupt video at {t:.3} s: {what}")),
-            oom => oom,
-        });
+        return Err(what.in_context(&format!("corrupt video at {t:.3} s")));
     }
     Ok(VideoInfo { width: w, height: h, duration: dur.max(d.last_pts - start), codec: name, fps, rotation })
 }

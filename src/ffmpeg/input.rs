@@ -124,12 +124,7 @@ pub(super) fn open_file(path: &Path) -> Result<ff::format::context::Input, Media
         let r = ff::ffi::avformat_open_input(&mut ps, std::ptr::null(), std::ptr::null_mut(), &mut opts);
         drop(ff::Dictionary::own(opts));
         if r != 0 || ps.is_null() {
-            return Err(match media_error("", ff::Error::from(r)) {
-                MediaError::Bad(why) => MediaError::Bad(format!(
-                    "not a readable video file (reel reads MP4/MOV, Matroska/WebM, MPEG-TS and AVI; no playlists){why}"
-                )),
-                oom => oom,
-            });
+            return Err(media_error("", ff::Error::from(r)));
         }
         Ok(ff::format::context::Input::wrap_with_custom_io(ps, io))
     }
@@ -138,13 +133,12 @@ pub(super) fn open_file(path: &Path) -> Result<ff::format::context::Input, Media
 /// An FFmpeg failure while `doing` something, told apart: out of memory is the machine's
 /// fault, anything else the file's.
 pub(crate) fn media_error(doing: &str, e: ff::Error) -> MediaError {
-    let sep = if doing.is_empty() { ": " } else { "" };
+    let told = |what: String| if doing.is_empty() { what } else { format!("{doing}: {what}") };
     match e {
         ff::Error::Other { errno } if errno == libc::ENOMEM => {
-            MediaError::OutOfMemory(format!("{doing}{sep}FFmpeg could not allocate memory"))
+            MediaError::OutOfMemory(told("FFmpeg could not allocate memory".into()))
         }
-        e if doing.is_empty() => MediaError::Bad(format!(": {e}")),
-        e => MediaError::Bad(format!("{doing}: {e}")),
+        e => MediaError::Bad(told(e.to_string())),
     }
 }
 
@@ -159,6 +153,23 @@ pub enum MediaError {
 }
 
 impl MediaError {
+    /// The same failure, a bad file's message preceded by `context` (running out of memory
+    /// is told as it is).
+    pub(crate) fn in_context(self, context: &str) -> MediaError {
+        match self {
+            MediaError::Bad(why) => MediaError::Bad(format!("{context}: {why}")),
+            oom => oom,
+        }
+    }
+
+    /// The same failure, its message followed by `more`.
+    pub(crate) fn followed_by(self, more: &str) -> MediaError {
+        match self {
+            MediaError::Bad(why) => MediaError::Bad(why + more),
+            MediaError::OutOfMemory(why) => MediaError::OutOfMemory(why + more),
+        }
+    }
+
     /// The crate error for this failure on the file at JSON path `path`, the problem's
     /// message starting with `what` (the asset, say): a bad file is a problem of the input,
     /// running out of memory is not.
@@ -194,7 +205,9 @@ impl From<&str> for MediaError {
 
 /// Opens `path` and finds its video stream.
 pub(super) fn open_input(path: &Path, probe: Probe) -> Result<(ff::format::context::Input, usize), MediaError> {
-    let mut ictx = open_file(path)?;
+    let mut ictx = open_file(path).map_err(|e| {
+        e.in_context("not a readable video file (reel reads MP4/MOV, Matroska/WebM, MPEG-TS and AVI; no playlists)")
+    })?;
     let header_suffices = probe == Probe::ForDecoding && {
         let mov = ictx.format().name().split(',').any(|n| n == "mov" || n == "mp4");
         mov && ictx.streams().best(ff::media::Type::Video).is_some_and(|s| {
@@ -204,10 +217,7 @@ pub(super) fn open_input(path: &Path, probe: Probe) -> Result<(ff::format::conte
         })
     };
     if !header_suffices {
-        find_stream_info(&mut ictx).map_err(|e| match e {
-            MediaError::Bad(why) => MediaError::Bad(format!("not a readable video file: {why}")),
-            oom => oom,
-        })?;
+        find_stream_info(&mut ictx).map_err(|e| e.in_context("not a readable video file"))?;
     }
     let index = ictx.streams().best(ff::media::Type::Video).map(|s| s.index()).ok_or("the file has no video stream")?;
     Ok((ictx, index))
@@ -218,10 +228,7 @@ pub(super) fn find_stream_info(ictx: &mut ff::format::context::Input) -> Result<
     // SAFETY: an open input context, as avformat_find_stream_info requires.
     let r = unsafe { ff::ffi::avformat_find_stream_info(ictx.as_mut_ptr(), std::ptr::null_mut()) };
     if r < 0 {
-        return Err(match media_error("", ff::Error::from(r)) {
-            MediaError::Bad(why) => MediaError::Bad(why.trim_start_matches(": ").to_string()),
-            oom => oom,
-        });
+        return Err(media_error("", ff::Error::from(r)));
     }
     Ok(())
 }

@@ -33,11 +33,8 @@ pub type DecodedImage = Pixmap;
 pub fn image_dimensions(path: &Path) -> Result<(u32, u32), String> {
     // A PNG's size is in its first chunk: read it there, without letting a decoder parse
     // the chunks after it (an embedded colour profile is inflated while reading a header).
-    let mut head = [0u8; 24];
-    let read = std::fs::File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head));
-    if read.is_ok() && head.starts_with(PNG_SIGNATURE) && &head[12..16] == b"IHDR" {
-        let be = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
-        return Ok((be(&head[16..20]), be(&head[20..24])));
+    if let Some(ihdr) = png_header(path) {
+        return Ok((ihdr.width, ihdr.height));
     }
     let reader = ::image::ImageReader::open(path).map_err(|e| e.to_string())?;
     let reader = reader.with_guessed_format().map_err(|e| e.to_string())?;
@@ -49,22 +46,39 @@ pub fn image_dimensions(path: &Path) -> Result<(u32, u32), String> {
 /// decoder produces before converting them (2 bytes a channel). What the media budget
 /// counts. `None` when the header cannot be read.
 pub fn decoded_bytes(path: &Path) -> Option<u64> {
-    let (w, h) = image_dimensions(path).ok()?;
+    let png = png_header(path);
+    let (w, h) = match &png {
+        Some(ihdr) => (ihdr.width, ihdr.height),
+        None => image_dimensions(path).ok()?,
+    };
     let pixels = u64::from(w) * u64::from(h);
-    // PNG: the signature (8 bytes), IHDR's length and type (8), width and height (8), then
-    // the bit depth and the colour type.
-    let mut head = [0u8; 26];
-    let sixteen_bit_channels = std::fs::File::open(path)
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
-        .ok()
-        .filter(|_| head.starts_with(b"\x89PNG\r\n\x1a\n") && &head[12..16] == b"IHDR" && head[24] == 16)
-        .map(|_| match head[25] {
-            0 => 1, // grey
-            4 => 2, // grey and alpha
-            2 => 3, // RGB
-            _ => 4, // RGBA (palettes are never 16-bit)
-        });
+    let sixteen_bit_channels = png.filter(|ihdr| ihdr.bit_depth == 16).map(|ihdr| match ihdr.colour_type {
+        0 => 1, // grey
+        4 => 2, // grey and alpha
+        2 => 3, // RGB
+        _ => 4, // RGBA (palettes are never 16-bit)
+    });
     Some(pixels * (4 + sixteen_bit_channels.map_or(0, |c| 2 * c)))
+}
+
+/// What a PNG's first chunk (IHDR) says.
+struct PngHeader {
+    width: u32,
+    height: u32,
+    bit_depth: u8,
+    colour_type: u8,
+}
+
+/// The IHDR of the PNG at `path`, `None` for any other file: the signature (8 bytes),
+/// IHDR's length and type (8), width and height (8), the bit depth and the colour type.
+fn png_header(path: &Path) -> Option<PngHeader> {
+    let mut head = [0u8; 26];
+    std::fs::File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head)).ok()?;
+    if !head.starts_with(PNG_SIGNATURE) || &head[12..16] != b"IHDR" {
+        return None;
+    }
+    let be = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+    Some(PngHeader { width: be(&head[16..20]), height: be(&head[20..24]), bit_depth: head[24], colour_type: head[25] })
 }
 
 /// Reads and decodes a PNG, JPEG or WebP file. The error is a sentence for the user.

@@ -398,19 +398,16 @@ fn layout(
             (h - bottom, 1.0)
         }
     };
-    let font_path = if st.font.is_some() { "captions.style.font" } else { "style.typography.bodyFont" };
-    let asked = st.font.as_deref().or(ctx.style.typography.body_font.as_deref());
-    let family = match asked {
-        None => DEFAULT_FAMILY.to_string(),
-        Some(f) => match ctx.fonts.find_family(f) {
-            Some(found) => found,
-            None if st.font.is_some() => {
-                ck.err(font_path, format!("no font family {f:?} is available (reel fonts lists them)"));
-                DEFAULT_FAMILY.to_string()
-            }
-            None => DEFAULT_FAMILY.to_string(),
-        },
-    };
+    // A caption font the library lacks is an error; the body font falls back as text does.
+    if let Some(f) = st.font.as_deref().filter(|f| ctx.fonts.find_family(f).is_none()) {
+        ck.err("captions.style.font", format!("no font family {f:?} is available (reel fonts lists them)"));
+    }
+    let family = st
+        .font
+        .as_deref()
+        .or(ctx.style.typography.body_font.as_deref())
+        .and_then(|f| ctx.fonts.find_family(f))
+        .unwrap_or_else(|| DEFAULT_FAMILY.into());
     if !ck.problems.is_empty() {
         return None;
     }

@@ -341,9 +341,31 @@ pub(super) fn layer_box(bw: Option<f32>, bh: Option<f32>, (nw, nh): (f32, f32)) 
 /// Warns about each field the format knows that this layer's type does not use: accepted
 /// and silently ignored, it would look like a bug in the output.
 fn ignored_fields(ck: &mut Checker, p: &str, l: &model::Layer) {
-    let text = ["text", "role", "font", "fontWeight", "fontSize", "align", "lineHeight", "letterSpacing"];
-    let text2 = ["maxWidth", "maxLines", "autoFit", "uppercase", "shadow", "plate"];
-    let present: [(&str, bool); 26] = [
+    let uses: &[&str] = match l.kind.as_str() {
+        "text" => &[
+            "text",
+            "role",
+            "font",
+            "fontWeight",
+            "fontSize",
+            "align",
+            "lineHeight",
+            "letterSpacing",
+            "maxWidth",
+            "maxLines",
+            "autoFit",
+            "uppercase",
+            "shadow",
+            "plate",
+            "color",
+            "stroke",
+        ],
+        "image" => &["asset", "fit", "kenBurns", "cornerRadius"],
+        "video" => &["asset", "fit", "cornerRadius", "trimStart", "trimEnd", "playbackRate", "loop", "volume"],
+        "shape" => &["shape", "fill", "color", "stroke", "cornerRadius"],
+        _ => return,
+    };
+    let present = [
         ("text", l.text.is_some()),
         ("role", l.role.is_some()),
         ("font", l.font.is_some()),
@@ -370,28 +392,14 @@ fn ignored_fields(ck: &mut Checker, p: &str, l: &model::Layer) {
         ("loop", l.looped.is_some()),
         ("volume", l.volume.is_some()),
         ("fill", l.fill.is_some()),
+        ("shape", l.shape.is_some()),
     ];
-    let clip = ["trimStart", "trimEnd", "playbackRate", "loop", "volume"];
-    let uses = |field: &str| -> bool {
-        match l.kind.as_str() {
-            "text" => text.contains(&field) || text2.contains(&field) || ["color", "stroke"].contains(&field),
-            "image" => ["asset", "fit", "kenBurns", "cornerRadius"].contains(&field),
-            "video" => ["asset", "fit", "cornerRadius"].contains(&field) || clip.contains(&field),
-            "shape" => ["fill", "color", "stroke", "cornerRadius"].contains(&field) || field == "shape",
-            _ => true,
-        }
-    };
-    for (field, set) in present {
-        if set && !uses(field) {
-            let why = if l.kind == "video" && field == "kenBurns" {
-                "a Ken Burns move applies to images; a video layer plays its clip as it is".to_string()
-            } else {
-                format!("a {} layer does not use {field}", l.kind)
-            };
-            ck.warn(format!("{p}.{field}"), format!("ignored: {why}"));
-        }
-    }
-    if l.kind != "shape" && l.shape.is_some() {
-        ck.warn(format!("{p}.shape"), format!("ignored: a {} layer does not use shape", l.kind));
+    for (field, _) in present.into_iter().filter(|&(f, set)| set && !uses.contains(&f)) {
+        let why = if l.kind == "video" && field == "kenBurns" {
+            "a Ken Burns move applies to images; a video layer plays its clip as it is".to_string()
+        } else {
+            format!("a {} layer does not use {field}", l.kind)
+        };
+        ck.warn(format!("{p}.{field}"), format!("ignored: {why}"));
     }
 }

@@ -258,10 +258,7 @@ impl<'a> Run<'a> {
             let at = file_t.map(|t| format!(" at {t:.3} s into the file")).unwrap_or_default();
             let found =
                 format!("{at} (found while rendering output frame {frame}); the render stopped and wrote nothing");
-            let e = match what {
-                MediaError::Bad(why) => MediaError::Bad(format!("{why}{found}")),
-                MediaError::OutOfMemory(why) => MediaError::OutOfMemory(format!("{why}{found}")),
-            };
+            let e = what.followed_by(&found);
             if let Ok(mut g) = self.clip_fault.lock() {
                 g.get_or_insert(e.into_error(format!("{}.asset", c.path_json), &format!("asset {:?}: ", c.key)));
             }

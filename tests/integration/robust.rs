@@ -103,12 +103,7 @@ fn ctrl_c_sigterm_and_sighup_stop_within_a_second_and_clean_up() {
     long_composition(dir.path());
     let before = files_in(dir.path());
     for signal in ["INT", "TERM", "HUP"] {
-        let mut child = Command::new(crate::cli::reel_bin())
-            .current_dir(dir.path())
-            .args(["render", "long.json", "-o", "long.mp4", "--quiet"])
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn");
+        let mut child = start_render(dir.path(), "long.json");
         std::thread::sleep(std::time::Duration::from_millis(1500));
         assert!(child.try_wait().expect("wait").is_none(), "SIG{signal}: still rendering");
         assert!(files_in(dir.path()).iter().any(|f| f.ends_with(".part")), "a temporary file while rendering");
@@ -127,6 +122,17 @@ fn ctrl_c_sigterm_and_sighup_stop_within_a_second_and_clean_up() {
     }
 }
 
+/// `reel render COMPOSITION -o NAME.mp4 --quiet` in `dir`, started and left running.
+fn start_render(dir: &std::path::Path, composition: &str) -> std::process::Child {
+    let output = composition.replace(".json", ".mp4");
+    Command::new(crate::cli::reel_bin())
+        .current_dir(dir)
+        .args(["render", composition, "-o", &output, "--quiet"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn")
+}
+
 /// A frame of two hundred canvas-sized radial gradients takes many seconds to paint; Ctrl-C
 /// stops it between layers, not after the frame (it took 7.8 s to stop).
 #[test]
@@ -137,12 +143,7 @@ fn ctrl_c_stops_within_a_slow_frame() {
     let comp = serde_json::json!({"id": "slow", "width": 4096, "height": 4096, "fps": 30,
         "scenes": [{"id": "s", "durationFrames": 3, "layers": vec![layer; 200]}]});
     std::fs::write(dir.path().join("slow.json"), comp.to_string()).expect("write");
-    let mut child = Command::new(crate::cli::reel_bin())
-        .current_dir(dir.path())
-        .args(["render", "slow.json", "-o", "slow.mp4", "--quiet"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let mut child = start_render(dir.path(), "slow.json");
     std::thread::sleep(std::time::Duration::from_millis(2000));
     assert!(child.try_wait().expect("wait").is_none(), "still painting the first frames");
     let sent = std::time::Instant::now();
