@@ -408,6 +408,8 @@ fn layout(
         .or(ctx.style.typography.body_font.as_deref())
         .and_then(|f| ctx.fonts.find_family(f))
         .unwrap_or_else(|| DEFAULT_FAMILY.into());
+    let weight_path = if st.font_weight.is_some() { "captions.style.fontWeight" } else { "captions.style.font" };
+    super::text::warn_weight(ck, ctx, weight_path, &family, weight);
     if !ck.problems.is_empty() {
         return None;
     }

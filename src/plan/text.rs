@@ -79,6 +79,14 @@ pub(super) fn text(ck: &mut Checker, ctx: &mut Ctx, p: &str, l: &model::Layer) -
             400
         }
     };
+    let weight_path = if l.font_weight.is_some() {
+        format!("{p}.fontWeight")
+    } else if style_weight.is_some() {
+        format!("style.typography.{}Weight", if heading { "heading" } else { "body" })
+    } else {
+        format!("{p}.role")
+    };
+    warn_weight(ck, ctx, &weight_path, &family, weight);
     let color = l
         .color
         .as_deref()
@@ -226,4 +234,16 @@ pub(super) fn warn_missing(ck: &mut Checker, path: &str, block: &crate::text::Te
             chars.join(", ")
         ),
     );
+}
+
+/// Warns, once per family and weight, when `family` has no face of `weight`: the weight
+/// CSS matching picks instead is drawn.
+pub(super) fn warn_weight(ck: &mut Checker, ctx: &mut Ctx, path: &str, family: &str, weight: u16) {
+    match ctx.fonts.matched_weight(family, weight) {
+        Some(got) if got != weight && ctx.font_warned.insert(format!("{family}@{weight}")) => ck.warn(
+            path,
+            format!("{family:?} has no weight {weight}; drawing its {got}, the nearest by CSS font matching"),
+        ),
+        _ => {}
+    }
 }

@@ -46,6 +46,14 @@ static BUNDLED: &[(&str, &[u8])] = bundled!(
     "NotoSansArabic-Regular.ttf",
     "NotoSansHebrew-Regular.ttf",
     "NotoSansDevanagari-Regular.ttf",
+    "NotoSansThai-Regular.ttf",
+    "NotoSansThai-Bold.ttf",
+    // Chinese, Japanese and Korean in one face (4 MB, Apache-2.0): Noto Sans CJK is 20 MB
+    // a weight. One weight only: CJK text asked in bold is drawn regular.
+    "DroidSansFallbackFull.ttf",
+    // Korean: every Hangul syllable, 0.7 MB a weight.
+    "NanumSquareR.ttf",
+    "NanumSquareB.ttf",
     // Colour emoji (CBDT bitmaps, scaled by swash); 11 MB, the price of emoji everywhere.
     "NotoColorEmoji.ttf",
 );
@@ -67,6 +75,9 @@ impl cosmic_text::Fallback for BundledFallback {
             Script::Arabic => &["Noto Sans Arabic"],
             Script::Hebrew => &["Noto Sans Hebrew"],
             Script::Devanagari => &["Noto Sans Devanagari"],
+            Script::Thai => &["Noto Sans Thai"],
+            Script::Hangul => &["NanumSquare", "Droid Sans Fallback"],
+            Script::Han | Script::Hiragana | Script::Katakana | Script::Bopomofo => &["Droid Sans Fallback"],
             _ => &[],
         }
     }
@@ -147,6 +158,29 @@ impl FontLibrary {
             .find(|n| n.eq_ignore_ascii_case(name))
             .cloned();
         found
+    }
+
+    /// The weight CSS font matching gives `weight` in `family`: the weight itself when a
+    /// face has it (or a variable face's `wght` axis covers it), else the nearest face's
+    /// by the CSS rules (below 400 the next lighter, above 500 the next heavier, then the
+    /// other way). `None` when the library has no such family.
+    ///
+    /// ```
+    /// let fonts = reel::FontLibrary::bundled();
+    /// assert_eq!(fonts.matched_weight("Noto Sans", 900), Some(700));
+    /// assert_eq!(fonts.matched_weight("Noto Sans", 300), Some(400));
+    /// assert_eq!(fonts.matched_weight("Inter", 900), Some(900));
+    /// ```
+    pub fn matched_weight(&self, family: &str, weight: u16) -> Option<u16> {
+        let inner = self.lock();
+        let family = inner
+            .fonts
+            .db()
+            .faces()
+            .flat_map(|f| f.families.iter().map(|(n, _)| n))
+            .find(|n| n.eq_ignore_ascii_case(family))?
+            .clone();
+        Some(css_weight(inner.fonts.db(), &family, weight))
     }
 
     /// Every face the library holds, sorted by family, weight and style: the bundled ones
@@ -383,12 +417,37 @@ fn bidi_safe(text: &str) -> std::borrow::Cow<'_, str> {
         .into()
 }
 
+/// CSS font matching of `weight` within `family` (exact family name): cosmic-text itself
+/// takes a family's face only at the exact weight and otherwise falls through to the
+/// fallback fonts (Noto Sans 900 came out as Inter Black).
+fn css_weight(db: &fontdb::Database, family: &str, weight: u16) -> u16 {
+    let query = fontdb::Query { families: &[Family::Name(family)], weight: Weight(weight), ..fontdb::Query::default() };
+    let Some(id) = db.query(&query) else { return weight };
+    let Some(face) = db.face(id) else { return weight };
+    if face.weight.0 == weight {
+        return weight;
+    }
+    // A variable face whose `wght` axis covers the weight renders it as asked.
+    let covers = db.with_face_data(id, |data, index| {
+        use cosmic_text::skrifa::MetadataProvider;
+        let font = cosmic_text::skrifa::FontRef::from_index(data, index).ok()?;
+        let axis = font.axes().get_by_tag(cosmic_text::skrifa::Tag::new(b"wght"))?;
+        Some((axis.min_value()..=axis.max_value()).contains(&(weight as f32)))
+    });
+    if covers == Some(Some(true)) {
+        weight
+    } else {
+        face.weight.0
+    }
+}
+
 fn shape(fonts: &mut FontSystem, spec: &TextSpec, text: &str, size: f32, wrap: Wrap) -> Vec<Line> {
     let line_px = (size * spec.line_height).max(1.0);
+    let weight = css_weight(fonts.db(), &spec.family, spec.weight);
     let mut buffer = Buffer::new(fonts, Metrics::new(size, line_px));
     buffer.set_wrap(wrap);
     buffer.set_size(Some(spec.max_width.max(size)), None);
-    let mut attrs = Attrs::new().family(Family::Name(&spec.family)).weight(Weight(spec.weight));
+    let mut attrs = Attrs::new().family(Family::Name(&spec.family)).weight(Weight(weight));
     if spec.letter_spacing != 0.0 {
         attrs = attrs.letter_spacing(spec.letter_spacing / size);
     }

@@ -38,6 +38,10 @@ fn glyphs_and_advances_match_harfbuzz() {
         ("NotoSansArabic-Regular.ttf", "Noto Sans Arabic", 400, "مرحبا بالعالم"),
         ("NotoSansHebrew-Regular.ttf", "Noto Sans Hebrew", 400, "שלום עולם"),
         ("NotoSansDevanagari-Regular.ttf", "Noto Sans Devanagari", 400, "नमस्ते दुनिया"),
+        ("NotoSansThai-Regular.ttf", "Noto Sans Thai", 400, "สวัสดีชาวโลก"),
+        ("NotoSansThai-Bold.ttf", "Noto Sans Thai", 700, "ลดราคาวันนี้"),
+        ("DroidSansFallbackFull.ttf", "Droid Sans Fallback", 400, "你好世界 こんにちは カタカナ"),
+        ("NanumSquareB.ttf", "NanumSquare", 700, "안녕하세요 지금 구매"),
     ];
     for (file, family, weight, text) in cases {
         let hb = harfbuzz(file, text);
@@ -115,4 +119,38 @@ fn role_sizes_read_the_same_at_every_aspect_ratio() {
     let (landscape, portrait, square) = (glyph_height(640, 360), glyph_height(360, 640), glyph_height(360, 360));
     assert!(landscape > 15, "{landscape}");
     assert!(portrait.abs_diff(landscape) <= 1 && square.abs_diff(landscape) <= 1, "{landscape} {portrait} {square}");
+}
+
+#[test]
+fn every_script_of_a_localized_ad_finds_a_font() {
+    // Asked in Inter (which has none of these scripts), at a caption's bold: every
+    // character falls back to a bundled face, none is drawn as an empty box.
+    let fonts = reel::text::FontLibrary::bundled();
+    for text in ["限时优惠 立即购买", "今すぐ購入 セール", "지금 구매하세요", "ซื้อเลยวันนี้", "مرحبا", "שלום", "नमस्ते"]
+    {
+        let mut spec = reel::text::TextSpec::new(text, "Inter", 48.0, 2000.0);
+        spec.weight = 700;
+        let block = fonts.layout(&spec);
+        assert!(block.missing.is_empty(), "{text:?}: no font for {:?}", block.missing);
+        let ink = block.pixmap.pixels().iter().filter(|p| p.alpha() > 128).count();
+        assert!(ink > 200, "{text:?}: only {ink} inked pixels");
+    }
+}
+
+#[test]
+fn a_missing_weight_is_matched_as_css_does() {
+    // Noto Sans has 400 and 700: 900 is its Bold (CSS: above 500, the next heavier, then
+    // the nearest lighter), not another family's Black; 300 is its Regular.
+    let fonts = reel::text::FontLibrary::bundled();
+    let draw = |weight: u16| {
+        let mut spec = reel::text::TextSpec::new("Heavy Sale 90%", "Noto Sans", 64.0, 2000.0);
+        spec.weight = weight;
+        fonts.layout(&spec).pixmap.data().to_vec()
+    };
+    assert_eq!(draw(900), draw(700), "Noto Sans 900 is drawn as Noto Sans Bold");
+    assert_eq!(draw(300), draw(400), "Noto Sans 300 is drawn as Noto Sans Regular");
+    assert_ne!(draw(700), draw(400));
+    assert_eq!(fonts.matched_weight("noto sans", 600), Some(700));
+    assert_eq!(fonts.matched_weight("Noto Sans", 450), Some(400));
+    assert_eq!(fonts.matched_weight("Nope", 400), None);
 }
