@@ -503,6 +503,25 @@ pub struct CaptionStyle {
     pub font_weight: Option<i64>,
     /// Show the words in capitals.
     pub uppercase: Option<bool>,
+    /// Outline: `color` (default black), `width` (default a twelfth of the size).
+    pub stroke: Option<Stroke>,
+    /// Drop shadow: `color`, `offsetX`, `offsetY`, `blur`.
+    pub shadow: Option<Shadow>,
+    /// Where the box goes: `line` (one plate behind the line, the default), `word` (a
+    /// plate behind each word) or `none`.
+    pub box_mode: Option<String>,
+    /// How the spoken word stands out: `color` (drawn in `highlightColor`, the default),
+    /// `box` (a plate of `highlightColor` behind it), `pop` (drawn in `highlightColor` and
+    /// scaled up by `highlightScale`) or `none`.
+    pub highlight: Option<String>,
+    /// The spoken word's scale with `highlight: "pop"`, 1..=2 (default 1.2).
+    pub highlight_scale: Option<f64>,
+    /// How each word comes on screen: `none` (the whole line at once, the default),
+    /// `appear` (each word when it is spoken), `fade`, `pop` or `rise` (each word animates
+    /// in when it is spoken).
+    pub word_entrance: Option<String>,
+    /// Length of a word's entrance in frames, 1..=60 (default 5).
+    pub word_entrance_frames: Option<i64>,
     /// Where captions may go: a platform's safe area (`tiktok`, `reels`, `shorts`,
     /// `youtube`), `none`, or margins `{"top", "bottom", "left", "right"}`. Default: `tiktok`
     /// on a portrait canvas, `youtube` otherwise.

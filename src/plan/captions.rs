@@ -18,17 +18,60 @@ pub(crate) struct Word {
     pub cue: u32,
 }
 
+/// One word of a caption line: when it is spoken and where it is in the line's blocks.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct WordSpan {
+    pub start: u64,
+    pub end: u64,
+    /// The word's glyphs, in the blocks' pixmaps: x0, y0, x1, y1 (its line's band).
+    pub ink: (f32, f32, f32, f32),
+    /// The part of the pixmaps that belongs to this word (its ink, outline and shadow):
+    /// x0, y0, x1, y1, whole pixels. The cells of a line's words tile the pixmap.
+    pub cell: (i32, i32, i32, i32),
+}
+
 /// One caption line on screen.
 #[derive(Debug)]
 pub(crate) struct CaptionLine {
     pub start: u64,
     pub end: u64,
+    /// The words drawn in the caption color, without a box (boxes are painted per frame).
     pub plain: Arc<TextBlock>,
+    /// The same in the highlight color.
     pub highlight: Arc<TextBlock>,
-    /// Each word's time span and its box in the blocks' pixmaps: (start, end, x0, x1, y0,
-    /// y1), on the text line the word sits on.
-    pub words: Vec<(u64, u64, f32, f32, f32, f32)>,
+    pub words: Vec<WordSpan>,
 }
+
+/// Where caption boxes go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BoxMode {
+    Line,
+    Word,
+    None,
+}
+
+/// How the spoken word stands out.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Highlight {
+    Color,
+    Box,
+    /// Drawn in the highlight color at this scale.
+    Pop(f32),
+    None,
+}
+
+/// How each word comes on screen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Entrance {
+    None,
+    Appear,
+    Fade,
+    Pop,
+    Rise,
+}
+
+/// Frames a spoken word takes to grow to its `pop` scale.
+pub(crate) const POP_FRAMES: u64 = 4;
 
 /// Everything needed to paint captions.
 #[derive(Debug)]
@@ -40,6 +83,29 @@ pub(crate) struct CaptionsPlan {
     pub x: f32,
     pub y: f32,
     pub anchor_y: f32,
+    /// The text size, pixels.
+    pub size: f32,
+    /// The box: its color, padding and corners (the padding also pads the highlight's
+    /// box); where it goes.
+    pub plate: PlateSpec,
+    pub box_mode: BoxMode,
+    pub highlight: Highlight,
+    /// The highlight color (the spoken word's box with [`Highlight::Box`]).
+    pub highlight_color: Color,
+    pub entrance: Entrance,
+    pub entrance_frames: u64,
+}
+
+impl CaptionsPlan {
+    /// Whether frame `frame` of `line` differs from the frames around it only by the word
+    /// spoken and the words started: no word is part-way through an animation.
+    pub fn settled(&self, line: &CaptionLine, frame: u64) -> bool {
+        let moving = |w: &WordSpan, n: u64| w.start <= frame && frame < w.start + n;
+        let entering = !matches!(self.entrance, Entrance::None | Entrance::Appear)
+            && line.words.iter().any(|w| moving(w, self.entrance_frames));
+        let popping = matches!(self.highlight, Highlight::Pop(_)) && line.words.iter().any(|w| moving(w, POP_FRAMES));
+        !entering && !popping
+    }
 }
 
 /// Parses SRT or WebVTT into words with frame timings. Each cue's duration is shared among
@@ -285,8 +351,20 @@ struct Look {
     max_width: f32,
     color: Color,
     highlight: Color,
-    plate: Option<PlateSpec>,
+    stroke: Option<(Color, f32)>,
+    shadow: Option<crate::text::ShadowSpec>,
 }
+
+const BOX_MODES: &[(&str, BoxMode)] = &[("line", BoxMode::Line), ("word", BoxMode::Word), ("none", BoxMode::None)];
+const HIGHLIGHTS: &[(&str, Highlight)] =
+    &[("color", Highlight::Color), ("box", Highlight::Box), ("pop", Highlight::Pop(1.2)), ("none", Highlight::None)];
+const ENTRANCES: &[(&str, Entrance)] = &[
+    ("none", Entrance::None),
+    ("appear", Entrance::Appear),
+    ("fade", Entrance::Fade),
+    ("pop", Entrance::Pop),
+    ("rise", Entrance::Rise),
+];
 
 fn layout(
     ck: &mut Checker,
@@ -312,7 +390,7 @@ fn layout(
         st.color.as_deref().map(|c| ck.color("captions.style.color", c, palette)).unwrap_or_else(|| {
             palette.get("text").and_then(|c| super::color::parse_literal(c)).unwrap_or(Color::WHITE)
         });
-    let highlight =
+    let highlight_color =
         st.highlight_color.as_deref().map(|c| ck.color("captions.style.highlightColor", c, palette)).unwrap_or_else(
             || {
                 palette
@@ -321,26 +399,50 @@ fn layout(
                     .unwrap_or(Color::from_rgba8(255, 209, 102, 255))
             },
         );
-    let plate = match &st.plate {
-        Some(b) => Some(PlateSpec {
-            color: b
-                .color
-                .as_deref()
-                .map(|c| ck.color("captions.style.box.color", c, palette))
-                .unwrap_or(Color::from_rgba8(0, 0, 0, 160)),
-            padding: if b.padding.is_some() {
-                ctx.nonneg(ck, "captions.style.box.padding", &b.padding, Axis::W)
-            } else {
-                size * 0.3
-            },
-            radius: if b.corner_radius.is_some() {
-                ctx.nonneg(ck, "captions.style.box.cornerRadius", &b.corner_radius, Axis::W)
-            } else {
-                size * 0.2
-            },
-        }),
-        None => Some(PlateSpec { color: Color::from_rgba8(0, 0, 0, 160), padding: size * 0.3, radius: size * 0.2 }),
+    let box_mode = match st.box_mode.as_deref() {
+        None => BoxMode::Line,
+        Some(m) => ck.pick("captions.style.boxMode", m, BOX_MODES).unwrap_or(BoxMode::Line),
     };
+    let b = st.plate.clone().unwrap_or_default();
+    let plate = PlateSpec {
+        color: b
+            .color
+            .as_deref()
+            .map(|c| ck.color("captions.style.box.color", c, palette))
+            .unwrap_or(Color::from_rgba8(0, 0, 0, 160)),
+        padding: if b.padding.is_some() {
+            ctx.nonneg(ck, "captions.style.box.padding", &b.padding, Axis::W).min(size * 4.0)
+        } else {
+            size * 0.3
+        },
+        radius: if b.corner_radius.is_some() {
+            ctx.nonneg(ck, "captions.style.box.cornerRadius", &b.corner_radius, Axis::W)
+        } else {
+            size * 0.2
+        },
+    };
+    if st.plate.is_some() && box_mode == BoxMode::None {
+        ck.warn("captions.style.box", "ignored: boxMode is \"none\"");
+    }
+    let mut highlight = match st.highlight.as_deref() {
+        None => Highlight::Color,
+        Some(h) => ck.pick("captions.style.highlight", h, HIGHLIGHTS).unwrap_or(Highlight::Color),
+    };
+    if let Highlight::Pop(s) = &mut highlight {
+        *s = ck.range("captions.style.highlightScale", st.highlight_scale, 1.0, 2.0, 1.2) as f32;
+    } else if st.highlight_scale.is_some() {
+        ck.warn("captions.style.highlightScale", "ignored: the scale is for highlight \"pop\"");
+    }
+    let entrance = match st.word_entrance.as_deref() {
+        None => Entrance::None,
+        Some(e) => ck.pick("captions.style.wordEntrance", e, ENTRANCES).unwrap_or(Entrance::None),
+    };
+    let entrance_frames = ck.frames("captions.style.wordEntranceFrames", st.word_entrance_frames, 1, 5).min(600);
+    if entrance_frames > 60 {
+        ck.err("captions.style.wordEntranceFrames", format!("expected 1..=60, found {entrance_frames}"));
+    }
+    let stroke = super::text::stroke(ck, ctx, "captions.style.stroke", st.stroke.as_ref(), (size / 12.0).max(1.0));
+    let shadow = super::text::shadow(ck, ctx, "captions.style.shadow", st.shadow.as_ref(), size);
     let weight = match st.font_weight {
         None => 700,
         Some(w) if (100..=900).contains(&w) => w as u16,
@@ -413,6 +515,8 @@ fn layout(
     if !ck.problems.is_empty() {
         return None;
     }
+    // A line's box stays inside the safe area: the text wraps inside its padding.
+    let pad = if box_mode == BoxMode::Line { plate.padding } else { 0.0 };
     let look = Look {
         source: if words_from_json { "captions.words" } else { "captions.asset" },
         warned: std::cell::Cell::new(false),
@@ -420,10 +524,11 @@ fn layout(
         weight,
         uppercase: st.uppercase == Some(true),
         size,
-        max_width: (w - left - right).max(1.0),
+        max_width: (w - left - right - 2.0 * pad).max(size),
         color,
-        highlight,
-        plate,
+        highlight: highlight_color,
+        stroke,
+        shadow,
     };
     let pause = fps.frames_for_seconds(PAUSE_SECONDS).max(1);
     let mut lines = Vec::new();
@@ -440,7 +545,20 @@ fn layout(
             lines[i].end = next;
         }
     }
-    Some(CaptionsPlan { uid: super::next_uid(), lines, x, y, anchor_y })
+    Some(CaptionsPlan {
+        uid: super::next_uid(),
+        lines,
+        x,
+        y,
+        anchor_y,
+        size,
+        plate,
+        box_mode,
+        highlight,
+        highlight_color,
+        entrance,
+        entrance_frames,
+    })
 }
 
 /// Lays out `words` as one caption line, or, when they take more than two lines of text
@@ -454,7 +572,8 @@ fn lay_out(ck: &mut Checker, ctx: &mut Ctx, words: &[Word], look: &Look, out: &m
     spec.align = Align::Center;
     spec.max_lines = (words.len() == 1).then_some(2);
     spec.color = look.color;
-    spec.plate = look.plate;
+    spec.stroke = look.stroke;
+    spec.shadow = look.shadow;
     let plain = ctx.fonts.layout(&spec);
     if plain.lines > 2 && words.len() > 1 {
         let mid = words.len().div_ceil(2);
@@ -466,27 +585,57 @@ fn lay_out(ck: &mut Checker, ctx: &mut Ctx, words: &[Word], look: &Look, out: &m
         super::text::warn_missing(ck, look.source, &plain);
     }
     spec.color = look.highlight;
-    spec.plate = look.plate.map(|p| PlateSpec { color: Color::TRANSPARENT, ..p });
     let high = ctx.fonts.layout(&spec);
-    // Word k spans the glyphs after the (k-1)-th word end up to the k-th, on the line of
-    // its first glyph.
-    let mut spans = Vec::new();
+    // Word k spans the glyphs after the (k-1)-th word's end up to its own, on the line of
+    // its first glyph; spaces have no ink.
+    let mut inks = Vec::new();
     let mut it = plain.glyphs.iter().peekable();
     for w in words {
+        // A timed "word" may hold spaces ("New York"): it ends at its last piece's end.
+        let mut pieces = w.text.split_whitespace().count().max(1);
         let (mut x0, mut x1, mut line) = (f32::INFINITY, f32::NEG_INFINITY, None);
         for g in it.by_ref() {
-            let first = *line.get_or_insert(g.line);
-            if g.line == first {
-                x0 = x0.min(g.x0);
-                x1 = x1.max(g.x1);
+            if !g.blank {
+                let first = *line.get_or_insert(g.line);
+                if g.line == first {
+                    x0 = x0.min(g.x0);
+                    x1 = x1.max(g.x1);
+                }
             }
             if g.word_end {
-                break;
+                pieces -= 1;
+                if pieces == 0 {
+                    break;
+                }
             }
         }
-        let band = line.and_then(|l| plain.bands.get(l));
-        let (y0, y1) = band.map_or((0.0, plain.pixmap.height() as f32), |b| (b.top, b.bottom));
-        spans.push((w.start, w.end, x0, x1, y0, y1));
+        inks.push((line.unwrap_or(0), x0, x1));
+    }
+    let (pw, ph) = (plain.pixmap.width() as i32, plain.pixmap.height() as i32);
+    let last_line = plain.bands.len().saturating_sub(1);
+    let mut spans = Vec::new();
+    for (k, (w, &(line, x0, x1))) in words.iter().zip(&inks).enumerate() {
+        let band = plain.bands.get(line);
+        let (y0, y1) = band.map_or((0.0, ph as f32), |b| (b.top, b.bottom));
+        let (x0, x1) = if x1 >= x0 { (x0, x1) } else { (0.0, 0.0) };
+        // The cell reaches halfway to the words beside it on its line (in either
+        // direction: a right-to-left line runs the other way), and to the pixmap's edges
+        // at a line's ends, its first line's top and its last line's bottom.
+        let beside = |j: usize| inks.get(j).filter(|i| i.0 == line && i.2 >= i.1);
+        let mut left = 0i32;
+        let mut right = pw;
+        for j in [k.wrapping_sub(1), k + 1] {
+            if let Some(&(_, ox0, ox1)) = beside(j) {
+                if ox0 + ox1 < x0 + x1 {
+                    left = left.max(((ox1 + x0) / 2.0).round() as i32);
+                } else {
+                    right = right.min(((x1 + ox0) / 2.0).round() as i32);
+                }
+            }
+        }
+        let top = if line == 0 { 0 } else { y0.round() as i32 };
+        let bottom = if line >= last_line { ph } else { y1.round() as i32 };
+        spans.push(WordSpan { start: w.start, end: w.end, ink: (x0, y0, x1, y1), cell: (left, top, right, bottom) });
     }
     let start = words.first().map(|w| w.start).unwrap_or(0);
     let end = words.last().map(|w| w.end).unwrap_or(start + 1);

@@ -124,26 +124,8 @@ pub(super) fn text(ck: &mut Checker, ctx: &mut Ctx, p: &str, l: &model::Layer) -
         },
         radius: ctx.nonneg(ck, &format!("{p}.box.cornerRadius"), &b.corner_radius, Axis::W),
     });
-    let stroke = l.stroke.as_ref().map(|s| {
-        let c =
-            s.color.as_deref().map(|c| ck.color(&format!("{p}.stroke.color"), c, ctx.palette)).unwrap_or(Color::BLACK);
-        let w = if s.width.is_some() {
-            ctx.nonneg(ck, &format!("{p}.stroke.width"), &s.width, Axis::W)
-        } else {
-            (size / 24.0).max(1.0)
-        };
-        (c, w.min(200.0))
-    });
-    let shadow = l.shadow.as_ref().map(|s| crate::text::ShadowSpec {
-        color: s
-            .color
-            .as_deref()
-            .map(|c| ck.color(&format!("{p}.shadow.color"), c, ctx.palette))
-            .unwrap_or(Color::from_rgba8(0, 0, 0, 160)),
-        dx: ck.range(&format!("{p}.shadow.offsetX"), s.offset_x, -500.0, 500.0, 0.0) as f32,
-        dy: ck.range(&format!("{p}.shadow.offsetY"), s.offset_y, -500.0, 500.0, size as f64 / 16.0) as f32,
-        blur: ck.range(&format!("{p}.shadow.blur"), s.blur, 0.0, 200.0, size as f64 / 10.0) as f32,
-    });
+    let stroke = stroke(ck, ctx, &format!("{p}.stroke"), l.stroke.as_ref(), (size / 24.0).max(1.0));
+    let shadow = shadow(ck, ctx, &format!("{p}.shadow"), l.shadow.as_ref(), size);
     let raw = l.text.clone().unwrap_or_else(|| {
         ck.err(format!("{p}.text"), "a text layer needs text");
         String::new()
@@ -246,4 +228,41 @@ pub(super) fn warn_weight(ck: &mut Checker, ctx: &mut Ctx, path: &str, family: &
         ),
         _ => {}
     }
+}
+
+/// An outline or border at `p`: its color (default black) and width (default `width`, at
+/// most 200 px).
+pub(super) fn stroke(
+    ck: &mut Checker,
+    ctx: &Ctx,
+    p: &str,
+    s: Option<&model::Stroke>,
+    width: f32,
+) -> Option<(Color, f32)> {
+    let s = s?;
+    let c = s.color.as_deref().map(|c| ck.color(&format!("{p}.color"), c, ctx.palette)).unwrap_or(Color::BLACK);
+    let w = if s.width.is_some() { ctx.nonneg(ck, &format!("{p}.width"), &s.width, Axis::W) } else { width };
+    Some((c, w.min(200.0)))
+}
+
+/// A drop shadow at `p`, its defaults in proportion to `size` (a text's size, or a
+/// picture's shorter side divided by ten).
+pub(super) fn shadow(
+    ck: &mut Checker,
+    ctx: &Ctx,
+    p: &str,
+    s: Option<&model::Shadow>,
+    size: f32,
+) -> Option<crate::text::ShadowSpec> {
+    let s = s?;
+    Some(crate::text::ShadowSpec {
+        color: s
+            .color
+            .as_deref()
+            .map(|c| ck.color(&format!("{p}.color"), c, ctx.palette))
+            .unwrap_or(Color::from_rgba8(0, 0, 0, 160)),
+        dx: ck.range(&format!("{p}.offsetX"), s.offset_x, -500.0, 500.0, 0.0) as f32,
+        dy: ck.range(&format!("{p}.offsetY"), s.offset_y, -500.0, 500.0, size as f64 / 16.0) as f32,
+        blur: ck.range(&format!("{p}.blur"), s.blur, 0.0, 200.0, size as f64 / 10.0) as f32,
+    })
 }

@@ -62,6 +62,18 @@ pub(crate) struct CaptionAt<'a> {
     pub line: &'a CaptionLine,
     /// The spoken word's index in `line.words`, if one is being spoken.
     pub word: Option<usize>,
+    /// The frame.
+    pub frame: u64,
+}
+
+impl CaptionAt<'_> {
+    /// What the caption's pixels depend on: the line, the spoken word, how many words have
+    /// come on screen, and the frame itself while a word is part-way through an animation.
+    pub fn key(&self) -> (u64, usize, Option<usize>, usize, Option<u64>) {
+        let started = self.line.words.iter().filter(|w| w.start <= self.frame).count();
+        let moving = (!self.plan.settled(self.line, self.frame)).then_some(self.frame);
+        (self.plan.uid, self.index, self.word, started, moving)
+    }
 }
 
 /// Everything frame `frame` of a plan shows.
@@ -88,8 +100,8 @@ impl<'a> Content<'a> {
         let caption = plan.captions.as_ref().and_then(|c| {
             let index = c.lines.iter().position(|l| l.start <= frame && frame < l.end)?;
             let line = &c.lines[index];
-            let word = line.words.iter().position(|w| w.0 <= frame && frame < w.1);
-            Some(CaptionAt { plan: c, index, line, word })
+            let word = line.words.iter().position(|w| w.start <= frame && frame < w.end);
+            Some(CaptionAt { plan: c, index, line, word, frame })
         });
         Content { picture, caption }
     }

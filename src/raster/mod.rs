@@ -2,6 +2,7 @@
 //! checked while planning, and degenerate geometry (a zero-sized box, a non-invertible
 //! transform) simply draws nothing.
 
+mod caption;
 mod fill;
 mod frame;
 mod layer;

@@ -54,8 +54,8 @@ enum Shows {
     /// Scene `uid`'s layers, each visible one's index and animated state, when every one
     /// of them is static content (see [`is_static`]).
     Layers(u64, Vec<(usize, layer::State)>),
-    /// Caption plan `uid`'s line, and the word highlighted on it if any.
-    Caption(u64, usize, Option<usize>),
+    /// Caption plan `uid`'s line, as [`super::frame::CaptionAt::key`] says.
+    Caption((u64, usize, Option<usize>, usize, Option<u64>)),
 }
 
 impl Shows {
@@ -63,7 +63,7 @@ impl Shows {
     fn owner(&self) -> (bool, u64) {
         match self {
             Shows::Layers(uid, _) => (false, *uid),
-            Shows::Caption(uid, ..) => (true, *uid),
+            Shows::Caption((uid, ..)) => (true, *uid),
         }
     }
 }
@@ -387,8 +387,8 @@ pub(super) fn paint(
     }
     if let Some(c) = content.caption {
         // The line on screen and its highlighted word: all a caption frame depends on.
-        let shows = Shows::Caption(c.plan.uid, c.index, c.word);
-        let paint = |o: &mut Pixmap| super::rgba::paint_caption(c, &mut o.as_mut()).into_iter().collect();
+        let shows = Shows::Caption(c.key());
+        let paint = |o: &mut Pixmap| super::caption::paint(c, &mut o.as_mut()).into_iter().collect();
         if !planes.blend_overlay(Some(shows), out, paint) {
             return false;
         }

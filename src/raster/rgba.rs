@@ -1,7 +1,7 @@
 //! The RGBA painter: any frame, painted with tiny-skia into a premultiplied RGBA canvas.
 //! What to paint comes from [`Content`]; this file only paints it.
 
-use super::frame::{CaptionAt, Content, Picture, Shot};
+use super::frame::{Content, Picture, Shot};
 use super::transition;
 use super::{fill, layer, Backgrounds, CanvasState, ClipFrames, Scratch};
 use crate::plan::{Fill, Plan};
@@ -23,7 +23,7 @@ pub(super) fn paint(plan: &Plan, content: &Content, out: &mut PixmapMut, scratch
             } else {
                 paint_scene(plan, shot, out, clips, &mut scratch.backgrounds);
             }
-            let caption = content.caption.and_then(|c| paint_caption(c, out));
+            let caption = content.caption.and_then(|c| super::caption::paint(c, out));
             // Over a cached (gradient) background, remember what was drawn, if every layer
             // can say; other backgrounds are painted whole every frame anyway.
             if !matches!(shot.scene.background, Fill::Gradient(_)) {
@@ -70,39 +70,8 @@ pub(super) fn paint(plan: &Plan, content: &Content, out: &mut PixmapMut, scratch
         }
     }
     if let Some(c) = content.caption {
-        paint_caption(c, out);
+        super::caption::paint(c, out);
     }
-}
-
-/// The caption line, with the word being spoken in its highlight color. Returns the
-/// rectangle it drew in (clipped to the canvas), if any.
-pub(super) fn paint_caption(c: CaptionAt, out: &mut PixmapMut) -> Option<layer::PixelRect> {
-    let (line, block) = (c.line, &c.line.plain);
-    let (mx, my) = block.origin;
-    let x = (c.plan.x - block.width / 2.0 - mx).round();
-    let y = (c.plan.y - c.plan.anchor_y * block.height - my).round();
-    let (x, y) = (x as i32, y as i32);
-    let full = |p: &tiny_skia::Pixmap| (0, 0, p.width() as i32, p.height() as i32);
-    crate::pixels::blit::over(out, &block.pixmap, x, y, 1.0, full(&block.pixmap));
-    // The spoken word only: its x range on its own line of text.
-    if let Some(&(_, _, x0, x1, y0, y1)) = c.word.and_then(|i| line.words.get(i)) {
-        if x1 > x0 && y1 > y0 {
-            let r = (x0.round() as i32, y0.floor() as i32, x1.round() as i32, y1.ceil() as i32);
-            crate::pixels::blit::over(out, &line.highlight.pixmap, x, y, 1.0, r);
-        }
-    }
-    let (pw, ph) = (
-        block.pixmap.width().max(line.highlight.pixmap.width()),
-        block.pixmap.height().max(line.highlight.pixmap.height()),
-    );
-    let clamp = |v: i32, max: u32| v.clamp(0, max as i32) as u32;
-    let r = (
-        clamp(x, out.width()),
-        clamp(y, out.height()),
-        clamp(x + pw as i32, out.width()),
-        clamp(y + ph as i32, out.height()),
-    );
-    (r.0 < r.2 && r.1 < r.3).then_some(r)
 }
 
 fn paint_scene(plan: &Plan, shot: Shot, pm: &mut PixmapMut, clips: ClipFrames, backgrounds: &mut Backgrounds) {

@@ -324,7 +324,8 @@ impl FontLibrary {
                 placed.push((phys, ox + g.x, ox + g.x + g.w));
                 let word_end =
                     spec.text.get(g.end..).is_none_or(|rest| rest.starts_with(char::is_whitespace) || rest.is_empty());
-                reveal.push(RevealGlyph { line: li, x0: ox + g.x, x1: ox + g.x + g.w, word_end });
+                let blank = spec.text.get(g.start..g.end).is_some_and(|t| t.chars().all(char::is_whitespace));
+                reveal.push(RevealGlyph { line: li, x0: ox + g.x, x1: ox + g.x + g.w, word_end, blank });
             }
         }
 
@@ -703,6 +704,8 @@ pub struct RevealGlyph {
     pub x1: f32,
     /// The glyph ends a word.
     pub word_end: bool,
+    /// The glyph is white space (it has an advance but no ink).
+    pub blank: bool,
 }
 
 /// The vertical extent of one line in the block's pixmap.

@@ -151,3 +151,88 @@ fn portrait_captions_sit_above_the_platforms_buttons() {
         assert!(paths.contains(&p), "{p} in {paths:?}");
     }
 }
+
+/// Columns holding pixels that match `want`, as (first, last).
+fn columns(img: &RgbaImage, want: impl Fn([u8; 4]) -> bool) -> Option<(u32, u32)> {
+    let cols: Vec<u32> = (0..img.width()).filter(|&x| (0..img.height()).any(|y| want(img.get_pixel(x, y).0))).collect();
+    Some((*cols.first()?, *cols.last()?))
+}
+
+fn white(p: [u8; 4]) -> bool {
+    p[0] > 220 && p[1] > 220 && p[2] > 220
+}
+
+fn green(p: [u8; 4]) -> bool {
+    p[1] > 200 && p[0] < 90 && p[2] < 90
+}
+
+const TWO: [(&str, u64, u64); 2] = [("Fresh", 0, 20), ("Roast", 20, 40)];
+
+#[test]
+fn words_enter_as_they_are_spoken() {
+    // `appear`: while the first word is spoken the second is not on screen; once both are
+    // spoken the frame equals the whole-line one.
+    let style = r#", "highlight": "none", "boxMode": "none""#;
+    let line = captioned(320, 180, &TWO, style);
+    let appear = captioned(320, 180, &TWO, &format!(r#"{style}, "wordEntrance": "appear""#));
+    let (all, first) = (reel::render_still(&line, 10), reel::render_still(&appear, 10));
+    let (a, f) = (columns(&all, white).expect("text"), columns(&first, white).expect("first word"));
+    assert_eq!(a.0, f.0, "the first word stays where the whole line puts it");
+    assert!(f.1 < (a.0 + a.1) / 2 + 10, "only the first word shows: {f:?} of {a:?}");
+    assert_eq!(reel::render_still(&line, 30), reel::render_still(&appear, 30));
+    // `fade`: a word part-way in is fainter than settled; `rise` starts lower.
+    let fade = captioned(320, 180, &TWO, &format!(r#"{style}, "wordEntrance": "fade", "wordEntranceFrames": 10"#));
+    let peak = |img: &RgbaImage| img.pixels().map(|p| p.0[0]).max().unwrap_or(0);
+    assert!(peak(&reel::render_still(&fade, 1)) < peak(&reel::render_still(&fade, 15)));
+    let rise = captioned(320, 180, &TWO, &format!(r#"{style}, "wordEntrance": "rise", "wordEntranceFrames": 10"#));
+    let top = |img: &RgbaImage| caption_rows(img).expect("text").0;
+    assert!(top(&reel::render_still(&rise, 0)) > top(&reel::render_still(&rise, 15)));
+}
+
+#[test]
+fn the_spoken_word_gets_a_box_or_pops() {
+    // `box`: a plate of the highlight colour behind the spoken word only, the text white.
+    let boxed = captioned(320, 180, &TWO, r#", "highlight": "box", "boxMode": "none""#);
+    let (one, two) = (reel::render_still(&boxed, 10), reel::render_still(&boxed, 30));
+    let (b1, b2) = (columns(&one, green).expect("a box"), columns(&two, green).expect("a box"));
+    let text = columns(&one, white).expect("text");
+    assert!(b1.0 + b1.1 < b2.0 + b2.1 && b1.1 < b2.1, "the box moves with the spoken word: {b1:?} then {b2:?}");
+    assert!(b1.0 < text.0, "the box pads the word: {b1:?} around text from {}", text.0);
+    // `pop`: the spoken word is drawn larger than the same word in `color`.
+    let color = captioned(320, 180, &TWO, r#", "highlight": "color", "boxMode": "none""#);
+    let pop = captioned(320, 180, &TWO, r#", "highlight": "pop", "highlightScale": 1.5, "boxMode": "none""#);
+    let width = |p: &reel::Plan| columns(&reel::render_still(p, 10), green).map(|(a, b)| b - a).unwrap_or(0);
+    let (plain, popped) = (width(&color), width(&pop));
+    assert!(popped as f32 > plain as f32 * 1.35, "popped {popped} px against {plain}");
+}
+
+#[test]
+fn outlines_shadows_and_a_box_per_word() {
+    // A red outline; a box per word: two separate plates of the box colour on the middle
+    // row of the text.
+    let style = r##", "highlight": "none", "stroke": {"color": "#ff0000", "width": 3},
+        "boxMode": "word", "box": {"color": "#0000ff", "padding": 6}"##;
+    let plan = captioned(320, 180, &TWO, style);
+    let img = reel::render_still(&plan, 30);
+    assert!(img.pixels().any(|p| p.0[0] > 200 && p.0[1] < 60 && p.0[2] < 60), "a red outline");
+    let blue = |p: [u8; 4]| p[2] > 200 && p[0] < 60 && p[1] < 60;
+    let rows = caption_rows(&img).expect("caption");
+    let y = (rows.0 + rows.1) / 2;
+    let runs = (1..img.width()).filter(|&x| blue(img.get_pixel(x, y).0) && !blue(img.get_pixel(x - 1, y).0)).count();
+    assert_eq!(runs, 2, "one box per word on row {y}");
+    // Style values that cannot be met are errors with their paths.
+    let json = r#"{"id": "c", "scenes": [{"id": "s", "durationFrames": 30}],
+        "captions": {"words": [{"text": "Hi", "startFrame": 0, "endFrame": 9}],
+        "style": {"highlight": "glow", "boxMode": "pill", "wordEntrance": "spin", "wordEntranceFrames": 0,
+                  "highlightScale": 3, "stroke": {"color": "nope"}}}}"#;
+    let ps = problems(json);
+    for p in [
+        "captions.style.highlight",
+        "captions.style.boxMode",
+        "captions.style.wordEntrance",
+        "captions.style.wordEntranceFrames",
+        "captions.style.stroke.color",
+    ] {
+        assert!(ps.iter().any(|x| x.path == p), "{p} in {ps:?}");
+    }
+}

@@ -193,3 +193,12 @@ pub fn write_clip_with(path: &Path, w: u32, h: u32, fps: &str, extra: &[&str], f
     drop(stdin);
     assert!(child.wait().expect("ffmpeg").success());
 }
+
+/// The problems planning `json` (with the test media) reports; panics when it plans.
+pub fn problems(json: &str) -> Vec<reel::Problem> {
+    let dir = media_dir();
+    match plan(json, dir.path()) {
+        Err(reel::Error::Invalid(p)) => p.0,
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+}

@@ -134,7 +134,8 @@ fn start_render(dir: &std::path::Path, composition: &str) -> std::process::Child
 }
 
 /// A frame of two hundred canvas-sized radial gradients takes many seconds to paint; Ctrl-C
-/// stops it between layers, not after the frame (it took 7.8 s to stop).
+/// stops it between layers, not after the frame (it took 7.8 s to stop; a layer takes
+/// about 0.1 s, and the bound leaves room for a machine busy with the other tests).
 #[test]
 fn ctrl_c_stops_within_a_slow_frame() {
     let dir = tempfile::tempdir().expect("dir");
@@ -149,7 +150,7 @@ fn ctrl_c_stops_within_a_slow_frame() {
     let sent = std::time::Instant::now();
     Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
     let status = child.wait().expect("wait");
-    assert!(sent.elapsed().as_secs_f64() < 1.0, "Ctrl-C took {:?}", sent.elapsed());
+    assert!(sent.elapsed().as_secs_f64() < 3.0, "Ctrl-C took {:?}", sent.elapsed());
     assert_eq!(status.code(), Some(130));
     assert_eq!(files_in(dir.path()), ["slow.json"], "no output and no temporary file remain");
 }

@@ -4,14 +4,6 @@
 use crate::common::*;
 use reel::Error;
 
-fn problems(json: &str) -> Vec<reel::Problem> {
-    let dir = media_dir();
-    match plan(json, dir.path()) {
-        Err(Error::Invalid(p)) => p.0,
-        other => panic!("expected Invalid, got {other:?}"),
-    }
-}
-
 fn has(ps: &[reel::Problem], path: &str, needle: &str) {
     assert!(
         ps.iter().any(|p| p.path == path && p.message.contains(needle)),
