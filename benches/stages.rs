@@ -164,6 +164,7 @@ fn audio(c: &mut Criterion) {
     let plan = AudioPlan {
         voice: vec![Placed { samples: tone(1000.0, 40.0).into(), start: 48000, gain: 1.0 }],
         music: Some(Music {
+            offset: 0,
             clip: Placed { samples: tone(200.0, 20.0).into(), start: 0, gain: 0.5 },
             looped: true,
             fade_in: 48000,

@@ -231,6 +231,8 @@ pub struct Music {
     pub clip: Placed,
     /// Repeat to the end of the video.
     pub looped: bool,
+    /// Sample frames of the file skipped at its start (a loop repeats the whole file).
+    pub offset: u64,
     /// Fade in, in sample frames, from the music's start.
     pub fade_in: u64,
     /// Fade out, in sample frames, ending where the music ends.
@@ -468,7 +470,7 @@ impl MixStream {
             let release = 1.0 - (-1.0 / (0.400 * RATE as f32)).exp();
             let len = m.clip.samples.frames() as u64;
             // Where the music ends: the video's end when looping, else the file's end.
-            let stop = if m.looped { total } else { (m.clip.start + len).min(total) };
+            let stop = if m.looped { total } else { (m.clip.start + len.saturating_sub(m.offset)).min(total) };
             for f in a..b {
                 let duck = match duck_target {
                     Some(target) => {
@@ -482,14 +484,15 @@ impl MixStream {
                     continue;
                 }
                 let since = f - m.clip.start;
-                if !m.looped && since >= len {
+                let at = since + m.offset;
+                if !m.looped && at >= len {
                     continue;
                 }
                 let until = stop.saturating_sub(f + 1);
                 let fin = if m.fade_in > 0 { (since as f32 / m.fade_in as f32).min(1.0) } else { 1.0 };
                 let fout = if m.fade_out > 0 { (until as f32 / m.fade_out as f32).min(1.0) } else { 1.0 };
                 let g = m.clip.gain * (fin * fout * duck);
-                let (l, r) = reader.frame((since % len) as usize);
+                let (l, r) = reader.frame((at % len) as usize);
                 let o = ((f - a) * 2) as usize;
                 out[o] += l * g;
                 out[o + 1] += r * g;
@@ -538,6 +541,7 @@ mod tests {
         let plan = AudioPlan {
             voice: vec![Placed { samples: tone(1000.0, 1.0, 0.9).into(), start: RATE as u64 / 3, gain: 2.0 }],
             music: Some(Music {
+                offset: 0,
                 clip: Placed { samples: tone(200.0, 0.7, 0.5).into(), start: 100, gain: 1.0 },
                 looped: true,
                 fade_in: 4800,
@@ -584,6 +588,7 @@ mod tests {
             AudioPlan {
                 voice: vec![Placed { samples: sound(0.5, 700.0).into(), start: 1000, gain: 1.5 }],
                 music: Some(Music {
+                offset: 0,
                     clip: Placed { samples: sound(0.3, 90.0).into(), start: 0, gain: 0.8 },
                     looped: true,
                     fade_in: 100,
@@ -604,6 +609,7 @@ mod tests {
         let plan = AudioPlan {
             voice: vec![Placed { samples: tone(1000.0, 1.0, 0.3).into(), start: RATE as u64, gain: 1.0 }],
             music: Some(Music {
+                offset: 0,
                 clip: Placed { samples: tone(200.0, 0.5, 0.3).into(), start: 0, gain: 1.0 },
                 looped: true,
                 fade_in: 0,

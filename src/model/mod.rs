@@ -59,6 +59,11 @@ pub struct Composition {
     pub total_duration_frames: Option<i64>,
     /// The scenes, at least one.
     pub scenes: Vec<Scene>,
+    /// Layers drawn over every scene and transition, under the captions (a logo, a
+    /// watermark): timed on the whole video, `fromFrame` counting from its first frame.
+    /// Text, images and shapes; not video.
+    #[serde(default)]
+    pub overlays: Vec<Layer>,
     /// Palette, typography and motion defaults.
     #[serde(default)]
     pub style: Style,
@@ -98,7 +103,8 @@ pub struct Background {
     /// `color`, `gradient`, `image` or `video`.
     #[serde(rename = "type")]
     pub type_: String,
-    /// For `color`.
+    /// For `color`: the color. For `image` and `video`: what shows where the picture does
+    /// not cover the canvas (`contain`), by default the palette's `background`.
     pub color: Option<String>,
     /// `linear` or `radial`.
     pub kind: Option<String>,
@@ -277,6 +283,14 @@ pub struct Layer {
     pub shape: Option<String>,
     /// Color or gradient.
     pub fill: Option<StrOr<Gradient>>,
+    /// A line's first end, x (a Length on the width), with `y1`, `x2`, `y2`.
+    pub x1: Option<Length>,
+    /// A line's first end, y.
+    pub y1: Option<Length>,
+    /// A line's second end, x.
+    pub x2: Option<Length>,
+    /// A line's second end, y.
+    pub y2: Option<Length>,
 }
 
 /// An enter or exit animation.
@@ -438,6 +452,8 @@ pub struct Music {
     /// Loop to the end (default true).
     #[serde(rename = "loop")]
     pub looped: Option<bool>,
+    /// Seconds into the file where the music starts (a loop repeats the whole file).
+    pub trim_start: Option<f64>,
     /// Fade in length.
     pub fade_in_frames: Option<i64>,
     /// Fade out length.

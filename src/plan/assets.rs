@@ -261,6 +261,9 @@ pub(super) struct ClipFields {
     pub(super) rate: Option<f64>,
     pub(super) looped: Option<bool>,
     pub(super) volume: Option<f64>,
+    /// The largest Ken Burns zoom the clip is drawn at (1 without one): it is decoded that
+    /// much larger, so zooming in stays sharp.
+    pub(super) zoom: f32,
 }
 
 /// Registers one use of a clip; returns its index in `Plan::clips`.
@@ -302,7 +305,7 @@ pub(super) fn clip(
     let (iw, ih) = (info.width as f32, info.height as f32);
     let s = {
         let (sx, sy) = fit.scale(iw, ih, bw, bh);
-        sx.max(sy)
+        sx.max(sy) * m.zoom.max(1.0)
     }
     .min(1.0);
     let out = (((iw * s).round() as u32).max(1), ((ih * s).round() as u32).max(1));

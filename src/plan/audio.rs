@@ -67,7 +67,9 @@ pub(super) fn audio(
             let amount = ck.range("audio.music.duck.amountDb", d.amount_db, -60.0, 0.0, -12.0) as f32;
             Some(Duck { amount_db: amount })
         });
-        Some((w, m.looped.unwrap_or(true), fade_in, fade_out, duck))
+        let offset = ck.range("audio.music.trimStart", m.trim_start, 0.0, 86_400.0, 0.0);
+        let offset = (offset * RATE as f64).round() as u64;
+        Some((w, m.looped.unwrap_or(true), fade_in, fade_out, duck, offset))
     });
     let tracks: Vec<Want> = a
         .tracks
@@ -93,12 +95,14 @@ pub(super) fn audio(
     // for looped music. A mix decodes no further.
     let end = fps.sample_at(target, RATE);
     let looped = music.as_ref().filter(|m| m.1).map(|m| m.0.key.as_str());
+    // Music that starts into its file needs that much more of it.
+    let skipped = |key: &str| music.as_ref().filter(|m| m.0.key == key).map_or(0, |m| m.5);
     let playable = |key: &str| -> usize {
         if looped == Some(key) {
             return usize::MAX;
         }
         let first = all.iter().filter(|w| w.key == key).map(|w| fps.sample_at(w.start, RATE)).min();
-        first.map_or(0, |s| end.saturating_sub(s).try_into().unwrap_or(usize::MAX))
+        first.map_or(0, |s| (end.saturating_sub(s) + skipped(key)).try_into().unwrap_or(usize::MAX))
     };
     let decoded: HashMap<String, Result<Source, String>> = files
         .par_iter()
@@ -120,10 +124,17 @@ pub(super) fn audio(
     };
     AudioPlan {
         voice: voice.iter().filter_map(place).collect(),
-        music: music.and_then(|(w, looped, fi, fo, duck)| {
+        music: music.and_then(|(w, looped, fi, fo, duck, offset)| {
+            let clip = place(&w)?;
+            let len = clip.samples.frames() as u64;
+            if offset > 0 && offset >= len {
+                let secs = len as f64 / RATE as f64;
+                ck.err("audio.music.trimStart", format!("the file is {secs:.3} s long; trimStart is past its end"));
+            }
             Some(Music {
-                clip: place(&w)?,
+                clip,
                 looped,
+                offset,
                 fade_in: fps.sample_at(fi, RATE),
                 fade_out: fps.sample_at(fo, RATE).min(end),
                 duck,

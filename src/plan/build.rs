@@ -3,6 +3,9 @@
 //! file of its own (see `plan/mod.rs`), all pushing problems into one [`Checker`] and
 //! returning a best-effort value so that later checks still run.
 
+/// The scene index overlays are planned under (their images are resident all along).
+pub(super) const OVERLAY_SCENE: usize = usize::MAX;
+
 use super::color;
 use super::*;
 use super::{assets::*, audio::*, check::*, layers::*, timing::*};
@@ -209,6 +212,9 @@ pub fn build(comp: &Composition, parse_warnings: &[Problem], opts: &PlanOptions)
     if comp.scenes.len() > lim.max_scenes {
         ck.err("scenes", format!("{} scenes; the limit is {}", comp.scenes.len(), lim.max_scenes));
     }
+    if comp.overlays.len() > lim.max_layers {
+        ck.err("overlays", format!("{} overlays; the limit is {}", comp.overlays.len(), lim.max_layers));
+    }
     let mut ids = HashSet::new();
     for (i, s) in comp.scenes.iter().enumerate() {
         if s.id.trim().is_empty() {
@@ -249,6 +255,12 @@ pub fn build(comp: &Composition, parse_warnings: &[Problem], opts: &PlanOptions)
                     }
                 }
             }
+        }
+    }
+    for (j, l) in comp.overlays.iter().enumerate().filter(|(_, l)| l.kind == "image") {
+        match &l.asset {
+            Some(k) => keys.push((format!("overlays[{j}].asset"), k.clone())),
+            None => ck.err(format!("overlays[{j}].asset"), "an image layer needs an asset"),
         }
     }
     let mut resolved: Vec<(String, std::path::PathBuf)> = Vec::new();
@@ -310,7 +322,7 @@ pub fn build(comp: &Composition, parse_warnings: &[Problem], opts: &PlanOptions)
     }
     // The soundtrack (voiceover, music) decodes on its own thread while the scenes are
     // planned (their images decoded); its problems are listed after the scenes' as before.
-    let (sound, (scenes, captions, clips, images)) = std::thread::scope(|scope| {
+    let (sound, (scenes, overlay, captions, clips, images)) = std::thread::scope(|scope| {
         let sound = scope.spawn(|| {
             let mut ack = Checker::new(Vec::new());
             let plan = audio(&mut ack, comp.audio.as_ref(), opts.assets.as_ref(), fps, target);
@@ -347,6 +359,18 @@ pub fn build(comp: &Composition, parse_warnings: &[Problem], opts: &PlanOptions)
                 None => Fill::Solid(gap),
                 Some(bg) => background(&mut ck, &mut ctx, &format!("{p}.background"), bg, lens[i]),
             };
+            let matte = match &s.background {
+                Some(StrOr::Obj(b)) if matches!(b.type_.as_str(), "image" | "video") => match &b.color {
+                    // Over black: a frame is opaque.
+                    Some(c) => {
+                        let c = ck.color(&format!("{p}.background.color"), c, &comp.style.color_palette);
+                        let a = c.alpha();
+                        Color::from_rgba(c.red() * a, c.green() * a, c.blue() * a, 1.0).unwrap_or(Color::BLACK)
+                    }
+                    None => gap,
+                },
+                _ => gap,
+            };
             let mut layers = Vec::new();
             for (j, l) in s.layers.iter().enumerate() {
                 if opts.cancelled() {
@@ -362,10 +386,34 @@ pub fn build(comp: &Composition, parse_warnings: &[Problem], opts: &PlanOptions)
                 start: starts[i],
                 len: lens[i],
                 background,
+                matte,
                 layers,
                 transition: transitions[i],
             });
         }
+
+        // Overlays: a scene of its own over the whole video, with nothing under its layers.
+        ctx.scene = OVERLAY_SCENE;
+        ctx.scene_start = 0;
+        let mut layers = Vec::new();
+        for (j, l) in comp.overlays.iter().enumerate() {
+            let p = format!("overlays[{j}]");
+            if l.kind == "video" {
+                ck.err(format!("{p}.type"), "an overlay is text, an image or a shape; a video belongs in a scene");
+            } else if let Some(lp) = layer(&mut ck, &mut ctx, &p, l, target) {
+                layers.push(lp);
+            }
+        }
+        let overlay = (!layers.is_empty()).then(|| ScenePlan {
+            uid: super::next_uid(),
+            id: "overlays".into(),
+            start: 0,
+            len: target,
+            background: Fill::Solid(Color::TRANSPARENT),
+            matte: Color::TRANSPARENT,
+            layers,
+            transition: None,
+        });
 
         let captions =
             comp.captions.as_ref().and_then(|c| captions::build(&mut ck, &mut ctx, c, opts.assets.as_ref(), fps));
@@ -377,7 +425,10 @@ pub fn build(comp: &Composition, parse_warnings: &[Problem], opts: &PlanOptions)
         // plan); uses come scene by scene, so a repeated span is the last one.
         let mut index: HashMap<*const ImageSource, usize> = HashMap::new();
         for (scene, source) in std::mem::take(&mut ctx.image_uses) {
-            let span = (starts[scene], starts[scene] + lens[scene]);
+            let span = match scene {
+                OVERLAY_SCENE => (0, target),
+                _ => (starts[scene], starts[scene] + lens[scene]),
+            };
             match index.get(&Arc::as_ptr(&source)) {
                 Some(&i) if images[i].spans.last() == Some(&span) => {}
                 Some(&i) => images[i].spans.push(span),
@@ -387,7 +438,7 @@ pub fn build(comp: &Composition, parse_warnings: &[Problem], opts: &PlanOptions)
                 }
             }
         }
-        (sound.join(), (scenes, captions, clips, images))
+        (sound.join(), (scenes, overlay, captions, clips, images))
     });
     if opts.cancelled() {
         return Err(Error::Cancelled);
@@ -429,6 +480,7 @@ pub fn build(comp: &Composition, parse_warnings: &[Problem], opts: &PlanOptions)
         frames: target,
         gap,
         scenes,
+        overlay,
         timeline_end,
         duration,
         poster_frame,

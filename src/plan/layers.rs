@@ -54,16 +54,18 @@ pub(super) fn background(
             "video" => {
                 let fit = fit(ck, p, b.fit.as_deref(), Fit::Cover);
                 let radius = ctx.nonneg(ck, &format!("{p}.cornerRadius"), &b.corner_radius, Axis::W);
+                let kb = ken_burns(ck, &format!("{p}.kenBurns"), b.ken_burns.as_ref());
                 let m = ClipFields {
                     trim_start: b.trim_start,
                     trim_end: b.trim_end,
                     rate: b.playback_rate,
                     looped: b.looped,
                     volume: b.volume,
+                    zoom: max_zoom(kb),
                 };
                 let (w, h) = (ctx.w, ctx.h);
                 match clip(ck, ctx, p, b.asset.as_deref(), &m, fit, (w, h), 0, scene_len) {
-                    Some(clip) => Fill::Video(VideoRef { clip, fit, corner_radius: radius }),
+                    Some(clip) => Fill::Video(VideoRef { clip, fit, corner_radius: radius, ken_burns: kb }),
                     None => Fill::Solid(Color::BLACK),
                 }
             }
@@ -134,6 +136,11 @@ pub(super) fn ken_burns(ck: &mut Checker, p: &str, kb: Option<&model::KenBurns>)
     let to = point("to", &kb.to);
     let easing = ck.easing(&format!("{p}.easing"), kb.easing.as_deref(), Easing::Linear);
     Some(KenBurnsPlan { from, to, easing })
+}
+
+/// The largest zoom a Ken Burns move reaches (1 without one).
+fn max_zoom(kb: Option<KenBurnsPlan>) -> f32 {
+    kb.map_or(1.0, |k| k.from.0.max(k.to.0).max(1.0))
 }
 
 pub(super) fn motion(
@@ -218,8 +225,8 @@ pub(super) fn layer(ck: &mut Checker, ctx: &mut Ctx, p: &str, l: &model::Layer, 
         );
     }
     let len = ck.frames(&format!("{p}.durationFrames"), l.duration_frames, 1, scene_len.saturating_sub(start).max(1));
-    let x = ctx.len_opt(ck, &format!("{p}.x"), &l.x, Axis::W).unwrap_or(ctx.w / 2.0);
-    let y = ctx.len_opt(ck, &format!("{p}.y"), &l.y, Axis::H).unwrap_or(ctx.h / 2.0);
+    let mut x = ctx.len_opt(ck, &format!("{p}.x"), &l.x, Axis::W).unwrap_or(ctx.w / 2.0);
+    let mut y = ctx.len_opt(ck, &format!("{p}.y"), &l.y, Axis::H).unwrap_or(ctx.h / 2.0);
     let bw = ctx.len_opt(ck, &format!("{p}.width"), &l.width, Axis::W);
     let bh = ctx.len_opt(ck, &format!("{p}.height"), &l.height, Axis::H);
     for (name, v) in [("width", bw), ("height", bh)] {
@@ -227,7 +234,7 @@ pub(super) fn layer(ck: &mut Checker, ctx: &mut Ctx, p: &str, l: &model::Layer, 
             ck.err(format!("{p}.{name}"), format!("expected a Length >= 0, found {}", v.unwrap_or(0.0)));
         }
     }
-    let anchor = match &l.anchor {
+    let mut anchor = match &l.anchor {
         None => (0.5, 0.5),
         Some(a) => ck.pick(&format!("{p}.anchor"), a, ANCHORS).unwrap_or((0.5, 0.5)),
     };
@@ -276,21 +283,43 @@ pub(super) fn layer(ck: &mut Checker, ctx: &mut Ctx, p: &str, l: &model::Layer, 
                 .and_then(|(_, r)| r.as_ref().ok())
                 .map(|i| (i.width as f32, i.height as f32));
             let (w, h) = layer_box(bw, bh, natural.unwrap_or((1.0, 1.0)));
+            let kb = ken_burns(ck, &format!("{p}.kenBurns"), l.ken_burns.as_ref());
             let m = ClipFields {
                 trim_start: l.trim_start,
                 trim_end: l.trim_end,
                 rate: l.playback_rate,
                 looped: l.looped,
                 volume: l.volume,
+                zoom: max_zoom(kb),
             };
             let clip = clip(ck, ctx, p, l.asset.as_deref(), &m, fit, (w.max(1.0), h.max(1.0)), start, len)?;
-            (w, h, Content::Video(VideoRef { clip, fit, corner_radius: radius }))
+            (w, h, Content::Video(VideoRef { clip, fit, corner_radius: radius, ken_burns: kb }))
         }
         _ => {
             let kind = match &l.shape {
                 None => ShapeKind::Rect,
                 Some(s) => ck.pick(&format!("{p}.shape"), s, SHAPES).unwrap_or(ShapeKind::Rect),
             };
+            if kind == ShapeKind::Line {
+                let (w, h, shape) = line(ck, ctx, p, l, &mut x, &mut y, &mut anchor);
+                return Some(LayerPlan {
+                    start,
+                    len,
+                    x,
+                    y,
+                    w,
+                    h,
+                    anchor,
+                    opacity,
+                    rotation,
+                    scale,
+                    enter,
+                    exit,
+                    tracks,
+                    content: Content::Shape(shape),
+                    decor: Decor::default(),
+                });
+            }
             let fill = match &l.fill {
                 // Generators write a shape's colour as `color`: it is the fill then.
                 None if l.color.is_some() => {
@@ -320,11 +349,102 @@ pub(super) fn layer(ck: &mut Checker, ctx: &mut Ctx, p: &str, l: &model::Layer, 
             (
                 bw.unwrap_or(ctx.w),
                 bh.unwrap_or(ctx.h),
-                Content::Shape(ShapePlan { kind, fill, stroke, corner_radius: radius }),
+                Content::Shape(ShapePlan { kind, fill, stroke, corner_radius: radius, ends: None }),
             )
         }
     };
-    Some(LayerPlan { start, len, x, y, w, h, anchor, opacity, rotation, scale, enter, exit, tracks, content })
+    // Pictures take a shadow and a border (`stroke`); shapes a shadow (their stroke is
+    // their own outline); text draws its shadow itself.
+    let decor = match &content {
+        Content::Image(_) | Content::Video(_) | Content::Shape(_) => {
+            let side = w.min(h).max(1.0);
+            let (radius, oval, border) = match &content {
+                Content::Image(i) => (i.corner_radius, false, true),
+                Content::Video(v) => (v.corner_radius, false, true),
+                Content::Shape(s) => (s.corner_radius, s.kind == ShapeKind::Ellipse, false),
+                Content::Text(_) => (0.0, false, false),
+            };
+            Decor {
+                shadow: super::text::shadow(ck, ctx, &format!("{p}.shadow"), l.shadow.as_ref(), side / 10.0),
+                border: if border {
+                    super::text::stroke(ck, ctx, &format!("{p}.stroke"), l.stroke.as_ref(), (side / 100.0).max(1.0))
+                } else {
+                    None
+                },
+                radius,
+                oval,
+            }
+        }
+        Content::Text(_) => Decor::default(),
+    };
+    Some(LayerPlan { start, len, x, y, w, h, anchor, opacity, rotation, scale, enter, exit, tracks, content, decor })
+}
+
+/// A line shape: from (`x1`, `y1`) to (`x2`, `y2`) when they are given (its box is then
+/// the two ends' bounding box, anchored at its top-left), else across the middle of its
+/// box. Its colour is `stroke.color`, else `color`, else a solid `fill`, else white; its
+/// width `stroke.width`, else 4 pixels.
+fn line(
+    ck: &mut Checker,
+    ctx: &Ctx,
+    p: &str,
+    l: &model::Layer,
+    x: &mut f32,
+    y: &mut f32,
+    anchor: &mut (f32, f32),
+) -> (f32, f32, ShapePlan) {
+    let solid_fill = match &l.fill {
+        Some(StrOr::Str(c)) => Some(ck.color(&format!("{p}.fill"), c, ctx.palette)),
+        Some(StrOr::Obj(_)) => {
+            ck.warn(format!("{p}.fill"), "ignored: a line is drawn in one colour, not a gradient");
+            None
+        }
+        None => None,
+    };
+    if l.shadow.is_some() {
+        ck.warn(format!("{p}.shadow"), "ignored: a line casts no shadow");
+    }
+    let color = l.color.as_deref().map(|c| ck.color(&format!("{p}.color"), c, ctx.palette));
+    let stroke = l.stroke.clone().unwrap_or_default();
+    let stroke_color = stroke.color.as_deref().map(|c| ck.color(&format!("{p}.stroke.color"), c, ctx.palette));
+    let width =
+        if stroke.width.is_some() { ctx.nonneg(ck, &format!("{p}.stroke.width"), &stroke.width, Axis::W) } else { 4.0 };
+    let color = stroke_color.or(color).or(solid_fill).unwrap_or(Color::WHITE);
+    let ends = [("x1", &l.x1, Axis::W), ("y1", &l.y1, Axis::H), ("x2", &l.x2, Axis::W), ("y2", &l.y2, Axis::H)];
+    let shape = |ends| ShapePlan {
+        kind: ShapeKind::Line,
+        fill: None,
+        stroke: Some((color, width.min(2000.0))),
+        corner_radius: 0.0,
+        ends,
+    };
+    if ends.iter().all(|e| e.1.is_none()) {
+        let w = ctx.len_opt(ck, &format!("{p}.width"), &l.width, Axis::W).unwrap_or(ctx.w);
+        let h = ctx.len_opt(ck, &format!("{p}.height"), &l.height, Axis::H).unwrap_or(0.0);
+        return (w, h, shape(None));
+    }
+    let mut v = [0.0f32; 4];
+    for (i, (name, len, axis)) in ends.iter().enumerate() {
+        match len {
+            Some(len) => v[i] = ctx.len(ck, &format!("{p}.{name}"), len, *axis),
+            None => ck.err(format!("{p}.{name}"), "a line given by its ends needs x1, y1, x2 and y2"),
+        }
+    }
+    for (name, set) in [
+        ("x", l.x.is_some()),
+        ("y", l.y.is_some()),
+        ("width", l.width.is_some()),
+        ("height", l.height.is_some()),
+        ("anchor", l.anchor.is_some()),
+    ] {
+        if set {
+            ck.warn(format!("{p}.{name}"), "ignored: the line's ends place it");
+        }
+    }
+    let (x0, y0) = (v[0].min(v[2]), v[1].min(v[3]));
+    (*x, *y, *anchor) = (x0, y0, (0.0, 0.0));
+    let (w, h) = ((v[2] - v[0]).abs(), (v[3] - v[1]).abs());
+    (w, h, shape(Some(((v[0] - x0, v[1] - y0), (v[2] - x0, v[3] - y0)))))
 }
 
 /// A media layer's box: the given width and height, the missing one from the source's
@@ -360,9 +480,21 @@ fn ignored_fields(ck: &mut Checker, p: &str, l: &model::Layer) {
             "color",
             "stroke",
         ],
-        "image" => &["asset", "fit", "kenBurns", "cornerRadius"],
-        "video" => &["asset", "fit", "cornerRadius", "trimStart", "trimEnd", "playbackRate", "loop", "volume"],
-        "shape" => &["shape", "fill", "color", "stroke", "cornerRadius"],
+        "image" => &["asset", "fit", "kenBurns", "cornerRadius", "shadow", "stroke"],
+        "video" => &[
+            "asset",
+            "fit",
+            "kenBurns",
+            "cornerRadius",
+            "trimStart",
+            "trimEnd",
+            "playbackRate",
+            "loop",
+            "volume",
+            "shadow",
+            "stroke",
+        ],
+        "shape" => &["shape", "fill", "color", "stroke", "cornerRadius", "shadow", "x1", "y1", "x2", "y2"],
         _ => return,
     };
     let present = [
@@ -393,13 +525,12 @@ fn ignored_fields(ck: &mut Checker, p: &str, l: &model::Layer) {
         ("volume", l.volume.is_some()),
         ("fill", l.fill.is_some()),
         ("shape", l.shape.is_some()),
+        ("x1", l.x1.is_some()),
+        ("y1", l.y1.is_some()),
+        ("x2", l.x2.is_some()),
+        ("y2", l.y2.is_some()),
     ];
     for (field, _) in present.into_iter().filter(|&(f, set)| set && !uses.contains(&f)) {
-        let why = if l.kind == "video" && field == "kenBurns" {
-            "a Ken Burns move applies to images; a video layer plays its clip as it is".to_string()
-        } else {
-            format!("a {} layer does not use {field}", l.kind)
-        };
-        ck.warn(format!("{p}.{field}"), format!("ignored: {why}"));
+        ck.warn(format!("{p}.{field}"), format!("ignored: a {} layer does not use {field}", l.kind));
     }
 }

@@ -48,6 +48,8 @@ pub struct Plan {
     pub(crate) frames: u64,
     pub(crate) gap: Color,
     pub(crate) scenes: Vec<ScenePlan>,
+    /// The overlays: layers over every scene, as a scene spanning the video.
+    pub(crate) overlay: Option<ScenePlan>,
     pub(crate) timeline_end: u64,
     pub(crate) duration: DurationInfo,
     pub(crate) poster_frame: u64,
@@ -166,6 +168,9 @@ pub(crate) struct ScenePlan {
     pub start: u64,
     pub len: u64,
     pub background: Fill,
+    /// What shows around a picture background that does not cover the canvas (`contain`,
+    /// a zoom below 1): the background's `color`, else the palette's `background`.
+    pub matte: Color,
     pub layers: Vec<LayerPlan>,
     pub transition: Option<TransitionPlan>,
 }
@@ -184,6 +189,8 @@ pub(crate) struct VideoRef {
     pub clip: usize,
     pub fit: Fit,
     pub corner_radius: f32,
+    /// Zoom and focus animated over the layer's (or scene's) life, as on an image.
+    pub ken_burns: Option<KenBurnsPlan>,
 }
 
 /// One use of a video clip: where it plays on the timeline and which part of the file.
@@ -449,6 +456,20 @@ pub(crate) struct LayerPlan {
     pub exit: Option<Motion>,
     pub tracks: Tracks,
     pub content: Content,
+    /// A drop shadow under a picture or shape, a border on a picture.
+    pub decor: Decor,
+}
+
+/// What is drawn around a picture or shape: under it a drop shadow of its outline, over
+/// its edge a border (inside the box, so the layer's bounds do not change).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Decor {
+    pub shadow: Option<crate::text::ShadowSpec>,
+    pub border: Option<(Color, f32)>,
+    /// The outline's corner radius.
+    pub radius: f32,
+    /// The outline is the box's inscribed ellipse.
+    pub oval: bool,
 }
 
 #[derive(Debug)]
@@ -472,6 +493,8 @@ pub(crate) struct ShapePlan {
     pub fill: Option<Fill>,
     pub stroke: Option<(Color, f32)>,
     pub corner_radius: f32,
+    /// A line's two ends in its box; `None` draws it across the box's middle.
+    pub ends: Option<((f32, f32), (f32, f32))>,
 }
 
 #[cfg(test)]

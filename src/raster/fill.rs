@@ -53,11 +53,13 @@ pub(crate) fn paint_box(
             let radius = radius.max(v.corner_radius);
             match at.clips.get(v.clip) {
                 Some(Some(ClipPicture::Rgba(pic))) => {
-                    let src = Source { pixmap: pic, opaque: true, fit: v.fit, ken_burns: None };
-                    paint_image(pm, &src, w, h, ts, opacity, 0, 1, radius);
+                    let src = Source { pixmap: pic, opaque: true, fit: v.fit, ken_burns: v.ken_burns };
+                    paint_image(pm, &src, w, h, ts, opacity, at.local, at.len, radius);
                 }
                 Some(Some(ClipPicture::Yuv(pic))) => {
-                    if exact_cover((pm.width(), pm.height()), pic, v.fit, (w, h), ts, opacity, radius) {
+                    if v.ken_burns.is_none()
+                        && exact_cover((pm.width(), pm.height()), pic, v.fit, (w, h), ts, opacity, radius)
+                    {
                         pic.to_rgba(pm.data_mut());
                         return;
                     }
@@ -70,8 +72,8 @@ pub(crate) fn paint_box(
                         }
                         if let Some(rgba) = slot.as_mut() {
                             if pic.to_rgba(rgba.data_mut()) {
-                                let src = Source { pixmap: rgba, opaque: true, fit: v.fit, ken_burns: None };
-                                paint_image(pm, &src, w, h, ts, opacity, 0, 1, radius);
+                                let src = Source { pixmap: rgba, opaque: true, fit: v.fit, ken_burns: v.ken_burns };
+                                paint_image(pm, &src, w, h, ts, opacity, at.local, at.len, radius);
                             }
                         }
                     });
@@ -93,7 +95,7 @@ fn draw(pm: &mut PixmapMut, rect: Rect, radius: f32, paint: &Paint, ts: Transfor
     }
 }
 
-fn gradient(g: &GradientPlan, w: f32, h: f32, opacity: f32) -> Option<Shader<'static>> {
+pub(crate) fn gradient(g: &GradientPlan, w: f32, h: f32, opacity: f32) -> Option<Shader<'static>> {
     let n = g.colors.len();
     let stops: Vec<GradientStop> = g
         .colors
@@ -142,7 +144,10 @@ fn gradient(g: &GradientPlan, w: f32, h: f32, opacity: f32) -> Option<Shader<'st
 /// of one code value either way before rounding, so a slow gradient shows no bands, only
 /// a fine grain that holds still from frame to frame (the noise is a hash of the pixel's
 /// position).
-pub(crate) fn dithered_gradient(pm: &mut PixmapMut, g: &GradientPlan) {
+///
+/// `opaque`: the result is composed over black (a scene background); otherwise its alpha
+/// is the gradient's, dithered too (a shape's fill), premultiplied.
+pub(crate) fn dithered_gradient(pm: &mut PixmapMut, g: &GradientPlan, opaque: bool) {
     let (w, h) = (pm.width(), pm.height());
     let n = g.colors.len();
     // Unpremultiplied stops, 0..=1; the result is premultiplied over black.
@@ -177,10 +182,11 @@ pub(crate) fn dithered_gradient(pm: &mut PixmapMut, g: &GradientPlan) {
                 [0, 1, 2, 3].map(|k| p[k] + (q[k] - p[k]) * u)
             };
             let noise = tpdf(x as u32, y as u32);
+            let alpha = if opaque { 255 } else { (c[3] * 255.0 + noise).round().clamp(0.0, 255.0) as u8 };
             for k in 0..3 {
-                px[k] = (c[k] * c[3] * 255.0 + noise).round().clamp(0.0, 255.0) as u8;
+                px[k] = ((c[k] * c[3] * 255.0 + noise).round().clamp(0.0, 255.0) as u8).min(alpha);
             }
-            px[3] = 255;
+            px[3] = alpha;
         }
     }
 }
@@ -273,13 +279,13 @@ pub(crate) fn paint_covering(pm: &mut PixmapMut, fill: &Fill, at: Time) -> bool 
         }
         Fill::Video(v) if v.corner_radius <= 0.0 => match at.clips.get(v.clip) {
             Some(Some(ClipPicture::Yuv(pic)))
-                if exact_cover((pm.width(), pm.height()), pic, v.fit, (w, h), ts, 1.0, 0.0) =>
+                if v.ken_burns.is_none() && exact_cover((pm.width(), pm.height()), pic, v.fit, (w, h), ts, 1.0, 0.0) =>
             {
                 pic.to_rgba(pm.data_mut())
             }
             Some(Some(ClipPicture::Rgba(pic))) => {
-                let src = Source { pixmap: pic, opaque: true, fit: v.fit, ken_burns: None };
-                let img_ts = source_transform(&src, w, h, 0, 1);
+                let src = Source { pixmap: pic, opaque: true, fit: v.fit, ken_burns: v.ken_burns };
+                let img_ts = source_transform(&src, w, h, at.local, at.len);
                 fast_cover(pm, &src, w, h, ts, 1.0, 0.0, img_ts)
             }
             _ => false,

@@ -80,6 +80,8 @@ impl CaptionAt<'_> {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Content<'a> {
     pub picture: Picture<'a>,
+    /// The overlays, over the picture and under the caption.
+    pub overlay: Option<Shot<'a>>,
     pub caption: Option<CaptionAt<'a>>,
 }
 
@@ -103,6 +105,7 @@ impl<'a> Content<'a> {
             let word = line.words.iter().position(|w| w.start <= frame && frame < w.end);
             Some(CaptionAt { plan: c, index, line, word, frame })
         });
-        Content { picture, caption }
+        let overlay = plan.overlay.as_ref().map(|scene| Shot { scene, local: frame, stop });
+        Content { picture, overlay, caption }
     }
 }

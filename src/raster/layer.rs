@@ -42,6 +42,14 @@ pub(crate) fn state(plan: &Plan, l: &LayerPlan, t: u64) -> State {
     }
 }
 
+/// A layer whose box has no area draws nothing, except a line, which needs only a length.
+fn empty(l: &LayerPlan) -> bool {
+    match &l.content {
+        Content::Shape(s) if s.kind == ShapeKind::Line => l.w <= 0.0 && l.h <= 0.0,
+        _ => l.w <= 0.0 || l.h <= 0.0,
+    }
+}
+
 /// A whole-pixel rectangle `[x0, x1) x [y0, y1)` of the canvas.
 pub(crate) type PixelRect = (u32, u32, u32, u32);
 
@@ -52,7 +60,7 @@ pub(crate) type PixelRect = (u32, u32, u32, u32);
 /// and whole-pixel snapping.
 pub(crate) fn bounds(plan: &Plan, l: &LayerPlan, t: u64, cw: u32, ch: u32) -> Option<Option<PixelRect>> {
     let s = state(plan, l, t);
-    if s.opacity <= 0.0 || s.scale <= 0.0 || l.w <= 0.0 || l.h <= 0.0 {
+    if s.opacity <= 0.0 || s.scale <= 0.0 || empty(l) {
         return Some(None);
     }
     let ts = Transform::from_translate(s.x, s.y)
@@ -66,13 +74,17 @@ pub(crate) fn bounds(plan: &Plan, l: &LayerPlan, t: u64, cw: u32, ch: u32) -> Op
         }
         Content::Image(_) | Content::Video(_) => (0.0, 0.0, l.w, l.h),
         Content::Shape(shape) => {
-            // A gradient-filled ellipse is drawn through a canvas-sized mask: not bounded here.
-            if shape.kind == ShapeKind::Ellipse && !matches!(shape.fill, None | Some(Fill::Solid(_))) {
-                return None;
-            }
             let e = shape.stroke.map_or(0.0, |(_, w)| w.max(0.0));
             (-e, -e, l.w + e, l.h + e)
         }
+    };
+    // A shadow reaches its offset plus twice its blur beyond the outline.
+    let (x0, y0, x1, y1) = match l.decor.shadow {
+        Some(sh) => {
+            let b = 2.0 * sh.blur + 2.0;
+            (x0.min(sh.dx - b), y0.min(sh.dy - b), x1.max(l.w + sh.dx + b), y1.max(l.h + sh.dy + b))
+        }
+        None => (x0, y0, x1, y1),
     };
     let mut pts = [
         tiny_skia::Point::from_xy(x0, y0),
@@ -101,13 +113,108 @@ pub(crate) fn bounds(plan: &Plan, l: &LayerPlan, t: u64, cw: u32, ch: u32) -> Op
 pub(crate) fn paint(plan: &Plan, l: &LayerPlan, t: u64, pm: &mut PixmapMut, clips: super::ClipFrames) {
     let at = super::fill::Time { local: t, len: l.len, clips };
     let s = state(plan, l, t);
-    if s.opacity <= 0.0 || s.scale <= 0.0 || l.w <= 0.0 || l.h <= 0.0 {
+    if s.opacity <= 0.0 || s.scale <= 0.0 || empty(l) {
         return;
     }
     let ts = Transform::from_translate(s.x, s.y)
         .pre_rotate(s.rotation)
         .pre_scale(s.scale, s.scale)
         .pre_translate(-l.anchor.0 * l.w, -l.anchor.1 * l.h);
+    if let Some(sh) = l.decor.shadow {
+        paint_shadow(pm, l, sh, ts, s.opacity, s.scale);
+    }
+    paint_content(pm, l, &s, ts, at);
+    if let (Some((color, width)), Some(path)) = (l.decor.border, outline(l, l.decor.border.map_or(0.0, |b| b.1 / 2.0)))
+    {
+        if width > 0.0 {
+            let mut c = color;
+            c.apply_opacity(s.opacity);
+            let paint = Paint { shader: Shader::SolidColor(c), anti_alias: true, ..Paint::default() };
+            pm.stroke_path(&path, &paint, &Stroke { width, ..Stroke::default() }, ts, None);
+        }
+    }
+}
+
+/// The outline of a picture or shape, inset by `inset` (half a border's width: a border
+/// lies inside the box).
+fn outline(l: &LayerPlan, inset: f32) -> Option<tiny_skia::Path> {
+    let rect = Rect::from_ltrb(inset, inset, l.w - inset, l.h - inset)?;
+    if l.decor.oval {
+        PathBuilder::from_oval(rect)
+    } else {
+        crate::pixels::rounded_rect(rect, (l.decor.radius - inset).max(0.0))
+    }
+}
+
+/// A gradient fill, dithered as a scene background's is (tiny-skia's shader rounds each
+/// pixel: a dark gradient shows bands): shaded into a pixmap of the box's size, then
+/// drawn through the outline. A box of more than four canvases falls back to the shader.
+fn dithered_fill(
+    pm: &mut PixmapMut,
+    g: &crate::plan::GradientPlan,
+    l: &LayerPlan,
+    path: &tiny_skia::Path,
+    ts: Transform,
+    opacity: f32,
+) {
+    let (w, h) = (l.w.ceil().max(1.0) as u32, l.h.ceil().max(1.0) as u32);
+    let canvas = pm.width() as u64 * pm.height() as u64;
+    let tmp = (w as u64 * h as u64 <= 4 * canvas).then(|| tiny_skia::Pixmap::new(w, h)).flatten();
+    let shader = match tmp {
+        Some(mut tmp) => {
+            super::fill::dithered_gradient(&mut tmp.as_mut(), g, false);
+            let fit = Transform::from_scale(l.w / w as f32, l.h / h as f32);
+            let paint = Paint {
+                shader: Pattern::new(tmp.as_ref(), SpreadMode::Pad, FilterQuality::Bilinear, opacity, fit),
+                anti_alias: true,
+                ..Paint::default()
+            };
+            pm.fill_path(path, &paint, FillRule::Winding, ts, None);
+            return;
+        }
+        None => super::fill::gradient(g, l.w, l.h, opacity),
+    };
+    if let Some(shader) = shader {
+        let paint = Paint { shader, anti_alias: true, ..Paint::default() };
+        pm.fill_path(path, &paint, FillRule::Winding, ts, None);
+    }
+}
+
+/// A drop shadow of the layer's outline: filled in the shadow's colour into a pixmap of its
+/// reach, blurred, and drawn under the layer. Nothing is drawn when the pixmap cannot be
+/// had.
+fn paint_shadow(
+    pm: &mut PixmapMut,
+    l: &LayerPlan,
+    sh: crate::text::ShadowSpec,
+    ts: Transform,
+    opacity: f32,
+    scale: f32,
+) {
+    let Some(path) = outline(l, 0.0) else { return };
+    // The offset and blur are in the layer's own pixels, as its box is.
+    let ts = ts.pre_translate(sh.dx, sh.dy);
+    let Some(b) = path.bounds().transform(ts) else { return };
+    let reach = (2.0 * sh.blur * scale.abs()).ceil() + 2.0;
+    let clamp = |v: f32, max: u32| v.clamp(-reach, max as f32 + reach);
+    let (x0, y0) = (clamp(b.left() - reach, pm.width()).floor(), clamp(b.top() - reach, pm.height()).floor());
+    let (x1, y1) = (clamp(b.right() + reach, pm.width()).ceil(), clamp(b.bottom() + reach, pm.height()).ceil());
+    if x1 <= x0 || y1 <= y0 {
+        return;
+    }
+    let Some(mut tmp) = tiny_skia::Pixmap::new((x1 - x0) as u32, (y1 - y0) as u32) else { return };
+    let mut c = sh.color;
+    c.apply_opacity(opacity);
+    let paint = Paint { shader: Shader::SolidColor(c), anti_alias: true, ..Paint::default() };
+    tmp.fill_path(&path, &paint, FillRule::Winding, ts.post_translate(-x0, -y0), None);
+    let r = (sh.blur * scale.abs() / 2.0).round() as usize;
+    if r > 0 {
+        crate::text::blur(&mut tmp, r);
+    }
+    pm.draw_pixmap(x0 as i32, y0 as i32, tmp.as_ref(), &tiny_skia::PixmapPaint::default(), Transform::identity(), None);
+}
+
+fn paint_content(pm: &mut PixmapMut, l: &LayerPlan, s: &State, ts: Transform, at: super::fill::Time) {
     match &l.content {
         Content::Text(block) => {
             let (mx, my) = block.origin;
@@ -175,54 +282,28 @@ pub(crate) fn paint(plan: &Plan, l: &LayerPlan, t: u64, pm: &mut PixmapMut, clip
         }
         Content::Shape(shape) => {
             let path = match shape.kind {
-                ShapeKind::Rect => {
-                    if let Some(fill) = &shape.fill {
-                        paint_box(pm, fill, l.w, l.h, ts, s.opacity, at, shape.corner_radius);
-                    }
-                    Rect::from_xywh(0.0, 0.0, l.w, l.h)
-                        .and_then(|r| crate::pixels::rounded_rect(r, shape.corner_radius))
-                }
-                ShapeKind::Ellipse => {
-                    let path = Rect::from_xywh(0.0, 0.0, l.w, l.h).and_then(PathBuilder::from_oval);
-                    if let (Some(fill), Some(path)) = (&shape.fill, &path) {
-                        let shader = match fill {
-                            Fill::Solid(c) => {
-                                let mut c = *c;
-                                c.apply_opacity(s.opacity);
-                                Shader::SolidColor(c)
-                            }
-                            _ => {
-                                // Gradients: fill the bounding box through the ellipse as a clip.
-                                let mut mask = tiny_skia::Mask::new(pm.width(), pm.height());
-                                if let Some(m) = mask.as_mut() {
-                                    m.fill_path(path, FillRule::Winding, true, ts);
-                                }
-                                if let Some(m) = mask {
-                                    let mut tmp = tiny_skia::Pixmap::new(pm.width(), pm.height());
-                                    if let Some(tmp) = tmp.as_mut() {
-                                        paint_box(&mut tmp.as_mut(), fill, l.w, l.h, ts, s.opacity, at, 0.0);
-                                        pm.draw_pixmap(
-                                            0,
-                                            0,
-                                            tmp.as_ref(),
-                                            &tiny_skia::PixmapPaint::default(),
-                                            Transform::identity(),
-                                            Some(&m),
-                                        );
-                                    }
-                                }
-                                Shader::SolidColor(tiny_skia::Color::TRANSPARENT)
-                            }
-                        };
-                        let paint = Paint { shader, anti_alias: true, ..Paint::default() };
-                        pm.fill_path(path, &paint, FillRule::Winding, ts, None);
+                ShapeKind::Rect | ShapeKind::Ellipse => {
+                    let path = outline(l, 0.0);
+                    match (&shape.fill, &path) {
+                        (Some(Fill::Gradient(g)), Some(path)) => dithered_fill(pm, g, l, path, ts, s.opacity),
+                        (Some(fill), _) if shape.kind == ShapeKind::Rect => {
+                            paint_box(pm, fill, l.w, l.h, ts, s.opacity, at, shape.corner_radius)
+                        }
+                        (Some(Fill::Solid(c)), Some(path)) => {
+                            let mut c = *c;
+                            c.apply_opacity(s.opacity);
+                            let paint = Paint { shader: Shader::SolidColor(c), anti_alias: true, ..Paint::default() };
+                            pm.fill_path(path, &paint, FillRule::Winding, ts, None);
+                        }
+                        _ => {}
                     }
                     path
                 }
                 ShapeKind::Line => {
+                    let ((x0, y0), (x1, y1)) = shape.ends.unwrap_or(((0.0, l.h / 2.0), (l.w, l.h / 2.0)));
                     let mut pb = PathBuilder::new();
-                    pb.move_to(0.0, l.h / 2.0);
-                    pb.line_to(l.w, l.h / 2.0);
+                    pb.move_to(x0, y0);
+                    pb.line_to(x1, y1);
                     pb.finish()
                 }
             };

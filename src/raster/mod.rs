@@ -157,9 +157,9 @@ impl Backgrounds {
             // A gradient covering the canvas is shaded here, dithered (tiny-skia rounds each
             // pixel to the nearest code value: a dark gradient showed 45 px bands).
             if let crate::plan::Fill::Gradient(g) = &scene.background {
-                return fill::dithered_gradient(pm, g);
+                return fill::dithered_gradient(pm, g, true);
             }
-            pm.fill(tiny_skia::Color::BLACK);
+            pm.fill(scene.matte);
             fill::paint_box(pm, &scene.background, w, h, tiny_skia::Transform::identity(), 1.0, at, 0.0);
         };
         if !matches!(scene.background, crate::plan::Fill::Gradient(_)) {

@@ -38,10 +38,10 @@ pub(crate) struct Planes {
     /// The entering scene of a transition.
     above: Option<Yuv420>,
     /// Overlays composed for the blend, with what they show: the layers of the last two
-    /// scenes drawn (a transition) and the caption line.
-    composed: [Option<(Shows, Composed)>; 3],
+    /// scenes drawn (a transition), the overlays and the caption line.
+    composed: [Option<(Shows, Composed)>; 4],
     /// When each entry of `composed` was last used, in calls.
-    used: [u64; 3],
+    used: [u64; 4],
     calls: u64,
     /// The buffers of the last overlay composed and not kept (layers that change every
     /// frame), reused for the next one.
@@ -287,7 +287,7 @@ fn base<'a>(shot: Shot, w: u32, h: u32, clips: ClipFrames<'a>) -> Option<Base<'a
             let crop = cover_crop(iw, ih, ts, fw, fh)?;
             Some(Base::Photo(img.source.planes()?, crop))
         }
-        Fill::Video(v) if v.corner_radius <= 0.0 => match clips.get(v.clip) {
+        Fill::Video(v) if v.corner_radius <= 0.0 && v.ken_burns.is_none() => match clips.get(v.clip) {
             Some(Some(ClipPicture::Yuv(pic)))
                 if exact_cover((w, h), pic, v.fit, (fw, fh), Transform::identity(), 1.0, 0.0) =>
             {
@@ -385,6 +385,11 @@ pub(super) fn paint(
             }
         }
     }
+    if let Some(o) = content.overlay {
+        if !blend_layers(plan, o, out, planes, clips) {
+            return false;
+        }
+    }
     if let Some(c) = content.caption {
         // The line on screen and its highlighted word: all a caption frame depends on.
         let shows = Shows::Caption(c.key());
@@ -406,9 +411,11 @@ fn overlay(slot: &mut Option<Pixmap>, w: u32, h: u32) -> Option<&mut Pixmap> {
 
 /// The background, then the scene's layers through the overlay.
 fn paint_scene(plan: &Plan, shot: Shot, b: &Base, out: &mut Yuv420, planes: &mut Planes, clips: ClipFrames) -> bool {
-    if !paint_base(b, out) {
-        return false;
-    }
+    paint_base(b, out) && blend_layers(plan, shot, out, planes, clips)
+}
+
+/// A scene's visible layers (or the overlays'), blended through the overlay.
+fn blend_layers(plan: &Plan, shot: Shot, out: &mut Yuv420, planes: &mut Planes, clips: ClipFrames) -> bool {
     let (w, h) = (out.width, out.height);
     let paint = |overlay: &mut Pixmap| {
         let mut rects = Vec::new();

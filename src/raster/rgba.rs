@@ -23,6 +23,9 @@ pub(super) fn paint(plan: &Plan, content: &Content, out: &mut PixmapMut, scratch
             } else {
                 paint_scene(plan, shot, out, clips, &mut scratch.backgrounds);
             }
+            if let Some(o) = content.overlay {
+                paint_layers(plan, o, out, clips);
+            }
             let caption = content.caption.and_then(|c| super::caption::paint(c, out));
             // Over a cached (gradient) background, remember what was drawn, if every layer
             // can say; other backgrounds are painted whole every frame anyway.
@@ -31,7 +34,7 @@ pub(super) fn paint(plan: &Plan, content: &Content, out: &mut PixmapMut, scratch
             }
             let (w, h) = (out.width(), out.height());
             let mut dirty: Option<Vec<layer::PixelRect>> = Some(caption.into_iter().collect());
-            for (_, l, t) in shot.visible() {
+            for (_, l, t) in shot.visible().chain(content.overlay.into_iter().flat_map(|o| o.visible())) {
                 match (layer::bounds(plan, l, t, w, h), dirty.as_mut()) {
                     (Some(r), Some(d)) => d.extend(r),
                     _ => dirty = None,
@@ -68,6 +71,9 @@ pub(super) fn paint(plan: &Plan, content: &Content, out: &mut PixmapMut, scratch
                 Some(b) => transition::composite(out, b, a, transition, mix),
             }
         }
+    }
+    if let Some(o) = content.overlay {
+        paint_layers(plan, o, out, clips);
     }
     if let Some(c) = content.caption {
         super::caption::paint(c, out);

@@ -569,7 +569,7 @@ fn tint_alpha(p: &mut Pixmap, color: Color) {
 }
 
 /// Three box blurs of radius `r` in each direction: close to a Gaussian of sigma ~ r.
-fn blur(p: &mut Pixmap, r: usize) {
+pub(crate) fn blur(p: &mut Pixmap, r: usize) {
     let (w, h) = (p.width() as usize, p.height() as usize);
     let data = p.data_mut();
     let mut tmp = vec![0u8; data.len()];

@@ -412,7 +412,7 @@ fn fields_a_layer_type_does_not_use_are_named_and_a_shape_color_fills() {
         "background": "#000000", "layers": [
         {"type": "shape", "color": "#ff0000", "width": "100%", "height": "100%", "font": "Inter"},
         {"type": "text", "text": "Hi", "fill": "#00ff00", "cornerRadius": 4},
-        {"type": "image", "asset": "quad.png", "shadow": {"color": "black"}, "stroke": {"width": 2}}]}]}"##;
+        {"type": "image", "asset": "quad.png", "fontWeight": 700, "trimStart": 2}]}]}"##;
     let dir = media_dir();
     let plan =
         reel::Plan::build(&reel::parse(json).expect("parse"), &reel::PlanOptions::new(dir.path())).expect("plan");
@@ -421,8 +421,8 @@ fn fields_a_layer_type_does_not_use_are_named_and_a_shape_color_fills() {
         "scenes[0].layers[0].font",
         "scenes[0].layers[1].fill",
         "scenes[0].layers[1].cornerRadius",
-        "scenes[0].layers[2].shadow",
-        "scenes[0].layers[2].stroke",
+        "scenes[0].layers[2].fontWeight",
+        "scenes[0].layers[2].trimStart",
     ] {
         assert!(paths.contains(&p), "{p} in {paths:?}");
     }
