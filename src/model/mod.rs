@@ -183,6 +183,9 @@ pub struct Transition {
     pub duration_frames: Option<i64>,
     /// `left`, `right`, `up`, `down`.
     pub direction: Option<String>,
+    /// Easing of the transition's progress (default from the motion language, else
+    /// `easeInOut`).
+    pub easing: Option<String>,
 }
 
 /// A layer. One flat struct for every type, so that a type error names the field's full path.

@@ -71,6 +71,10 @@ pub fn from_str_merged(text: &str, data: &MergeData) -> Result<Parsed> {
     if !unfilled.is_empty() {
         return Err(Error::Invalid(crate::error::Problems(unfilled)));
     }
+    let problems = type_errors(&value, text.len());
+    if !problems.is_empty() {
+        return Err(Error::Invalid(crate::error::Problems(problems)));
+    }
     let mut warnings = Vec::new();
     let mut on_unknown = |path: serde_ignored::Path| {
         warnings.push(Problem { path: format_ignored(&path), message: "unknown field, ignored".into() })
@@ -82,6 +86,129 @@ pub fn from_str_merged(text: &str, data: &MergeData) -> Result<Parsed> {
         Error::invalid(path, e.into_inner().to_string())
     })?;
     Ok(Parsed { composition, warnings })
+}
+
+/// At most this many type errors are reported (each costs a deserialization).
+const MAX_TYPE_ERRORS: usize = 50;
+
+/// Every JSON type error in `value`, in document order as serde meets them: serde stops at
+/// the first, so each one found is repaired in a copy (a value of the wrong type removed,
+/// a required field that is then missing given a stand-in) and the copy deserialized
+/// again. A stand-in's own errors are not reported.
+///
+/// The work is bounded by the text's size: each pass reads the whole composition, so a
+/// large one gets fewer passes (64 MB of JSON read in all, at least 4 passes).
+fn type_errors(value: &serde_json::Value, text_len: usize) -> Vec<Problem> {
+    use serde_path_to_error::Segment;
+    let mut copy = value.clone();
+    let mut problems: Vec<Problem> = Vec::new();
+    // Paths already repaired (by display), and the next stand-in to try at each.
+    let mut repairs: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let passes = ((64 << 20) / text_len.max(1)).clamp(4, MAX_TYPE_ERRORS * 4);
+    for _ in 0..passes {
+        let e = match serde_path_to_error::deserialize::<_, Composition>(&copy) {
+            Ok(_) => break,
+            Err(e) => e,
+        };
+        let mut at: Vec<Segment> = e.path().iter().cloned().collect();
+        let message = e.into_inner().to_string();
+        // "missing field `x`" is reported at the object that lacks it.
+        let missing = message.strip_prefix("missing field `").and_then(|m| m.split('`').next()).map(str::to_owned);
+        if let Some(field) = &missing {
+            at.push(Segment::Map { key: field.clone() });
+        }
+        let key = display(&at);
+        // An error at or under a repair is the repair's doing, not the composition's.
+        if !(1..=at.len()).any(|n| repairs.contains_key(&display(&at[..n]))) {
+            let path = display(&at[..at.len() - usize::from(missing.is_some())]);
+            problems.push(Problem { path, message });
+            if problems.len() >= MAX_TYPE_ERRORS {
+                break;
+            }
+        }
+        // Repair: a value of the wrong type is removed (an optional field is then absent);
+        // a required field left missing, or an array element, gets stand-ins in turn.
+        let stand_in = match repairs.get(&key) {
+            None if missing.is_none() && !matches!(at.last(), Some(Segment::Seq { .. })) => {
+                repairs.insert(key, 0);
+                None
+            }
+            next => {
+                let n = next.copied().unwrap_or(0);
+                let Some(v) = STAND_INS.get(n) else { break }; // nothing fits: report what was found
+                repairs.insert(key, n + 1);
+                Some(v())
+            }
+        };
+        if !put(&mut copy, &at, stand_in) {
+            break;
+        }
+    }
+    problems
+}
+
+/// Stand-ins for a required value, tried in turn until one has the expected type.
+const STAND_INS: &[fn() -> serde_json::Value] = &[
+    || serde_json::json!(""),
+    || serde_json::json!(0),
+    || serde_json::json!([]),
+    || serde_json::json!({}),
+    || serde_json::json!(false),
+];
+
+/// Replaces the value at `at` with `v`, or removes it (`None`; an array element becomes
+/// null). False when the path does not lead anywhere.
+fn put(root: &mut serde_json::Value, at: &[serde_path_to_error::Segment], v: Option<serde_json::Value>) -> bool {
+    use serde_path_to_error::Segment;
+    let Some((last, parents)) = at.split_last() else { return false };
+    let mut node = root;
+    for seg in parents {
+        node = match (seg, node) {
+            (Segment::Map { key }, serde_json::Value::Object(m)) => match m.get_mut(key) {
+                Some(n) => n,
+                None => return false,
+            },
+            (Segment::Seq { index }, serde_json::Value::Array(a)) => match a.get_mut(*index) {
+                Some(n) => n,
+                None => return false,
+            },
+            _ => return false,
+        };
+    }
+    match (last, node) {
+        (Segment::Map { key }, serde_json::Value::Object(m)) => {
+            // shift_remove keeps the other fields in document order (errors come in it).
+            match v {
+                Some(v) => m.insert(key.clone(), v),
+                None => m.shift_remove(key),
+            };
+            true
+        }
+        (Segment::Seq { index }, serde_json::Value::Array(a)) if *index < a.len() => {
+            a[*index] = v.unwrap_or(serde_json::Value::Null);
+            true
+        }
+        _ => false,
+    }
+}
+
+/// `scenes[1].layers[0].x`, as serde_path_to_error writes a path.
+fn display(at: &[serde_path_to_error::Segment]) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for seg in at {
+        match seg {
+            Segment::Seq { index } => out.push_str(&format!("[{index}]")),
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(key);
+            }
+            Segment::Unknown => out.push_str(if out.is_empty() { "?" } else { ".?" }),
+        }
+    }
+    out
 }
 
 /// Reads and parses a composition file (at most [`MAX_JSON_BYTES`], checked before

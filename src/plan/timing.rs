@@ -219,7 +219,8 @@ pub(super) fn transition(
                 None => Direction::Left,
                 Some(d) => ck.pick(&format!("{p}.transition.direction"), d, DIRECTIONS).unwrap_or(Direction::Left),
             };
-            let easing = motion.map(|m| m.transition.2).unwrap_or(Easing::EaseInOut);
+            let def = motion.map(|m| m.transition.2).unwrap_or(Easing::EaseInOut);
+            let easing = ck.easing(&format!("{p}.transition.easing"), t.easing.as_deref(), def);
             (kind, frames, easing, direction)
         }
     };

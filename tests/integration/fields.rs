@@ -161,3 +161,25 @@ fn music_starts_into_its_file() {
         other => panic!("a start past the file's end is refused, got {other:?}"),
     }
 }
+
+#[test]
+fn a_transition_takes_its_easing() {
+    // A 10-frame fade from black to white: half-way, linear is mid-grey, easeIn still dark.
+    let grey = |easing: &str| {
+        let json = format!(
+            r##"{{"id": "c", "width": 32, "height": 18, "fps": 30, "scenes": [
+            {{"id": "a", "durationFrames": 20, "background": "#000000"}},
+            {{"id": "b", "durationFrames": 20, "background": "#ffffff",
+              "transition": {{"type": "fade", "durationFrames": 10, "easing": "{easing}"}}}}]}}"##
+        );
+        px(&still(&json, std::path::Path::new("."), 15), 16, 9)[0]
+    };
+    let (linear, ease_in) = (grey("linear"), grey("easeIn"));
+    assert!((110..=150).contains(&linear), "linear half-way: {linear}");
+    assert!(ease_in < 60, "easeIn half-way: {ease_in}");
+    let ps = problems(
+        r#"{"id": "c", "scenes": [{"id": "a", "durationFrames": 20},
+        {"id": "b", "durationFrames": 20, "transition": {"type": "fade", "easing": "wobbly"}}]}"#,
+    );
+    assert!(ps.iter().any(|p| p.path == "scenes[1].transition.easing"), "{ps:?}");
+}

@@ -431,3 +431,37 @@ fn fields_a_layer_type_does_not_use_are_named_and_a_shape_color_fills() {
     let img = reel::render_still(&plan, 0);
     assert_eq!(img.get_pixel(1, 1).0, [255, 0, 0, 255]);
 }
+
+/// serde stops at the first type error; the parser goes on to list every one, each with its
+/// path, without inventing errors of its own where it repaired one (a required field of
+/// the wrong type is not also reported missing).
+#[test]
+fn every_json_type_error_is_reported_at_once() {
+    let json = r##"{"id": 7, "width": "wide", "scenes": [
+        {"id": "a", "durationFrames": "ten", "layers": [{"type": "text", "text": ["no"], "opacity": "half"}]},
+        "not a scene",
+        {"id": "c", "durationFrames": 30, "transition": {"type": "fade", "durationFrames": 1.5}}],
+        "captions": {"words": [{"text": "Hi", "startFrame": "0", "endFrame": 9}]},
+        "audio": {"music": {"asset": "m.mp3", "loop": "yes"}}}"##;
+    let ps = match reel::parse(json) {
+        Err(reel::Error::Invalid(p)) => p.0,
+        other => panic!("expected Invalid, got {other:?}"),
+    };
+    let paths: Vec<&str> = ps.iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "id",
+            "width",
+            "scenes[0].durationFrames",
+            "scenes[0].layers[0].text",
+            "scenes[0].layers[0].opacity",
+            "scenes[1]",
+            "scenes[2].transition.durationFrames",
+            "captions.words[0].startFrame",
+            "audio.music.loop",
+        ],
+        "{ps:#?}"
+    );
+    assert!(ps[0].message.contains("expected a string"), "{}", ps[0].message);
+}
