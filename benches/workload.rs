@@ -1,10 +1,10 @@
-//! The workload benchmark: `make bench` or `cargo bench --bench workload [-- w1 w2 w3]`.
+//! The workload benchmark: `make bench` or `cargo bench --bench workload [-- w1 w2 w3 w4]`.
 //!
 //! For each workload it prints, measured in the same run: reel's wall time (plan + render,
 //! main output only, default preset), the floor (the `ffmpeg` program encoding the same
 //! frames, dumped once as raw YUV 4:2:0 in /dev/shm, with the same libx264 preset, CRF and
 //! threads), their ratio, frames per second, realtime factor, peak RSS, and the share of
-//! CPU time per stage. For W1 it also compares all five outputs against one `ffmpeg`
+//! CPU time per stage. For W1 and W4 it also compares all five outputs against one `ffmpeg`
 //! process writing the same three videos and two JPEGs from the raw frames.
 //!
 //! It ends with issue 6's targets, each with the figure this run measured and whether it
@@ -62,6 +62,7 @@ fn workloads() -> Vec<Workload> {
         Workload { name: "w1", json: r.join("benches/workloads/w1.json"), assets: r.join("target/workloads/w1") },
         Workload { name: "w2", json: r.join("benches/workloads/w2.json"), assets: r.join("benches/workloads") },
         Workload { name: "w3", json: r.join("benches/workloads/w3.json"), assets: r.join("target/workloads/w3") },
+        Workload { name: "w4", json: r.join("benches/workloads/w4.json"), assets: r.join("target/workloads/w4") },
     ]
 }
 
@@ -69,9 +70,10 @@ fn ensure_media(w: &Workload) {
     let script = match w.name {
         "w1" => root().join("benches/workloads/make_w1_assets.sh"),
         "w3" => root().join("benches/workloads/make_w3_assets.sh"),
+        "w4" => root().join("benches/workloads/make_w4_assets.sh"),
         _ => return,
     };
-    if w.assets.join(if w.name == "w1" { "clip.mp4" } else { "clip60.mp4" }).exists() {
+    if w.assets.join(if w.name == "w3" { "clip60.mp4" } else { "clip.mp4" }).exists() {
         return;
     }
     eprintln!("[{}] generating media with {}", w.name, script.display());
@@ -310,6 +312,7 @@ fn main() {
             "w1" => Some(("W1 <= 1.2 x floor", 1.2)),
             "w2" => Some(("W2 <= 1.3 x floor", 1.3)),
             "w3" => Some(("W3 <= 1.3 x floor", 1.3)),
+            "w4" => Some(("W4 <= 1.15 x floor", 1.15)),
             _ => None,
         };
         let mut ratio_note = format!("CPU ratio {:.2}", rc / fc.max(1e-9));
@@ -393,6 +396,9 @@ fn main() {
                     100.0 * still["session_over_40"].as_f64().unwrap_or(0.0)
                 ),
             });
+        }
+        if w.name == "w4" {
+            verdicts.push(five_outputs(w, &tmp, &raw, &last));
         }
         let _ = std::fs::remove_file(&raw);
         let _ = std::fs::remove_file(&raw_rgba);
@@ -541,7 +547,8 @@ fn clip_decode_cpu(w: &Workload) -> Option<f64> {
 /// two JPEGs from the raw frames.
 fn five_outputs(w: &Workload, tmp: &Path, raw: &Path, info: &serde_json::Value) -> Verdict {
     let (t, c0) = (Instant::now(), children_cpu_s());
-    run_child(&w.json, &w.assets, &tmp.join("w1all.mp4"), "all");
+    let all = tmp.join(format!("{}all.mp4", w.name));
+    run_child(&w.json, &w.assets, &all, "all");
     let ours = t.elapsed().as_secs_f64();
     let ours_cpu = children_cpu_s() - c0;
     let (fw, fh, fps) = (
@@ -552,10 +559,10 @@ fn five_outputs(w: &Workload, tmp: &Path, raw: &Path, info: &serde_json::Value) 
     let poster = info["poster"].as_u64().unwrap_or(0);
     // Our three videos carry the soundtrack (AAC at 192, 128 and 96 kbit/s): so do the
     // ffmpeg program's, from the same mix (decoded from our main output, before timing).
-    let wav = tmp.join("w1all.wav");
+    let wav = tmp.join(format!("{}all.wav", w.name));
     let ok = Command::new("ffmpeg")
         .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
-        .arg(tmp.join("w1all.mp4"))
+        .arg(&all)
         .args(["-vn", "-c:a", "pcm_f32le"])
         .arg(&wav)
         .status()
@@ -587,14 +594,20 @@ fn five_outputs(w: &Workload, tmp: &Path, raw: &Path, info: &serde_json::Value) 
     let floor = timed(&mut cmd);
     let floor_cpu = children_cpu_s() - c0;
     println!(
-        "w1 all five outputs: reel {ours:.2} s, ffmpeg {floor:.2} s, ratio {:.2} (CPU {ours_cpu:.1} s / {floor_cpu:.1} s = {:.2})",
+        "{} all five outputs: reel {ours:.2} s, ffmpeg {floor:.2} s, ratio {:.2} (CPU {ours_cpu:.1} s / {floor_cpu:.1} s = {:.2})",
+        w.name,
         ours / floor,
         ours_cpu / floor_cpu.max(1e-9)
     );
+    // Issue 29 asks 1.15 of W4, the generated ad; W1's target stayed issue 6's 1.2.
+    let (target, limit) = match w.name {
+        "w4" => ("W4 five outputs <= 1.15 x ffmpeg", 1.15),
+        _ => ("five outputs <= 1.2 x ffmpeg", 1.2),
+    };
     Verdict {
-        target: "five outputs <= 1.2 x ffmpeg",
+        target,
         value: format!("{:.2}", ours / floor),
-        met: ours / floor <= 1.2,
+        met: ours / floor <= limit,
         note: format!("CPU ratio {:.2}", ours_cpu / floor_cpu.max(1e-9)),
     }
 }
