@@ -36,6 +36,11 @@ pub fn image_dimensions(path: &Path) -> Result<(u32, u32), String> {
     if let Some(ihdr) = png_header(path) {
         return Ok((ihdr.width, ihdr.height));
     }
+    if svg_file(path) {
+        let bytes = read_image_file(path, ImageLimits::default())?;
+        let o = Original::decode(&bytes, ImageLimits::default())?;
+        return Ok((o.width(), o.height()));
+    }
     let reader = ::image::ImageReader::open(path).map_err(|e| e.to_string())?;
     let reader = reader.with_guessed_format().map_err(|e| e.to_string())?;
     reader.into_dimensions().map_err(|e| format!("corrupt image: {e}"))
@@ -59,6 +64,14 @@ pub fn decoded_bytes(path: &Path) -> Option<u64> {
         _ => 4, // RGBA (palettes are never 16-bit)
     });
     Some(pixels * (4 + sixteen_bit_channels.map_or(0, |c| 2 * c)))
+}
+
+/// Whether the file at `path` starts as an SVG document.
+fn svg_file(path: &Path) -> bool {
+    let mut head = Vec::with_capacity(4096);
+    std::fs::File::open(path)
+        .and_then(|f| std::io::Read::read_to_end(&mut std::io::Read::take(f, 4096), &mut head))
+        .is_ok_and(|_| is_svg(&head))
 }
 
 /// What a PNG's first chunk (IHDR) says.
@@ -131,11 +144,16 @@ pub enum Original {
     },
     /// Premultiplied RGBA.
     Rgba(Pixmap),
+    /// An SVG document, rasterized at whatever size it is asked for.
+    Svg(std::sync::Arc<resvg::usvg::Tree>),
 }
 
 impl Original {
     /// Decodes a PNG, JPEG or WebP image held in memory, as [`decode_image_bytes`] does.
     pub fn decode(bytes: &[u8], limits: ImageLimits) -> Result<Original, String> {
+        if is_svg(bytes) {
+            return svg_tree(bytes, limits).map(|t| Original::Svg(std::sync::Arc::new(t)));
+        }
         let img = decode_dynamic(bytes, limits)?;
         if img.color().has_alpha() {
             return pixmap_of(img).map(Original::Rgba);
@@ -144,20 +162,27 @@ impl Original {
         Ok(Original::Rgb { data: rgb_of(img), width, height })
     }
 
-    /// Width in pixels.
+    /// Width in pixels (an SVG's own size, rounded up).
     pub fn width(&self) -> u32 {
         match self {
             Original::Rgb { width, .. } => *width,
             Original::Rgba(p) => p.width(),
+            Original::Svg(t) => t.size().width().ceil() as u32,
         }
     }
 
-    /// Height in pixels.
+    /// Height in pixels (an SVG's own size, rounded up).
     pub fn height(&self) -> u32 {
         match self {
             Original::Rgb { height, .. } => *height,
             Original::Rgba(p) => p.height(),
+            Original::Svg(t) => t.size().height().ceil() as u32,
         }
+    }
+
+    /// A vector image: drawn sharp at any size, so it is rasterized at the size drawn.
+    pub fn is_vector(&self) -> bool {
+        matches!(self, Original::Svg(_))
     }
 
     /// The pixels at `w` x `h` as premultiplied RGBA (no copy when RGBA at that size): the
@@ -185,8 +210,69 @@ impl Original {
                 }
                 Pixmap::from_vec(rgba, IntSize::from_wh(w, h)?)
             }
+            Original::Svg(tree) => {
+                let mut pixmap = Pixmap::new(w, h)?;
+                let size = tree.size();
+                let ts = tiny_skia::Transform::from_scale(w as f32 / size.width(), h as f32 / size.height());
+                resvg::render(tree, ts, &mut pixmap.as_mut());
+                Some(pixmap)
+            }
         }
     }
+}
+
+/// An SVG file's text is at most this long: parsing and rasterizing grow with it.
+const MAX_SVG_BYTES: usize = 4 << 20;
+
+/// Whether `bytes` hold an SVG document (by content, as for the other formats): XML whose
+/// first element is `svg`, within its first kilobytes.
+fn is_svg(bytes: &[u8]) -> bool {
+    let head = &bytes[..bytes.len().min(4096)];
+    let text = String::from_utf8_lossy(head);
+    let t = text.trim_start_matches('\u{feff}').trim_start();
+    (t.starts_with("<?xml") || t.starts_with("<svg") || t.starts_with("<!--") || t.starts_with("<!DOCTYPE"))
+        && t.contains("<svg")
+}
+
+/// Parses an SVG document for drawing: plain text only (a gzip-compressed SVGZ would be
+/// inflated unbounded), at most [`MAX_SVG_BYTES`]; an `<image>` naming a file or URL is
+/// refused (only images embedded as data URLs are allowed, and they are not drawn: raster
+/// images inside an SVG are not supported); entity expansion is bounded by the XML parser
+/// (a billion-laughs document is refused). Its own size must be within `limits`.
+fn svg_tree(bytes: &[u8], limits: ImageLimits) -> Result<resvg::usvg::Tree, String> {
+    use resvg::usvg;
+    if bytes.len() > MAX_SVG_BYTES {
+        return Err(format!("the SVG is {} bytes; at most {MAX_SVG_BYTES} are read", bytes.len()));
+    }
+    let text = std::str::from_utf8(bytes).map_err(|_| "the SVG is not UTF-8 text".to_string())?;
+    let external = std::sync::Arc::new(std::sync::Mutex::new(None::<String>));
+    let seen = external.clone();
+    let opts = usvg::Options {
+        resources_dir: None,
+        image_href_resolver: usvg::ImageHrefResolver {
+            resolve_data: Box::new(|_, _, _| None),
+            resolve_string: Box::new(move |href: &str, _| {
+                if let Ok(mut s) = seen.lock() {
+                    s.get_or_insert_with(|| href.chars().take(80).collect());
+                }
+                None
+            }),
+        },
+        ..usvg::Options::default()
+    };
+    let tree = usvg::Tree::from_str(text.trim_start_matches('\u{feff}'), &opts)
+        .map_err(|e| format!("not a valid SVG: {e}"))?;
+    if let Some(href) = external.lock().ok().and_then(|s| s.clone()) {
+        return Err(format!("the SVG refers to another file ({href:?}); an SVG asset must be self-contained"));
+    }
+    let (w, h) = (tree.size().width().ceil() as u64, tree.size().height().ceil() as u64);
+    if w > limits.max_side as u64 || h > limits.max_side as u64 || w * h > limits.max_pixels {
+        return Err(format!(
+            "the SVG is {w}x{h}; at most {} per side and {} pixels are drawn",
+            limits.max_side, limits.max_pixels
+        ));
+    }
+    Ok(tree)
 }
 
 /// Like [`decode_image_bytes`], as RGB rows of `width * 3` bytes (alpha dropped): for
@@ -255,8 +341,8 @@ fn decode_dynamic(bytes: &[u8], limits: ImageLimits) -> Result<::image::DynamicI
     let bytes = &*without_colour_profile(bytes);
     let format = match ::image::guess_format(&bytes[..bytes.len().min(64)]) {
         Ok(f @ (::image::ImageFormat::Png | ::image::ImageFormat::Jpeg | ::image::ImageFormat::WebP)) => f,
-        Ok(f) => return Err(format!("{f:?} images are not supported (PNG, JPEG or WebP)")),
-        Err(_) => return Err("not a PNG, JPEG or WebP image".into()),
+        Ok(f) => return Err(format!("{f:?} images are not supported (PNG, JPEG, WebP or SVG)")),
+        Err(_) => return Err("not a PNG, JPEG, WebP or SVG image".into()),
     };
     let reader = || ::image::ImageReader::with_format(std::io::Cursor::new(bytes), format);
     let (w, h) = reader().into_dimensions().map_err(|e| format!("corrupt image: {e}"))?;
@@ -410,6 +496,8 @@ impl ImageCache {
         let pixels = match value.0.as_ref() {
             Original::Rgb { data, .. } => data.len() as u64,
             Original::Rgba(p) => p.data().len() as u64,
+            // The parsed tree: about what its text takes.
+            Original::Svg(_) => 2 * value.1.len() as u64,
         };
         let size = pixels + value.1.len() as u64;
         if size > self.max_bytes {

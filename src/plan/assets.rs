@@ -142,7 +142,13 @@ pub(super) fn image_plan(
     // pixels and shrink by so little that two bilinear taps are alias-free. A still image
     // is shrunk ahead only when the ratio is large (one resampling keeps sharp edges sharp).
     let shrink = scale < 0.8 || (kb.is_some() && scale < 0.95);
-    let (tw, th) = if shrink {
+    let (tw, th) = if src.is_vector() {
+        // A vector image is drawn at the largest size it is shown at, sharp at any zoom,
+        // within the image limits.
+        let most = (ctx.images.limits.max_pixels as f32 / (iw * ih).max(1.0)).sqrt();
+        let s = scale.min(most).min(ctx.images.limits.max_side as f32 / iw.max(ih).max(1.0));
+        (((iw * s).ceil() as u32).max(1), ((ih * s).ceil() as u32).max(1))
+    } else if shrink {
         ((iw * scale).ceil() as u32 + 2, (ih * scale).ceil() as u32 + 2)
     } else {
         (src.width(), src.height())

@@ -148,7 +148,10 @@ fn outline(l: &LayerPlan, inset: f32) -> Option<tiny_skia::Path> {
 
 /// A gradient fill, dithered as a scene background's is (tiny-skia's shader rounds each
 /// pixel: a dark gradient shows bands): shaded into a pixmap of the box's size, then
-/// drawn through the outline. A box of more than four canvases falls back to the shader.
+/// drawn through the outline. Each worker keeps its last two such pixmaps (a scrim under
+/// every frame's text is shaded once). Shading one takes about 0.1 s a million pixels and
+/// cannot be cancelled midway, so a box of more than [`DITHERED_MAX_PIXELS`] falls back
+/// to tiny-skia's shader, undithered.
 fn dithered_fill(
     pm: &mut PixmapMut,
     g: &crate::plan::GradientPlan,
@@ -158,26 +161,54 @@ fn dithered_fill(
     opacity: f32,
 ) {
     let (w, h) = (l.w.ceil().max(1.0) as u32, l.h.ceil().max(1.0) as u32);
-    let canvas = pm.width() as u64 * pm.height() as u64;
-    let tmp = (w as u64 * h as u64 <= 4 * canvas).then(|| tiny_skia::Pixmap::new(w, h)).flatten();
-    let shader = match tmp {
-        Some(mut tmp) => {
-            super::fill::dithered_gradient(&mut tmp.as_mut(), g, false);
-            let fit = Transform::from_scale(l.w / w as f32, l.h / h as f32);
-            let paint = Paint {
-                shader: Pattern::new(tmp.as_ref(), SpreadMode::Pad, FilterQuality::Bilinear, opacity, fit),
-                anti_alias: true,
-                ..Paint::default()
+    let area = w as u64 * h as u64;
+    let fill = |pm: &mut PixmapMut, tmp: &tiny_skia::Pixmap| {
+        let fit = Transform::from_scale(l.w / w as f32, l.h / h as f32);
+        let paint = Paint {
+            shader: Pattern::new(tmp.as_ref(), SpreadMode::Pad, FilterQuality::Bilinear, opacity, fit),
+            anti_alias: true,
+            ..Paint::default()
+        };
+        pm.fill_path(path, &paint, FillRule::Winding, ts, None);
+    };
+    if area <= DITHERED_MAX_PIXELS {
+        let mut key: Vec<u32> = vec![w, h, u32::from(g.radial), g.angle.to_bits()];
+        key.extend(g.colors.iter().flat_map(|c| [c.red(), c.green(), c.blue(), c.alpha()].map(f32::to_bits)));
+        let done = GRADIENTS.with(|cell| {
+            let mut cache = cell.borrow_mut();
+            let i = match cache.iter().position(|(k, _)| *k == key) {
+                Some(i) => i,
+                None => {
+                    let Some(mut tmp) = tiny_skia::Pixmap::new(w, h) else { return false };
+                    super::fill::dithered_gradient(&mut tmp.as_mut(), g, false);
+                    if cache.len() == GRADIENTS_KEPT {
+                        cache.remove(0);
+                    }
+                    cache.push((key, tmp));
+                    cache.len() - 1
+                }
             };
-            pm.fill_path(path, &paint, FillRule::Winding, ts, None);
+            fill(pm, &cache[i].1);
+            true
+        });
+        if done {
             return;
         }
-        None => super::fill::gradient(g, l.w, l.h, opacity),
-    };
-    if let Some(shader) = shader {
+    }
+    if let Some(shader) = super::fill::gradient(g, l.w, l.h, opacity) {
         let paint = Paint { shader, anti_alias: true, ..Paint::default() };
         pm.fill_path(path, &paint, FillRule::Winding, ts, None);
     }
+}
+
+/// The largest shape gradient dithered: a full 1080p or 9:16 canvas, twice over.
+const DITHERED_MAX_PIXELS: u64 = 4_200_000;
+
+/// Dithered gradient pixmaps a worker keeps.
+const GRADIENTS_KEPT: usize = 2;
+
+thread_local! {
+    static GRADIENTS: std::cell::RefCell<Vec<(Vec<u32>, tiny_skia::Pixmap)>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// A drop shadow of the layer's outline: filled in the shadow's colour into a pixmap of its

@@ -160,7 +160,7 @@ fn catalogue_of_bad_input() {
         ("asset corrupt", layer(r#""type": "image", "asset": "corrupt.png""#), "corrupt.png"),
         ("asset empty", layer(r#""type": "image", "asset": "empty.png""#), "empty"),
         ("asset truncated", layer(r#""type": "image", "asset": "truncated.png""#), "truncated.png"),
-        ("asset mislabelled", layer(r#""type": "image", "asset": "text.jpg""#), "not a PNG, JPEG or WebP"),
+        ("asset mislabelled", layer(r#""type": "image", "asset": "text.jpg""#), "not a PNG, JPEG, WebP or SVG"),
         ("asset wrong kind", layer(r#""type": "video", "asset": "notes.mp4""#), "notes.mp4"),
         ("asset empty", comp("", r#""background": {"type": "video", "asset": "empty.mp4"}"#), "empty.mp4"),
         ("asset corrupt", comp(r#""audio": {"music": {"asset": "noise.mp3"}}"#, ""), "noise.mp3"),

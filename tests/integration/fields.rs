@@ -183,3 +183,45 @@ fn a_transition_takes_its_easing() {
     );
     assert!(ps.iter().any(|p| p.path == "scenes[1].transition.easing"), "{ps:?}");
 }
+
+/// An SVG logo is rasterized at the size it is drawn: a 10-unit circle drawn 200 px wide
+/// has an edge a pixel or two wide, not the 20 px ramp of an upscaled 10 px raster.
+#[test]
+fn an_svg_is_drawn_sharp_at_its_size_and_kept_to_itself() {
+    let dir = media_dir();
+    let svg = r##"<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="10" height="10" viewBox="0 0 10 10">
+        <circle cx="5" cy="5" r="4" fill="#ff0000"/></svg>"##;
+    std::fs::write(dir.path().join("logo.svg"), svg).expect("write");
+    let json = r##"{"id": "c", "width": 240, "height": 240, "scenes": [{"id": "s", "durationFrames": 5,
+        "background": "#000000", "layers": [{"type": "image", "asset": "logo.svg", "x": 120, "y": 120, "width": 200}]}]}"##;
+    let img = still(json, dir.path(), 0);
+    assert_near(px(&img, 120, 120), [255, 0, 0], 4, "the circle's centre");
+    assert_near(px(&img, 120, 30), [0, 0, 0], 4, "outside the circle (r = 80 px)");
+    // Along the middle row, from the circle's left edge (x = 40) outwards and inwards.
+    let ramp = (30..60).filter(|&x| (8..248).contains(&px(&img, x, 120)[0])).count();
+    assert!(ramp <= 3, "an edge {ramp} px wide");
+    // What an SVG may not do: name another file, expand entities without end, be gzipped.
+    let cases = [
+        ("external.svg", r#"<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="10" height="10"><image xlink:href="/etc/hostname" width="10" height="10"/></svg>"#.to_string(), "another file"),
+        ("laughs.svg", format!(
+            r#"<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY a "lol">{}]><svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><text>&j;</text></svg>"#,
+            (b'b'..=b'j').map(|c| { let p = (c - 1) as char; format!(r#"<!ENTITY {} "{}">"#, c as char, format!("&{p};").repeat(10)) }).collect::<String>()
+        ), "not a valid SVG"),
+    ];
+    for (name, text, want) in cases {
+        std::fs::write(dir.path().join(name), text).expect("write");
+        let json = format!(
+            r#"{{"id": "c", "width": 64, "height": 64, "scenes": [{{"id": "s", "durationFrames": 5,
+            "layers": [{{"type": "image", "asset": "{name}"}}]}}]}}"#
+        );
+        match plan(&json, dir.path()) {
+            Err(reel::Error::Invalid(ps)) => assert!(
+                ps.0.iter().any(|p| p.path == "scenes[0].layers[0].asset"
+                    && p.message.contains(want)
+                    && p.message.contains(name)),
+                "{name}: {ps:?}"
+            ),
+            other => panic!("{name}: expected a refusal, got {other:?}"),
+        }
+    }
+}
