@@ -38,9 +38,7 @@ pub(super) fn paint(c: CaptionAt, out: &mut PixmapMut) -> Option<PixelRect> {
         color.apply_opacity(opacity);
         let Some(rect) = Rect::from_ltrb(r.0, r.1, r.2, r.3) else { return };
         let Some(path) = crate::pixels::rounded_rect(rect, plan.plate.radius) else { return };
-        let paint = Paint { anti_alias: true, ..Paint::default() };
-        let mut paint = paint;
-        paint.set_color(color);
+        let paint = Paint { shader: tiny_skia::Shader::SolidColor(color), anti_alias: true, ..Paint::default() };
         out.fill_path(&path, &paint, FillRule::Winding, Transform::identity(), None);
     };
     if plan.box_mode == BoxMode::Line && looks.iter().any(|l| l.opacity > 0.0) {
