@@ -228,7 +228,10 @@ fn paint_shadow(
     // The offset and blur are in the layer's own pixels, as its box is.
     let ts = ts.pre_translate(sh.dx, sh.dy);
     let Some(b) = path.bounds().transform(ts) else { return };
-    let reach = (2.0 * sh.blur * scale.abs()).ceil() + 2.0;
+    // The blur in canvas pixels, at most MAX_SHADOW_BLUR (a layer scaled 100 times with a
+    // 200 px blur asked for a pixmap 80,000 pixels wider than the canvas).
+    let blur = (sh.blur * scale.abs()).min(MAX_SHADOW_BLUR);
+    let reach = (2.0 * blur).ceil() + 2.0;
     let clamp = |v: f32, max: u32| v.clamp(-reach, max as f32 + reach);
     let (x0, y0) = (clamp(b.left() - reach, pm.width()).floor(), clamp(b.top() - reach, pm.height()).floor());
     let (x1, y1) = (clamp(b.right() + reach, pm.width()).ceil(), clamp(b.bottom() + reach, pm.height()).ceil());
@@ -246,7 +249,7 @@ fn paint_shadow(
         c.green(),
         c.blue(),
         c.alpha(),
-        sh.blur * scale.abs(),
+        blur,
         local.sx,
         local.kx,
         local.ky,
@@ -266,7 +269,7 @@ fn paint_shadow(
                 let Some(mut tmp) = tiny_skia::Pixmap::new((x1 - x0) as u32, (y1 - y0) as u32) else { return };
                 let paint = Paint { shader: Shader::SolidColor(c), anti_alias: true, ..Paint::default() };
                 tmp.fill_path(&path, &paint, FillRule::Winding, local, None);
-                let r = (sh.blur * scale.abs() / 2.0).round() as usize;
+                let r = (blur / 2.0).round() as usize;
                 if r > 0 {
                     crate::text::blur(&mut tmp, r);
                 }
@@ -281,6 +284,10 @@ fn paint_shadow(
         pm.draw_pixmap(x0 as i32, y0 as i32, cache[i].1.as_ref(), &paint, Transform::identity(), None);
     });
 }
+
+/// The largest shadow blur drawn, in canvas pixels: the shadow's pixmap is at most the
+/// canvas plus twice this on each side.
+const MAX_SHADOW_BLUR: f32 = 128.0;
 
 /// What a shadow pixmap depends on (f32 bits): the outline, the shadow, and the transform
 /// into the pixmap.

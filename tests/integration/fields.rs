@@ -225,3 +225,15 @@ fn an_svg_is_drawn_sharp_at_its_size_and_kept_to_itself() {
         }
     }
 }
+
+/// A shadow's pixmap is bounded by the canvas and the largest blur drawn, whatever the
+/// layer's scale: a 20 px shape scaled 100 times with a 200 px blur (a pixmap 80,000 px
+/// wider than the canvas before, 25 GB once touched) paints in bounded memory.
+#[test]
+fn a_huge_shadow_is_bounded() {
+    let json = r##"{"id": "c", "width": 64, "height": 64, "scenes": [{"id": "s", "durationFrames": 2,
+        "background": "#ffffff", "layers": [{"type": "shape", "width": 20, "height": 20, "scale": 100,
+        "color": "#ff0000", "shadow": {"color": "#000000", "blur": 200, "offsetY": 500}}]}]}"##;
+    let img = still(json, std::path::Path::new("."), 0);
+    assert_near(px(&img, 32, 32), [255, 0, 0], 4, "the shape covers the canvas");
+}
