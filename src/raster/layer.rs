@@ -176,20 +176,12 @@ fn dithered_fill(
         key.extend(g.colors.iter().flat_map(|c| [c.red(), c.green(), c.blue(), c.alpha()].map(f32::to_bits)));
         let done = GRADIENTS.with(|cell| {
             let mut cache = cell.borrow_mut();
-            let i = match cache.iter().position(|(k, _)| *k == key) {
-                Some(i) => i,
-                None => {
-                    let Some(mut tmp) = tiny_skia::Pixmap::new(w, h) else { return false };
-                    super::fill::dithered_gradient(&mut tmp.as_mut(), g, false);
-                    if cache.len() == GRADIENTS_KEPT {
-                        cache.remove(0);
-                    }
-                    cache.push((key, tmp));
-                    cache.len() - 1
-                }
-            };
-            fill(pm, &cache[i].1);
-            true
+            let made = kept(&mut cache, key, GRADIENTS_KEPT, || {
+                let mut tmp = tiny_skia::Pixmap::new(w, h)?;
+                super::fill::dithered_gradient(&mut tmp.as_mut(), g, false);
+                Some(tmp)
+            });
+            made.map(|tmp| fill(pm, tmp)).is_some()
         });
         if done {
             return;
@@ -262,27 +254,43 @@ fn paint_shadow(
     .map(f32::to_bits);
     SHADOWS.with(|cell| {
         let mut cache = cell.borrow_mut();
-        let hit = cache.iter().position(|(k, _)| *k == key);
-        let i = match hit {
-            Some(i) => i,
-            None => {
-                let Some(mut tmp) = tiny_skia::Pixmap::new((x1 - x0) as u32, (y1 - y0) as u32) else { return };
-                let paint = Paint { shader: Shader::SolidColor(c), anti_alias: true, ..Paint::default() };
-                tmp.fill_path(&path, &paint, FillRule::Winding, local, None);
-                let r = (blur / 2.0).round() as usize;
-                if r > 0 {
-                    crate::text::blur(&mut tmp, r);
-                }
-                if cache.len() == SHADOWS_KEPT {
-                    cache.remove(0);
-                }
-                cache.push((key, tmp));
-                cache.len() - 1
+        let made = kept(&mut cache, key, SHADOWS_KEPT, || {
+            let mut tmp = tiny_skia::Pixmap::new((x1 - x0) as u32, (y1 - y0) as u32)?;
+            let paint = Paint { shader: Shader::SolidColor(c), anti_alias: true, ..Paint::default() };
+            tmp.fill_path(&path, &paint, FillRule::Winding, local, None);
+            let r = (blur / 2.0).round() as usize;
+            if r > 0 {
+                crate::text::blur(&mut tmp, r);
             }
-        };
-        let paint = tiny_skia::PixmapPaint { opacity, ..tiny_skia::PixmapPaint::default() };
-        pm.draw_pixmap(x0 as i32, y0 as i32, cache[i].1.as_ref(), &paint, Transform::identity(), None);
+            Some(tmp)
+        });
+        if let Some(tmp) = made {
+            let paint = tiny_skia::PixmapPaint { opacity, ..tiny_skia::PixmapPaint::default() };
+            pm.draw_pixmap(x0 as i32, y0 as i32, tmp.as_ref(), &paint, Transform::identity(), None);
+        }
     });
+}
+
+/// The pixmap kept under `key` in a worker's small cache, made (and kept, the oldest
+/// dropped beyond `most`) when it is not there; `None` when it cannot be made.
+fn kept<K: PartialEq>(
+    cache: &mut Vec<(K, tiny_skia::Pixmap)>,
+    key: K,
+    most: usize,
+    make: impl FnOnce() -> Option<tiny_skia::Pixmap>,
+) -> Option<&tiny_skia::Pixmap> {
+    let i = match cache.iter().position(|(k, _)| *k == key) {
+        Some(i) => i,
+        None => {
+            let made = make()?;
+            if cache.len() >= most {
+                cache.remove(0);
+            }
+            cache.push((key, made));
+            cache.len() - 1
+        }
+    };
+    cache.get(i).map(|(_, p)| p)
 }
 
 /// The largest shadow blur drawn, in canvas pixels: the shadow's pixmap is at most the

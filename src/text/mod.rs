@@ -149,15 +149,7 @@ impl FontLibrary {
     /// The family's name as the font database spells it, if any face has it
     /// (case-insensitive).
     pub fn find_family(&self, name: &str) -> Option<String> {
-        let inner = self.lock();
-        let found = inner
-            .fonts
-            .db()
-            .faces()
-            .flat_map(|f| f.families.iter().map(|(n, _)| n))
-            .find(|n| n.eq_ignore_ascii_case(name))
-            .cloned();
-        found
+        family_named(self.lock().fonts.db(), name)
     }
 
     /// The weight CSS font matching gives `weight` in `family`: the weight itself when a
@@ -173,13 +165,7 @@ impl FontLibrary {
     /// ```
     pub fn matched_weight(&self, family: &str, weight: u16) -> Option<u16> {
         let inner = self.lock();
-        let family = inner
-            .fonts
-            .db()
-            .faces()
-            .flat_map(|f| f.families.iter().map(|(n, _)| n))
-            .find(|n| n.eq_ignore_ascii_case(family))?
-            .clone();
+        let family = family_named(inner.fonts.db(), family)?;
         Some(css_weight(inner.fonts.db(), &family, weight))
     }
 
@@ -416,6 +402,11 @@ fn bidi_safe(text: &str) -> std::borrow::Cow<'_, str> {
         })
         .collect::<String>()
         .into()
+}
+
+/// The family's name as `db` spells it, if any face has it (case-insensitive).
+fn family_named(db: &fontdb::Database, name: &str) -> Option<String> {
+    db.faces().flat_map(|f| f.families.iter().map(|(n, _)| n)).find(|n| n.eq_ignore_ascii_case(name)).cloned()
 }
 
 /// CSS font matching of `weight` within `family` (exact family name): cosmic-text itself
