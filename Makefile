@@ -1,6 +1,7 @@
 # reel: two commands. `make demo` renders the bundled demo, `make test` runs every check.
 # Both install what is missing first (Debian packages: FFmpeg -dev libraries, clang for
-# bindgen, pkg-config; the ffmpeg/ffprobe programs the tests use as independent judges).
+# bindgen, pkg-config; the ffmpeg/ffprobe programs the tests use as independent judges;
+# moto from PyPI, the S3-compatible server the asset tests start).
 
 SHELL := /bin/bash
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -18,6 +19,9 @@ deps:
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$missing; \
 	fi
 	@command -v $(CARGO) >/dev/null || { echo "cargo not found: install Rust (https://rustup.rs)"; exit 1; }
+	@# The S3-compatible server the asset tests start (moto's server mode, with boto3 to upload).
+	@python3 -c "import moto.server, boto3, flask" 2>/dev/null || { echo "installing moto[server]"; \
+		python3 -m pip install --quiet 'moto[server]' || python3 -m pip install --quiet --break-system-packages 'moto[server]'; }
 
 demo: deps
 	$(CARGO) run --release -p reel-cli -- render fixtures/demo/demo.json -o out/demo.mp4

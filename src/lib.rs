@@ -37,6 +37,7 @@
 //! |---|---|---|
 //! | [`model`], [`merge`] | serde types of the format, parsing, the JSON Schema; merge fields | error |
 //! | [`plan`] | validation into the read-only [`Plan`]; one file per part of the format | model, media, audio, text, anim, pixels |
+//! | [`fetch`] | assets from HTTP(S), S3, memory or the caller's own source, into a content-addressed cache, before planning | model, media, error |
 //! | [`media`] | asset resolution inside a folder, images with limits; clips (from `ffmpeg`) | ffmpeg, pixels |
 //! | `audio` | decoding (symphonia), resampling (rubato), the streaming mix | media, ffmpeg |
 //! | [`text`] | bundled fonts, shaping and layout (cosmic-text), text rasters | pixels |
@@ -103,6 +104,7 @@ macro_rules! internal {
 internal!(anim, audio, ffmpeg, pixels, raster);
 
 pub mod error;
+pub mod fetch;
 pub use ffmpeg::encode;
 pub mod media;
 pub mod merge;

@@ -31,6 +31,9 @@ pub struct OutputReport {
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 #[non_exhaustive]
 pub struct StageTimes {
+    /// Fetching assets before planning (remote sources; 0 for a folder). The library's
+    /// [`render`](crate::render()) does not fetch: the caller that did fills it in.
+    pub fetch_s: f64,
     /// Painting frames (tiny-skia).
     pub raster_s: f64,
     /// RGBA to YUV and variant resizing.
@@ -81,6 +84,9 @@ pub struct RenderReport {
     pub elapsed_s: f64,
     /// Time per stage.
     pub stages: StageTimes,
+    /// What fetching the assets did, when the caller fetched them and says so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fetched: Option<crate::fetch::FetchStats>,
     /// Peak resident memory of the process, bytes (Linux), if known.
     pub peak_rss_bytes: Option<u64>,
 }

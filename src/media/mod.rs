@@ -73,11 +73,25 @@ impl FolderAssets {
     }
 }
 
+/// Whether `key` is written as a URL (`scheme://...`).
+pub fn is_url(key: &str) -> bool {
+    key.split_once("://").is_some_and(|(scheme, _)| {
+        !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+    })
+}
+
+/// Why a key that is a URL is refused where URLs are not allowed.
+pub(crate) const URL_KEY: &str =
+    "an absolute URL: asset keys are relative to the asset source unless URLs are allowed (reel: --allow-remote)";
+
 /// Checks a key's shape (no file system access): `Err` with the reason when it tries to
 /// leave the asset folder or cannot name a file.
 pub fn check_key(key: &str) -> Result<(), String> {
     if key.is_empty() {
         return Err("empty asset key".into());
+    }
+    if is_url(key) {
+        return Err(URL_KEY.into());
     }
     if key.contains('\0') {
         return Err("asset key contains a NUL character".into());

@@ -167,6 +167,7 @@ pub fn render(plan: &Plan, opts: &RenderOptions) -> Result<RenderReport> {
         warnings: plan.warnings.clone(),
         elapsed_s: start.elapsed().as_secs_f64(),
         stages: StageTimes {
+            fetch_s: 0.0,
             raster_s: nanos(&run.raster_ns),
             convert_s: nanos(&run.convert_ns),
             encode_s: (nanos(&run.encode_ns) - soundtrack_s).max(0.0),
@@ -174,6 +175,7 @@ pub fn render(plan: &Plan, opts: &RenderOptions) -> Result<RenderReport> {
             audio_s: audio_s + soundtrack_s,
             posters_s,
         },
+        fetched: None,
         peak_rss_bytes: peak_rss(),
     })
 }

@@ -9,6 +9,7 @@ mod cli;
 mod common;
 mod docs;
 mod encode;
+mod fetch;
 mod fields;
 mod golden;
 mod media;

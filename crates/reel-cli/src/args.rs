@@ -47,10 +47,31 @@ pub enum Command {
 pub struct InputArgs {
     /// The composition JSON file, or `-` to read it from standard input.
     pub composition: PathBuf,
-    /// The folder asset keys are resolved in [default: the composition's folder, or the
-    /// current folder for `-`].
+    /// Where asset keys are found: a folder, `https://BASE/` or `s3://BUCKET/PREFIX`
+    /// [default: the composition's folder, or the current folder for `-`]. S3 credentials,
+    /// region and endpoint come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION
+    /// and AWS_ENDPOINT_URL.
+    #[arg(long, value_name = "DIR|URL")]
+    pub assets: Option<String>,
+    /// Asset keys may also be absolute https:// URLs.
+    #[arg(long)]
+    pub allow_remote: bool,
+    /// Fetches may reach loopback and private addresses, over plain http:// too (tests, a
+    /// bucket inside a private network). Link-local and metadata addresses stay refused.
+    #[arg(long)]
+    pub allow_private: bool,
+    /// Seconds a remote fetch may wait to connect, or for the next byte, before the try
+    /// fails (three retries follow).
+    #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub fetch_timeout: u64,
+    /// The largest asset a remote fetch accepts, in bytes (checked from the headers, then
+    /// while reading).
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 30)]
+    pub max_asset_bytes: u64,
+    /// Where fetched assets are kept between runs [default: $XDG_CACHE_HOME/reel/assets,
+    /// else ~/.cache/reel/assets]; trimmed to 10 GiB, least recently used first.
     #[arg(long, value_name = "DIR")]
-    pub assets: Option<PathBuf>,
+    pub asset_cache: Option<PathBuf>,
     /// A folder of extra fonts (TTF, OTF, TTC); may be given more than once.
     #[arg(long, value_name = "DIR")]
     pub fonts: Vec<PathBuf>,

@@ -119,7 +119,7 @@ pub fn check_report_path(o: &OutputArgs, out: &Path) -> Result<(), Failure> {
 
 /// Renders a plan to `out` with the options of `o`, shows progress, writes the report.
 pub fn render_plan(
-    plan: &reel::Plan,
+    plan: &crate::input::Planned,
     out: &Path,
     o: &OutputArgs,
     mode: ProgressMode,
@@ -137,7 +137,9 @@ pub fn render_plan(
     ro.progress = reporter.callback();
     let result = reel::render(plan, &ro);
     reporter.finish();
-    let report = result?;
+    let mut report = result?;
+    report.fetched = plan.fetch_stats();
+    report.stages.fetch_s = report.fetched.map_or(0.0, |f| f.seconds);
     if let Some(path) = report_path {
         let text = serde_json::to_vec_pretty(&report).map_err(|e| reel::Error::Encode(e.to_string()))?;
         write_atomically(path, &text)?;
@@ -202,7 +204,7 @@ fn still(a: StillArgs) -> Result<(), Failure> {
 }
 
 fn check(a: CheckArgs) -> Result<(), Failure> {
-    let planned = (|| -> Result<reel::Plan, Failure> {
+    let planned = (|| -> Result<input::Planned, Failure> {
         let source = Source::read(&a.input)?;
         let data = input::merge_data(&a.input)?;
         let opts = input::plan_options(&a.input, &source.assets)?;

@@ -2,9 +2,11 @@
 
 use crate::args::InputArgs;
 use crate::Failure;
+use reel::fetch::{AssetCache, AssetSource, Fetched, Fetcher, HttpSource, NetPolicy, S3Source, Sources};
 use reel::{MergeData, Plan, PlanOptions};
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// A composition read from its file or standard input, not yet parsed.
 pub struct Source {
@@ -12,9 +14,14 @@ pub struct Source {
     pub text: String,
     /// The file stem outputs are named after (`None` for standard input).
     pub stem: Option<String>,
-    /// The folder asset keys are resolved in.
+    /// The folder asset keys are resolved in (when they are not fetched).
     pub assets: PathBuf,
+    /// Where assets are fetched from, when they are: before planning, into the cache.
+    pub fetch: Option<(Sources, PathBuf, u64)>,
 }
+
+/// The cap of the tool's asset cache.
+const CACHE_BYTES: u64 = 10 << 30;
 
 impl Source {
     /// Reads the composition named by the arguments; its size is checked before reading.
@@ -39,18 +46,45 @@ impl Source {
         };
         let stem =
             (!from_stdin).then(|| args.composition.file_stem().map(|s| s.to_string_lossy().into_owned())).flatten();
+        let policy = NetPolicy { allow_private: args.allow_private };
+        let given = args.assets.as_deref().unwrap_or("");
+        let wait = std::time::Duration::from_secs(args.fetch_timeout);
+        let timeouts = reel::fetch::Timeouts { connect: wait.min(std::time::Duration::from_secs(10)), idle: wait };
+        let usage = |e: reel::Error| match e {
+            reel::Error::Option { message, .. } => Failure::Usage(format!("--assets: {message}")),
+            e => Failure::Usage(format!("--assets {given}: {e}")),
+        };
+        let remote: Option<Arc<dyn AssetSource>> = if given.starts_with("s3://") {
+            Some(Arc::new(S3Source::new(given, policy).map_err(usage)?))
+        } else if reel::fetch::is_url(given) {
+            Some(Arc::new(HttpSource::new(given, policy).and_then(|h| h.with_timeouts(timeouts)).map_err(usage)?))
+        } else {
+            None
+        };
         let assets = match &args.assets {
-            Some(dir) => dir.clone(),
+            _ if remote.is_some() => PathBuf::from("."),
+            Some(dir) => PathBuf::from(dir),
             None if from_stdin => PathBuf::from("."),
             None => match args.composition.parent() {
                 Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
                 _ => PathBuf::from("."),
             },
         };
-        if !assets.is_dir() {
+        if remote.is_none() && !assets.is_dir() {
             return Err(Failure::Usage(format!("--assets: {} is not a folder", assets.display())));
         }
-        Ok(Source { text, stem, assets })
+        let fetch = if remote.is_some() || args.allow_remote {
+            let base = remote.unwrap_or_else(|| Arc::new(reel::FolderAssets::new(&assets)));
+            let mut sources = Sources::new(base);
+            if args.allow_remote {
+                sources =
+                    sources.allow_urls(policy, timeouts).map_err(|e| Failure::Usage(format!("--allow-remote: {e}")))?;
+            }
+            Some((sources, cache_dir(args)?, args.max_asset_bytes))
+        } else {
+            None
+        };
+        Ok(Source { text, stem, assets, fetch })
     }
 }
 
@@ -111,8 +145,52 @@ pub fn add_fonts(fonts: &reel::FontLibrary, dirs: &[PathBuf]) -> Result<(), Fail
     Ok(())
 }
 
-/// Parses the composition with its merge data and plans it.
-pub fn plan(source: &Source, data: &MergeData, opts: &PlanOptions) -> Result<Plan, reel::Error> {
+/// The asset cache's folder: `--asset-cache`, else the user's cache folder.
+fn cache_dir(args: &InputArgs) -> Result<PathBuf, Failure> {
+    if let Some(dir) = &args.asset_cache {
+        return Ok(dir.clone());
+    }
+    let base = match (std::env::var_os("XDG_CACHE_HOME"), std::env::var_os("HOME")) {
+        (Some(x), _) if !x.is_empty() => PathBuf::from(x),
+        (_, Some(h)) if !h.is_empty() => PathBuf::from(h).join(".cache"),
+        _ => return Err(Failure::Usage("--asset-cache: no HOME or XDG_CACHE_HOME to keep fetched assets in".into())),
+    };
+    Ok(base.join("reel").join("assets"))
+}
+
+/// A plan, and the fetched assets it reads while rendering (kept until it is dropped).
+pub struct Planned {
+    plan: Plan,
+    fetched: Option<Arc<Fetched>>,
+}
+
+impl Planned {
+    /// What fetching the assets did (nothing for a folder).
+    pub fn fetch_stats(&self) -> Option<reel::fetch::FetchStats> {
+        self.fetched.as_ref().map(|f| f.stats())
+    }
+}
+
+impl std::ops::Deref for Planned {
+    type Target = Plan;
+    fn deref(&self) -> &Plan {
+        &self.plan
+    }
+}
+
+/// Parses the composition with its merge data, fetches its assets if they are remote, and
+/// plans it.
+pub fn plan(source: &Source, data: &MergeData, opts: &PlanOptions) -> Result<Planned, reel::Error> {
     let parsed = reel::parse_merged(&source.text, data)?;
-    Plan::build(&parsed, opts)
+    let Some((sources, dir, max_bytes)) = &source.fetch else {
+        return Ok(Planned { plan: Plan::build(&parsed, opts)?, fetched: None });
+    };
+    let cache = AssetCache::new(dir, CACHE_BYTES)?;
+    let mut fetcher = Fetcher::new(Some(cache));
+    fetcher.cancel = opts.cancel.clone();
+    fetcher.limits.max_bytes = *max_bytes;
+    let fetched = Arc::new(fetcher.fetch(&parsed.composition, sources)?);
+    let mut opts = opts.clone();
+    opts.assets = fetched.clone();
+    Ok(Planned { plan: Plan::build(&parsed, &opts)?, fetched: Some(fetched) })
 }
