@@ -15,6 +15,14 @@ pub struct NetPolicy {
     pub allow_private: bool,
 }
 
+impl NetPolicy {
+    /// Why `ip` may not be reached under this policy (`"a loopback address"`), if it may not.
+    /// For other outbound requests an embedder makes on a stranger's behalf (webhooks).
+    pub fn refusal(self, ip: IpAddr) -> Option<&'static str> {
+        refused(ip, self)
+    }
+}
+
 /// Why `ip` may not be reached, if it may not.
 pub(super) fn refused(ip: IpAddr, policy: NetPolicy) -> Option<&'static str> {
     let ip = match ip {

@@ -38,6 +38,12 @@ pub enum Command {
     Schema(SchemaArgs),
     /// Write an asset's variants: posters for an image, web and preview copies for a video.
     Variants(VariantsArgs),
+    /// Run the render service: the HTTP API, the queue and renders in child processes,
+    /// with its state in DIR (docs/api.md).
+    Serve(ServeArgs),
+    /// Manage the render service's API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// List the fonts compositions can use: the bundled ones and those `--fonts` adds.
     Fonts(FontsArgs),
 }
@@ -335,4 +341,65 @@ mod tests {
         use clap::CommandFactory;
         Cli::command().debug_assert();
     }
+}
+
+/// `reel serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The data folder: the database (SQLite), assets and outputs.
+    #[arg(long, value_name = "DIR")]
+    pub data: PathBuf,
+    /// The address to listen on (port 0: any free port; the address is printed).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// The address written into download URLs [default: http://LISTEN].
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// Renders at once.
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub workers: u64,
+    /// Requests per API key per rolling minute.
+    #[arg(long, value_name = "N", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_limit: u32,
+    /// The largest JSON request body, bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 16 << 20)]
+    pub max_body: usize,
+    /// The largest asset upload, bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 2 << 30)]
+    pub max_upload: u64,
+    /// Webhooks may go to http:// and loopback or private addresses (local testing only).
+    #[arg(long)]
+    pub allow_insecure_webhooks: bool,
+    /// Seconds before the first webhook retry (then twice as long).
+    #[arg(long, value_name = "SECONDS", default_value_t = 5)]
+    pub webhook_backoff: u64,
+    /// Seconds running renders may go on after SIGTERM before they are requeued.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    pub grace: u64,
+    /// A render's address space limit, bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 16 << 30)]
+    pub render_memory: u64,
+    /// A render's CPU time limit, seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 7200)]
+    pub render_cpu: u64,
+    /// The largest file a render may write, bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 8 << 30)]
+    pub render_file_size: u64,
+    /// Logs as JSON lines (else text), on standard error.
+    #[arg(long)]
+    pub log_json: bool,
+}
+
+/// `reel keys`.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Make an API key and print it (once: only its hash is kept).
+    Create {
+        /// The service's data folder.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// A name to know the key by.
+        #[arg(long, default_value = "default")]
+        name: String,
+    },
 }

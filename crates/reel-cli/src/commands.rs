@@ -1,8 +1,8 @@
 //! The subcommands.
 
 use crate::args::{
-    CheckArgs, Cli, Command, FontsArgs, Format, OutputArgs, ProgressMode, RenderArgs, SchemaArgs, StillArgs,
-    VariantsArgs,
+    CheckArgs, Cli, Command, FontsArgs, Format, KeysCommand, OutputArgs, ProgressMode, RenderArgs, SchemaArgs,
+    ServeArgs, StillArgs, VariantsArgs,
 };
 use crate::input::{self, Source};
 use crate::progress::{self, Reporter};
@@ -22,7 +22,32 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Schema(a) => schema(a),
         Command::Variants(a) => variants(a),
         Command::Fonts(a) => fonts(a),
+        Command::Serve(a) => serve(a),
+        Command::Keys(KeysCommand::Create { data, name }) => {
+            let key = reel_serve::create_key_blocking(&data, &name).map_err(Failure::Usage)?;
+            println!("{key}");
+            Ok(())
+        }
     }
+}
+
+fn serve(a: ServeArgs) -> Result<(), Failure> {
+    let mut cfg = reel_serve::Config::new(&a.data);
+    cfg.listen = a.listen;
+    cfg.base_url = a.base_url.map(|u| u.trim_end_matches('/').to_string());
+    cfg.workers = a.workers as usize;
+    cfg.rate_limit = a.rate_limit;
+    cfg.max_body = a.max_body;
+    cfg.max_upload = a.max_upload;
+    cfg.allow_insecure_webhooks = a.allow_insecure_webhooks;
+    cfg.webhook_backoff = std::time::Duration::from_secs(a.webhook_backoff);
+    cfg.grace = std::time::Duration::from_secs(a.grace);
+    cfg.limits =
+        reel_serve::ChildLimits { memory: a.render_memory, cpu_seconds: a.render_cpu, file_size: a.render_file_size };
+    reel_serve::run_blocking(cfg, a.log_json).map_err(|e| {
+        eprintln!("error: {e}");
+        Failure::Reported(1)
+    })
 }
 
 /// The process's cancel flag, set by Ctrl-C, SIGTERM and SIGHUP (installed on first use).

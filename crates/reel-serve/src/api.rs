@@ -1,0 +1,775 @@
+//! The HTTP API (`docs/api.md`): authentication, rate limits, JSON errors, the endpoints.
+
+use crate::db::{self, now_ms, Render};
+use crate::{key_hash, random_hex, State};
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, Path, Query, Request};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Extension, Json, Router};
+use hmac::{KeyInit, Mac};
+use serde_json::{json, Value};
+use sqlx::Row;
+use std::sync::Arc;
+use std::time::Duration;
+
+type St = Arc<State>;
+
+/// An error answer: `{"error": ..., "code"?: ..., "details"?: ...}`.
+pub(crate) struct ApiError {
+    status: StatusCode,
+    body: Value,
+    headers: Vec<(header::HeaderName, String)>,
+}
+
+impl ApiError {
+    pub(crate) fn new(status: StatusCode, error: impl Into<String>) -> ApiError {
+        ApiError { status, body: json!({"error": error.into()}), headers: Vec::new() }
+    }
+
+    fn code(mut self, code: &str, details: Value) -> ApiError {
+        self.body["code"] = json!(code);
+        self.body["details"] = details;
+        self
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut r = (self.status, Json(self.body)).into_response();
+        for (k, v) in self.headers {
+            if let Ok(v) = HeaderValue::from_str(&v) {
+                r.headers_mut().insert(k, v);
+            }
+        }
+        r
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> ApiError {
+        tracing::error!(error = %e, "database");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+    }
+}
+
+type Answer = Result<Response, ApiError>;
+
+/// The key a request was made with.
+#[derive(Clone)]
+pub(crate) struct KeyId(String);
+
+pub(crate) fn router(st: St) -> Router {
+    let max_body = st.cfg.max_body;
+    let max_upload = usize::try_from(st.cfg.max_upload).unwrap_or(usize::MAX);
+    let api = Router::new()
+        .route("/api/v1/assets/{*key}", put(put_asset).layer(DefaultBodyLimit::max(max_upload)))
+        .route("/assets/sign", post(sign_assets))
+        .route("/api/v1/compositions", post(create_composition))
+        .route("/api/v1/compositions/{id}", get(get_composition))
+        .route("/api/v1/renders", post(create_render).get(list_renders))
+        .route("/api/v1/renders/{id}", get(get_render))
+        .route("/api/v1/renders/{id}/cancel", post(cancel_render))
+        .route("/api/v1/renders/{id}/events", get(render_events))
+        .layer(axum::middleware::from_fn_with_state(st.clone(), authenticate))
+        .layer(DefaultBodyLimit::max(max_body));
+    Router::new()
+        .merge(api)
+        .route("/files/{*path}", get(download))
+        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/metrics", get(metrics))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint") })
+        .layer(Extension(st))
+}
+
+/// Bearer key, then the key's rolling-minute limit; the limit's headers on every answer.
+async fn authenticate(axum::extract::State(st): axum::extract::State<St>, mut req: Request, next: Next) -> Response {
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .unwrap_or("");
+    if given.is_empty() {
+        return ApiError::new(StatusCode::UNAUTHORIZED, "missing API key: send Authorization: Bearer KEY")
+            .into_response();
+    }
+    let found: Result<Option<String>, _> =
+        sqlx::query_scalar("SELECT id FROM keys WHERE hash = ?").bind(key_hash(given)).fetch_optional(&st.db).await;
+    let key_id = match found {
+        Ok(Some(id)) => id,
+        Ok(None) => return ApiError::new(StatusCode::UNAUTHORIZED, "invalid API key").into_response(),
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let limit = st.cfg.rate_limit.max(1);
+    let per = 60.0 / f64::from(limit);
+    let now_s = now_ms() / 1000;
+    let (remaining, wait) = match st.limiter.check_key(&key_id) {
+        Ok(snap) => (snap.remaining_burst_capacity(), None),
+        Err(not_until) => {
+            use governor::clock::Clock;
+            (0, Some(not_until.wait_time_from(governor::clock::DefaultClock::default().now())))
+        }
+    };
+    let reset = now_s + ((f64::from(limit - remaining.min(limit))) * per).ceil() as i64;
+    let mut resp = match wait {
+        Some(w) => {
+            let secs = w.as_secs() + 1;
+            let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "Rate limit exceeded");
+            e.body["retryAfterSeconds"] = json!(secs);
+            e.headers.push((header::RETRY_AFTER, secs.to_string()));
+            e.into_response()
+        }
+        None => {
+            req.extensions_mut().insert(KeyId(key_id));
+            next.run(req).await
+        }
+    };
+    let h = resp.headers_mut();
+    h.insert("x-ratelimit-limit", HeaderValue::from(limit));
+    h.insert("x-ratelimit-remaining", HeaderValue::from(remaining));
+    h.insert("x-ratelimit-reset", HeaderValue::from(reset));
+    resp
+}
+
+/// A request body as JSON, with JSON errors for what is too large or not JSON.
+fn json_body(body: Result<Bytes, axum::extract::rejection::BytesRejection>) -> Result<Value, ApiError> {
+    let bytes = body.map_err(|e| {
+        let status = e.status();
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(status, "request body too large")
+        } else {
+            ApiError::new(status, e.body_text())
+        }
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("body is not JSON: {e}")))
+}
+
+fn key_folder(st: &State, key: &KeyId) -> std::path::PathBuf {
+    st.cfg.data.join("assets").join(&key.0)
+}
+
+async fn put_asset(
+    Extension(st): Extension<St>,
+    Extension(key): Extension<KeyId>,
+    Path(asset): Path<String>,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Answer {
+    if let Err(why) = reel::media::check_key(&asset) {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, format!("key {asset:?}: {why}")));
+    }
+    let bytes = body.map_err(|e| ApiError::new(e.status(), e.body_text()))?;
+    let folder = key_folder(&st, &key);
+    let path = folder.join(&asset);
+    let dir = path.parent().map(std::path::Path::to_path_buf).unwrap_or(folder.clone());
+    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+    let n = bytes.len();
+    let written = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        std::fs::create_dir_all(&dir)?;
+        let mut tmp = tempfile_in(&dir)?;
+        std::io::Write::write_all(&mut tmp.0, &bytes)?;
+        tmp.0.sync_all()?;
+        std::fs::rename(&tmp.1, &path)?;
+        tmp.2 = false;
+        Ok(())
+    })
+    .await;
+    match written {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "storing an asset");
+            return Err(ApiError::new(StatusCode::INSUFFICIENT_STORAGE, "could not store the asset"));
+        }
+        Err(_) => return Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")),
+    }
+    // Variants (posters for images, web and preview copies for videos) after the answer.
+    let file = key_folder(&st, &key).join(&asset);
+    let variants = matches!(
+        file.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref(),
+        Some("png" | "jpg" | "jpeg" | "webp" | "mp4" | "mov" | "webm" | "mkv")
+    );
+    if variants {
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = reel::variants::asset_variants(&file, None, "veryfast") {
+                tracing::warn!(error = %e, file = %file.display(), "asset variants");
+            }
+        });
+    }
+    let mut body = json!({"key": asset, "bytes": n, "sha256": sha});
+    if variants {
+        body["variants"] = json!("pending");
+    }
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// A temporary file beside its final name, removed unless renamed.
+struct Tmp(std::fs::File, std::path::PathBuf, bool);
+
+impl Drop for Tmp {
+    fn drop(&mut self) {
+        if self.2 {
+            let _ = std::fs::remove_file(&self.1);
+        }
+    }
+}
+
+fn tempfile_in(dir: &std::path::Path) -> std::io::Result<Tmp> {
+    let path = dir.join(format!(".upload-{}", random_hex(8)));
+    let f = std::fs::OpenOptions::new().write(true).create_new(true).open(&path)?;
+    Ok(Tmp(f, path, true))
+}
+
+/// Validates a composition (with merge data) against the key's assets: every problem.
+async fn validate(st: &State, key: &KeyId, text: String, merge: reel::MergeData) -> Result<(), ApiError> {
+    let folder = key_folder(st, key);
+    let checked = tokio::task::spawn_blocking(move || -> reel::Result<()> {
+        let parsed = reel::parse_merged(&text, &merge)?;
+        let opts = reel::PlanOptions::new(folder);
+        reel::Plan::build(&parsed, &opts).map(drop)
+    })
+    .await
+    .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error"))?;
+    checked.map_err(|e| {
+        let problems: Vec<Value> = if e.problems().is_empty() {
+            vec![json!({"path": "", "message": e.to_string()})]
+        } else {
+            e.problems().iter().map(|p| json!({"path": p.path, "message": p.message})).collect()
+        };
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid composition")
+            .code("INVALID_COMPOSITION", json!({"problems": problems}))
+    })
+}
+
+async fn store_composition(st: &State, key: &KeyId, comp: &Value) -> Result<String, ApiError> {
+    let id = format!("comp_{}", random_hex(16));
+    sqlx::query("INSERT INTO compositions (id, key_id, body, created_at) VALUES (?, ?, ?, ?)")
+        .bind(&id)
+        .bind(&key.0)
+        .bind(comp.to_string())
+        .bind(now_ms())
+        .execute(&st.db)
+        .await?;
+    Ok(id)
+}
+
+async fn create_composition(
+    Extension(st): Extension<St>,
+    Extension(key): Extension<KeyId>,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Answer {
+    let body = json_body(body)?;
+    let Some(comp) = body.get("composition").filter(|c| c.is_object()) else {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "composition: expected an object"));
+    };
+    let text = comp.to_string();
+    // A template's merge fields are filled per render: check it then.
+    if !text.contains("{{") {
+        validate(&st, &key, text, reel::MergeData::new()).await?;
+    }
+    let id = store_composition(&st, &key, comp).await?;
+    Ok((StatusCode::CREATED, Json(json!({"composition_id": id}))).into_response())
+}
+
+async fn get_composition(
+    Extension(st): Extension<St>,
+    Extension(key): Extension<KeyId>,
+    Path(id): Path<String>,
+) -> Answer {
+    let body: Option<String> = sqlx::query_scalar("SELECT body FROM compositions WHERE id = ? AND key_id = ?")
+        .bind(&id)
+        .bind(&key.0)
+        .fetch_optional(&st.db)
+        .await?;
+    let body = body.ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "composition not found"))?;
+    let comp: Value = serde_json::from_str(&body).unwrap_or_default();
+    Ok(Json(json!({"composition_id": id, "composition": comp})).into_response())
+}
+
+/// Checks a webhook URL: `https`, no credentials, resolving only to public addresses
+/// (unless insecure webhooks are allowed).
+pub(crate) async fn check_webhook(url: &str, insecure: bool) -> Result<reqwest::Url, String> {
+    let u = reqwest::Url::parse(url).map_err(|e| format!("not a URL: {e}"))?;
+    match u.scheme() {
+        "https" => {}
+        "http" if insecure => {}
+        s => return Err(format!("the scheme {s}:// is refused; webhooks go to https:// URLs")),
+    }
+    if !u.username().is_empty() || u.password().is_some() {
+        return Err("a webhook URL may not carry credentials; use webhook_secret".into());
+    }
+    let host = u.host_str().ok_or("no host")?.trim_matches(['[', ']']).to_string();
+    let port = u.port_or_known_default().unwrap_or(443);
+    let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
+        .await
+        .map_err(|e| format!("{host} does not resolve: {e}"))?
+        .collect();
+    let policy = reel::fetch::NetPolicy { allow_private: insecure };
+    for a in &addrs {
+        if let Some(why) = policy.refusal(a.ip()) {
+            return Err(format!("{host} resolves to {}, {why}, which webhooks may not reach", a.ip()));
+        }
+    }
+    if addrs.is_empty() {
+        return Err(format!("{host} has no address"));
+    }
+    Ok(u)
+}
+
+async fn create_render(
+    Extension(st): Extension<St>,
+    Extension(key): Extension<KeyId>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Answer {
+    let body = json_body(body)?;
+    let idem = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_string);
+    if let Some(k) = &idem {
+        let id: Option<String> = sqlx::query_scalar("SELECT id FROM renders WHERE key_id = ? AND idempotency_key = ?")
+            .bind(&key.0)
+            .bind(k)
+            .fetch_optional(&st.db)
+            .await?;
+        if let Some(id) = id {
+            return Ok(accepted(&id, "queued", "the render this Idempotency-Key made"));
+        }
+    }
+    let mut problems = Vec::new();
+    let bad = |p: &str, m: String| json!({"path": p, "message": m});
+    // The composition: by id, or inline.
+    let (comp_id, text) = match (body.get("composition_id").and_then(Value::as_str), body.get("composition")) {
+        (Some(id), None) => {
+            let found: Option<String> = sqlx::query_scalar("SELECT body FROM compositions WHERE id = ? AND key_id = ?")
+                .bind(id)
+                .bind(&key.0)
+                .fetch_optional(&st.db)
+                .await?;
+            match found {
+                Some(b) => (Some(id.to_string()), b),
+                None => return Err(ApiError::new(StatusCode::NOT_FOUND, "composition not found")),
+            }
+        }
+        (None, Some(c)) if c.is_object() => (None, c.to_string()),
+        _ => return Err(ApiError::new(StatusCode::BAD_REQUEST, "give composition_id or composition (an object)")),
+    };
+    let outputs = match body.get("outputs") {
+        None | Some(Value::Null) => vec!["web".to_string(), "preview".into(), "posters".into()],
+        Some(Value::Array(a)) => {
+            let list: Vec<String> = a.iter().filter_map(|v| v.as_str().map(String::from)).collect();
+            for o in &list {
+                if !matches!(o.as_str(), "web" | "preview" | "posters") {
+                    problems.push(bad("outputs", format!("{o:?}: expected web, preview or posters")));
+                }
+            }
+            if list.len() != a.len() {
+                problems.push(bad("outputs", "expected strings".into()));
+            }
+            list
+        }
+        Some(_) => {
+            problems.push(bad("outputs", "expected an array of web, preview, posters".into()));
+            Vec::new()
+        }
+    };
+    let mut merge = reel::MergeData::new();
+    match body.get("merge") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(m)) => {
+            for (k, v) in m {
+                let text = match v {
+                    Value::String(s) => s.clone(),
+                    Value::Number(n) => n.to_string(),
+                    Value::Bool(b) => b.to_string(),
+                    _ => {
+                        problems.push(bad(&format!("merge.{k}"), "expected a string, number or boolean".into()));
+                        continue;
+                    }
+                };
+                merge.set(k.clone(), text);
+            }
+        }
+        Some(_) => problems.push(bad("merge", "expected an object of field names to values".into())),
+    }
+    if let Some(p) = body.get("duration_policy").filter(|v| !v.is_null()) {
+        if !matches!(p.as_str(), Some("fit" | "pad" | "strict")) {
+            problems.push(bad("duration_policy", format!("{p}: expected fit, pad or strict")));
+        }
+    }
+    if let Some(u) = body.get("webhook_url").filter(|v| !v.is_null()) {
+        match u.as_str() {
+            Some(u) => {
+                if let Err(why) = check_webhook(u, st.cfg.allow_insecure_webhooks).await {
+                    problems.push(bad("webhook_url", why));
+                }
+            }
+            None => problems.push(bad("webhook_url", "expected a string".into())),
+        }
+    }
+    if body.get("webhook_secret").is_some_and(|s| !s.is_null() && !s.is_string()) {
+        problems.push(bad("webhook_secret", "expected a string".into()));
+    }
+    if !problems.is_empty() {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid render request")
+            .code("INVALID_REQUEST", json!({"problems": problems})));
+    }
+    validate(&st, &key, text.clone(), merge).await?;
+    let comp_id = match comp_id {
+        Some(id) => id,
+        None => store_composition(&st, &key, &serde_json::from_str(&text).unwrap_or_default()).await?,
+    };
+    let id = format!("rnd_{}", random_hex(16));
+    let mut request = body.clone();
+    if let Some(o) = request.as_object_mut() {
+        o.remove("composition");
+        o.insert("outputs".into(), json!(outputs));
+    }
+    let inserted = sqlx::query(
+        "INSERT INTO renders (id, key_id, composition_id, request, status, idempotency_key, created_at)
+         VALUES (?, ?, ?, ?, 'queued', ?, ?)",
+    )
+    .bind(&id)
+    .bind(&key.0)
+    .bind(&comp_id)
+    .bind(request.to_string())
+    .bind(&idem)
+    .bind(now_ms())
+    .execute(&st.db)
+    .await;
+    if let Err(e) = inserted {
+        // Two requests with one Idempotency-Key at once: the other one's render.
+        if let Some(k) = &idem {
+            let id: Option<String> =
+                sqlx::query_scalar("SELECT id FROM renders WHERE key_id = ? AND idempotency_key = ?")
+                    .bind(&key.0)
+                    .bind(k)
+                    .fetch_optional(&st.db)
+                    .await?;
+            if let Some(id) = id {
+                return Ok(accepted(&id, "queued", "the render this Idempotency-Key made"));
+            }
+        }
+        return Err(e.into());
+    }
+    db::event(&st.db, &id, "queued", &json!({"render_id": id, "status": "queued"})).await?;
+    st.wake.notify_one();
+    tracing::info!(render_id = %id, key_id = %key.0, "render queued");
+    Ok(accepted(&id, "queued", "Render queued"))
+}
+
+fn accepted(id: &str, status: &str, message: &str) -> Response {
+    let mut r =
+        (StatusCode::ACCEPTED, Json(json!({"render_id": id, "status": status, "message": message}))).into_response();
+    r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(2));
+    r
+}
+
+fn rfc3339(ms: i64) -> Value {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .map_or(Value::Null, Value::String)
+}
+
+/// Signed URLs' expiry: the end of the next hour plus a day, so a URL (and the ETag of the
+/// status that carries it) stays the same for an hour and works for at least a day.
+fn expiry() -> i64 {
+    let now = now_ms() / 1000;
+    (now / 3600 + 1) * 3600 + 86_400
+}
+
+fn signature(secret: &[u8], path: &str, expires: i64) -> String {
+    let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(secret).expect("HMAC takes any key length");
+    mac.update(format!("{path}\n{expires}").as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+pub(crate) fn signed_url(st: &State, path: &str, expires: i64) -> String {
+    format!("{}{path}?expires={expires}&signature={}", st.base_url, signature(&st.secret, path, expires))
+}
+
+/// The status body of a render.
+pub(crate) fn render_json(st: &State, r: &Render, expires: i64) -> Value {
+    let mut v = json!({
+        "render_id": r.id, "composition_id": r.composition_id, "status": r.status,
+        "progress_pct": if r.frames_total > 0 { (r.frames_done * 100 / r.frames_total).min(100) } else if r.status == "done" { 100 } else { 0 },
+        "frames_done": r.frames_done, "frames_total": r.frames_total,
+        "created_at": rfc3339(r.created_at),
+        "started_at": r.started_at.map_or(Value::Null, rfc3339),
+        "completed_at": r.completed_at.map_or(Value::Null, rfc3339),
+    });
+    if let Some(p) = &r.phase {
+        v["phase"] = json!(p);
+    }
+    if let Some(e) = &r.error {
+        v["error"] = json!(e);
+    }
+    if let (Some(o), "done") = (&r.output, r.status.as_str()) {
+        let mut out = json!({});
+        let files = o.get("files").and_then(Value::as_object).cloned().unwrap_or_default();
+        for (field, name) in files {
+            if let Some(name) = name.as_str() {
+                out[field] = json!(signed_url(st, &format!("/files/{}/{name}", r.id), expires));
+            }
+        }
+        for f in ["duration_seconds", "width", "height", "bytes"] {
+            if let Some(x) = o.get(f) {
+                out[f] = x.clone();
+            }
+        }
+        v["output"] = out;
+    }
+    v
+}
+
+fn finished(status: &str) -> bool {
+    matches!(status, "done" | "failed" | "cancelled")
+}
+
+async fn get_render(
+    Extension(st): Extension<St>,
+    Extension(key): Extension<KeyId>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Answer {
+    let r = db::render(&st.db, &key.0, &id)
+        .await?
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "render not found"))?;
+    let expires = expiry();
+    let etag = format!("\"{}-{}-{expires}\"", r.id, r.version);
+    let mut resp = if headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        Json(render_json(&st, &r, expires)).into_response()
+    };
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        h.insert(header::ETAG, v);
+    }
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    if !finished(&r.status) {
+        h.insert(header::RETRY_AFTER, HeaderValue::from(if r.status == "queued" { 5 } else { 2 }));
+    }
+    Ok(resp)
+}
+
+#[derive(serde::Deserialize)]
+struct ListQuery {
+    status: Option<String>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+async fn list_renders(
+    Extension(st): Extension<St>,
+    Extension(key): Extension<KeyId>,
+    Query(q): Query<ListQuery>,
+) -> Answer {
+    let limit = q.limit.unwrap_or(20).clamp(1, 100);
+    let rows = db::renders(&st.db, &key.0, q.status.as_deref(), limit + 1, q.cursor.as_deref()).await?;
+    let more = rows.len() as i64 > limit;
+    let expires = expiry();
+    let items: Vec<Value> = rows.iter().take(limit as usize).map(|r| render_json(&st, r, expires)).collect();
+    let next = if more { rows.get(limit as usize - 1).map(|r| json!(r.id)) } else { None };
+    Ok(Json(json!({"renders": items, "next_cursor": next.unwrap_or(Value::Null)})).into_response())
+}
+
+async fn cancel_render(
+    Extension(st): Extension<St>,
+    Extension(key): Extension<KeyId>,
+    Path(id): Path<String>,
+) -> Answer {
+    let r = db::render(&st.db, &key.0, &id)
+        .await?
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "render not found"))?;
+    if finished(&r.status) {
+        return Err(ApiError::new(StatusCode::CONFLICT, format!("the render is {} and cannot be cancelled", r.status)));
+    }
+    let changed = crate::runner::finish(&st, &id, "cancelled", None, None, None).await?;
+    if !changed {
+        return Err(ApiError::new(StatusCode::CONFLICT, "the render ended meanwhile"));
+    }
+    st.runner.kill(&id);
+    Ok(accepted(&id, "cancelled", "Render cancelled"))
+}
+
+#[derive(serde::Deserialize)]
+struct EventsQuery {
+    last_event_id: Option<i64>,
+}
+
+async fn render_events(
+    Extension(st): Extension<St>,
+    Extension(key): Extension<KeyId>,
+    Path(id): Path<String>,
+    Query(q): Query<EventsQuery>,
+    headers: HeaderMap,
+) -> Answer {
+    db::render(&st.db, &key.0, &id).await?.ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "render not found"))?;
+    let header_last = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
+    let start = q.last_event_id.or(header_last).unwrap_or(0);
+    let stream = futures_stream(st, id, start);
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)).text("keepalive"))
+        .into_response())
+}
+
+/// The render's events from `after` on, read from the database as they are written; the
+/// stream ends after `done`, `failed` or `cancelled` (or when the client goes).
+fn futures_stream(
+    st: St,
+    id: String,
+    after: i64,
+) -> impl tokio_stream::Stream<Item = Result<Event, std::convert::Infallible>> + Send {
+    use tokio_stream::StreamExt;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Event>(16);
+    tokio::spawn(async move {
+        let mut seq = after;
+        loop {
+            let Ok(events) = db::events_after(&st.db, &id, seq).await else { return };
+            for (n, name, data) in events {
+                seq = n;
+                let end = matches!(name.as_str(), "done" | "failed" | "cancelled");
+                if tx.send(Event::default().id(n.to_string()).event(name).data(data)).await.is_err() || end {
+                    return;
+                }
+            }
+            tokio::select! {
+                _ = tx.closed() => return,
+                _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+            }
+        }
+    });
+    tokio_stream::wrappers::ReceiverStream::new(rx).map(Ok)
+}
+
+#[derive(serde::Deserialize)]
+struct SignQuery {
+    expires: Option<i64>,
+    signature: Option<String>,
+}
+
+/// A signed file: no key, `Range` honoured, refused after expiry or with a wrong signature.
+async fn download(
+    Extension(st): Extension<St>,
+    Path(path): Path<String>,
+    Query(q): Query<SignQuery>,
+    req: Request,
+) -> Answer {
+    let (Some(expires), Some(sig)) = (q.expires, q.signature) else {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "a signed URL needs expires and signature"));
+    };
+    let full = format!("/files/{path}");
+    let want = signature(&st.secret, &full, expires);
+    let same = want.len() == sig.len() && want.bytes().zip(sig.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+    if !same {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "invalid signature"));
+    }
+    if expires < now_ms() / 1000 {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "the URL has expired"));
+    }
+    // /files/rnd_x/NAME (a render's output) or /files/assets/key_x/KEY (an asset).
+    let file = if let Some(rest) = path.strip_prefix("assets/") {
+        st.cfg.data.join("assets").join(rest)
+    } else {
+        let (id, name) = path.split_once('/').ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not found"))?;
+        let done: Option<String> =
+            sqlx::query_scalar("SELECT status FROM renders WHERE id = ?").bind(id).fetch_optional(&st.db).await?;
+        if done.as_deref() != Some("done") {
+            return Err(ApiError::new(StatusCode::NOT_FOUND, "not found"));
+        }
+        st.cfg.data.join("renders").join(id).join("out").join(name)
+    };
+    if reel::media::check_key(&path).is_err() || !file.is_file() {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "not found"));
+    }
+    use tower::ServiceExt;
+    let served = tower_http::services::ServeFile::new(&file).oneshot(req).await;
+    match served {
+        Ok(r) => Ok(r.map(Body::new)),
+        Err(_) => Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct SignBody {
+    keys: Vec<String>,
+    expires_in: Option<i64>,
+}
+
+async fn sign_assets(
+    Extension(st): Extension<St>,
+    Extension(key): Extension<KeyId>,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Answer {
+    let body: SignBody = serde_json::from_value(json_body(body)?).map_err(|e| {
+        ApiError::new(StatusCode::BAD_REQUEST, format!("expected {{\"keys\": [...], \"expires_in\": N}}: {e}"))
+    })?;
+    if body.keys.len() > 50 {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, format!("{} keys; at most 50 at once", body.keys.len())));
+    }
+    let expires_in = body.expires_in.unwrap_or(3600);
+    if !(1..=7 * 86_400).contains(&expires_in) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("expires_in {expires_in}: expected 1..=604800 seconds"),
+        ));
+    }
+    let expires = now_ms() / 1000 + expires_in;
+    let folder = key_folder(&st, &key);
+    let mut urls = serde_json::Map::new();
+    for k in &body.keys {
+        if reel::media::check_key(k).is_err() {
+            continue;
+        }
+        let candidates = std::iter::once(k.clone()).chain(
+            ["_400w.jpg", "_800w.jpg", "_web.mp4", "_preview.mp4"]
+                .iter()
+                .map(|s| reel::variants::sibling(std::path::Path::new(k), s).to_string_lossy().into_owned()),
+        );
+        for c in candidates {
+            if folder.join(&c).is_file() {
+                let url = signed_url(&st, &format!("/files/assets/{}/{c}", key.0), expires);
+                urls.insert(c, json!(url));
+            }
+        }
+    }
+    Ok(Json(json!({"urls": urls})).into_response())
+}
+
+/// Prometheus text: queue depth, renders by status, render seconds, webhook failures.
+async fn metrics(Extension(st): Extension<St>) -> Answer {
+    let mut out = String::new();
+    let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM renders GROUP BY status").fetch_all(&st.db).await?;
+    let mut by: std::collections::BTreeMap<String, i64> =
+        ["queued", "running", "done", "failed", "cancelled"].iter().map(|s| (s.to_string(), 0)).collect();
+    for r in rows {
+        by.insert(r.get("status"), r.get("n"));
+    }
+    out += "# HELP reel_queue_depth Renders waiting for a worker.\n# TYPE reel_queue_depth gauge\n";
+    out += &format!("reel_queue_depth {}\n", by.get("queued").copied().unwrap_or(0));
+    out += "# HELP reel_renders Renders by status.\n# TYPE reel_renders gauge\n";
+    for (s, n) in &by {
+        out += &format!("reel_renders{{status=\"{s}\"}} {n}\n");
+    }
+    let (sum, count): (Option<f64>, i64) =
+        sqlx::query_as("SELECT SUM(render_seconds), COUNT(render_seconds) FROM renders").fetch_one(&st.db).await?;
+    out += "# HELP reel_render_seconds Wall time of finished renders.\n# TYPE reel_render_seconds summary\n";
+    out += &format!("reel_render_seconds_sum {}\nreel_render_seconds_count {count}\n", sum.unwrap_or(0.0));
+    let failed: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM webhooks WHERE state = 'failed'").fetch_one(&st.db).await?;
+    let attempts: i64 = sqlx::query_scalar(
+        "SELECT COALESCE(SUM(CASE WHEN state = 'delivered' THEN attempts - 1 ELSE attempts END), 0) FROM webhooks",
+    )
+    .fetch_one(&st.db)
+    .await?;
+    out += "# HELP reel_webhook_failures_total Webhook deliveries that failed all their attempts.\n# TYPE reel_webhook_failures_total counter\n";
+    out += &format!("reel_webhook_failures_total {failed}\n");
+    out += "# HELP reel_webhook_failed_attempts_total Webhook attempts that did not get a 2xx.\n# TYPE reel_webhook_failed_attempts_total counter\n";
+    out += &format!("reel_webhook_failed_attempts_total {attempts}\n");
+    out +=
+        &format!("# HELP reel_workers Renders at once.\n# TYPE reel_workers gauge\nreel_workers {}\n", st.cfg.workers);
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
+}

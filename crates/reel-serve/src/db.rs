@@ -1,0 +1,150 @@
+//! The service's state in SQL: keys, compositions, renders, their events, webhook
+//! deliveries. SQLite under the data folder (sqlx; the same queries are meant for
+//! PostgreSQL).
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+use std::path::Path;
+use std::str::FromStr;
+
+/// The pool.
+pub type Db = SqlitePool;
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS keys (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, hash TEXT NOT NULL UNIQUE, created_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS compositions (
+    id TEXT PRIMARY KEY, key_id TEXT NOT NULL, body TEXT NOT NULL, created_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS renders (
+    id TEXT PRIMARY KEY, key_id TEXT NOT NULL, composition_id TEXT, request TEXT NOT NULL,
+    status TEXT NOT NULL, phase TEXT, frames_done INTEGER NOT NULL DEFAULT 0,
+    frames_total INTEGER NOT NULL DEFAULT 0, error TEXT, output TEXT,
+    idempotency_key TEXT, version INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL, started_at INTEGER, completed_at INTEGER, render_seconds REAL,
+    UNIQUE (key_id, idempotency_key));
+CREATE INDEX IF NOT EXISTS renders_queue ON renders (status, created_at);
+CREATE TABLE IF NOT EXISTS events (
+    render_id TEXT NOT NULL, seq INTEGER NOT NULL, event TEXT NOT NULL, data TEXT NOT NULL,
+    PRIMARY KEY (render_id, seq));
+CREATE TABLE IF NOT EXISTS webhooks (
+    id TEXT PRIMARY KEY, render_id TEXT NOT NULL, url TEXT NOT NULL, secret TEXT,
+    body TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL,
+    state TEXT NOT NULL, last_error TEXT);
+"#;
+
+/// Opens (creating) the database in `dir`.
+pub async fn open(dir: &Path) -> Result<Db, String> {
+    let path = dir.join("reel.db");
+    let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
+        .map_err(|e| e.to_string())?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(std::time::Duration::from_secs(10));
+    let db = SqlitePoolOptions::new()
+        .max_connections(8)
+        .connect_with(opts)
+        .await
+        .map_err(|e| format!("opening {}: {e}", path.display()))?;
+    sqlx::raw_sql(SCHEMA).execute(&db).await.map_err(|e| format!("creating the schema: {e}"))?;
+    Ok(db)
+}
+
+/// Now, Unix milliseconds.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// A render as stored.
+#[derive(Debug, Clone)]
+pub struct Render {
+    pub id: String,
+    pub key_id: String,
+    pub composition_id: Option<String>,
+    pub request: serde_json::Value,
+    pub status: String,
+    pub phase: Option<String>,
+    pub frames_done: i64,
+    pub frames_total: i64,
+    pub error: Option<String>,
+    pub output: Option<serde_json::Value>,
+    pub version: i64,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub completed_at: Option<i64>,
+}
+
+const RENDER_COLUMNS: &str = "id, key_id, composition_id, request, status, phase, frames_done, frames_total, error, output, version, created_at, started_at, completed_at";
+
+fn render_of(r: &sqlx::sqlite::SqliteRow) -> Render {
+    let json = |s: Option<String>| s.and_then(|t| serde_json::from_str(&t).ok());
+    Render {
+        id: r.get("id"),
+        key_id: r.get("key_id"),
+        composition_id: r.get("composition_id"),
+        request: json(r.get("request")).unwrap_or_default(),
+        status: r.get("status"),
+        phase: r.get("phase"),
+        frames_done: r.get("frames_done"),
+        frames_total: r.get("frames_total"),
+        error: r.get("error"),
+        output: json(r.get("output")),
+        version: r.get("version"),
+        created_at: r.get("created_at"),
+        started_at: r.get("started_at"),
+        completed_at: r.get("completed_at"),
+    }
+}
+
+/// One render of `key_id` (another key's render is none).
+pub async fn render(db: &Db, key_id: &str, id: &str) -> sqlx::Result<Option<Render>> {
+    let q = format!("SELECT {RENDER_COLUMNS} FROM renders WHERE id = ? AND key_id = ?");
+    Ok(sqlx::query(&q).bind(id).bind(key_id).fetch_optional(db).await?.as_ref().map(render_of))
+}
+
+/// A render by id alone (the runner's view).
+pub async fn render_any(db: &Db, id: &str) -> sqlx::Result<Option<Render>> {
+    let q = format!("SELECT {RENDER_COLUMNS} FROM renders WHERE id = ?");
+    Ok(sqlx::query(&q).bind(id).fetch_optional(db).await?.as_ref().map(render_of))
+}
+
+/// The key's renders, newest first, after `cursor` (a render id), with `status` if given.
+pub async fn renders(
+    db: &Db,
+    key_id: &str,
+    status: Option<&str>,
+    limit: i64,
+    cursor: Option<&str>,
+) -> sqlx::Result<Vec<Render>> {
+    let q = format!(
+        "SELECT {RENDER_COLUMNS} FROM renders WHERE key_id = ?1 AND (?2 IS NULL OR status = ?2)
+         AND (?3 IS NULL OR (created_at, id) < (SELECT created_at, id FROM renders WHERE id = ?3))
+         ORDER BY created_at DESC, id DESC LIMIT ?4"
+    );
+    let rows = sqlx::query(&q).bind(key_id).bind(status).bind(cursor).bind(limit).fetch_all(db).await?;
+    Ok(rows.iter().map(render_of).collect())
+}
+
+/// Appends an event to a render's stream; its sequence number.
+pub async fn event(db: &Db, render_id: &str, event: &str, data: &serde_json::Value) -> sqlx::Result<i64> {
+    let seq: i64 = sqlx::query_scalar(
+        "INSERT INTO events (render_id, seq, event, data)
+         VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE render_id = ?1), ?2, ?3) RETURNING seq",
+    )
+    .bind(render_id)
+    .bind(event)
+    .bind(data.to_string())
+    .fetch_one(db)
+    .await?;
+    Ok(seq)
+}
+
+/// Events of a render after `seq`.
+pub async fn events_after(db: &Db, render_id: &str, seq: i64) -> sqlx::Result<Vec<(i64, String, String)>> {
+    let rows = sqlx::query("SELECT seq, event, data FROM events WHERE render_id = ? AND seq > ? ORDER BY seq")
+        .bind(render_id)
+        .bind(seq)
+        .fetch_all(db)
+        .await?;
+    Ok(rows.iter().map(|r| (r.get("seq"), r.get("event"), r.get("data"))).collect())
+}
