@@ -74,6 +74,7 @@ pub(crate) fn router(st: St) -> Router {
         .route("/api/v1/renders/{id}", get(get_render))
         .route("/api/v1/renders/{id}/cancel", post(cancel_render))
         .route("/api/v1/renders/{id}/events", get(render_events))
+        .route("/api/v1/usage", get(usage))
         .layer(axum::middleware::from_fn_with_state(st.clone(), authenticate))
         .layer(DefaultBodyLimit::max(max_body));
     Router::new()
@@ -125,6 +126,17 @@ async fn authenticate(axum::extract::State(st): axum::extract::State<St>, mut re
             e.into_response()
         }
         None => {
+            let counted = sqlx::query(
+                "INSERT INTO usage (key_id, day, requests) VALUES (?, ?, 1)
+                 ON CONFLICT (key_id, day) DO UPDATE SET requests = requests + 1",
+            )
+            .bind(&key_id)
+            .bind(now_s / 86_400)
+            .execute(&st.db)
+            .await;
+            if let Err(e) = counted {
+                tracing::warn!(error = %e, "counting a request");
+            }
             req.extensions_mut().insert(KeyId(key_id));
             next.run(req).await
         }
@@ -737,6 +749,73 @@ async fn sign_assets(
         }
     }
     Ok(Json(json!({"urls": urls})).into_response())
+}
+
+#[derive(serde::Deserialize)]
+struct UsageQuery {
+    days: Option<String>,
+}
+
+/// The key's figures over the last `days` (1 to 90, default 30; out of range is clamped).
+async fn usage(Extension(st): Extension<St>, Extension(key): Extension<KeyId>, Query(q): Query<UsageQuery>) -> Answer {
+    let days = q.days.as_deref().and_then(|d| d.trim().parse::<i64>().ok()).unwrap_or(30).clamp(1, 90);
+    let since_ms = now_ms() - days * 86_400_000;
+    let today = now_ms() / 86_400_000;
+    let requests: i64 = sqlx::query_scalar("SELECT COALESCE(SUM(requests), 0) FROM usage WHERE key_id = ? AND day > ?")
+        .bind(&key.0)
+        .bind(today - days)
+        .fetch_one(&st.db)
+        .await?;
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n, SUM(status = 'done') AS done, SUM(status = 'failed') AS failed,
+                COALESCE(SUM(CASE WHEN status = 'done' THEN json_extract(output, '$.duration_seconds') END), 0.0) AS video,
+                COALESCE(SUM(render_seconds), 0.0) AS secs
+         FROM renders WHERE key_id = ? AND created_at >= ?",
+    )
+    .bind(&key.0)
+    .bind(since_ms)
+    .fetch_one(&st.db)
+    .await?;
+    let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM renders WHERE key_id = ? AND status = 'done'")
+        .bind(&key.0)
+        .fetch_all(&st.db)
+        .await?;
+    let data = st.cfg.data.clone();
+    let folder = key_folder(&st, &key);
+    let storage = tokio::task::spawn_blocking(move || {
+        let mut total = dir_bytes(&folder);
+        for id in ids {
+            total += dir_bytes(&data.join("renders").join(id).join("out"));
+        }
+        total
+    })
+    .await
+    .unwrap_or(0);
+    let n = |k: &str| row.try_get::<Option<i64>, _>(k).ok().flatten().unwrap_or(0);
+    let f = |k: &str| row.try_get::<Option<f64>, _>(k).ok().flatten().unwrap_or(0.0);
+    Ok(Json(json!({
+        "period_days": days, "total_requests": requests,
+        "renders": {"count": n("n"), "done": n("done"), "failed": n("failed"),
+                    "video_seconds": f("video"), "render_seconds": (f("secs") * 1000.0).round() / 1000.0},
+        "storage_bytes": storage,
+    }))
+    .into_response())
+}
+
+/// The bytes of the files under `dir`.
+fn dir_bytes(dir: &std::path::Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            match e.metadata() {
+                Ok(m) if m.is_dir() => stack.push(e.path()),
+                Ok(m) => total += m.len(),
+                Err(_) => {}
+            }
+        }
+    }
+    total
 }
 
 /// Prometheus text: queue depth, renders by status, render seconds, webhook failures.

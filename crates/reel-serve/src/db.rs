@@ -26,6 +26,8 @@ CREATE INDEX IF NOT EXISTS renders_queue ON renders (status, created_at);
 CREATE TABLE IF NOT EXISTS events (
     render_id TEXT NOT NULL, seq INTEGER NOT NULL, event TEXT NOT NULL, data TEXT NOT NULL,
     PRIMARY KEY (render_id, seq));
+CREATE TABLE IF NOT EXISTS usage (
+    key_id TEXT NOT NULL, day INTEGER NOT NULL, requests INTEGER NOT NULL, PRIMARY KEY (key_id, day));
 CREATE TABLE IF NOT EXISTS webhooks (
     id TEXT PRIMARY KEY, render_id TEXT NOT NULL, url TEXT NOT NULL, secret TEXT,
     body TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL,
@@ -103,7 +105,10 @@ pub async fn render(db: &Db, key_id: &str, id: &str) -> sqlx::Result<Option<Rend
 }
 
 /// A render by id alone (the runner's view).
-pub async fn render_any(db: &Db, id: &str) -> sqlx::Result<Option<Render>> {
+pub async fn render_any<'e, E: sqlx::Executor<'e, Database = sqlx::Sqlite>>(
+    db: E,
+    id: &str,
+) -> sqlx::Result<Option<Render>> {
     let q = format!("SELECT {RENDER_COLUMNS} FROM renders WHERE id = ?");
     Ok(sqlx::query(&q).bind(id).fetch_optional(db).await?.as_ref().map(render_of))
 }
@@ -126,7 +131,12 @@ pub async fn renders(
 }
 
 /// Appends an event to a render's stream; its sequence number.
-pub async fn event(db: &Db, render_id: &str, event: &str, data: &serde_json::Value) -> sqlx::Result<i64> {
+pub async fn event<'e, E: sqlx::Executor<'e, Database = sqlx::Sqlite>>(
+    db: E,
+    render_id: &str,
+    event: &str,
+    data: &serde_json::Value,
+) -> sqlx::Result<i64> {
     let seq: i64 = sqlx::query_scalar(
         "INSERT INTO events (render_id, seq, event, data)
          VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE render_id = ?1), ?2, ?3) RETURNING seq",

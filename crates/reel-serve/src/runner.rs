@@ -1,7 +1,7 @@
 //! The queue: up to `workers` renders at once, each a child process of the `reel` program
 //! under resource limits; its JSON progress lines become the render's state and events.
 
-use crate::api::{render_json, signed_url};
+use crate::api::render_json;
 use crate::db::{self, now_ms, Render};
 use crate::{random_hex, State, Stop};
 use serde_json::{json, Value};
@@ -92,8 +92,8 @@ async fn claim(st: &State) -> sqlx::Result<Option<Render>> {
     db::render_any(&st.db, &id).await
 }
 
-/// Ends a render that is queued or running: its status, event and webhook in one
-/// transaction. `false` when it had ended already.
+/// Ends a render that is running (or, to cancel it, queued too): its status, event and
+/// webhook. `false` when it had ended, or was requeued, meanwhile.
 pub(crate) async fn finish(
     st: &State,
     id: &str,
@@ -105,7 +105,7 @@ pub(crate) async fn finish(
     let mut tx = st.db.begin().await?;
     let changed = sqlx::query(
         "UPDATE renders SET status = ?, error = ?, output = ?, completed_at = ?, phase = NULL,
-         version = version + 1, render_seconds = ? WHERE id = ? AND status IN ('queued', 'running')",
+         version = version + 1, render_seconds = ? WHERE id = ? AND (status = 'running' OR (status = 'queued' AND ? = 'cancelled'))",
     )
     .bind(status)
     .bind(&error)
@@ -113,18 +113,18 @@ pub(crate) async fn finish(
     .bind(now_ms())
     .bind(seconds)
     .bind(id)
+    .bind(status)
     .execute(&mut *tx)
     .await?
     .rows_affected();
     if changed == 0 {
         return Ok(false);
     }
-    tx.commit().await?;
-    let Some(r) = db::render_any(&st.db, id).await? else { return Ok(true) };
+    let Some(r) = db::render_any(&mut *tx, id).await? else { return Ok(true) };
     // URLs in events and webhooks work for a week.
     let expires = now_ms() / 1000 + 7 * 86_400;
     let body = render_json(st, &r, expires);
-    db::event(&st.db, id, status, &body).await?;
+    db::event(&mut *tx, id, status, &body).await?;
     if let Some(url) = r.request.get("webhook_url").and_then(Value::as_str) {
         let event = match status {
             "done" => "render.completed",
@@ -148,10 +148,11 @@ pub(crate) async fn finish(
         .bind(r.request.get("webhook_secret").and_then(Value::as_str))
         .bind(hook.to_string())
         .bind(now_ms())
-        .execute(&st.db)
+        .execute(&mut *tx)
         .await?;
     }
-    let _ = signed_url; // (download URLs are signed in render_json)
+    // The status, its event and its webhook are written together or not at all.
+    tx.commit().await?;
     Ok(true)
 }
 

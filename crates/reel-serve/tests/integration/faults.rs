@@ -136,3 +136,36 @@ fn a_full_disk_fails_the_render_not_the_service() {
     );
     assert_eq!(healthy.ok(), Some(200));
 }
+
+#[test]
+fn sigterm_drains_then_requeues_and_a_restart_finishes_the_work() {
+    let data = tempfile::tempdir().expect("tmp");
+    let key = key(data.path());
+    // A grace period long enough for a short render, too short for a long one.
+    let args = ["--rate-limit", "100000", "--grace", "2", "--workers", "2"];
+    let svc = Service::start(data.path(), &args);
+    let api = Api::new(&svc, &key);
+    api.upload_demo();
+    let long = api.post("/api/v1/renders", &json!({"composition": composition(600, 1280, 720), "outputs": []}));
+    let long = long.json::<Value>().expect("json")["render_id"].as_str().expect("id").to_string();
+    let short = api.post("/api/v1/renders", &json!({"composition": composition(10, 160, 90), "outputs": []}));
+    let short = short.json::<Value>().expect("json")["render_id"].as_str().expect("id").to_string();
+    running_child(&api, &svc, &long);
+    let listen = svc.base.trim_start_matches("http://").to_string();
+    let mut svc = svc;
+    let ok = Command::new("kill").args(["-TERM", &svc.pid().to_string()]).status().is_ok_and(|s| s.success());
+    assert!(ok);
+    let start = Instant::now();
+    let status = svc.child.wait().expect("wait");
+    assert!(status.success(), "a clean exit: {status}");
+    assert!(start.elapsed() < Duration::from_secs(20), "it stopped within the grace period and then some");
+    drop(svc);
+    let svc = Service::start_on(data.path(), &listen, &args);
+    let api = Api::new(&svc, &key);
+    let s = api.wait(&short, Duration::from_secs(60));
+    assert_eq!(s["status"], "done", "the short render finished in the grace period: {s}");
+    let l: Value = api.get(&format!("/api/v1/renders/{long}")).json().expect("json");
+    assert!(matches!(l["status"].as_str(), Some("queued" | "running")), "the long one was requeued: {l}");
+    // Cancelled now so the test ends quickly.
+    assert_eq!(api.post(&format!("/api/v1/renders/{long}/cancel"), &json!({})).status(), 202);
+}

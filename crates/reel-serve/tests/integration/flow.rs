@@ -142,6 +142,15 @@ fn upload_compose_render_stream_webhook_and_download() {
         assert_eq!(r.headers()["content-type"], "image/jpeg", "{k}");
     }
 
+    // Usage: this key's requests, renders and storage.
+    let usage: Value = api.get("/api/v1/usage?days=500").json().expect("json");
+    assert_eq!(usage["period_days"], 90, "clamped: {usage}");
+    assert!(usage["total_requests"].as_u64().is_some_and(|n| n >= 10), "{usage}");
+    assert_eq!(usage["renders"]["count"], 1, "{usage}");
+    assert_eq!(usage["renders"]["done"], 1, "{usage}");
+    assert_eq!(usage["renders"]["video_seconds"], 2.0, "{usage}");
+    assert!(usage["storage_bytes"].as_u64().is_some_and(|b| b > bytes.len() as u64), "{usage}");
+
     // The list, and metrics.
     let list: Value = api.get("/api/v1/renders?status=done&limit=5").json().expect("json");
     assert_eq!(list["renders"][0]["render_id"], id.as_str());
