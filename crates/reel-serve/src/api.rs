@@ -238,9 +238,11 @@ fn tempfile_in(dir: &std::path::Path) -> std::io::Result<Tmp> {
 /// Validates a composition (with merge data) against the key's assets: every problem.
 async fn validate(st: &State, key: &KeyId, text: String, merge: reel::MergeData) -> Result<(), ApiError> {
     let folder = key_folder(st, key);
+    let fonts = st.fonts.clone();
     let checked = tokio::task::spawn_blocking(move || -> reel::Result<()> {
         let parsed = reel::parse_merged(&text, &merge)?;
-        let opts = reel::PlanOptions::new(folder);
+        let mut opts = reel::PlanOptions::new(folder);
+        opts.fonts = fonts;
         reel::Plan::build(&parsed, &opts).map(drop)
     })
     .await

@@ -101,6 +101,8 @@ pub(crate) struct State {
     pub(crate) limiter: governor::DefaultKeyedRateLimiter<String, governor::middleware::StateInformationMiddleware>,
     pub(crate) wake: tokio::sync::Notify,
     pub(crate) runner: runner::Runner,
+    /// The bundled fonts, loaded once for every validation.
+    pub(crate) fonts: Arc<reel::FontLibrary>,
 }
 
 /// SHA-256 of an API key, as stored.
@@ -193,6 +195,7 @@ pub async fn serve(cfg: Config) -> Result<(), String> {
         base_url,
         wake: tokio::sync::Notify::new(),
         runner: runner::Runner::default(),
+        fonts: reel::FontLibrary::bundled(),
     });
     tracing::info!(%addr, requeued, "reel serve listening");
     // Tests and scripts read the address from standard output.
