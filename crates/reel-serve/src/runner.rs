@@ -255,13 +255,14 @@ async fn run_child(st: &State, r: &Render) -> Result<Value, String> {
     // SAFETY: only async-signal-safe calls (setrlimit, prctl) between fork and exec.
     unsafe {
         cmd.pre_exec(move || {
-            let set = |res, v: u64| {
-                let lim = libc::rlimit { rlim_cur: v as libc::rlim_t, rlim_max: v as libc::rlim_t };
+            let set = |res, soft: u64, hard: u64| {
+                let lim = libc::rlimit { rlim_cur: soft as libc::rlim_t, rlim_max: hard as libc::rlim_t };
                 libc::setrlimit(res, &lim)
             };
-            set(libc::RLIMIT_AS, limits.memory);
-            set(libc::RLIMIT_CPU, limits.cpu_seconds);
-            set(libc::RLIMIT_FSIZE, limits.file_size);
+            set(libc::RLIMIT_AS, limits.memory, limits.memory);
+            // SIGXCPU at the soft limit (a reason to report); SIGKILL 5 s later at the hard one.
+            set(libc::RLIMIT_CPU, limits.cpu_seconds, limits.cpu_seconds.saturating_add(5));
+            set(libc::RLIMIT_FSIZE, limits.file_size, limits.file_size);
             // The child dies with the service: a restarted service renders it again alone.
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
             Ok(())

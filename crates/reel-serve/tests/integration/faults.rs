@@ -100,6 +100,25 @@ fn a_killed_render_fails_alone_and_the_service_goes_on() {
     assert!(!data.path().join("renders").join(&third).join("out").exists());
 }
 
+#[test]
+fn a_render_over_its_cpu_time_fails_with_the_reason() {
+    let data = tempfile::tempdir().expect("tmp");
+    let key = key(data.path());
+    let svc = Service::start(data.path(), &["--rate-limit", "100000", "--render-cpu", "1"]);
+    let api = Api::new(&svc, &key);
+    api.upload_demo();
+    let r = api.post("/api/v1/renders", &json!({"composition": composition(900, 1280, 720), "outputs": []}));
+    let id = r.json::<Value>().expect("json")["render_id"].as_str().expect("id").to_string();
+    let v = api.wait(&id, Duration::from_secs(60));
+    assert_eq!(v["status"], "failed", "{v}");
+    assert!(v["error"].as_str().is_some_and(|e| e.contains("CPU time limit (1 s)")), "{v}");
+    // Unknown paths and methods are JSON errors too.
+    let r = reqwest::blocking::Client::new().delete(svc.url("/healthz")).send().expect("DELETE");
+    assert_eq!(r.status(), 405);
+    assert!(r.json::<Value>().is_ok_and(|v| v["error"].is_string()));
+    assert_eq!(reqwest::blocking::get(svc.url("/healthz")).expect("GET").status(), 200);
+}
+
 /// The renders' folder on a 512 KB tmpfs (root, as on CI); where mounting is not allowed, a
 /// render's file size limit gives the same failure.
 #[test]
