@@ -73,9 +73,9 @@ pub(super) enum Probe {
 }
 
 /// The demuxers reel opens media with (FFmpeg's short names): MP4/MOV, Matroska/WebM,
-/// MPEG-TS and AVI. Playlists and other demuxers that open further files (HLS, concat,
+/// MPEG-TS, AVI and GIF (an animated GIF plays as a clip, its frame delays honoured). Playlists and other demuxers that open further files (HLS, concat,
 /// image sequences) are not among them.
-pub const DEMUXERS: &str = "mov,matroska,mpegts,avi";
+pub const DEMUXERS: &str = "mov,matroska,mpegts,avi,gif";
 
 /// The options every input is opened with: only [`DEMUXERS`], and no protocol at all (the
 /// file is read through reel's own I/O, see [`open_file`]).
@@ -206,7 +206,7 @@ impl From<&str> for MediaError {
 /// Opens `path` and finds its video stream.
 pub(super) fn open_input(path: &Path, probe: Probe) -> Result<(ff::format::context::Input, usize), MediaError> {
     let mut ictx = open_file(path).map_err(|e| {
-        e.in_context("not a readable video file (reel reads MP4/MOV, Matroska/WebM, MPEG-TS and AVI; no playlists)")
+        e.in_context("not a readable video file (reel reads MP4/MOV, Matroska/WebM, MPEG-TS, AVI and GIF; no playlists)")
     })?;
     let header_suffices = probe == Probe::ForDecoding && {
         let mov = ictx.format().name().split(',').any(|n| n == "mov" || n == "mp4");

@@ -341,6 +341,12 @@ fn decode_dynamic(bytes: &[u8], limits: ImageLimits) -> Result<::image::DynamicI
     let bytes = &*without_colour_profile(bytes);
     let format = match ::image::guess_format(&bytes[..bytes.len().min(64)]) {
         Ok(f @ (::image::ImageFormat::Png | ::image::ImageFormat::Jpeg | ::image::ImageFormat::WebP)) => f,
+        Ok(::image::ImageFormat::Gif) => {
+            return Err(
+                "a GIF is drawn as a clip: give it a video layer (\"type\": \"video\"), which plays and loops it"
+                    .into(),
+            )
+        }
         Ok(f) => return Err(format!("{f:?} images are not supported (PNG, JPEG, WebP or SVG)")),
         Err(_) => return Err("not a PNG, JPEG, WebP or SVG image".into()),
     };

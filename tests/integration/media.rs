@@ -821,3 +821,39 @@ fn a_shared_image_cache_never_serves_a_changed_file() {
     let changed = reel::render_still(&reel::Plan::build(&parsed, &opts).expect("plan"), 0);
     assert_eq!(changed.get_pixel(10, 10).0, [0, 0, 255, 255], "the changed file is decoded again");
 }
+
+/// An animated GIF in a video layer plays at its own frame delays and loops: red for 0.5 s,
+/// then green for 0.5 s, over and over; as an image layer it is refused with the way out.
+#[test]
+fn an_animated_gif_plays_and_loops_as_a_clip() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let gif = dir.path().join("sticker.gif");
+    let made = Command::new("ffmpeg")
+        .args(["-v", "error", "-f", "lavfi", "-i", "color=red:size=64x64:rate=10:duration=0.5"])
+        .args(["-f", "lavfi", "-i", "color=lime:size=64x64:rate=10:duration=0.5"])
+        .args(["-filter_complex", "[0][1]concat=n=2:v=1,split[a][b];[a]palettegen[p];[b][p]paletteuse", "-loop", "0"])
+        .arg(&gif)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(made, "ffmpeg made the GIF");
+    let json = |kind: &str| {
+        format!(
+            r##"{{"id": "g", "width": 64, "height": 64, "fps": 20, "totalDurationFrames": 50,
+                "scenes": [{{"id": "s", "durationFrames": 50, "background": "#000000",
+                            "layers": [{{"type": "{kind}", "asset": "sticker.gif", "width": 64, "height": 64}}]}}]}}"##
+        )
+    };
+    let problems = reel::parse(&json("image")).and_then(|p| reel::Plan::build(&p, &reel::PlanOptions::new(dir.path())));
+    let err = problems.expect_err("a GIF image layer is refused").to_string();
+    assert!(err.contains("\"type\": \"video\""), "{err}");
+    let plan = plan(&json("video"), dir.path()).expect("plan");
+    let out = dir.path().join("g.mp4");
+    let mut ro = RenderOptions::new(&out);
+    ro.variants = reel::Variants::NONE;
+    reel::render(&plan, &ro).expect("render");
+    let (w, _, frames) = decode_rgb(&out);
+    // 20 fps: frames 0-9 red, 10-19 green, 20-29 red again (looped), 30-39 green.
+    for (f, want) in [(3, [255, 0, 0]), (14, [0, 255, 0]), (23, [255, 0, 0]), (35, [0, 255, 0]), (44, [255, 0, 0])] {
+        assert_near(rgb_at(&frames[f], w, 32, 32), want, 40, &format!("frame {f}"));
+    }
+}
