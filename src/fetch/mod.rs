@@ -52,6 +52,8 @@ pub enum AssetKind {
     Audio,
     /// Word timings (JSON).
     Captions,
+    /// A font file.
+    Font,
 }
 
 impl AssetKind {
@@ -70,6 +72,12 @@ impl AssetKind {
                 top == "audio" || top == "video" || matches!(m.as_str(), "application/ogg" | "application/mp4")
             }
             AssetKind::Captions => m == "application/json" || (top == "text" && sub != "html"),
+            AssetKind::Font => {
+                top == "font"
+                    || sub.starts_with("font-")
+                    || sub.starts_with("x-font-")
+                    || matches!(sub, "vnd.ms-opentype" | "ttf" | "otf")
+            }
         }
     }
 }
@@ -127,6 +135,9 @@ pub fn asset_refs(comp: &Composition) -> Vec<AssetRef> {
     }
     if let Some(c) = &comp.captions {
         push("captions.asset".into(), &c.asset, AssetKind::Captions);
+    }
+    for (i, f) in comp.style.typography.fonts.iter().enumerate() {
+        push(format!("style.typography.fonts[{i}].asset"), &Some(f.asset.clone()), AssetKind::Font);
     }
     refs
 }
@@ -547,6 +558,7 @@ impl Fetcher {
                         AssetKind::Video => "a video",
                         AssetKind::Audio => "audio",
                         AssetKind::Captions => "JSON or text",
+                        AssetKind::Font => "a font",
                     }
                 )));
             }
@@ -578,6 +590,32 @@ mod tests {
         assert!(AssetKind::Audio.accepts("audio/mpeg"));
         assert!(AssetKind::Captions.accepts("application/json"));
         assert!(!AssetKind::Captions.accepts("text/html"));
+    }
+
+    #[test]
+    fn every_key_a_composition_names_is_found() {
+        let json = r#"{"id": "c", "scenes": [{"id": "s", "durationFrames": 3,
+            "background": {"type": "video", "asset": "bg.mp4"},
+            "layers": [{"type": "image", "asset": "a.png"}, {"type": "text", "text": "x"}]}],
+            "overlays": [{"type": "image", "asset": "logo.svg"}],
+            "style": {"typography": {"fonts": [{"asset": "brand.otf"}]}},
+            "audio": {"voiceover": {"segments": [{"asset": "v1.mp3"}]}, "music": {"asset": "m.mp3"}},
+            "captions": {"asset": "words.json"}}"#;
+        let comp = crate::parse(json).map(|p| p.composition).unwrap_or_default();
+        let found: Vec<(String, String, AssetKind)> =
+            asset_refs(&comp).into_iter().map(|r| (r.path, r.key, r.kind)).collect();
+        let want = [
+            ("scenes[0].background.asset", "bg.mp4", AssetKind::Video),
+            ("scenes[0].layers[0].asset", "a.png", AssetKind::Image),
+            ("overlays[0].asset", "logo.svg", AssetKind::Image),
+            ("audio.voiceover.segments[0].asset", "v1.mp3", AssetKind::Audio),
+            ("audio.music.asset", "m.mp3", AssetKind::Audio),
+            ("captions.asset", "words.json", AssetKind::Captions),
+            ("style.typography.fonts[0].asset", "brand.otf", AssetKind::Font),
+        ];
+        let want: Vec<(String, String, AssetKind)> =
+            want.iter().map(|(p, k, t)| (p.to_string(), k.to_string(), *t)).collect();
+        assert_eq!(found, want);
     }
 
     #[test]

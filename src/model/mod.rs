@@ -399,6 +399,21 @@ pub struct Typography {
     pub body_weight: Option<f64>,
     /// Multiplies role sizes.
     pub scale: Option<f64>,
+    /// Font files the composition brings (TTF, OTF, TTC), fetched like its other assets;
+    /// text names them by family.
+    #[serde(default)]
+    pub fonts: Vec<FontFile>,
+}
+
+/// One font file of `style.typography.fonts`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FontFile {
+    /// Storage key of the file.
+    #[serde(alias = "assetKey", alias = "src")]
+    pub asset: String,
+    /// The family text names it by; by default the family the file itself declares.
+    pub family: Option<String>,
 }
 
 /// `audio`.

@@ -322,6 +322,9 @@ pub fn build(comp: &Composition, parse_warnings: &[Problem], opts: &PlanOptions)
     }
     // The soundtrack (voiceover, music) decodes on its own thread while the scenes are
     // planned (their images decoded); its problems are listed after the scenes' as before.
+    // The composition's own fonts, in a library of this plan's own.
+    let own_fonts = composition_fonts(&mut ck, comp, opts);
+    let fonts: &FontLibrary = own_fonts.as_deref().unwrap_or(&opts.fonts);
     let (sound, (scenes, overlay, captions, clips, images)) = std::thread::scope(|scope| {
         let sound = scope.spawn(|| {
             let mut ack = Checker::new(Vec::new());
@@ -334,7 +337,7 @@ pub fn build(comp: &Composition, parse_warnings: &[Problem], opts: &PlanOptions)
             h: height as f32,
             palette,
             images,
-            fonts: &opts.fonts,
+            fonts,
             style,
             motion,
             sources: HashMap::new(),
@@ -487,4 +490,55 @@ pub fn build(comp: &Composition, parse_warnings: &[Problem], opts: &PlanOptions)
         warnings: ck.warnings,
         slide_distance: 0.06 * height as f32,
     })
+}
+
+/// Largest font file a composition may bring, and all of them together.
+const FONT_FILE_BYTES: u64 = 32 << 20;
+const FONT_BYTES: u64 = 64 << 20;
+
+/// Loads `style.typography.fonts` into a library of the plan's own (none when there are none
+/// or one fails: each failure is an error at its path).
+fn composition_fonts(ck: &mut Checker, comp: &Composition, opts: &PlanOptions) -> Option<Arc<FontLibrary>> {
+    let files = &comp.style.typography.fonts;
+    if files.is_empty() {
+        return None;
+    }
+    let mut loaded = Vec::new();
+    let mut total = 0u64;
+    let mut failed = false;
+    for (i, f) in files.iter().enumerate() {
+        let path = format!("style.typography.fonts[{i}]");
+        if f.family.as_deref().is_some_and(|n| n.trim().is_empty()) {
+            ck.err(format!("{path}.family"), "expected a non-empty family name");
+            failed = true;
+        }
+        let bytes = opts.assets.resolve(&f.asset).and_then(|file| {
+            let len = std::fs::metadata(&file).map_err(|e| e.to_string())?.len();
+            total += len;
+            if len > FONT_FILE_BYTES {
+                return Err(format!("{len} bytes; a font file may have at most {FONT_FILE_BYTES}"));
+            }
+            if total > FONT_BYTES {
+                return Err(format!("the composition's fonts pass {FONT_BYTES} bytes together"));
+            }
+            std::fs::read(&file).map_err(|e| e.to_string())
+        });
+        match bytes {
+            Ok(b) => loaded.push((b, f.family.clone())),
+            Err(why) => {
+                ck.err(format!("{path}.asset"), format!("asset {:?}: {why}", f.asset));
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        return None;
+    }
+    match opts.fonts.with_files(loaded) {
+        Ok(lib) => Some(lib),
+        Err((i, why)) => {
+            ck.err(format!("style.typography.fonts[{i}].asset"), format!("asset {:?}: {why}", files[i].asset));
+            None
+        }
+    }
 }

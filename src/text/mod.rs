@@ -138,6 +138,30 @@ impl FontLibrary {
         Arc::new(FontLibrary { inner: Mutex::new(Inner { fonts, glyphs: SwashCache::new() }) })
     }
 
+    /// This library and the fonts in `files` (bytes, and a family to know them by instead
+    /// of their own), as a library of its own: a composition's fonts do not reach other
+    /// renders. `Err` names the file (by index) that holds no font.
+    pub fn with_files(&self, files: Vec<(Vec<u8>, Option<String>)>) -> Result<Arc<FontLibrary>, (usize, String)> {
+        let mut db = self.lock().fonts.db().clone();
+        for (i, (bytes, family)) in files.into_iter().enumerate() {
+            let ids = db.load_font_source(fontdb::Source::Binary(Arc::new(bytes)));
+            if ids.is_empty() {
+                return Err((i, "not a font file (TTF, OTF or TTC)".into()));
+            }
+            if let Some(family) = family {
+                for id in ids {
+                    if let Some(mut face) = db.face(id).cloned() {
+                        db.remove_face(id);
+                        face.families = vec![(family.clone(), fontdb::Language::English_UnitedStates)];
+                        db.push_face_info(face);
+                    }
+                }
+            }
+        }
+        let fonts = FontSystem::new_with_locale_and_db_and_fallback("en-US".into(), db, BundledFallback);
+        Ok(Arc::new(FontLibrary { inner: Mutex::new(Inner { fonts, glyphs: SwashCache::new() }) }))
+    }
+
     /// Adds every font file in `dir` (not recursive into links). Returns how many faces loaded.
     pub fn add_dir(&self, dir: &std::path::Path) -> usize {
         let mut inner = self.lock();

@@ -237,3 +237,53 @@ fn a_huge_shadow_is_bounded() {
     let img = still(json, std::path::Path::new("."), 0);
     assert_near(px(&img, 32, 32), [255, 0, 0], 4, "the shape covers the canvas");
 }
+
+/// `style.typography.fonts`: a font file the composition brings, named by the family it
+/// gives; the same glyphs as the file under its own name, not the default face's; bad
+/// entries are errors at their paths.
+#[test]
+fn a_composition_brings_its_own_font() {
+    let dir = media_dir();
+    std::fs::create_dir(dir.path().join("fonts")).expect("mkdir");
+    std::fs::copy(root().join("assets/fonts/NotoSans-Regular.ttf"), dir.path().join("fonts/brand.ttf")).expect("copy");
+    std::fs::write(dir.path().join("fonts/fake.ttf"), b"not a font at all").expect("write");
+    let json = |font: &str, fonts: &str| {
+        format!(
+            r##"{{"id": "c", "width": 480, "height": 120, "style": {{"typography": {{"fonts": {fonts}}}}},
+                "scenes": [{{"id": "s", "durationFrames": 5, "background": "#000000",
+                "layers": [{{"type": "text", "text": "Quartz glyphs", "font": "{font}", "fontSize": 48, "color": "#ffffff"}}]}}]}}"##
+        )
+    };
+    let brought = r#"[{"asset": "fonts/brand.ttf", "family": "Brand Sans"}]"#;
+    let plan_brand = plan(&json("Brand Sans", brought), dir.path()).expect("plans");
+    assert!(plan_brand.warnings().is_empty(), "{:?}", plan_brand.warnings());
+    let brand = reel::render_still(&plan_brand, 2);
+    let noto = still(&json("Noto Sans", "[]"), dir.path(), 2);
+    let inter = still(&json("Inter", "[]"), dir.path(), 2);
+    assert_eq!(brand.as_raw(), noto.as_raw(), "Brand Sans is the file's glyphs");
+    assert_ne!(brand.as_raw(), inter.as_raw(), "not the default face");
+    // The family is the plan's own: another plan does not know it.
+    let other = plan(&json("Brand Sans", "[]"), dir.path()).expect("plans");
+    assert!(other.warnings().iter().any(|w| w.message.contains("Brand Sans")), "{:?}", other.warnings());
+    // Without a family, the file's own name.
+    let own = plan(&json("Noto Sans", r#"[{"asset": "fonts/brand.ttf"}]"#), dir.path()).expect("plans");
+    assert_eq!(reel::render_still(&own, 2).as_raw(), noto.as_raw());
+    let errors = problems_in(
+        &json("Brand Sans", r#"[{"asset": "fonts/gone.ttf"}, {"asset": "fonts/fake.ttf", "family": ""}]"#),
+        dir.path(),
+    );
+    assert!(
+        errors.iter().any(|p| p.path == "style.typography.fonts[0].asset" && p.message.contains("not found")),
+        "{errors:?}"
+    );
+    assert!(errors.iter().any(|p| p.path == "style.typography.fonts[1].family"), "{errors:?}");
+    let errors = problems_in(&json("Brand Sans", r#"[{"asset": "fonts/fake.ttf"}]"#), dir.path());
+    assert!(
+        errors.iter().any(|p| p.path == "style.typography.fonts[0].asset" && p.message.contains("not a font file")),
+        "{errors:?}"
+    );
+}
+
+fn problems_in(json: &str, dir: &std::path::Path) -> Vec<reel::Problem> {
+    plan(json, dir).err().map(|e| e.problems().to_vec()).unwrap_or_default()
+}
