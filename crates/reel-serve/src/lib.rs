@@ -148,7 +148,9 @@ fn secret(data: &std::path::Path) -> Result<Vec<u8>, String> {
             }
         }
     }
-    let hexed = random_hex(32);
+    let mut raw = [0u8; 32];
+    getrandom::fill(&mut raw).map_err(|e| format!("no randomness for the URL-signing secret: {e}"))?;
+    let hexed = hex::encode(raw);
     use std::os::unix::fs::OpenOptionsExt;
     let tmp = data.join("secret.tmp");
     let mut f = std::fs::OpenOptions::new()
