@@ -172,35 +172,57 @@ async fn put_asset(
     Extension(st): Extension<St>,
     Extension(key): Extension<KeyId>,
     Path(asset): Path<String>,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    headers: HeaderMap,
+    body: Body,
 ) -> Answer {
     if let Err(why) = reel::media::check_key(&asset) {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, format!("key {asset:?}: {why}")));
     }
-    let bytes = body.map_err(|e| ApiError::new(e.status(), e.body_text()))?;
+    let max = st.cfg.max_upload;
+    let too_large = || ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("an upload may have at most {max} bytes"));
+    let announced =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > max) {
+        return Err(too_large());
+    }
     let folder = key_folder(&st, &key);
     let path = folder.join(&asset);
     let dir = path.parent().map(std::path::Path::to_path_buf).unwrap_or(folder.clone());
-    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
-    let n = bytes.len();
-    let written = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-        std::fs::create_dir_all(&dir)?;
-        let mut tmp = tempfile_in(&dir)?;
-        std::io::Write::write_all(&mut tmp.0, &bytes)?;
-        tmp.0.sync_all()?;
-        std::fs::rename(&tmp.1, &path)?;
-        tmp.2 = false;
-        Ok(())
+    let storage = |e: std::io::Error| {
+        tracing::error!(error = %e, "storing an asset");
+        ApiError::new(StatusCode::INSUFFICIENT_STORAGE, "could not store the asset")
+    };
+    // Streamed to a temporary file beside its name, hashed on the way, renamed when whole:
+    // memory does not grow with the upload, and no half-written asset is ever visible.
+    tokio::fs::create_dir_all(&dir).await.map_err(storage)?;
+    let tmp = tokio::task::spawn_blocking({
+        let dir = dir.clone();
+        move || tempfile_in(&dir)
     })
-    .await;
-    match written {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "storing an asset");
-            return Err(ApiError::new(StatusCode::INSUFFICIENT_STORAGE, "could not store the asset"));
+    .await
+    .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error"))?
+    .map_err(storage)?;
+    let mut file = tokio::fs::File::from_std(tmp.0.try_clone().map_err(storage)?);
+    let mut hash = <sha2::Sha256 as sha2::Digest>::new();
+    let mut n: u64 = 0;
+    let mut stream = body.into_data_stream();
+    use tokio::io::AsyncWriteExt;
+    use tokio_stream::StreamExt;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("reading the upload: {e}")))?;
+        n += chunk.len() as u64;
+        if n > max {
+            return Err(too_large());
         }
-        Err(_) => return Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")),
+        sha2::Digest::update(&mut hash, &chunk);
+        file.write_all(&chunk).await.map_err(storage)?;
     }
+    file.sync_all().await.map_err(storage)?;
+    drop(file);
+    let mut tmp = tmp;
+    tokio::fs::rename(&tmp.1, &path).await.map_err(storage)?;
+    tmp.2 = false;
+    let sha = hex::encode(sha2::Digest::finalize(hash));
     // Variants (posters for images, web and preview copies for videos) after the answer.
     let file = key_folder(&st, &key).join(&asset);
     let variants = matches!(

@@ -8,7 +8,7 @@ use std::time::Duration;
 fn strangers_other_keys_and_forged_urls_get_nothing() {
     let data = tempfile::tempdir().expect("tmp");
     let (alice, bob) = (key(data.path()), key(data.path()));
-    let svc = Service::start(data.path(), &["--max-body", "65536", "--rate-limit", "1000"]);
+    let svc = Service::start(data.path(), &["--max-body", "65536", "--max-upload", "150000", "--rate-limit", "1000"]);
     let plain = reqwest::blocking::Client::new();
 
     // No key, a wrong key.
@@ -67,7 +67,18 @@ fn strangers_other_keys_and_forged_urls_get_nothing() {
     assert_eq!(r.status(), 403);
     assert!(r.text().expect("text").contains("expired"));
 
-    // Bodies over the limit.
+    // Bodies over the limit: an upload (nothing of it kept), a JSON body.
+    let r = a.put("/api/v1/assets/big.bin", vec![7u8; 200_000]);
+    assert_eq!(r.status(), 413);
+    assert!(r.json::<Value>().is_ok_and(|v| v["error"].is_string()));
+    let kept: Vec<_> = std::fs::read_dir(data.path().join("assets"))
+        .expect("assets")
+        .flatten()
+        .flat_map(|d| std::fs::read_dir(d.path()).into_iter().flatten().flatten())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("big") || n.starts_with(".upload"))
+        .collect();
+    assert!(kept.is_empty(), "{kept:?}");
     let big = json!({"composition": {"id": "x".repeat(100_000)}});
     let r = a.post("/api/v1/compositions", &big);
     assert_eq!(r.status(), 413);
