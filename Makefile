@@ -6,7 +6,7 @@
 SHELL := /bin/bash
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEB_PACKAGES := libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev \
-	libclang-dev clang pkg-config ffmpeg libharfbuzz-bin chromium
+	libclang-dev clang pkg-config ffmpeg libharfbuzz-bin chromium python3 python3-pip
 CARGO ?= cargo
 
 .PHONY: deps demo install test lint unit bench fmt clean
