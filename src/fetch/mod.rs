@@ -524,9 +524,8 @@ impl Fetcher {
             };
             match attempt {
                 Ok(done) => return Ok(done),
-                Err(FetchError::Transient(why)) if tries < self.limits.retries && !self.cancelled() => {
+                Err(FetchError::Transient(_)) if tries < self.limits.retries && !self.cancelled() => {
                     tries += 1;
-                    let _ = why;
                     std::thread::sleep(wait);
                     wait = wait.saturating_mul(2);
                 }

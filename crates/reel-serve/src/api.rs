@@ -195,14 +195,15 @@ async fn put_asset(
     // Streamed to a temporary file beside its name, hashed on the way, renamed when whole:
     // memory does not grow with the upload, and no half-written asset is ever visible.
     tokio::fs::create_dir_all(&dir).await.map_err(storage)?;
+    let internal = |_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error");
     let tmp = tokio::task::spawn_blocking({
         let dir = dir.clone();
-        move || tempfile_in(&dir)
+        move || tempfile::Builder::new().prefix(".upload-").tempfile_in(&dir)
     })
     .await
-    .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error"))?
+    .map_err(internal)?
     .map_err(storage)?;
-    let mut file = tokio::fs::File::from_std(tmp.0.try_clone().map_err(storage)?);
+    let mut file = tokio::fs::File::from_std(tmp.as_file().try_clone().map_err(storage)?);
     let mut hash = <sha2::Sha256 as sha2::Digest>::new();
     let mut n: u64 = 0;
     let mut stream = body.into_data_stream();
@@ -219,9 +220,7 @@ async fn put_asset(
     }
     file.sync_all().await.map_err(storage)?;
     drop(file);
-    let mut tmp = tmp;
-    tokio::fs::rename(&tmp.1, &path).await.map_err(storage)?;
-    tmp.2 = false;
+    tokio::task::spawn_blocking(move || tmp.persist(&path)).await.map_err(internal)?.map_err(|e| storage(e.error))?;
     let sha = hex::encode(sha2::Digest::finalize(hash));
     // Variants (posters for images, web and preview copies for videos) after the answer.
     let file = key_folder(&st, &key).join(&asset);
@@ -241,23 +240,6 @@ async fn put_asset(
         body["variants"] = json!("pending");
     }
     Ok((StatusCode::CREATED, Json(body)).into_response())
-}
-
-/// A temporary file beside its final name, removed unless renamed.
-struct Tmp(std::fs::File, std::path::PathBuf, bool);
-
-impl Drop for Tmp {
-    fn drop(&mut self) {
-        if self.2 {
-            let _ = std::fs::remove_file(&self.1);
-        }
-    }
-}
-
-fn tempfile_in(dir: &std::path::Path) -> std::io::Result<Tmp> {
-    let path = dir.join(format!(".upload-{}", random_hex(8)));
-    let f = std::fs::OpenOptions::new().write(true).create_new(true).open(&path)?;
-    Ok(Tmp(f, path, true))
 }
 
 /// Validates a composition (with merge data) against the key's assets: every problem.

@@ -151,17 +151,10 @@ fn secret(data: &std::path::Path) -> Result<Vec<u8>, String> {
     let mut raw = [0u8; 32];
     getrandom::fill(&mut raw).map_err(|e| format!("no randomness for the URL-signing secret: {e}"))?;
     let hexed = hex::encode(raw);
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = data.join("secret.tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(|e| format!("{}: {e}", tmp.display()))?;
-    std::io::Write::write_all(&mut f, hexed.as_bytes()).map_err(|e| e.to_string())?;
-    std::fs::rename(&tmp, &path).map_err(|e| e.to_string())?;
+    // A temporary file is made mode 600, written whole, then renamed into place.
+    let mut tmp = tempfile::NamedTempFile::new_in(data).map_err(|e| format!("{}: {e}", data.display()))?;
+    std::io::Write::write_all(&mut tmp, hexed.as_bytes()).map_err(|e| e.to_string())?;
+    tmp.persist(&path).map_err(|e| format!("{}: {}", path.display(), e.error))?;
     hex::decode(hexed).map_err(|e| e.to_string())
 }
 
