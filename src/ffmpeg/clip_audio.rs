@@ -35,6 +35,10 @@ pub(crate) struct ClipAudioInfo {
 impl ClipAudio {
     /// The clip's audio track, None when it has none.
     pub(crate) fn open(path: &Path, lead: usize) -> Result<Option<ClipAudio>, MediaError> {
+        // A WebP clip (read by reel, not FFmpeg) has no sound.
+        if crate::media::is_webp(path) {
+            return Ok(None);
+        }
         let mut ictx = open_file(path).map_err(|e| e.in_context("not a readable media file"))?;
         find_stream_info(&mut ictx)?;
         let Some(stream) = ictx.streams().best(ff::media::Type::Audio) else { return Ok(None) };

@@ -28,7 +28,7 @@ pub fn probe_video(path: &Path) -> Result<VideoInfo, MediaError> {
     let fps = stream_fps(&stream);
     let params = stream.parameters();
     let codec = ff::codec::context::Context::from_parameters(params).map_err(|e| media_error("unsupported video", e))?;
-    let dec = codec.decoder().video().map_err(|e| media_error("unsupported video codec", e))?;
+    let dec = open_decoder(codec, &stream).map_err(|e| media_error("unsupported video codec", e))?;
     let rotation = display_rotation(&stream);
     let (w, h) = if rotation % 180 == 90 { (dec.height(), dec.width()) } else { (dec.width(), dec.height()) };
     let name = dec.codec().map(|c| c.name().to_string()).unwrap_or_default();
@@ -42,7 +42,7 @@ pub fn probe_video(path: &Path) -> Result<VideoInfo, MediaError> {
     if dur > 0.0 {
         check_complete(path, start, dur, frame_dur)?;
     }
-    let mut d = ClipDecoder::open(path, w.min(64), h.min(64))?;
+    let mut d = FfClip::open(path, w.min(64), h.min(64))?;
     if d.frame_at(0.0).is_none() {
         return Err("corrupt video: no frame could be decoded".into());
     }
@@ -50,6 +50,47 @@ pub fn probe_video(path: &Path) -> Result<VideoInfo, MediaError> {
         return Err(what.in_context(&format!("corrupt video at {t:.3} s")));
     }
     Ok(VideoInfo { width: w, height: h, duration: dur.max(d.last_pts - start), codec: name, fps, rotation })
+}
+
+/// Opens the decoder for a video stream: FFmpeg's own, except for VP9 with an alpha channel
+/// (WebM's `alpha_mode`), whose transparency only the libvpx decoder reads (FFmpeg's VP9
+/// decoder ignores the alpha planes Matroska carries beside the picture).
+fn open_decoder(
+    ctx: ff::codec::context::Context,
+    stream: &ff::format::stream::Stream,
+) -> Result<ff::decoder::Video, ff::Error> {
+    let alpha = stream.metadata().get("alpha_mode").is_some_and(|v| v.trim() == "1");
+    if alpha && ctx.id() == ff::codec::Id::VP9 {
+        if let Some(libvpx) = ff::decoder::find_by_name("libvpx-vp9") {
+            return ctx.decoder().open_as(libvpx)?.video();
+        }
+    }
+    ctx.decoder().video()
+}
+
+/// Whether frames of this pixel format carry an alpha channel.
+fn has_alpha(format: ff::format::Pixel) -> bool {
+    // SAFETY: av_pix_fmt_desc_get returns null or a pointer to a static descriptor.
+    unsafe {
+        let desc = ff::ffi::av_pix_fmt_desc_get(format.into());
+        !desc.is_null() && (*desc).flags & ff::ffi::AV_PIX_FMT_FLAG_ALPHA as u64 != 0
+    }
+}
+
+/// Premultiplies straight RGBA in place (what tiny-skia draws); false when every pixel
+/// was opaque (the picture can then take the opaque paths).
+fn premultiply(rgba: &mut [u8]) -> bool {
+    let mut transparent = false;
+    for px in rgba.chunks_exact_mut(4) {
+        let a = u16::from(px[3]);
+        if a != 255 {
+            transparent = true;
+            for c in &mut px[..3] {
+                *c = ((u16::from(*c) * a + 127) / 255) as u8;
+            }
+        }
+    }
+    transparent
 }
 
 /// Refuses a file cut short: its header (an MP4's sample table, say) promises `dur` seconds
@@ -134,14 +175,14 @@ const TIME_EPS: f64 = 1e-6;
 /// At most this many keyframes a seek steps back to find one shown at or before the time.
 const SEEK_BACK_STEPS: usize = 8;
 
-/// What a [`ClipDecoder`] is opened for.
+/// What a [`FfClip`] is opened for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
     /// A render: pictures asked for in order, the decoder fed ahead on its own thread.
     Render,
-    /// One picture ([`ClipDecoder::open_yuv_for_still`]).
+    /// One picture ([`FfClip::open_yuv_for_still`]).
     Still,
-    /// Pictures asked for one by one, mostly forward ([`ClipDecoder::open_yuv_for_scrubbing`]).
+    /// Pictures asked for one by one, mostly forward ([`FfClip::open_yuv_for_scrubbing`]).
     Scrub,
 }
 
@@ -161,6 +202,9 @@ const SPARE_PICTURES: usize = 6;
 pub enum ClipPicture {
     /// Opaque RGBA (premultiplied and straight are the same bytes).
     Rgba(Arc<Pixmap>),
+    /// Premultiplied RGBA with transparent pixels: a clip with an alpha channel (VP9 alpha
+    /// in WebM, ProRes 4444, QuickTime Animation, PNG in MOV, a GIF's transparent colour).
+    Alpha(Arc<Pixmap>),
     /// The decoder's own 4:2:0 planes, scaled to the drawn size; the frame worker that draws
     /// it converts it to RGBA, straight into the canvas when it covers it exactly.
     Yuv(Arc<YuvPicture>),
@@ -171,7 +215,7 @@ impl ClipPicture {
     #[cfg_attr(not(feature = "internals"), allow(dead_code))] // for reel's tests and benches
     pub fn size(&self) -> (u32, u32) {
         match self {
-            ClipPicture::Rgba(p) => (p.width(), p.height()),
+            ClipPicture::Rgba(p) | ClipPicture::Alpha(p) => (p.width(), p.height()),
             ClipPicture::Yuv(y) => (y.planes.width, y.planes.height),
         }
     }
@@ -179,7 +223,7 @@ impl ClipPicture {
     /// The picture as an RGBA pixmap (converted when it is YUV).
     pub fn to_pixmap(&self) -> Option<Arc<Pixmap>> {
         match self {
-            ClipPicture::Rgba(p) => Some(p.clone()),
+            ClipPicture::Rgba(p) | ClipPicture::Alpha(p) => Some(p.clone()),
             ClipPicture::Yuv(y) => {
                 let mut pm = Pixmap::new(y.planes.width, y.planes.height)?;
                 y.to_rgba(pm.data_mut()).then(|| Arc::new(pm))
@@ -270,7 +314,7 @@ struct Scaler(ff::software::scaling::Context);
 unsafe impl Send for Scaler {}
 
 /// Decodes a clip forward, converting frames to premultiplied RGBA pixmaps of a fixed size.
-pub struct ClipDecoder {
+pub(crate) struct FfClip {
     path: PathBuf,
     ictx: ff::format::context::Input,
     index: usize,
@@ -281,7 +325,7 @@ pub struct ClipDecoder {
     out: (u32, u32),
     rotation: u32,
     scaler: Option<(ff::format::Pixel, u32, u32, Scaler)>,
-    /// Hand out 4:2:0 pictures where the frames allow it (see [`ClipDecoder::open_yuv`]).
+    /// Hand out 4:2:0 pictures where the frames allow it (see [`FfClip::open_yuv`]).
     yuv: bool,
     /// What the decoder is for.
     mode: Mode,
@@ -305,7 +349,7 @@ pub struct ClipDecoder {
     /// A decoded frame not yet shown (its time is after the last request).
     pending: Option<(f64, ff::frame::Video)>,
     eof: bool,
-    /// The time being decoded towards (the request in [`ClipDecoder::picture_at`]).
+    /// The time being decoded towards (the request in [`FfClip::picture_at`]).
     target: f64,
     /// Presentation times of the packets sent last (since the last seek), newest last.
     sent: std::collections::VecDeque<f64>,
@@ -317,47 +361,47 @@ pub struct ClipDecoder {
     pub fault: Option<(f64, MediaError)>,
 }
 
-impl std::fmt::Debug for ClipDecoder {
+impl std::fmt::Debug for FfClip {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClipDecoder").field("path", &self.path).field("out", &self.out).finish()
+        f.debug_struct("FfClip").field("path", &self.path).field("out", &self.out).finish()
     }
 }
 
-impl ClipDecoder {
+impl FfClip {
     /// Opens `path`, producing RGBA frames of `out_w` x `out_h`.
-    pub fn open(path: &Path, out_w: u32, out_h: u32) -> Result<ClipDecoder, MediaError> {
+    pub fn open(path: &Path, out_w: u32, out_h: u32) -> Result<FfClip, MediaError> {
         Self::open_as(path, out_w, out_h, false, Mode::Render)
     }
 
-    /// Like [`ClipDecoder::open`], but [`ClipDecoder::picture_at`] hands out the decoder's
+    /// Like [`FfClip::open`], but [`FfClip::picture_at`] hands out the decoder's
     /// 4:2:0 planes scaled to the drawn size (a 2x2 average for an exact half, as 4K clips
     /// drawn at 1080p are) instead of RGBA: less than half the memory a queued picture
     /// holds, and the conversion to RGBA runs on the frame workers, into the canvas when the
     /// clip covers it. Frames of other pixel formats, odd sizes and rotated clips stay RGBA.
-    pub fn open_yuv(path: &Path, out_w: u32, out_h: u32) -> Result<ClipDecoder, MediaError> {
+    pub fn open_yuv(path: &Path, out_w: u32, out_h: u32) -> Result<FfClip, MediaError> {
         Self::open_as(path, out_w, out_h, true, Mode::Render)
     }
 
-    /// [`ClipDecoder::open_yuv`] for one picture, as soon as possible: a still waits for
+    /// [`FfClip::open_yuv`] for one picture, as soon as possible: a still waits for
     /// the decoder, so it decodes on a frame thread per core (a render's decoder runs ahead
     /// on a thread of its own and takes one), and it decodes only what that picture needs:
     /// no unreferenced frame after the time asked for, and no packet after the last one that
     /// can be shown at that time (the decoder is drained instead of fed further to push the
     /// picture out of its reordering and thread delays). A request for a later time than
     /// the last seeks again.
-    pub fn open_yuv_for_still(path: &Path, out_w: u32, out_h: u32) -> Result<ClipDecoder, MediaError> {
+    pub fn open_yuv_for_still(path: &Path, out_w: u32, out_h: u32) -> Result<FfClip, MediaError> {
         Self::open_as(path, out_w, out_h, true, Mode::Still)
     }
 
-    /// [`ClipDecoder::open_yuv`] for pictures asked for one after another, each as soon as
+    /// [`FfClip::open_yuv`] for pictures asked for one after another, each as soon as
     /// possible (a preview scrubbing through a clip): a frame thread per core, like a still;
     /// a later time decodes forward from the last, unless a keyframe lies between them, when
     /// it seeks to that keyframe instead; an earlier time seeks.
-    pub fn open_yuv_for_scrubbing(path: &Path, out_w: u32, out_h: u32) -> Result<ClipDecoder, MediaError> {
+    pub fn open_yuv_for_scrubbing(path: &Path, out_w: u32, out_h: u32) -> Result<FfClip, MediaError> {
         Self::open_as(path, out_w, out_h, true, Mode::Scrub)
     }
 
-    fn open_as(path: &Path, out_w: u32, out_h: u32, yuv: bool, mode: Mode) -> Result<ClipDecoder, MediaError> {
+    fn open_as(path: &Path, out_w: u32, out_h: u32, yuv: bool, mode: Mode) -> Result<FfClip, MediaError> {
         let (ictx, index) = open_input(path, Probe::ForDecoding)?;
         let stream = ictx.stream(index).ok_or("the file has no video stream")?;
         let tb = f64::from(stream.time_base());
@@ -385,8 +429,8 @@ impl ClipDecoder {
         unsafe {
             (*ctx.as_mut_ptr()).err_recognition |= ff::ffi::AV_EF_EXPLODE;
         }
-        let decoder = ctx.decoder().video().map_err(|e| media_error("unsupported video codec", e))?;
-        Ok(ClipDecoder {
+        let decoder = open_decoder(ctx, &stream).map_err(|e| media_error("unsupported video codec", e))?;
+        Ok(FfClip {
             path: path.to_path_buf(),
             ictx,
             index,
@@ -578,7 +622,8 @@ impl ClipDecoder {
         if self.yuv && self.rotation == 0 && w % 2 == 0 && h % 2 == 0 && frame.format() == ff::format::Pixel::YUV420P {
             return self.convert_yuv(frame).map(ClipPicture::Yuv);
         }
-        self.convert_rgba(frame).map(ClipPicture::Rgba)
+        let (pic, transparent) = self.convert_rgba(frame)?;
+        Some(if transparent { ClipPicture::Alpha(pic) } else { ClipPicture::Rgba(pic) })
     }
 
     /// The frame's planes at the drawn size: copied when it is that size already, averaged
@@ -642,7 +687,9 @@ impl ClipDecoder {
         (rows == h as i32).then_some(pic)
     }
 
-    fn convert_rgba(&mut self, frame: &ff::frame::Video) -> Option<Arc<Pixmap>> {
+    /// The frame as premultiplied RGBA at the drawn size, and whether any pixel of it is
+    /// transparent.
+    fn convert_rgba(&mut self, frame: &ff::frame::Video) -> Option<(Arc<Pixmap>, bool)> {
         // Scale to the coded orientation, then turn to the displayed one.
         let (w, h) = if self.rotation % 180 == 90 { (self.out.1, self.out.0) } else { self.out };
         let key = (frame.format(), frame.width(), frame.height());
@@ -666,10 +713,10 @@ impl ClipDecoder {
         }
         let (_, _, _, scaler) = self.scaler.as_mut()?;
         // swscale writes straight into the pixmap's buffer (no intermediate frame to copy).
-        let reusable = |p: &ClipPicture| matches!(p, ClipPicture::Rgba(p) if Arc::strong_count(p) == 1 && p.width() == w && p.height() == h);
+        let reusable = |p: &ClipPicture| matches!(p, ClipPicture::Rgba(p) | ClipPicture::Alpha(p) if Arc::strong_count(p) == 1 && p.width() == w && p.height() == h);
         let mut pic = match self.spare.iter().position(reusable) {
             Some(i) if self.rotation == 0 => match self.spare.swap_remove(i) {
-                ClipPicture::Rgba(p) => p,
+                ClipPicture::Rgba(p) | ClipPicture::Alpha(p) => p,
                 ClipPicture::Yuv(_) => Arc::new(Pixmap::new(w, h)?),
             },
             _ => Arc::new(Pixmap::new(w, h)?),
@@ -683,16 +730,17 @@ impl ClipDecoder {
         if rows != h as i32 {
             return None;
         }
+        // swscale writes straight alpha (255 for formats without it).
+        let transparent = has_alpha(frame.format()) && premultiply(Arc::get_mut(&mut pic)?.data_mut());
         let (buf, w, h) = match self.rotation {
-            0 => return Some(pic),
+            0 => return Some((pic, transparent)),
             r => (
                 rotate_rgba(pic.data(), w as usize, h as usize, r),
                 if r == 180 { w } else { h },
                 if r == 180 { h } else { w },
             ),
         };
-        // Decoded video is opaque: premultiplied and straight RGBA are the same bytes.
-        Pixmap::from_vec(buf, IntSize::from_wh(w, h)?).map(Arc::new)
+        Pixmap::from_vec(buf, IntSize::from_wh(w, h)?).map(|p| (Arc::new(p), transparent))
     }
 
     /// The frame shown at clip time `t` seconds, counted from the stream's start (an MPEG-TS
@@ -703,8 +751,8 @@ impl ClipDecoder {
         self.picture_at(t)?.to_pixmap()
     }
 
-    /// Like [`ClipDecoder::frame_at`], as the decoder holds it: RGBA, or 4:2:0 planes for a
-    /// decoder opened with [`ClipDecoder::open_yuv`].
+    /// Like [`FfClip::frame_at`], as the decoder holds it: RGBA, or 4:2:0 planes for a
+    /// decoder opened with [`FfClip::open_yuv`].
     pub fn picture_at(&mut self, t: f64) -> Option<ClipPicture> {
         let eps = TIME_EPS;
         // Clip time counts from the stream's start; packets carry the file's own times.
@@ -755,7 +803,7 @@ impl ClipDecoder {
 
     /// Packets sent to the decoder since it was opened, those of skipped frames included:
     /// the work it has done (each packet sent again after a seek counts again).
-#[cfg_attr(not(feature = "internals"), allow(dead_code))] // for reel's tests and benches
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))] // for reel's tests and benches
     pub fn packets_sent(&self) -> u64 {
         self.packets_sent
     }

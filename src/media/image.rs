@@ -350,6 +350,13 @@ fn decode_dynamic(bytes: &[u8], limits: ImageLimits) -> Result<::image::DynamicI
         Ok(f) => return Err(format!("{f:?} images are not supported (PNG, JPEG, WebP or SVG)")),
         Err(_) => return Err("not a PNG, JPEG, WebP or SVG image".into()),
     };
+    if format == ::image::ImageFormat::WebP
+        && image_webp::WebPDecoder::new(std::io::Cursor::new(bytes)).is_ok_and(|d| d.is_animated())
+    {
+        return Err("an animated WebP is drawn as a clip: give it a video layer (\"type\": \"video\"), \
+                    which plays and loops it"
+            .into());
+    }
     let reader = || ::image::ImageReader::with_format(std::io::Cursor::new(bytes), format);
     let (w, h) = reader().into_dimensions().map_err(|e| format!("corrupt image: {e}"))?;
     if w == 0 || h == 0 {
@@ -374,7 +381,7 @@ fn decode_dynamic(bytes: &[u8], limits: ImageLimits) -> Result<::image::DynamicI
     Ok(img)
 }
 
-fn premultiply(data: &mut [u8]) {
+pub(crate) fn premultiply(data: &mut [u8]) {
     for px in data.chunks_exact_mut(4) {
         let a = px[3] as u16;
         if a != 255 {

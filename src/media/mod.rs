@@ -1,18 +1,25 @@
 //! Assets: resolving storage keys to files safely, and decoding images; video clips are
 //! decoded behind the FFmpeg boundary (`crate::ffmpeg`) and re-exported here.
 
+mod clip;
 mod image;
+mod webp;
 
 pub use self::image::{
     decode_image, decode_image_bytes, decode_image_rgb, decoded_bytes, image_dimensions, read_image_file,
     resize_premultiplied, resize_rgb, DecodedImage, ImageCache, ImageLimits, Original,
 };
+pub(crate) use self::webp::is_webp;
 pub(crate) use crate::ffmpeg::clip_audio::{ClipAudio, Pending};
 // Clip decoding is the engine's own (public only for reel's tests: `internals`).
 #[cfg(feature = "internals")]
-pub use crate::ffmpeg::decode::{probe_video, ClipDecoder, ClipPicture, YuvPicture};
+pub use self::clip::{probe_video, ClipDecoder};
 #[cfg(not(feature = "internals"))]
-pub(crate) use crate::ffmpeg::decode::{probe_video, ClipDecoder, ClipPicture, YuvPicture};
+pub(crate) use self::clip::{probe_video, ClipDecoder};
+#[cfg(feature = "internals")]
+pub use crate::ffmpeg::decode::{ClipPicture, YuvPicture};
+#[cfg(not(feature = "internals"))]
+pub(crate) use crate::ffmpeg::decode::{ClipPicture, YuvPicture};
 #[cfg(feature = "internals")]
 pub use crate::ffmpeg::input::{container_duration, VideoInfo};
 #[cfg(not(feature = "internals"))]

@@ -56,6 +56,10 @@ pub(crate) fn paint_box(
                     let src = Source { pixmap: pic, opaque: true, fit: v.fit, ken_burns: v.ken_burns };
                     paint_image(pm, &src, w, h, ts, opacity, at.local, at.len, radius);
                 }
+                Some(Some(ClipPicture::Alpha(pic))) => {
+                    let src = Source { pixmap: pic, opaque: false, fit: v.fit, ken_burns: v.ken_burns };
+                    paint_image(pm, &src, w, h, ts, opacity, at.local, at.len, radius);
+                }
                 Some(Some(ClipPicture::Yuv(pic))) => {
                     if v.ken_burns.is_none()
                         && exact_cover((pm.width(), pm.height()), pic, v.fit, (w, h), ts, opacity, radius)

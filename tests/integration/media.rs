@@ -857,3 +857,81 @@ fn an_animated_gif_plays_and_loops_as_a_clip() {
         assert_near(rgb_at(&frames[f], w, 32, 32), want, 40, &format!("frame {f}"));
     }
 }
+
+#[test]
+fn video_with_alpha_is_composited_with_its_transparency() {
+    let dir = tempfile::tempdir().expect("tmp");
+    // Left half transparent, right half opaque red; a half-transparent band at the bottom.
+    let source = "color=red:size=64x64:rate=10:duration=1,format=rgba,\
+                  geq=r=255:g=0:b=0:a='if(lt(X,32),0,if(gt(Y,47),128,255))'";
+    let formats: [(&str, &[&str]); 4] = [
+        ("vp9.webm", &["-c:v", "libvpx-vp9", "-pix_fmt", "yuva420p"]),
+        ("prores.mov", &["-c:v", "prores_ks", "-profile:v", "4444", "-pix_fmt", "yuva444p10le"]),
+        ("qtrle.mov", &["-c:v", "qtrle", "-pix_fmt", "argb"]),
+        ("png.mov", &["-c:v", "png", "-pix_fmt", "rgba"]),
+    ];
+    for (name, args) in formats {
+        let made = Command::new("ffmpeg")
+            .args(["-v", "error", "-f", "lavfi", "-i", source])
+            .args(args)
+            .arg(dir.path().join(name))
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(made, "ffmpeg made {name}");
+        let json = format!(
+            r##"{{"id": "a", "width": 64, "height": 64, "fps": 10, "totalDurationFrames": 5,
+                "scenes": [{{"id": "s", "durationFrames": 5, "background": "#0000ff",
+                            "layers": [{{"type": "video", "asset": "{name}", "width": 64, "height": 64}}]}}]}}"##
+        );
+        let plan = plan(&json, dir.path()).expect("plan");
+        let out = dir.path().join(format!("{name}.mp4"));
+        let mut ro = RenderOptions::new(&out);
+        ro.variants = reel::Variants::NONE;
+        reel::render(&plan, &ro).expect("render");
+        let (w, _, frames) = decode_rgb(&out);
+        let f = &frames[2];
+        assert_near(rgb_at(f, w, 12, 20), [0, 0, 255], 40, &format!("{name}: transparent half shows the background"));
+        assert_near(rgb_at(f, w, 52, 20), [255, 0, 0], 40, &format!("{name}: opaque half is the clip"));
+        assert_near(rgb_at(f, w, 52, 58), [128, 0, 127], 40, &format!("{name}: half-transparent band is a mix"));
+    }
+}
+
+#[test]
+fn an_animated_webp_plays_and_loops_with_its_transparency() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let webp = dir.path().join("sticker.webp");
+    // 0.5 s red, 0.5 s green; the left half transparent.
+    let made = Command::new("ffmpeg")
+        .args(["-v", "error", "-f", "lavfi", "-i", "color=red:size=64x64:rate=10:duration=0.5"])
+        .args(["-f", "lavfi", "-i", "color=lime:size=64x64:rate=10:duration=0.5"])
+        .args([
+            "-filter_complex",
+            "[0][1]concat=n=2:v=1,format=rgba,geq=r='r(X,Y)':g='g(X,Y)':b='b(X,Y)':a='if(lt(X,32),0,255)'",
+        ])
+        .args(["-c:v", "libwebp_anim", "-lossless", "1", "-loop", "0"])
+        .arg(&webp)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(made, "ffmpeg made the WebP");
+    let json = |kind: &str| {
+        format!(
+            r##"{{"id": "w", "width": 64, "height": 64, "fps": 20, "totalDurationFrames": 50,
+                "scenes": [{{"id": "s", "durationFrames": 50, "background": "#0000ff",
+                            "layers": [{{"type": "{kind}", "asset": "sticker.webp", "width": 64, "height": 64}}]}}]}}"##
+        )
+    };
+    let problems = reel::parse(&json("image")).and_then(|p| reel::Plan::build(&p, &reel::PlanOptions::new(dir.path())));
+    let err = problems.expect_err("an animated WebP image layer is refused").to_string();
+    assert!(err.contains("\"type\": \"video\""), "{err}");
+    let plan = plan(&json("video"), dir.path()).expect("plan");
+    let out = dir.path().join("w.mp4");
+    let mut ro = RenderOptions::new(&out);
+    ro.variants = reel::Variants::NONE;
+    reel::render(&plan, &ro).expect("render");
+    let (w, _, frames) = decode_rgb(&out);
+    // 20 fps: frames 0-9 red, 10-19 green, 20-29 red again (looped), 30-39 green.
+    for (f, want) in [(3, [255, 0, 0]), (14, [0, 255, 0]), (23, [255, 0, 0]), (35, [0, 255, 0]), (44, [255, 0, 0])] {
+        assert_near(rgb_at(&frames[f], w, 48, 32), want, 40, &format!("frame {f}"));
+        assert_near(rgb_at(&frames[f], w, 12, 32), [0, 0, 255], 40, &format!("frame {f}, transparent half"));
+    }
+}
