@@ -126,7 +126,8 @@ pub use model::{
 };
 pub use plan::{DurationPolicy, Limits, Plan, PlanOptions};
 pub use render::{
-    render, render_still, write_png, OutputReport, Progress, RenderOptions, RenderReport, StageTimes, Stills,
+    render, render_still, stitch, write_png, OutputReport, Progress, RenderOptions, RenderReport, Segment, StageTimes,
+    Stills,
 };
 pub use text::{FaceInfo, FontLibrary};
 pub use time::Fps;

@@ -99,6 +99,11 @@ impl PendingFile {
         Ok(pending)
     }
 
+    /// A complete file at `tmp`, to be renamed to `target`.
+    pub(crate) fn adopt(tmp: PathBuf, target: PathBuf) -> PendingFile {
+        PendingFile { tmp, target, committed: false }
+    }
+
     /// The final name.
     pub fn target(&self) -> &Path {
         &self.target
@@ -186,7 +191,8 @@ fn stream_error(stream: &dyn SoundStream) -> Result<()> {
     }
 }
 
-struct AudioOut {
+/// An AAC encoder fed from a soundtrack, writing into stream 1 of a muxer.
+pub(super) struct AudioOut {
     encoder: ff::encoder::Audio,
     frame: ff::frame::Audio,
     frame_size: usize,
@@ -230,6 +236,17 @@ impl std::fmt::Debug for Mp4Writer {
 impl Mp4Writer {
     /// Opens the encoder and the muxer for `target`.
     pub fn create(target: &Path, s: &VideoSettings, audio: Option<&AudioSettings>) -> Result<Mp4Writer> {
+        Self::create_with(target, s, audio, None)
+    }
+
+    /// [`Mp4Writer::create`], with `comment` in the file's metadata (a segment of a chunked
+    /// render says which frames of which video it holds there).
+    pub fn create_with(
+        target: &Path,
+        s: &VideoSettings,
+        audio: Option<&AudioSettings>,
+        comment: Option<&str>,
+    ) -> Result<Mp4Writer> {
         init()?;
         let tmp = temp_path(target);
         let enc_err = |what: &str, e: ff::Error| Error::Encode(format!("{what}: {e}"));
@@ -299,6 +316,11 @@ impl Mp4Writer {
             None => None,
             Some(a) => Some(Self::add_audio(&mut octx, a, global_header)?),
         };
+        if let Some(c) = comment {
+            let mut meta = ff::Dictionary::new();
+            meta.set("comment", c);
+            octx.set_metadata(meta);
+        }
         let mut mux_opts = ff::Dictionary::new();
         mux_opts.set("movflags", "+faststart");
         octx.write_header_with(mux_opts).map_err(|e| enc_err("writing the MP4 header", e))?;
@@ -326,7 +348,11 @@ impl Mp4Writer {
     }
 
     /// FFmpeg's native AAC encoder: AAC-LC, planar float, 1024-sample frames, 48 kHz stereo.
-    fn add_audio(octx: &mut ff::format::context::Output, a: &AudioSettings, global_header: bool) -> Result<AudioOut> {
+    pub(super) fn add_audio(
+        octx: &mut ff::format::context::Output,
+        a: &AudioSettings,
+        global_header: bool,
+    ) -> Result<AudioOut> {
         let enc_err = |what: &str, e: ff::Error| Error::Encode(format!("{what}: {e}"));
         let codec = ff::encoder::find(ff::codec::Id::AAC)
             .ok_or_else(|| Error::Encode("this FFmpeg build has no AAC encoder".into()))?;
@@ -386,7 +412,31 @@ impl Mp4Writer {
     }
 
     fn encode_audio(&mut self, until: usize, last: bool) -> Result<()> {
-        let Some(a) = self.audio.as_mut() else { return Ok(()) };
+        match self.audio.as_mut() {
+            Some(a) => a.encode(&mut self.octx, &self.target, until, last),
+            None => Ok(()),
+        }
+    }
+}
+
+impl AudioOut {
+    /// The time base the muxer chose for the audio stream.
+    pub(super) fn set_stream_time_base(&mut self, tb: Option<ff::Rational>) {
+        if let Some(tb) = tb {
+            self.st_tb = tb;
+        }
+    }
+
+    /// Encodes the soundtrack up to sample frame `until` (whole encoder frames only unless
+    /// `last`) and writes the packets ready.
+    pub(super) fn encode(
+        &mut self,
+        octx: &mut ff::format::context::Output,
+        target: &Path,
+        until: usize,
+        last: bool,
+    ) -> Result<()> {
+        let a = self;
         let until = until.min(a.total);
         while a.sent < until && (last || a.sent + a.frame_size <= until) {
             let n = a.frame_size.min(until - a.sent);
@@ -406,12 +456,19 @@ impl Mp4Writer {
                 .send_frame(&a.frame)
                 .map_err(|e| Error::Encode(format!("sending audio to the AAC encoder: {e}")))?;
             a.sent += n;
-            Self::drain_audio(a, &mut self.octx, &self.target)?;
+            Self::drain(a, octx, target)?;
         }
         Ok(())
     }
 
-    fn drain_audio(a: &mut AudioOut, octx: &mut ff::format::context::Output, target: &Path) -> Result<()> {
+    /// Encodes the rest of the soundtrack, flushes the encoder and writes its packets.
+    pub(super) fn finish(&mut self, octx: &mut ff::format::context::Output, target: &Path) -> Result<()> {
+        self.encode(octx, target, usize::MAX, true)?;
+        self.encoder.send_eof().map_err(|e| Error::Encode(format!("flushing the AAC encoder: {e}")))?;
+        Self::drain(self, octx, target)
+    }
+
+    fn drain(a: &mut AudioOut, octx: &mut ff::format::context::Output, target: &Path) -> Result<()> {
         let mut pkt = ff::Packet::empty();
         while a.encoder.receive_packet(&mut pkt).is_ok() {
             pkt.set_stream(1);
@@ -420,7 +477,9 @@ impl Mp4Writer {
         }
         Ok(())
     }
+}
 
+impl Mp4Writer {
     /// The picture size this writer encodes.
     pub fn size(&self) -> (u32, u32) {
         (self.frame.width(), self.frame.height())
@@ -547,11 +606,11 @@ impl Mp4Writer {
     pub fn finish_pending(mut self) -> Result<PendingFile> {
         self.encoder.send_eof().map_err(|e| Error::Encode(format!("flushing libx264: {e}")))?;
         self.drain()?;
-        self.feed_audio(usize::MAX, true)?;
+        let t = std::time::Instant::now();
         if let Some(a) = self.audio.as_mut() {
-            a.encoder.send_eof().map_err(|e| Error::Encode(format!("flushing the AAC encoder: {e}")))?;
-            Self::drain_audio(a, &mut self.octx, &self.target)?;
+            a.finish(&mut self.octx, &self.target)?;
         }
+        self.audio_time += t.elapsed();
         self.octx.write_trailer().map_err(|e| write_error(&self.target, "writing the MP4 trailer", e))?;
         // The pending file owns the temporary file from here on.
         self.done = true;
@@ -568,7 +627,7 @@ unsafe extern "C" fn release_arc<O>(opaque: *mut std::ffi::c_void, _data: *mut u
 
 /// Sets `flags` on an encoder context on top of the flags it already has (the codec's
 /// defaults); ffmpeg-next's `set_flags` replaces them all.
-fn add_flags(ctx: &mut ff::codec::context::Context, flags: ff::codec::Flags) {
+pub(super) fn add_flags(ctx: &mut ff::codec::context::Context, flags: ff::codec::Flags) {
     // SAFETY: the context is allocated and not yet opened; `flags` is a plain int field.
     unsafe {
         let p = ctx.as_mut_ptr();
@@ -578,7 +637,7 @@ fn add_flags(ctx: &mut ff::codec::context::Context, flags: ff::codec::Flags) {
 
 /// A failed write: the operating system's error (a full disk, a quota, a file size limit)
 /// as an [`Error::Io`] naming the output, anything else as an encoding error.
-fn write_error(target: &Path, what: &str, e: ff::Error) -> Error {
+pub(super) fn write_error(target: &Path, what: &str, e: ff::Error) -> Error {
     match e {
         ff::Error::Other { errno } if errno > 0 && errno != ff::util::error::EINVAL => {
             Error::io(target, std::io::Error::from_raw_os_error(errno))

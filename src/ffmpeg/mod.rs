@@ -7,6 +7,7 @@
 //! | `input.rs` | opening media (reel's own I/O on the one file, only the supported demuxers, no protocols), stream facts, [`input::MediaError`] |
 //! | `decode.rs` | probing a clip whole; its pictures at any time, in 4:2:0 or RGBA (re-exported by `reel::media`) |
 //! | `clip_audio.rs` | a clip's own sound |
+//! | `join.rs` | joining H.264 segments into one MP4 without re-encoding, with the soundtrack |
 //!
 //! Above it, nothing knows FFmpeg's types: pictures come out as [`crate::pixels::Yuv420`]
 //! planes or RGBA pixmaps, sound goes in through the [`encode::Soundtrack`] trait and comes
@@ -17,6 +18,7 @@ pub(crate) mod clip_audio;
 pub(crate) mod decode;
 pub mod encode;
 pub(crate) mod input;
+pub(crate) mod join;
 
 use crate::error::{Error, Result};
 use ffmpeg_next as ff;

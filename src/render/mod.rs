@@ -6,6 +6,7 @@
 //! | `options.rs` | [`RenderOptions`], [`Progress`], and the checks of every option and output path before work |
 //! | `pipeline.rs` | the frame loop, the encoder threads, a decoder thread per clip, the image loader |
 //! | `stills.rs` | [`render_still`], [`Stills`] sessions, [`write_png`] |
+//! | `stitch.rs` | [`stitch()`]: segments of a chunked render joined into the outputs |
 //!
 //! Frames are rasterized in parallel (rayon), converted to YUV on the same workers, and
 //! handed in order through a bounded channel to each encoder thread.
@@ -17,10 +18,12 @@
 mod options;
 mod pipeline;
 mod stills;
+mod stitch;
 
 pub use crate::report::{peak_rss, OutputReport, RenderReport, StageTimes};
 pub use options::{Progress, ProgressFn, RenderOptions};
 pub use stills::{render_still, write_png, Stills};
+pub use stitch::{stitch, Segment};
 
 use crate::error::{Error, Result};
 use crate::plan::Plan;
@@ -67,20 +70,26 @@ pub fn render(plan: &Plan, opts: &RenderOptions) -> Result<RenderReport> {
         ),
     };
 
+    // A segment (a range of frames) is video only: the soundtrack and the posters are made
+    // once, for the whole timeline, by `stitch`.
+    let segment = opts.frames.is_some();
+    let frames = opts.frames.clone().unwrap_or(0..plan.frames);
     let t_audio = Instant::now();
     // The soundtrack: mixed as it is encoded, a few milliseconds at a time, so its memory
     // does not grow with the video's length (with a loudness target, one pass measures first).
-    let mix = (!plan.audio.is_empty()).then(|| {
+    let mix = (!plan.audio.is_empty() && !segment).then(|| {
         let frames = plan.fps.sample_at(plan.frames, crate::audio::RATE);
         crate::audio::MixSpec::new(Arc::new(plan.audio.clone()), frames, opts.loudness)
     });
     let audio_s = t_audio.elapsed().as_secs_f64();
-    let writers = settings.open_writers(opts, mix.as_ref())?;
+    let writers = settings.open_writers(plan, opts, mix.as_ref())?;
 
     let run = Run {
         plan,
         opts,
         start,
+        reached: AtomicU64::new(frames.start),
+        frames,
         // The web copy reuses the main frames when it has the same size.
         sizes: Sizes {
             web: settings.web.as_ref().map(|s| (s.width, s.height)).filter(|s| *s != (plan.width, plan.height)),
@@ -92,10 +101,9 @@ pub fn render(plan: &Plan, opts: &RenderOptions) -> Result<RenderReport> {
         // the same times (alternating runs; libx264 keeps both cores busy while a batch
         // finishes).
         batch: pool.current_num_threads().max(2) as u64,
-        poster_frame: opts.variants.posters.then_some(plan.poster_frame),
+        poster_frame: (opts.variants.posters && !segment).then_some(plan.poster_frame),
         poster: Mutex::new(None),
         clip_fault: Mutex::new(None),
-        reached: AtomicU64::new(0),
         frames_over: AtomicBool::new(false),
         raster_ns: AtomicU64::new(0),
         convert_ns: AtomicU64::new(0),

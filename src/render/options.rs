@@ -64,6 +64,11 @@ pub struct RenderOptions {
     pub preview_settings: Option<VideoSettings>,
     /// JPEG quality of the posters, 1..=100 (default 85).
     pub poster_quality: u8,
+    /// Render only these output frames, as one segment of a chunked render: the main
+    /// output and the web and preview copies of that range, video only (no soundtrack, no
+    /// posters), each starting with a keyframe. [`crate::stitch`] joins the segments. `None`
+    /// (the default): the whole video.
+    pub frames: Option<std::ops::Range<u64>>,
 }
 
 impl RenderOptions {
@@ -83,6 +88,7 @@ impl RenderOptions {
             web_settings: None,
             preview_settings: None,
             poster_quality: 85,
+            frames: None,
         }
     }
 }
@@ -94,6 +100,7 @@ impl std::fmt::Debug for RenderOptions {
             .field("threads", &self.threads)
             .field("preset", &self.preset)
             .field("crf", &self.crf)
+            .field("frames", &self.frames)
             .finish()
     }
 }
@@ -137,6 +144,17 @@ impl OutputSettings {
         if let Some(l) = opts.loudness {
             if !(-70.0..=0.0).contains(&l) {
                 return Err(Error::Option { name: "loudness", message: format!("expected -70..=0 LUFS, found {l}") });
+            }
+        }
+        if let Some(r) = &opts.frames {
+            if r.start >= r.end || r.end > plan.frames {
+                return Err(Error::Option {
+                    name: "frames",
+                    message: format!(
+                        "expected a non-empty range of the video's {} frames, found {}..{}",
+                        plan.frames, r.start, r.end
+                    ),
+                });
             }
         }
         if !(1..=100).contains(&opts.poster_quality) {
@@ -194,7 +212,7 @@ impl OutputSettings {
         if self.preview.is_some() {
             out.push(variants::sibling(&opts.output, "_preview.mp4"));
         }
-        if opts.variants.posters {
+        if opts.variants.posters && opts.frames.is_none() {
             out.push(variants::sibling(&opts.output, "_400w.jpg"));
             out.push(variants::sibling(&opts.output, "_800w.jpg"));
         }
@@ -237,21 +255,24 @@ impl OutputSettings {
     /// Opens every writer before frame 0, so a bad output folder fails before any work.
     pub(super) fn open_writers(
         &self,
+        plan: &Plan,
         opts: &RenderOptions,
         mix: Option<&crate::audio::MixSpec>,
     ) -> Result<Vec<Output>> {
         let audio = |bitrate: usize| mix.map(|m| AudioSettings { soundtrack: Arc::new(m.clone()), bitrate });
+        let tag = opts.frames.as_ref().map(|r| segment_tag(plan, r));
+        let tag = tag.as_deref();
         let mut writers = vec![(
             "main",
             opts.output.clone(),
-            Mp4Writer::create(&opts.output, &self.main, audio(opts.audio_bitrate).as_ref())?,
+            Mp4Writer::create_with(&opts.output, &self.main, audio(opts.audio_bitrate).as_ref(), tag)?,
         )];
         for (kind, settings, suffix, bitrate) in
             [("web", &self.web, "_web.mp4", 128_000), ("preview", &self.preview, "_preview.mp4", 96_000)]
         {
             if let Some(s) = settings {
                 let p = variants::sibling(&opts.output, suffix);
-                writers.push((kind, p.clone(), Mp4Writer::create(&p, s, audio(bitrate).as_ref())?));
+                writers.push((kind, p.clone(), Mp4Writer::create_with(&p, s, audio(bitrate).as_ref(), tag)?));
             }
         }
         for (_, _, w) in &mut writers {
@@ -259,4 +280,10 @@ impl OutputSettings {
         }
         Ok(writers)
     }
+}
+
+/// What a segment's files say of themselves (their MP4 `comment`): which frames of which
+/// video they hold, so a stitch never takes one segment's file for another's.
+pub(super) fn segment_tag(plan: &Plan, frames: &std::ops::Range<u64>) -> String {
+    format!("reel segment: frames {}..{} of {} of composition {:?}", frames.start, frames.end, plan.frames, plan.id)
 }

@@ -145,6 +145,8 @@ pub(super) struct Run<'a> {
     pub(super) plan: &'a Plan,
     pub(super) opts: &'a RenderOptions,
     pub(super) start: Instant,
+    /// The frames to render: the whole video, or a segment's range.
+    pub(super) frames: std::ops::Range<u64>,
     pub(super) sizes: Sizes,
     /// Frames rendered together, and the length of each encoder's queue.
     pub(super) batch: u64,
@@ -239,7 +241,8 @@ impl<'a> Run<'a> {
             self.encode_ns.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
             n += 1;
             if let (Some(p), "main") = (&self.opts.progress, kind) {
-                p(Progress { frames_done: n, frames_total: self.plan.frames, elapsed: self.start.elapsed() });
+                let frames_total = self.frames.end - self.frames.start;
+                p(Progress { frames_done: n, frames_total, elapsed: self.start.elapsed() });
             }
             if let Ok(set) = Arc::try_unwrap(set) {
                 let _ = free_tx.send(set);
@@ -251,7 +254,7 @@ impl<'a> Run<'a> {
     /// A clip's decoder thread, running ahead of the rasterizer: it sends the picture of
     /// every output frame where the clip is visible, in order.
     fn decode_clip(&self, c: &ClipPlan, tx: crossbeam_channel::Sender<Option<ClipPicture>>) {
-        let (plan, total) = (self.plan, self.plan.frames);
+        let (plan, range) = (self.plan, self.frames.clone());
         // A clip that fails mid-render stops the render with the asset and the time:
         // dropping `tx` ends the channel, the frame loop sees the fault.
         let fail = |file_t: Option<f64>, frame: u64, what: MediaError| {
@@ -266,8 +269,8 @@ impl<'a> Run<'a> {
         // Open the decoder shortly before the clip is first seen and drop it after its last
         // frame: only the clips around the current frame hold decoders and queued pictures
         // (W3 opened six 4K/60 fps decoders at once).
-        let Some(first) = (0..total).find(|&f| clip_time(plan, c, f).is_some()) else { return };
-        let last = (first..total).rev().find(|&f| clip_time(plan, c, f).is_some()).unwrap_or(first);
+        let Some(first) = range.clone().find(|&f| clip_time(plan, c, f).is_some()) else { return };
+        let last = (first..range.end).rev().find(|&f| clip_time(plan, c, f).is_some()).unwrap_or(first);
         let lead = plan.fps.frames_for_seconds(2.0) + 2 * self.batch;
         while self.reached.load(Ordering::Relaxed) + lead < first {
             if self.frames_over.load(Ordering::Relaxed) {
@@ -340,9 +343,9 @@ impl<'a> Run<'a> {
             web: sizes.web.map(|(w, h)| Yuv420::new(w, h)),
             preview: sizes.preview.map(|(w, h)| Yuv420::new(w, h)),
         };
-        let mut next = 0u64;
-        while next < plan.frames && !self.cancelled() {
-            let end = (next + self.batch).min(plan.frames);
+        let mut next = self.frames.start;
+        while next < self.frames.end && !self.cancelled() {
+            let end = (next + self.batch).min(self.frames.end);
             self.reached.store(next, Ordering::Relaxed);
             let inputs: Vec<Vec<Option<ClipPicture>>> = (next..end)
                 .map(|f| {

@@ -5,6 +5,7 @@
 mod browser;
 mod captions;
 mod catalogue;
+mod chunks;
 mod cli;
 mod common;
 mod docs;

@@ -19,6 +19,7 @@ impl Cli {
     pub fn json_messages(&self) -> bool {
         match &self.command {
             Command::Render(r) => r.out.progress == Some(ProgressMode::Json),
+            Command::Stitch(r) => r.out.progress == Some(ProgressMode::Json),
             Command::Check(c) => c.format == Format::Json,
             _ => false,
         }
@@ -32,6 +33,9 @@ pub enum Command {
     Render(RenderArgs),
     /// Render one frame, or a range of frames, to PNG.
     Still(StillArgs),
+    /// Join segments rendered with `render --frames` into the outputs of the whole video
+    /// (no re-encoding; the soundtrack and posters made once).
+    Stitch(StitchArgs),
     /// Validate a composition and its assets without rendering (exit 0 or 2).
     Check(CheckArgs),
     /// Print the composition's JSON Schema (draft 2020-12).
@@ -149,6 +153,27 @@ pub struct RenderArgs {
     /// The column that names each row's video (letters, digits, `.`, `_`, `-`).
     #[arg(long, value_name = "COLUMN", default_value = "name", requires = "batch")]
     pub name_column: String,
+    /// Render only frames A..B (B excluded), as one segment of a chunked render: the MP4
+    /// and its web and preview copies, video only; `reel stitch` joins the segments.
+    #[arg(long, value_name = "A..B", value_parser = parse_range, conflicts_with = "batch")]
+    pub frames: Option<FrameRange>,
+}
+
+/// `reel stitch`.
+#[derive(Debug, Args)]
+pub struct StitchArgs {
+    /// The composition and how it is planned (as the segments were).
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// How it is written and shown.
+    #[command(flatten)]
+    pub out: OutputArgs,
+    /// The main output, NAME.mp4.
+    #[arg(short, long, value_name = "PATH")]
+    pub output: PathBuf,
+    /// The segments' main outputs, in any order: each says which frames it holds.
+    #[arg(required = true, value_name = "SEGMENT.mp4")]
+    pub segments: Vec<PathBuf>,
 }
 
 /// Encoder settings, variants, progress and the report.

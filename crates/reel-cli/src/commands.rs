@@ -2,7 +2,7 @@
 
 use crate::args::{
     CheckArgs, Cli, Command, FontsArgs, Format, KeysCommand, OutputArgs, ProgressMode, RenderArgs, SchemaArgs,
-    ServeArgs, StillArgs, VariantsArgs,
+    ServeArgs, StillArgs, StitchArgs, VariantsArgs,
 };
 use crate::input::{self, Source};
 use crate::progress::{self, Reporter};
@@ -18,6 +18,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Render(a) if a.batch.is_some() => crate::batch::run(a),
         Command::Render(a) => render(a),
         Command::Still(a) => still(a),
+        Command::Stitch(a) => stitch(a),
         Command::Check(a) => check(a),
         Command::Schema(a) => schema(a),
         Command::Variants(a) => variants(a),
@@ -105,8 +106,57 @@ fn render(a: RenderArgs) -> Result<(), Failure> {
     let plan = input::plan(&source, &data, &opts)?;
     let mode = a.out.progress_mode();
     progress::warnings(mode, plan.warnings());
-    render_plan(&plan, &out, &a.out, mode, "", a.out.report.as_deref())?;
+    let frames = match a.frames {
+        None => None,
+        Some(r) => {
+            let n = plan.frame_count();
+            let end = r.end.unwrap_or(n);
+            if r.start >= end || end > n {
+                return Err(Failure::Usage(format!(
+                    "--frames: the composition has frames 0..{n}; found {}..{end}",
+                    r.start
+                )));
+            }
+            Some(r.start..end)
+        }
+    };
+    let job = frames.map_or(Job::Whole, Job::Segment);
+    run_job(&plan, &out, &a.out, mode, "", a.out.report.as_deref(), job)?;
     Ok(())
+}
+
+fn stitch(a: StitchArgs) -> Result<(), Failure> {
+    let source = Source::read(&a.input)?;
+    check_extension(&a.output, VIDEO_FORMATS, "-o")?;
+    check_report_path(&a.out, &a.output)?;
+    let data = input::merge_data(&a.input)?;
+    let opts = input::plan_options(&a.input, &source.assets)?;
+    let plan = input::plan(&source, &data, &opts)?;
+    let mut segments = Vec::new();
+    let mut problems = Vec::new();
+    for p in &a.segments {
+        match reel::Segment::read(&plan, p) {
+            Ok(s) => segments.push(s),
+            Err(e) => problems.push(e.to_string()),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Failure::Usage(problems.join("\n")));
+    }
+    segments.sort_by_key(|s| s.frames.start);
+    let mode = a.out.progress_mode();
+    run_job(&plan, &a.output, &a.out, mode, "", a.out.report.as_deref(), Job::Stitch(segments))?;
+    Ok(())
+}
+
+/// What `run_job` writes.
+pub enum Job {
+    /// The whole video.
+    Whole,
+    /// A segment of a chunked render: these frames.
+    Segment(std::ops::Range<u64>),
+    /// The outputs, joined from these segments.
+    Stitch(Vec<reel::Segment>),
 }
 
 /// Whether two paths name one existing file (by device and inode).
@@ -151,6 +201,19 @@ pub fn render_plan(
     label: &str,
     report_path: Option<&Path>,
 ) -> Result<reel::RenderReport, Failure> {
+    run_job(plan, out, o, mode, label, report_path, Job::Whole)
+}
+
+/// [`render_plan`] for any [`Job`].
+pub fn run_job(
+    plan: &crate::input::Planned,
+    out: &Path,
+    o: &OutputArgs,
+    mode: ProgressMode,
+    label: &str,
+    report_path: Option<&Path>,
+    job: Job,
+) -> Result<reel::RenderReport, Failure> {
     let mut ro = reel::RenderOptions::new(out);
     ro.threads = o.threads;
     ro.preset = o.preset.clone();
@@ -158,9 +221,20 @@ pub fn render_plan(
     ro.loudness = o.loudness;
     ro.variants = if o.no_variants { reel::Variants::NONE } else { o.variants.unwrap_or_default() };
     ro.cancel = Some(cancel_flag());
-    let reporter = Reporter::new(mode, label, plan.frame_count());
+    let total = match &job {
+        Job::Segment(r) => r.end - r.start,
+        Job::Whole | Job::Stitch(_) => plan.frame_count(),
+    };
+    let reporter = Reporter::new(mode, label, total);
     ro.progress = reporter.callback();
-    let result = reel::render(plan, &ro);
+    let result = match job {
+        Job::Whole => reel::render(plan, &ro),
+        Job::Segment(r) => {
+            ro.frames = Some(r);
+            reel::render(plan, &ro)
+        }
+        Job::Stitch(segments) => reel::stitch(plan, &segments, &ro),
+    };
     reporter.finish();
     let mut report = result?;
     report.fetched = plan.fetch_stats();
