@@ -9,6 +9,7 @@
 
 mod decode;
 mod mix;
+mod shared;
 
 #[cfg(test)]
 pub(crate) use decode::write_wav;
@@ -20,6 +21,7 @@ pub use decode::{decode_file, resample};
 #[cfg(feature = "internals")]
 pub use mix::{mix, true_peak_ceiling, MixStream};
 pub use mix::{AudioPlan, ClipTrack, Duck, Fixed, MixSpec, Music, Placed, Sound, Source};
+pub use shared::SharedMix;
 
 /// The output sample rate.
 pub const RATE: u32 = crate::encode::SAMPLE_RATE;

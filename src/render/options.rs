@@ -259,7 +259,10 @@ impl OutputSettings {
         opts: &RenderOptions,
         mix: Option<&crate::audio::MixSpec>,
     ) -> Result<Vec<Output>> {
-        let audio = |bitrate: usize| mix.map(|m| AudioSettings { soundtrack: Arc::new(m.clone()), bitrate });
+        // Mixed once: the outputs' encoders read one run of the mix (each on its thread).
+        let shared: Option<Arc<dyn crate::encode::Soundtrack>> =
+            mix.map(|m| Arc::new(crate::audio::SharedMix::new(Arc::new(m.clone()))) as _);
+        let audio = |bitrate: usize| shared.as_ref().map(|s| AudioSettings { soundtrack: s.clone(), bitrate });
         let tag = opts.frames.as_ref().map(|r| segment_tag(plan, r));
         let tag = tag.as_deref();
         let mut writers = vec![(

@@ -113,7 +113,10 @@ pub fn stitch(plan: &Plan, segments: &[Segment], opts: &RenderOptions) -> Result
         crate::audio::MixSpec::new(Arc::new(plan.audio.clone()), frames, opts.loudness)
     });
     let audio_s = t_audio.elapsed().as_secs_f64();
-    let audio = |bitrate: usize| mix.as_ref().map(|m| AudioSettings::new(Arc::new(m.clone()), bitrate));
+    // Mixed once for every output: the joiners read one run of the mix, each on a thread.
+    let shared: Option<Arc<dyn crate::encode::Soundtrack>> =
+        mix.as_ref().map(|m| Arc::new(crate::audio::SharedMix::new(Arc::new(m.clone()))) as _);
+    let audio = |bitrate: usize| shared.as_ref().map(|s| AudioSettings::new(s.clone(), bitrate));
     let mut kinds = vec![("main", "", opts.audio_bitrate)];
     if settings.web.is_some() {
         kinds.push(("web", "_web.mp4", 128_000));
@@ -122,28 +125,51 @@ pub fn stitch(plan: &Plan, segments: &[Segment], opts: &RenderOptions) -> Result
         kinds.push(("preview", "_preview.mp4", 96_000));
     }
     let t_join = Instant::now();
-    let mut pending: Vec<PendingFile> = Vec::new();
-    let mut outputs = Vec::new();
+    // Every joiner (and its stream of the mix) is made first, then each runs on a thread.
+    let mut joiners = Vec::new();
     for (kind, suffix, bitrate) in kinds {
-        let of = |p: &PathBuf| if suffix.is_empty() { p.clone() } else { variants::sibling(p, suffix) };
+        let of = move |p: &PathBuf| if suffix.is_empty() { p.clone() } else { variants::sibling(p, suffix) };
         let target = of(&opts.output);
         let mut delay = 0;
         for s in segments {
             delay = delay.max(crate::ffmpeg::join::decode_delay(&of(&s.output), plan.fps)?);
         }
-        let mut joiner = Joiner::create(&target, &of(&segments[0].output), plan.fps, delay, audio(bitrate).as_ref())?;
-        for s in segments {
-            if opts.cancel.as_ref().is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed)) {
-                return Err(Error::Cancelled);
-            }
-            joiner.append(&of(&s.output), s.frames.clone(), &segment_tag(plan, &s.frames))?;
-        }
-        let (width, height) = joiner.size();
-        let frames = joiner.frames();
-        pending.push(joiner.finish_pending()?);
-        let codec = if mix.is_some() { "h264+aac" } else { "h264" };
-        let (kind, codec) = (kind.into(), codec.into());
-        outputs.push(OutputReport { path: target, kind, bytes: 0, width, height, frames, duration_s: 0.0, codec });
+        let joiner = Joiner::create(&target, &of(&segments[0].output), plan.fps, delay, audio(bitrate).as_ref())?;
+        joiners.push((kind, target, of, joiner));
+    }
+    let codec = if mix.is_some() { "h264+aac" } else { "h264" };
+    let joined: Vec<Result<(OutputReport, PendingFile)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = joiners
+            .into_iter()
+            .map(|(kind, target, of, mut joiner)| {
+                scope.spawn(move || {
+                    for s in segments {
+                        if opts.cancel.as_ref().is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed)) {
+                            return Err(Error::Cancelled);
+                        }
+                        joiner.append(&of(&s.output), s.frames.clone(), &segment_tag(plan, &s.frames))?;
+                    }
+                    let (width, height) = joiner.size();
+                    let frames = joiner.frames();
+                    let file = joiner.finish_pending()?;
+                    let (kind, codec) = (kind.into(), codec.into());
+                    let report =
+                        OutputReport { path: target, kind, bytes: 0, width, height, frames, duration_s: 0.0, codec };
+                    Ok((report, file))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(Error::Encode("a stitching thread panicked".into()))))
+            .collect()
+    });
+    let mut pending: Vec<PendingFile> = Vec::new();
+    let mut outputs = Vec::new();
+    for j in joined {
+        let (report, file) = j?;
+        outputs.push(report);
+        pending.push(file);
     }
     let encode_s = t_join.elapsed().as_secs_f64();
     let t_posters = Instant::now();

@@ -217,7 +217,7 @@ fn help_and_version_go_to_stdout_with_exit_0() {
     let dir = media_dir();
     let o = run(dir.path(), &["--help"]);
     assert_eq!(o.status.code(), Some(0));
-    for cmd in ["render", "still", "check", "schema", "variants", "fonts"] {
+    for cmd in ["render", "still", "stitch", "check", "schema", "variants", "fonts"] {
         assert!(stdout(&o).contains(cmd), "top-level help lacks {cmd}");
         let h = run(dir.path(), &[cmd, "--help"]);
         assert_eq!(h.status.code(), Some(0), "{cmd} --help");
@@ -480,5 +480,34 @@ fn outputs_never_replace_inputs_or_special_files() {
         assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
         use std::os::unix::fs::FileTypeExt;
         assert!(std::fs::symlink_metadata(&dev).expect("meta").file_type().is_char_device(), "the node stays");
+    }
+}
+
+#[test]
+fn segments_rendered_apart_are_stitched_in_any_order() {
+    let dir = media_dir();
+    std::fs::write(dir.path().join("c.json"), small(40, "#204080", "Chunks")).expect("write");
+    for (range, name) in [("0..15", "a.mp4"), ("15..", "b.mp4")] {
+        let o = run(dir.path(), &["render", "c.json", "-o", name, "--frames", range, "-q"]);
+        assert_eq!(o.status.code(), Some(0), "{range}: {}", stderr(&o));
+    }
+    let o = run(dir.path(), &["render", "c.json", "-o", "x.mp4", "--frames", "30..50", "-q"]);
+    assert_eq!(o.status.code(), Some(2), "a range past the end: {}", stderr(&o));
+    assert!(stderr(&o).contains("--frames") && stderr(&o).contains("0..40"), "{}", stderr(&o));
+    // Each segment says which frames it holds: the order on the command line does not matter.
+    let o = run(dir.path(), &["stitch", "c.json", "-o", "c.mp4", "b.mp4", "a.mp4", "-q"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let p = probe(&dir.path().join("c.mp4"));
+    assert_eq!(p["streams"][0]["nb_read_frames"], "40");
+    for f in ["c_web.mp4", "c_preview.mp4", "c_400w.jpg", "c_800w.jpg"] {
+        assert!(dir.path().join(f).is_file(), "{f}");
+    }
+    // A missing segment, or a file that is not a segment: exit 2, nothing written.
+    for args in [&["b.mp4"][..], &["a.mp4", "b.mp4", "c.mp4"][..]] {
+        let mut all = vec!["stitch", "c.json", "-o", "d.mp4", "-q"];
+        all.extend_from_slice(args);
+        let o = run(dir.path(), &all);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(!files_in(dir.path()).iter().any(|f| f.contains("d.mp4") || f.starts_with("d_")), "{args:?}");
     }
 }
