@@ -109,7 +109,7 @@ pub fn run(a: RenderArgs) -> Result<(), Failure> {
     for (label, out, data) in &jobs {
         let result = input::plan(&source, data, &opts).map_err(Failure::from).and_then(|plan| {
             progress::warnings(mode, plan.warnings());
-            commands::render_plan(&plan, out, &a.out, mode, label, None)
+            commands::run_job(&plan, out, &a.out, mode, label, None, commands::Job::Whole)
         });
         match result {
             Ok(_) => done += 1,

@@ -192,19 +192,8 @@ pub fn check_report_path(o: &OutputArgs, out: &Path) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Renders a plan to `out` with the options of `o`, shows progress, writes the report.
-pub fn render_plan(
-    plan: &crate::input::Planned,
-    out: &Path,
-    o: &OutputArgs,
-    mode: ProgressMode,
-    label: &str,
-    report_path: Option<&Path>,
-) -> Result<reel::RenderReport, Failure> {
-    run_job(plan, out, o, mode, label, report_path, Job::Whole)
-}
-
-/// [`render_plan`] for any [`Job`].
+/// Renders a plan (the whole video, a segment, or a stitch of segments: `job`) to `out`
+/// with the options of `o`, shows progress, writes the report.
 pub fn run_job(
     plan: &crate::input::Planned,
     out: &Path,
