@@ -45,6 +45,9 @@ pub enum Command {
     /// Run the render service: the HTTP API, the queue and renders in child processes,
     /// with its state in DIR (docs/api.md).
     Serve(ServeArgs),
+    /// Take renders from the queue of a `reel serve` whose data folder is shared on this
+    /// machine (its database, assets and outputs), under leases.
+    Worker(WorkerArgs),
     /// Manage the render service's API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -380,9 +383,13 @@ pub struct ServeArgs {
     /// The address written into download URLs [default: http://LISTEN].
     #[arg(long, value_name = "URL")]
     pub base_url: Option<String>,
-    /// Renders at once.
-    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=64))]
+    /// Renders at once in this process (0: none; `reel worker` processes render).
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u64).range(0..=64))]
     pub workers: u64,
+    /// Seconds a worker holds a render without renewing its lease (renewed every third of
+    /// it while the render runs); a render whose worker fell silent is taken again.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub lease_seconds: u64,
     /// Requests per API key per rolling minute.
     #[arg(long, value_name = "N", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
     pub rate_limit: u32,
@@ -398,6 +405,38 @@ pub struct ServeArgs {
     /// Seconds before the first webhook retry (then twice as long).
     #[arg(long, value_name = "SECONDS", default_value_t = 5)]
     pub webhook_backoff: u64,
+    /// Seconds running renders may go on after SIGTERM before they are requeued.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    pub grace: u64,
+    /// A render's address space limit, bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 16 << 30)]
+    pub render_memory: u64,
+    /// A render's CPU time limit, seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 7200)]
+    pub render_cpu: u64,
+    /// The largest file a render may write, bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 8 << 30)]
+    pub render_file_size: u64,
+    /// Logs as JSON lines (else text), on standard error.
+    #[arg(long)]
+    pub log_json: bool,
+}
+
+/// `reel worker`.
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// The service's data folder (the database, assets and outputs it shares).
+    #[arg(long, value_name = "DIR")]
+    pub data: PathBuf,
+    /// The service's address, written into download URLs in events and webhooks.
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8080")]
+    pub base_url: String,
+    /// Renders at once.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub concurrency: u64,
+    /// Seconds this worker holds a render without renewing its lease.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub lease_seconds: u64,
     /// Seconds running renders may go on after SIGTERM before they are requeued.
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     pub grace: u64,

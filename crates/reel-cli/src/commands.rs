@@ -2,7 +2,7 @@
 
 use crate::args::{
     CheckArgs, Cli, Command, FontsArgs, Format, KeysCommand, OutputArgs, ProgressMode, RenderArgs, SchemaArgs,
-    ServeArgs, StillArgs, StitchArgs, VariantsArgs,
+    ServeArgs, StillArgs, StitchArgs, VariantsArgs, WorkerArgs,
 };
 use crate::input::{self, Source};
 use crate::progress::{self, Reporter};
@@ -24,6 +24,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Variants(a) => variants(a),
         Command::Fonts(a) => fonts(a),
         Command::Serve(a) => serve(a),
+        Command::Worker(a) => worker(a),
         Command::Keys(KeysCommand::Create { data, name }) => {
             let key = reel_serve::create_key_blocking(&data, &name).map_err(Failure::Usage)?;
             println!("{key}");
@@ -43,9 +44,25 @@ fn serve(a: ServeArgs) -> Result<(), Failure> {
     cfg.allow_insecure_webhooks = a.allow_insecure_webhooks;
     cfg.webhook_backoff = std::time::Duration::from_secs(a.webhook_backoff);
     cfg.grace = std::time::Duration::from_secs(a.grace);
+    cfg.lease = std::time::Duration::from_secs(a.lease_seconds);
     cfg.limits =
         reel_serve::ChildLimits { memory: a.render_memory, cpu_seconds: a.render_cpu, file_size: a.render_file_size };
     reel_serve::run_blocking(cfg, a.log_json).map_err(|e| {
+        eprintln!("error: {e}");
+        Failure::Reported(1)
+    })
+}
+
+fn worker(a: WorkerArgs) -> Result<(), Failure> {
+    let mut cfg = reel_serve::Config::new(&a.data);
+    cfg.base_url = Some(a.base_url.trim_end_matches('/').to_string());
+    cfg.workers = a.concurrency as usize;
+    cfg.grace = std::time::Duration::from_secs(a.grace);
+    cfg.lease = std::time::Duration::from_secs(a.lease_seconds);
+    cfg.worker_id = reel_serve::worker_name();
+    cfg.limits =
+        reel_serve::ChildLimits { memory: a.render_memory, cpu_seconds: a.render_cpu, file_size: a.render_file_size };
+    reel_serve::work_blocking(cfg, a.log_json).map_err(|e| {
         eprintln!("error: {e}");
         Failure::Reported(1)
     })

@@ -609,7 +609,7 @@ async fn cancel_render(
     if finished(&r.status) {
         return Err(ApiError::new(StatusCode::CONFLICT, format!("the render is {} and cannot be cancelled", r.status)));
     }
-    let changed = crate::runner::finish(&st, &id, "cancelled", None, None, None).await?;
+    let changed = crate::runner::finish(&st, &id, None, "cancelled", None, None, None).await?;
     if !changed {
         return Err(ApiError::new(StatusCode::CONFLICT, "the render ended meanwhile"));
     }

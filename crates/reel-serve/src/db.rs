@@ -21,6 +21,7 @@ CREATE TABLE IF NOT EXISTS renders (
     frames_total INTEGER NOT NULL DEFAULT 0, error TEXT, output TEXT,
     idempotency_key TEXT, version INTEGER NOT NULL DEFAULT 0,
     created_at INTEGER NOT NULL, started_at INTEGER, completed_at INTEGER, render_seconds REAL,
+    worker TEXT, lease_until INTEGER,
     UNIQUE (key_id, idempotency_key));
 CREATE INDEX IF NOT EXISTS renders_queue ON renders (status, created_at);
 CREATE TABLE IF NOT EXISTS events (
@@ -49,6 +50,22 @@ pub async fn open(dir: &Path) -> Result<Db, String> {
         .await
         .map_err(|e| format!("opening {}: {e}", path.display()))?;
     sqlx::raw_sql(SCHEMA).execute(&db).await.map_err(|e| format!("creating the schema: {e}"))?;
+    // Columns added since the first schema: a data folder made before them gains them.
+    for (table, column) in [("renders", "worker TEXT"), ("renders", "lease_until INTEGER")] {
+        let name = column.split(' ').next().unwrap_or(column);
+        let has: Option<String> =
+            sqlx::query_scalar(&format!("SELECT name FROM pragma_table_info('{table}') WHERE name = ?"))
+                .bind(name)
+                .fetch_optional(&db)
+                .await
+                .map_err(|e| format!("reading the schema: {e}"))?;
+        if has.is_none() {
+            sqlx::raw_sql(&format!("ALTER TABLE {table} ADD COLUMN {column}"))
+                .execute(&db)
+                .await
+                .map_err(|e| format!("adding {table}.{name}: {e}"))?;
+        }
+    }
     Ok(db)
 }
 

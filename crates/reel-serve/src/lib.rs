@@ -52,6 +52,13 @@ pub struct Config {
     pub program: PathBuf,
     /// A render's limits: address space (bytes), CPU time (seconds), output file size (bytes).
     pub limits: ChildLimits,
+    /// How long a worker holds a render without renewing its lease (it renews it every
+    /// third of this while the render runs): a worker silent for longer loses the render,
+    /// and another takes it again from the start.
+    pub lease: Duration,
+    /// This process's name in the queue (`HOST/serve`, `HOST/worker-RANDOM`): the renders it
+    /// holds are marked with it.
+    pub worker_id: String,
 }
 
 /// Resource limits of a render's child process (`setrlimit`).
@@ -88,6 +95,8 @@ impl Config {
             grace: Duration::from_secs(30),
             program: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("reel")),
             limits: ChildLimits::default(),
+            lease: Duration::from_secs(30),
+            worker_id: format!("{}/serve", hostname()),
         }
     }
 }
@@ -101,8 +110,24 @@ pub(crate) struct State {
     pub(crate) limiter: governor::DefaultKeyedRateLimiter<String, governor::middleware::StateInformationMiddleware>,
     pub(crate) wake: tokio::sync::Notify,
     pub(crate) runner: runner::Runner,
+    /// Whether this process renders (a service with `workers` 0 leaves it to workers).
+    pub(crate) local: bool,
     /// The bundled fonts, loaded once for every validation.
     pub(crate) fonts: Arc<reel::FontLibrary>,
+}
+
+/// This machine's name (`localhost` when it has none).
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// A name for a worker process: `HOST/worker-RANDOM`.
+pub fn worker_name() -> String {
+    format!("{}/worker-{}", hostname(), random_hex(4))
 }
 
 /// SHA-256 of an API key, as stored.
@@ -166,15 +191,9 @@ pub async fn serve(cfg: Config) -> Result<(), String> {
         std::fs::create_dir_all(&d).map_err(|e| format!("{}: {e}", d.display()))?;
     }
     let db = db::open(&cfg.data).await?;
-    // Renders a killed service left running start again from the beginning.
-    let requeued = sqlx::query(
-        "UPDATE renders SET status = 'queued', phase = NULL, frames_done = 0, version = version + 1
-         WHERE status = 'running'",
-    )
-    .execute(&db)
-    .await
-    .map_err(|e| e.to_string())?
-    .rows_affected();
+    // Renders this service held when it was killed start again from the beginning (those
+    // of other workers are theirs until their leases run out).
+    let requeued = runner::requeue(&db, &cfg.worker_id).await.map_err(|e| e.to_string())?;
     let listener = tokio::net::TcpListener::bind(cfg.listen).await.map_err(|e| format!("{}: {e}", cfg.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let base_url = cfg.base_url.clone().unwrap_or_else(|| format!("http://{addr}"));
@@ -183,6 +202,7 @@ pub async fn serve(cfg: Config) -> Result<(), String> {
     );
     let state = Arc::new(State {
         secret: secret(&cfg.data)?,
+        local: cfg.workers > 0,
         limiter: governor::RateLimiter::keyed(quota)
             .with_middleware::<governor::middleware::StateInformationMiddleware>(),
         cfg,
@@ -196,7 +216,8 @@ pub async fn serve(cfg: Config) -> Result<(), String> {
     // Tests and scripts read the address from standard output.
     println!("listening on http://{addr}");
     let stop = tokio_util_shutdown();
-    let runner = tokio::spawn(runner::run(state.clone(), stop.clone()));
+    // With no workers of its own, `reel worker` processes render.
+    let runner = state.local.then(|| tokio::spawn(runner::run(state.clone(), stop.clone())));
     let hooks = tokio::spawn(webhook::run(state.clone(), stop.clone()));
     let app = api::router(state.clone());
     let server = axum::serve(listener, app).with_graceful_shutdown({
@@ -204,9 +225,38 @@ pub async fn serve(cfg: Config) -> Result<(), String> {
         async move { stop.wait().await }
     });
     let served = server.await.map_err(|e| e.to_string());
-    let _ = runner.await;
+    if let Some(r) = runner {
+        let _ = r.await;
+    }
     hooks.abort();
     served
+}
+
+/// Runs a worker until SIGTERM or SIGINT: it takes renders from the queue of the service
+/// whose data folder is `cfg.data` (the database, the assets, the outputs and the URL
+/// secret, shared on this machine), `cfg.workers` at a time, under leases; then lets
+/// running renders go on for the grace period and requeues the rest. It serves no HTTP;
+/// `cfg.base_url` must be the service's address (download URLs in events and webhooks).
+pub async fn work(cfg: Config) -> Result<(), String> {
+    let db = db::open(&cfg.data).await?;
+    let quota = governor::Quota::per_minute(std::num::NonZeroU32::MIN);
+    let state = Arc::new(State {
+        secret: secret(&cfg.data)?,
+        local: true,
+        limiter: governor::RateLimiter::keyed(quota)
+            .with_middleware::<governor::middleware::StateInformationMiddleware>(),
+        base_url: cfg.base_url.clone().unwrap_or_else(|| format!("http://{}", cfg.listen)),
+        cfg,
+        db,
+        wake: tokio::sync::Notify::new(),
+        runner: runner::Runner::default(),
+        fonts: reel::FontLibrary::bundled(),
+    });
+    tracing::info!(worker = %state.cfg.worker_id, workers = state.cfg.workers, "reel worker taking renders");
+    println!("worker {}", state.cfg.worker_id);
+    // Webhooks are delivered by `reel serve`, from the rows this worker's ends leave.
+    runner::run(state, tokio_util_shutdown()).await;
+    Ok(())
 }
 
 /// A stop signal: set by SIGTERM or SIGINT, awaited by every loop.
@@ -243,6 +293,15 @@ fn tokio_util_shutdown() -> Stop {
 /// Runs [`serve`] on a runtime of its own, with logs on standard error (`tracing`; JSON
 /// lines when `json_logs`, the level from `RUST_LOG`, `info` by default).
 pub fn run_blocking(cfg: Config, json_logs: bool) -> Result<(), String> {
+    init_logs(json_logs);
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("starting the runtime: {e}"))?
+        .block_on(serve(cfg))
+}
+
+fn init_logs(json_logs: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new("info,symphonia=warn,symphonia_core=warn,symphonia_bundle_mp3=warn")
     });
@@ -252,11 +311,16 @@ pub fn run_blocking(cfg: Config, json_logs: bool) -> Result<(), String> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal());
     let _ = if json_logs { builder.json().try_init() } else { builder.try_init() };
+}
+
+/// Runs [`work`] on a runtime of its own, with logs as [`run_blocking`] writes them.
+pub fn work_blocking(cfg: Config, json_logs: bool) -> Result<(), String> {
+    init_logs(json_logs);
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("starting the runtime: {e}"))?
-        .block_on(serve(cfg))
+        .block_on(work(cfg))
 }
 
 /// [`create_key`] on a runtime of its own.

@@ -63,28 +63,43 @@ pub(crate) async fn run(st: Arc<State>, stop: Stop) {
     let drained = tokio::time::timeout(st.cfg.grace, async { while tasks.join_next().await.is_some() {} }).await;
     if drained.is_err() {
         // Requeued first, so the killed children's ends change nothing.
-        let n = sqlx::query(
-            "UPDATE renders SET status = 'queued', phase = NULL, frames_done = 0, version = version + 1
-             WHERE status = 'running'",
-        )
-        .execute(&st.db)
-        .await
-        .map(|r| r.rows_affected())
-        .unwrap_or(0);
+        let n = requeue(&st.db, &st.cfg.worker_id).await.unwrap_or(0);
         tracing::info!(requeued = n, "grace period over: running renders requeued");
         st.runner.kill_all();
         while tasks.join_next().await.is_some() {}
     }
 }
 
-/// The oldest queued render, now running.
+/// Puts the renders `worker` holds back in the queue (it stopped, or was killed and
+/// started again); returns how many.
+pub(crate) async fn requeue(db: &db::Db, worker: &str) -> sqlx::Result<u64> {
+    Ok(sqlx::query(
+        "UPDATE renders SET status = 'queued', phase = NULL, frames_done = 0, worker = NULL, lease_until = NULL,
+         version = version + 1 WHERE status = 'running' AND worker = ?",
+    )
+    .bind(worker)
+    .execute(db)
+    .await?
+    .rows_affected())
+}
+
+/// The oldest render waiting: queued, or running under a lease that ran out (its worker
+/// died or lost touch); now running here, leased to this worker.
 async fn claim(st: &State) -> sqlx::Result<Option<Render>> {
+    let now = now_ms();
     let id: Option<String> = sqlx::query_scalar(
-        "UPDATE renders SET status = 'running', phase = 'planning', started_at = ?, version = version + 1
-         WHERE id = (SELECT id FROM renders WHERE status = 'queued' ORDER BY created_at, id LIMIT 1) AND status = 'queued'
+        "UPDATE renders SET status = 'running', phase = 'planning', started_at = ?, worker = ?, lease_until = ?,
+         frames_done = 0, version = version + 1
+         WHERE id = (SELECT id FROM renders WHERE status = 'queued' OR (status = 'running' AND lease_until < ?)
+                     ORDER BY created_at, id LIMIT 1)
+           AND (status = 'queued' OR (status = 'running' AND lease_until < ?))
          RETURNING id",
     )
-    .bind(now_ms())
+    .bind(now)
+    .bind(&st.cfg.worker_id)
+    .bind(now + st.cfg.lease.as_millis() as i64)
+    .bind(now)
+    .bind(now)
     .fetch_optional(&st.db)
     .await?;
     let Some(id) = id else { return Ok(None) };
@@ -93,10 +108,13 @@ async fn claim(st: &State) -> sqlx::Result<Option<Render>> {
 }
 
 /// Ends a render that is running (or, to cancel it, queued too): its status, event and
-/// webhook. `false` when it had ended, or was requeued, meanwhile.
+/// webhook. A worker ends only a render it still holds (`worker`); a cancel (`None`) ends
+/// it whoever holds it. `false` when it had ended, or was requeued or taken by another
+/// worker, meanwhile.
 pub(crate) async fn finish(
     st: &State,
     id: &str,
+    worker: Option<&str>,
     status: &str,
     error: Option<String>,
     output: Option<Value>,
@@ -104,8 +122,9 @@ pub(crate) async fn finish(
 ) -> sqlx::Result<bool> {
     let mut tx = st.db.begin().await?;
     let changed = sqlx::query(
-        "UPDATE renders SET status = ?, error = ?, output = ?, completed_at = ?, phase = NULL,
-         version = version + 1, render_seconds = ? WHERE id = ? AND (status = 'running' OR (status = 'queued' AND ? = 'cancelled'))",
+        "UPDATE renders SET status = ?, error = ?, output = ?, completed_at = ?, phase = NULL, lease_until = NULL,
+         version = version + 1, render_seconds = ? WHERE id = ?
+         AND (status = 'running' OR (status = 'queued' AND ? = 'cancelled')) AND (? IS NULL OR worker = ?)",
     )
     .bind(status)
     .bind(&error)
@@ -114,6 +133,8 @@ pub(crate) async fn finish(
     .bind(seconds)
     .bind(id)
     .bind(status)
+    .bind(worker)
+    .bind(worker)
     .execute(&mut *tx)
     .await?
     .rows_affected();
@@ -163,18 +184,86 @@ struct Said {
     report: Option<Value>,
 }
 
+/// Renews this worker's lease on render `id`: false when it holds it no more (cancelled,
+/// or taken by another worker after its lease ran out).
+async fn renew(st: &State, id: &str) -> sqlx::Result<bool> {
+    let until = now_ms() + st.cfg.lease.as_millis() as i64;
+    let n = sqlx::query("UPDATE renders SET lease_until = ? WHERE id = ? AND worker = ? AND status = 'running'")
+        .bind(until)
+        .bind(id)
+        .bind(&st.cfg.worker_id)
+        .execute(&st.db)
+        .await?
+        .rows_affected();
+    Ok(n == 1)
+}
+
+/// Keeps the lease on render `id` while its child `pid` runs: renewed every third of the
+/// lease; once the render is no longer this worker's (or the database was out of reach for
+/// a whole lease, so another worker may have taken it), the child is killed.
+async fn heartbeat(st: Arc<State>, id: String, pid: Option<u32>) {
+    let every = st.cfg.lease / 3;
+    let mut renewed = Instant::now();
+    loop {
+        tokio::time::sleep(every).await;
+        match renew(&st, &id).await {
+            Ok(true) => renewed = Instant::now(),
+            Ok(false) => break,
+            Err(e) if renewed.elapsed() < st.cfg.lease => {
+                tracing::warn!(render_id = %id, error = %e, "renewing a lease failed; trying again");
+            }
+            Err(_) => break,
+        }
+    }
+    tracing::warn!(render_id = %id, "the render is not this worker's any more: stopping it");
+    if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) {
+        // SAFETY: kill(2) with the pid of a child this worker started and has not reaped
+        // (the heartbeat is stopped before the child is waited for).
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+}
+
+/// Moves an attempt's outputs to the render's `out` folder, if this worker still holds the
+/// render; true when it did.
+async fn publish(st: &State, id: &str, attempt: &std::path::Path, dir: &std::path::Path) -> Result<bool, String> {
+    if !renew(st, id).await.map_err(|e| e.to_string())? {
+        return Ok(false);
+    }
+    let _ = tokio::fs::remove_dir_all(dir.join("out")).await;
+    tokio::fs::rename(attempt.join("out"), dir.join("out")).await.map_err(io)?;
+    Ok(true)
+}
+
+/// Removes the attempt folders in a render's folder.
+async fn remove_attempts(dir: &std::path::Path) {
+    let Ok(mut entries) = tokio::fs::read_dir(dir).await else { return };
+    while let Ok(Some(e)) = entries.next_entry().await {
+        if e.file_name().to_string_lossy().starts_with("attempt-") {
+            let _ = tokio::fs::remove_dir_all(e.path()).await;
+        }
+    }
+}
+
 async fn render(st: Arc<State>, r: Render) {
     let started = Instant::now();
-    let result = run_child(&st, &r).await;
     let dir = st.cfg.data.join("renders").join(&r.id);
+    // Each attempt renders into a folder of its own; its outputs move to `out` whole, and
+    // only while this worker holds the render.
+    let attempt = dir.join(format!("attempt-{}", random_hex(6)));
+    // An earlier attempt's folder belongs to a worker that lost the render: it goes.
+    remove_attempts(&dir).await;
+    let result = run_child(&st, &r, &attempt).await;
     let seconds = started.elapsed().as_secs_f64();
+    let me = Some(st.cfg.worker_id.as_str());
     let ended = match result {
-        Ok(output) => finish(&st, &r.id, "done", None, Some(output), Some(seconds)).await,
+        Ok(output) => match publish(&st, &r.id, &attempt, &dir).await {
+            Ok(true) => finish(&st, &r.id, me, "done", None, Some(output), Some(seconds)).await,
+            Ok(false) => Ok(false),
+            Err(why) => finish(&st, &r.id, me, "failed", Some(why), None, Some(seconds)).await,
+        },
         Err(why) => {
-            // Nothing of a failed or cancelled render stays downloadable.
-            let _ = tokio::fs::remove_dir_all(dir.join("out")).await;
             tracing::warn!(render_id = %r.id, reason = %why, "render failed");
-            finish(&st, &r.id, "failed", Some(why), None, Some(seconds)).await
+            finish(&st, &r.id, me, "failed", Some(why), None, Some(seconds)).await
         }
     };
     match ended {
@@ -193,17 +282,16 @@ async fn render(st: Arc<State>, r: Render) {
         }
         Err(e) => tracing::error!(render_id = %r.id, error = %e, "recording a render's end"),
     }
-    let _ = tokio::fs::remove_dir_all(dir.join("work")).await;
+    let _ = tokio::fs::remove_dir_all(&attempt).await;
 }
 
 fn io(e: std::io::Error) -> String {
     format!("the service could not prepare the render: {e}")
 }
 
-/// Runs `reel render` for `r`: its output summary, or why it failed.
-async fn run_child(st: &State, r: &Render) -> Result<Value, String> {
-    let dir = st.cfg.data.join("renders").join(&r.id);
-    let (work, out) = (dir.join("work"), dir.join("out"));
+/// Runs `reel render` for `r` in the folder `attempt`: its output summary, or why it failed.
+async fn run_child(st: &Arc<State>, r: &Render, attempt: &std::path::Path) -> Result<Value, String> {
+    let (work, out) = (attempt.join("work"), attempt.join("out"));
     for d in [&work, &out] {
         let _ = tokio::fs::remove_dir_all(d).await;
         tokio::fs::create_dir_all(d).await.map_err(io)?;
@@ -272,6 +360,7 @@ async fn run_child(st: &State, r: &Render) -> Result<Value, String> {
     if let (Some(pid), Ok(mut c)) = (child.id(), st.runner.children.lock()) {
         c.insert(r.id.clone(), pid);
     }
+    let beat = tokio::spawn(heartbeat(st.clone(), r.id.clone(), child.id()));
     let stdout = child.stdout.take();
     let mut stderr = child.stderr.take();
     let err_task = tokio::spawn(async move {
@@ -295,8 +384,9 @@ async fn run_child(st: &State, r: &Render) -> Result<Value, String> {
                     let total = v["frames_total"].as_i64().unwrap_or(0);
                     if !rendering {
                         rendering = true;
-                        let _ = sqlx::query("UPDATE renders SET phase = 'rendering', version = version + 1 WHERE id = ? AND status = 'running'")
+                        let _ = sqlx::query("UPDATE renders SET phase = 'rendering', version = version + 1 WHERE id = ? AND status = 'running' AND worker = ?")
                             .bind(&r.id)
+                            .bind(&st.cfg.worker_id)
                             .execute(&st.db)
                             .await;
                         let _ = db::event(&st.db, &r.id, "phase", &json!({"phase": "rendering"})).await;
@@ -304,11 +394,12 @@ async fn run_child(st: &State, r: &Render) -> Result<Value, String> {
                     if last_db.elapsed() >= Duration::from_millis(500) || done == total {
                         last_db = Instant::now();
                         let _ = sqlx::query(
-                            "UPDATE renders SET frames_done = ?, frames_total = ?, version = version + 1 WHERE id = ? AND status = 'running'",
+                            "UPDATE renders SET frames_done = ?, frames_total = ?, version = version + 1 WHERE id = ? AND status = 'running' AND worker = ?",
                         )
                         .bind(done)
                         .bind(total)
                         .bind(&r.id)
+                        .bind(&st.cfg.worker_id)
                         .execute(&st.db)
                         .await;
                     }
@@ -330,6 +421,8 @@ async fn run_child(st: &State, r: &Render) -> Result<Value, String> {
             }
         }
     }
+    beat.abort();
+    let _ = beat.await;
     let status = child.wait().await.map_err(|e| e.to_string());
     if let Ok(mut c) = st.runner.children.lock() {
         c.remove(&r.id);

@@ -5,3 +5,4 @@ mod common;
 mod faults;
 mod flow;
 mod security;
+mod workers;
