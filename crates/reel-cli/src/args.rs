@@ -390,6 +390,10 @@ pub struct ServeArgs {
     /// it while the render runs); a render whose worker fell silent is taken again.
     #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub lease_seconds: u64,
+    /// Renders longer than N frames are split into chunks of about N frames, rendered by
+    /// any workers and stitched without re-encoding (0: never split).
+    #[arg(long, value_name = "N", default_value_t = 3600)]
+    pub chunk_frames: u64,
     /// Requests per API key per rolling minute.
     #[arg(long, value_name = "N", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
     pub rate_limit: u32,

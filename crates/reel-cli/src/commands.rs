@@ -45,6 +45,7 @@ fn serve(a: ServeArgs) -> Result<(), Failure> {
     cfg.webhook_backoff = std::time::Duration::from_secs(a.webhook_backoff);
     cfg.grace = std::time::Duration::from_secs(a.grace);
     cfg.lease = std::time::Duration::from_secs(a.lease_seconds);
+    cfg.chunk_frames = a.chunk_frames;
     cfg.limits =
         reel_serve::ChildLimits { memory: a.render_memory, cpu_seconds: a.render_cpu, file_size: a.render_file_size };
     reel_serve::run_blocking(cfg, a.log_json).map_err(|e| {

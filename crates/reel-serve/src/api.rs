@@ -243,14 +243,22 @@ async fn put_asset(
 }
 
 /// Validates a composition (with merge data) against the key's assets: every problem.
-async fn validate(st: &State, key: &KeyId, text: String, merge: reel::MergeData) -> Result<(), ApiError> {
+/// Its frame count when it plans.
+async fn validate(
+    st: &State,
+    key: &KeyId,
+    text: String,
+    merge: reel::MergeData,
+    policy: Option<reel::DurationPolicy>,
+) -> Result<u64, ApiError> {
     let folder = key_folder(st, key);
     let fonts = st.fonts.clone();
-    let checked = tokio::task::spawn_blocking(move || -> reel::Result<()> {
+    let checked = tokio::task::spawn_blocking(move || -> reel::Result<u64> {
         let parsed = reel::parse_merged(&text, &merge)?;
         let mut opts = reel::PlanOptions::new(folder);
         opts.fonts = fonts;
-        reel::Plan::build(&parsed, &opts).map(drop)
+        opts.duration_policy = policy;
+        reel::Plan::build(&parsed, &opts).map(|p| p.frame_count())
     })
     .await
     .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error"))?;
@@ -289,7 +297,7 @@ async fn create_composition(
     let text = comp.to_string();
     // A template's merge fields are filled per render: check it then.
     if !text.contains("{{") {
-        validate(&st, &key, text, reel::MergeData::new()).await?;
+        validate(&st, &key, text, reel::MergeData::new(), None).await?;
     }
     let id = store_composition(&st, &key, comp).await?;
     Ok((StatusCode::CREATED, Json(json!({"composition_id": id}))).into_response())
@@ -436,7 +444,13 @@ async fn create_render(
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid render request")
             .code("INVALID_REQUEST", json!({"problems": problems})));
     }
-    validate(&st, &key, text.clone(), merge).await?;
+    let policy = match body.get("duration_policy").and_then(Value::as_str) {
+        Some("fit") => Some(reel::DurationPolicy::Fit),
+        Some("pad") => Some(reel::DurationPolicy::Pad),
+        Some("strict") => Some(reel::DurationPolicy::Strict),
+        _ => None,
+    };
+    let frames = validate(&st, &key, text.clone(), merge, policy).await?;
     let comp_id = match comp_id {
         Some(id) => id,
         None => store_composition(&st, &key, &serde_json::from_str(&text).unwrap_or_default()).await?,
@@ -447,17 +461,43 @@ async fn create_render(
         o.remove("composition");
         o.insert("outputs".into(), json!(outputs));
     }
-    let inserted = sqlx::query(
-        "INSERT INTO renders (id, key_id, composition_id, request, status, idempotency_key, created_at)
-         VALUES (?, ?, ?, ?, 'queued', ?, ?)",
-    )
-    .bind(&id)
-    .bind(&key.0)
-    .bind(&comp_id)
-    .bind(request.to_string())
-    .bind(&idem)
-    .bind(now_ms())
-    .execute(&st.db)
+    // Longer than --chunk-frames: split into chunks of about that many frames, rendered
+    // by any workers and stitched when the last one lands.
+    let chunk = st.cfg.chunk_frames;
+    let ranges: Vec<(u64, u64)> = if chunk > 0 && frames > chunk {
+        let n = frames.div_ceil(chunk);
+        let size = frames.div_ceil(n);
+        (0..n).map(|i| (i * size, ((i + 1) * size).min(frames))).filter(|(a, b)| a < b).collect()
+    } else {
+        Vec::new()
+    };
+    let inserted = async {
+        let mut tx = st.db.begin().await?;
+        sqlx::query(
+            "INSERT INTO renders (id, key_id, composition_id, request, status, idempotency_key, created_at, frames_total, chunks_total)
+             VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?)",
+        )
+        .bind(&id)
+        .bind(&key.0)
+        .bind(&comp_id)
+        .bind(request.to_string())
+        .bind(&idem)
+        .bind(now_ms())
+        .bind(frames as i64)
+        .bind(ranges.len() as i64)
+        .execute(&mut *tx)
+        .await?;
+        for (i, (a, b)) in ranges.iter().enumerate() {
+            sqlx::query("INSERT INTO chunks (render_id, idx, frame_start, frame_end, status) VALUES (?, ?, ?, ?, 'queued')")
+                .bind(&id)
+                .bind(i as i64)
+                .bind(*a as i64)
+                .bind(*b as i64)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await
+    }
     .await;
     if let Err(e) = inserted {
         // Two requests with one Idempotency-Key at once: the other one's render.
@@ -524,6 +564,9 @@ pub(crate) fn render_json(st: &State, r: &Render, expires: i64) -> Value {
     });
     if let Some(p) = &r.phase {
         v["phase"] = json!(p);
+    }
+    if r.chunks_total > 0 && !finished(&r.status) {
+        v["chunks"] = json!({"total": r.chunks_total, "done": r.chunks_done});
     }
     if let Some(e) = &r.error {
         v["error"] = json!(e);

@@ -21,8 +21,13 @@ CREATE TABLE IF NOT EXISTS renders (
     frames_total INTEGER NOT NULL DEFAULT 0, error TEXT, output TEXT,
     idempotency_key TEXT, version INTEGER NOT NULL DEFAULT 0,
     created_at INTEGER NOT NULL, started_at INTEGER, completed_at INTEGER, render_seconds REAL,
-    worker TEXT, lease_until INTEGER,
+    worker TEXT, lease_until INTEGER, chunks_total INTEGER NOT NULL DEFAULT 0,
+    chunks_done INTEGER NOT NULL DEFAULT 0,
     UNIQUE (key_id, idempotency_key));
+CREATE TABLE IF NOT EXISTS chunks (
+    render_id TEXT NOT NULL, idx INTEGER NOT NULL, frame_start INTEGER NOT NULL, frame_end INTEGER NOT NULL,
+    status TEXT NOT NULL, worker TEXT, lease_until INTEGER, failures INTEGER NOT NULL DEFAULT 0, error TEXT,
+    PRIMARY KEY (render_id, idx));
 CREATE INDEX IF NOT EXISTS renders_queue ON renders (status, created_at);
 CREATE TABLE IF NOT EXISTS events (
     render_id TEXT NOT NULL, seq INTEGER NOT NULL, event TEXT NOT NULL, data TEXT NOT NULL,
@@ -51,7 +56,12 @@ pub async fn open(dir: &Path) -> Result<Db, String> {
         .map_err(|e| format!("opening {}: {e}", path.display()))?;
     sqlx::raw_sql(SCHEMA).execute(&db).await.map_err(|e| format!("creating the schema: {e}"))?;
     // Columns added since the first schema: a data folder made before them gains them.
-    for (table, column) in [("renders", "worker TEXT"), ("renders", "lease_until INTEGER")] {
+    for (table, column) in [
+        ("renders", "worker TEXT"),
+        ("renders", "lease_until INTEGER"),
+        ("renders", "chunks_total INTEGER NOT NULL DEFAULT 0"),
+        ("renders", "chunks_done INTEGER NOT NULL DEFAULT 0"),
+    ] {
         let name = column.split(' ').next().unwrap_or(column);
         let has: Option<String> =
             sqlx::query_scalar(&format!("SELECT name FROM pragma_table_info('{table}') WHERE name = ?"))
@@ -91,9 +101,12 @@ pub struct Render {
     pub created_at: i64,
     pub started_at: Option<i64>,
     pub completed_at: Option<i64>,
+    /// Chunks of a split render (0: not split), and how many are done.
+    pub chunks_total: i64,
+    pub chunks_done: i64,
 }
 
-const RENDER_COLUMNS: &str = "id, key_id, composition_id, request, status, phase, frames_done, frames_total, error, output, version, created_at, started_at, completed_at";
+const RENDER_COLUMNS: &str = "id, key_id, composition_id, request, status, phase, frames_done, frames_total, error, output, version, created_at, started_at, completed_at, chunks_total, chunks_done";
 
 fn render_of(r: &sqlx::sqlite::SqliteRow) -> Render {
     let json = |s: Option<String>| s.and_then(|t| serde_json::from_str(&t).ok());
@@ -112,6 +125,8 @@ fn render_of(r: &sqlx::sqlite::SqliteRow) -> Render {
         created_at: r.get("created_at"),
         started_at: r.get("started_at"),
         completed_at: r.get("completed_at"),
+        chunks_total: r.get("chunks_total"),
+        chunks_done: r.get("chunks_done"),
     }
 }
 

@@ -56,6 +56,9 @@ pub struct Config {
     /// third of this while the render runs): a worker silent for longer loses the render,
     /// and another takes it again from the start.
     pub lease: Duration,
+    /// Renders longer than this many frames are split into chunks of about as many,
+    /// rendered by any workers and stitched (0: never split).
+    pub chunk_frames: u64,
     /// This process's name in the queue (`HOST/serve`, `HOST/worker-RANDOM`): the renders it
     /// holds are marked with it.
     pub worker_id: String,
@@ -96,6 +99,7 @@ impl Config {
             program: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("reel")),
             limits: ChildLimits::default(),
             lease: Duration::from_secs(30),
+            chunk_frames: 3600,
             worker_id: format!("{}/serve", hostname()),
         }
     }

@@ -43,8 +43,8 @@ pub(crate) async fn run(st: Arc<State>, stop: Stop) {
     while !stop.is_set() {
         while tasks.len() < st.cfg.workers.max(1) {
             match claim(&st).await {
-                Ok(Some(r)) => {
-                    tasks.spawn(render(st.clone(), r));
+                Ok(Some((r, job))) => {
+                    tasks.spawn(render(st.clone(), r, job));
                 }
                 Ok(None) => break,
                 Err(e) => {
@@ -83,16 +83,98 @@ pub(crate) async fn requeue(db: &db::Db, worker: &str) -> sqlx::Result<u64> {
     .rows_affected())
 }
 
-/// The oldest render waiting: queued, or running under a lease that ran out (its worker
-/// died or lost touch); now running here, leased to this worker.
-async fn claim(st: &State) -> sqlx::Result<Option<Render>> {
+/// What a worker took from the queue.
+#[derive(Debug, Clone)]
+pub(crate) enum Job {
+    /// A whole render.
+    Whole,
+    /// Chunk `idx` of a split render: its frames `start..end`.
+    Chunk { idx: i64, start: i64, end: i64 },
+    /// Joining a split render's chunks, all done, into its outputs.
+    Stitch,
+}
+
+/// What a worker holds a lease on.
+#[derive(Debug, Clone)]
+enum Lease {
+    Render(String),
+    Chunk(String, i64),
+}
+
+/// The next work: a stitch whose chunks are all done first (it finishes a render), then
+/// the oldest render's next chunk, then the oldest whole render; each waiting, or held
+/// under a lease that ran out (its worker died or lost touch). Now leased to this worker.
+async fn claim(st: &State) -> sqlx::Result<Option<(Render, Job)>> {
+    if let Some(r) = claim_stitch(st).await? {
+        return Ok(Some((r, Job::Stitch)));
+    }
+    if let Some(c) = claim_chunk(st).await? {
+        return Ok(Some(c));
+    }
+    Ok(claim_whole(st).await?.map(|r| (r, Job::Whole)))
+}
+
+async fn claim_stitch(st: &State) -> sqlx::Result<Option<Render>> {
+    let now = now_ms();
+    let id: Option<String> = sqlx::query_scalar(
+        "UPDATE renders SET worker = ?, lease_until = ?, version = version + 1
+         WHERE id = (SELECT id FROM renders WHERE status = 'running' AND phase = 'stitching'
+                     AND (worker IS NULL OR lease_until < ?) ORDER BY created_at, id LIMIT 1)
+           AND status = 'running' AND phase = 'stitching' AND (worker IS NULL OR lease_until < ?)
+         RETURNING id",
+    )
+    .bind(&st.cfg.worker_id)
+    .bind(now + st.cfg.lease.as_millis() as i64)
+    .bind(now)
+    .bind(now)
+    .fetch_optional(&st.db)
+    .await?;
+    let Some(id) = id else { return Ok(None) };
+    db::render_any(&st.db, &id).await
+}
+
+async fn claim_chunk(st: &State) -> sqlx::Result<Option<(Render, Job)>> {
+    let now = now_ms();
+    let row: Option<(String, i64, i64, i64)> = sqlx::query_as(
+        "UPDATE chunks SET status = 'running', worker = ?, lease_until = ?
+         WHERE (render_id, idx) = (SELECT c.render_id, c.idx FROM chunks c JOIN renders r ON r.id = c.render_id
+                 WHERE r.status IN ('queued', 'running')
+                   AND (c.status = 'queued' OR (c.status = 'running' AND c.lease_until < ?))
+                 ORDER BY r.created_at, r.id, c.idx LIMIT 1)
+           AND (status = 'queued' OR (status = 'running' AND lease_until < ?))
+         RETURNING render_id, idx, frame_start, frame_end",
+    )
+    .bind(&st.cfg.worker_id)
+    .bind(now + st.cfg.lease.as_millis() as i64)
+    .bind(now)
+    .bind(now)
+    .fetch_optional(&st.db)
+    .await?;
+    let Some((id, idx, start, end)) = row else { return Ok(None) };
+    let started = sqlx::query(
+        "UPDATE renders SET status = 'running', phase = 'rendering', started_at = ?, version = version + 1
+         WHERE id = ? AND status = 'queued'",
+    )
+    .bind(now)
+    .bind(&id)
+    .execute(&st.db)
+    .await?
+    .rows_affected();
+    if started == 1 {
+        db::event(&st.db, &id, "phase", &json!({"phase": "rendering"})).await?;
+    }
+    Ok(db::render_any(&st.db, &id).await?.map(|r| (r, Job::Chunk { idx, start, end })))
+}
+
+async fn claim_whole(st: &State) -> sqlx::Result<Option<Render>> {
     let now = now_ms();
     let id: Option<String> = sqlx::query_scalar(
         "UPDATE renders SET status = 'running', phase = 'planning', started_at = ?, worker = ?, lease_until = ?,
          frames_done = 0, version = version + 1
-         WHERE id = (SELECT id FROM renders WHERE status = 'queued' OR (status = 'running' AND lease_until < ?)
+         WHERE id = (SELECT id FROM renders WHERE chunks_total = 0
+                       AND (status = 'queued' OR (status = 'running' AND lease_until < ?))
                      ORDER BY created_at, id LIMIT 1)
-           AND (status = 'queued' OR (status = 'running' AND lease_until < ?))
+           AND chunks_total = 0 AND (status = 'queued' OR (status = 'running' AND lease_until < ?))
          RETURNING id",
     )
     .bind(now)
@@ -184,38 +266,48 @@ struct Said {
     report: Option<Value>,
 }
 
-/// Renews this worker's lease on render `id`: false when it holds it no more (cancelled,
-/// or taken by another worker after its lease ran out).
-async fn renew(st: &State, id: &str) -> sqlx::Result<bool> {
+/// Renews this worker's lease: false when it holds it no more (the render was cancelled
+/// or failed, or another worker took the work after the lease ran out).
+async fn renew(st: &State, lease: &Lease) -> sqlx::Result<bool> {
     let until = now_ms() + st.cfg.lease.as_millis() as i64;
-    let n = sqlx::query("UPDATE renders SET lease_until = ? WHERE id = ? AND worker = ? AND status = 'running'")
+    let q = match lease {
+        Lease::Render(id) => {
+            sqlx::query("UPDATE renders SET lease_until = ? WHERE id = ? AND worker = ? AND status = 'running'")
+                .bind(until)
+                .bind(id)
+                .bind(&st.cfg.worker_id)
+        }
+        Lease::Chunk(id, idx) => sqlx::query(
+            "UPDATE chunks SET lease_until = ? WHERE render_id = ? AND idx = ? AND worker = ? AND status = 'running'
+             AND EXISTS (SELECT 1 FROM renders WHERE id = ? AND status = 'running')",
+        )
         .bind(until)
         .bind(id)
+        .bind(idx)
         .bind(&st.cfg.worker_id)
-        .execute(&st.db)
-        .await?
-        .rows_affected();
-    Ok(n == 1)
+        .bind(id),
+    };
+    Ok(q.execute(&st.db).await?.rows_affected() == 1)
 }
 
 /// Keeps the lease on render `id` while its child `pid` runs: renewed every third of the
 /// lease; once the render is no longer this worker's (or the database was out of reach for
 /// a whole lease, so another worker may have taken it), the child is killed.
-async fn heartbeat(st: Arc<State>, id: String, pid: Option<u32>) {
+async fn heartbeat(st: Arc<State>, lease: Lease, pid: Option<u32>) {
     let every = st.cfg.lease / 3;
     let mut renewed = Instant::now();
     loop {
         tokio::time::sleep(every).await;
-        match renew(&st, &id).await {
+        match renew(&st, &lease).await {
             Ok(true) => renewed = Instant::now(),
             Ok(false) => break,
             Err(e) if renewed.elapsed() < st.cfg.lease => {
-                tracing::warn!(render_id = %id, error = %e, "renewing a lease failed; trying again");
+                tracing::warn!(?lease, error = %e, "renewing a lease failed; trying again");
             }
             Err(_) => break,
         }
     }
-    tracing::warn!(render_id = %id, "the render is not this worker's any more: stopping it");
+    tracing::warn!(?lease, "the work is not this worker's any more: stopping it");
     if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) {
         // SAFETY: kill(2) with the pid of a child this worker started and has not reaped
         // (the heartbeat is stopped before the child is waited for).
@@ -223,74 +315,169 @@ async fn heartbeat(st: Arc<State>, id: String, pid: Option<u32>) {
     }
 }
 
-/// Moves an attempt's outputs to the render's `out` folder, if this worker still holds the
-/// render; true when it did.
-async fn publish(st: &State, id: &str, attempt: &std::path::Path, dir: &std::path::Path) -> Result<bool, String> {
-    if !renew(st, id).await.map_err(|e| e.to_string())? {
+/// Moves an attempt's outputs to `to` (replacing what is there), if this worker still holds
+/// `lease`; true when it did.
+async fn publish(st: &State, lease: &Lease, attempt: &std::path::Path, to: &std::path::Path) -> Result<bool, String> {
+    if !renew(st, lease).await.map_err(|e| e.to_string())? {
         return Ok(false);
     }
-    let _ = tokio::fs::remove_dir_all(dir.join("out")).await;
-    tokio::fs::rename(attempt.join("out"), dir.join("out")).await.map_err(io)?;
+    let _ = tokio::fs::remove_dir_all(to).await;
+    if let Some(parent) = to.parent() {
+        tokio::fs::create_dir_all(parent).await.map_err(io)?;
+    }
+    tokio::fs::rename(attempt.join("out"), to).await.map_err(io)?;
     Ok(true)
 }
 
-/// Removes the attempt folders in a render's folder.
-async fn remove_attempts(dir: &std::path::Path) {
+/// A chunk's segment landed: the chunk is done, and when it was the last one the render
+/// waits for its stitch. False when this worker no longer held the chunk.
+async fn chunk_done(st: &State, id: &str, idx: i64, frames: i64) -> sqlx::Result<bool> {
+    let mut tx = st.db.begin().await?;
+    let n = sqlx::query(
+        "UPDATE chunks SET status = 'done', lease_until = NULL WHERE render_id = ? AND idx = ? AND worker = ? AND status = 'running'",
+    )
+    .bind(id)
+    .bind(idx)
+    .bind(&st.cfg.worker_id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if n == 0 {
+        return Ok(false);
+    }
+    let (done, total, frames_done, frames_total): (i64, i64, i64, i64) = sqlx::query_as(
+        "UPDATE renders SET chunks_done = chunks_done + 1, frames_done = frames_done + ?, version = version + 1
+         WHERE id = ? RETURNING chunks_done, chunks_total, frames_done, frames_total",
+    )
+    .bind(frames)
+    .bind(id)
+    .fetch_one(&mut *tx)
+    .await?;
+    let pct = if frames_total > 0 { frames_done * 100 / frames_total } else { 0 };
+    db::event(
+        &mut *tx,
+        id,
+        "progress",
+        &json!({"frames_done": frames_done, "frames_total": frames_total, "progress_pct": pct,
+                "chunks": {"total": total, "done": done}}),
+    )
+    .await?;
+    if done >= total {
+        sqlx::query(
+            "UPDATE renders SET phase = 'stitching', worker = NULL, lease_until = NULL, version = version + 1
+             WHERE id = ? AND status = 'running'",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        db::event(&mut *tx, id, "phase", &json!({"phase": "stitching"})).await?;
+    }
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// A chunk failed: it is queued again, unless it failed [`CHUNK_TRIES`] times, when the
+/// render fails with its reason.
+async fn chunk_failed(st: &State, id: &str, idx: i64, range: (i64, i64), why: String) -> sqlx::Result<()> {
+    let failures: Option<i64> = sqlx::query_scalar(
+        "UPDATE chunks SET status = 'queued', worker = NULL, lease_until = NULL, failures = failures + 1, error = ?
+         WHERE render_id = ? AND idx = ? AND worker = ? AND status = 'running' RETURNING failures",
+    )
+    .bind(&why)
+    .bind(id)
+    .bind(idx)
+    .bind(&st.cfg.worker_id)
+    .fetch_optional(&st.db)
+    .await?;
+    if failures.is_some_and(|f| f >= CHUNK_TRIES) {
+        let reason = format!("frames {}..{} failed {CHUNK_TRIES} times: {why}", range.0, range.1);
+        finish(st, id, None, "failed", Some(reason), None, None).await?;
+    }
+    Ok(())
+}
+
+/// A chunk that fails this many times fails its render.
+const CHUNK_TRIES: i64 = 3;
+
+/// Removes the folders in a render's folder whose names start with `prefix`.
+async fn remove_prefixed(dir: &std::path::Path, prefix: &str) {
     let Ok(mut entries) = tokio::fs::read_dir(dir).await else { return };
     while let Ok(Some(e)) = entries.next_entry().await {
-        if e.file_name().to_string_lossy().starts_with("attempt-") {
+        if e.file_name().to_string_lossy().starts_with(prefix) {
             let _ = tokio::fs::remove_dir_all(e.path()).await;
         }
     }
 }
 
-async fn render(st: Arc<State>, r: Render) {
+async fn render(st: Arc<State>, r: Render, job: Job) {
     let started = Instant::now();
     let dir = st.cfg.data.join("renders").join(&r.id);
-    // Each attempt renders into a folder of its own; its outputs move to `out` whole, and
-    // only while this worker holds the render.
-    let attempt = dir.join(format!("attempt-{}", random_hex(6)));
-    // An earlier attempt's folder belongs to a worker that lost the render: it goes.
-    remove_attempts(&dir).await;
-    let result = run_child(&st, &r, &attempt).await;
+    // Each attempt works in a folder of its own; what it makes moves into place whole, and
+    // only while this worker holds the work. An earlier attempt's folder at the same work
+    // belongs to a worker that lost it: it goes.
+    let prefix = match &job {
+        Job::Chunk { idx, .. } => format!("attempt-c{idx}-"),
+        Job::Whole | Job::Stitch => "attempt-".to_string(),
+    };
+    remove_prefixed(&dir, &prefix).await;
+    let attempt = dir.join(format!("{prefix}{}", random_hex(6)));
+    let result = run_child(&st, &r, &attempt, &job).await;
     let seconds = started.elapsed().as_secs_f64();
     let me = Some(st.cfg.worker_id.as_str());
-    let ended = match result {
-        Ok(output) => match publish(&st, &r.id, &attempt, &dir).await {
-            Ok(true) => finish(&st, &r.id, me, "done", None, Some(output), Some(seconds)).await,
-            Ok(false) => Ok(false),
-            Err(why) => finish(&st, &r.id, me, "failed", Some(why), None, Some(seconds)).await,
-        },
-        Err(why) => {
+    let ended = match (&job, result) {
+        (Job::Chunk { idx, start, end }, Ok(_)) => {
+            let lease = Lease::Chunk(r.id.clone(), *idx);
+            match publish(&st, &lease, &attempt, &dir.join("chunks").join(idx.to_string())).await {
+                Ok(true) => chunk_done(&st, &r.id, *idx, end - start).await.map(|_| false),
+                Ok(false) => Ok(false),
+                Err(why) => chunk_failed(&st, &r.id, *idx, (*start, *end), why).await.map(|_| false),
+            }
+        }
+        (Job::Chunk { idx, start, end }, Err(why)) => {
+            tracing::warn!(render_id = %r.id, chunk = idx, reason = %why, "chunk failed");
+            chunk_failed(&st, &r.id, *idx, (*start, *end), why).await.map(|_| false)
+        }
+        (Job::Whole | Job::Stitch, Ok(output)) => {
+            match publish(&st, &Lease::Render(r.id.clone()), &attempt, &dir.join("out")).await {
+                Ok(true) => finish(&st, &r.id, me, "done", None, Some(output), Some(seconds)).await,
+                Ok(false) => Ok(false),
+                Err(why) => finish(&st, &r.id, me, "failed", Some(why), None, Some(seconds)).await,
+            }
+        }
+        (Job::Whole | Job::Stitch, Err(why)) => {
             tracing::warn!(render_id = %r.id, reason = %why, "render failed");
             finish(&st, &r.id, me, "failed", Some(why), None, Some(seconds)).await
         }
     };
     match ended {
         Ok(true) => tracing::info!(render_id = %r.id, seconds, "render ended"),
-        Ok(false) => {
-            // Cancelled or requeued meanwhile: its outputs go.
-            let status: Option<String> = sqlx::query_scalar("SELECT status FROM renders WHERE id = ?")
-                .bind(&r.id)
-                .fetch_optional(&st.db)
-                .await
-                .ok()
-                .flatten();
-            if status.as_deref() == Some("cancelled") {
-                let _ = tokio::fs::remove_dir_all(dir.join("out")).await;
-            }
-        }
+        Ok(false) => {}
         Err(e) => tracing::error!(render_id = %r.id, error = %e, "recording a render's end"),
     }
     let _ = tokio::fs::remove_dir_all(&attempt).await;
+    // An ended render keeps its outputs only if it is done; its chunks and attempts go.
+    let status: Option<String> = sqlx::query_scalar("SELECT status FROM renders WHERE id = ?")
+        .bind(&r.id)
+        .fetch_optional(&st.db)
+        .await
+        .ok()
+        .flatten();
+    if matches!(status.as_deref(), Some("done" | "failed" | "cancelled")) {
+        if status.as_deref() != Some("done") {
+            let _ = tokio::fs::remove_dir_all(dir.join("out")).await;
+        }
+        let _ = tokio::fs::remove_dir_all(dir.join("chunks")).await;
+        remove_prefixed(&dir, "attempt-").await;
+    }
 }
 
 fn io(e: std::io::Error) -> String {
     format!("the service could not prepare the render: {e}")
 }
 
-/// Runs `reel render` for `r` in the folder `attempt`: its output summary, or why it failed.
-async fn run_child(st: &Arc<State>, r: &Render, attempt: &std::path::Path) -> Result<Value, String> {
+/// Runs the child for `job` of `r` in the folder `attempt`: `reel render` (the whole video,
+/// or a chunk's frames) or `reel stitch`. Its output summary, or why it failed.
+async fn run_child(st: &Arc<State>, r: &Render, attempt: &std::path::Path, job: &Job) -> Result<Value, String> {
     let (work, out) = (attempt.join("work"), attempt.join("out"));
     for d in [&work, &out] {
         let _ = tokio::fs::remove_dir_all(d).await;
@@ -307,7 +494,7 @@ async fn run_child(st: &Arc<State>, r: &Render, attempt: &std::path::Path) -> Re
     tokio::fs::create_dir_all(&assets).await.map_err(io)?;
     let main: PathBuf = out.join("video.mp4");
     let mut cmd = tokio::process::Command::new(&st.cfg.program);
-    cmd.arg("render")
+    cmd.arg(if matches!(job, Job::Stitch) { "stitch" } else { "render" })
         .arg(work.join("composition.json"))
         .arg("-o")
         .arg(&main)
@@ -317,6 +504,18 @@ async fn run_child(st: &Arc<State>, r: &Render, attempt: &std::path::Path) -> Re
         .arg("json")
         .arg("--report")
         .arg(work.join("report.json"));
+    match job {
+        Job::Whole => {}
+        Job::Chunk { start, end, .. } => {
+            cmd.arg("--frames").arg(format!("{start}..{end}"));
+        }
+        Job::Stitch => {
+            let chunks = st.cfg.data.join("renders").join(&r.id).join("chunks");
+            for i in 0..r.chunks_total {
+                cmd.arg(chunks.join(i.to_string()).join("video.mp4"));
+            }
+        }
+    }
     let outputs: Vec<String> = r
         .request
         .get("outputs")
@@ -360,7 +559,13 @@ async fn run_child(st: &Arc<State>, r: &Render, attempt: &std::path::Path) -> Re
     if let (Some(pid), Ok(mut c)) = (child.id(), st.runner.children.lock()) {
         c.insert(r.id.clone(), pid);
     }
-    let beat = tokio::spawn(heartbeat(st.clone(), r.id.clone(), child.id()));
+    let lease = match job {
+        Job::Chunk { idx, .. } => Lease::Chunk(r.id.clone(), *idx),
+        Job::Whole | Job::Stitch => Lease::Render(r.id.clone()),
+    };
+    let beat = tokio::spawn(heartbeat(st.clone(), lease, child.id()));
+    // Only a whole render's progress is the render's (chunks report as they land).
+    let whole = matches!(job, Job::Whole);
     let stdout = child.stdout.take();
     let mut stderr = child.stderr.take();
     let err_task = tokio::spawn(async move {
@@ -379,7 +584,7 @@ async fn run_child(st: &Arc<State>, r: &Render, attempt: &std::path::Path) -> Re
         while let Ok(Some(line)) = lines.next_line().await {
             let Ok(v) = serde_json::from_str::<Value>(&line) else { continue };
             match v.get("event").and_then(Value::as_str) {
-                Some("progress") => {
+                Some("progress") if whole => {
                     let done = v["frames_done"].as_i64().unwrap_or(0);
                     let total = v["frames_total"].as_i64().unwrap_or(0);
                     if !rendering {
@@ -430,7 +635,11 @@ async fn run_child(st: &Arc<State>, r: &Render, attempt: &std::path::Path) -> Re
     let stderr_text = err_task.await.unwrap_or_default();
     let status = status?;
     if status.success() {
-        return output(&out, said.report.as_ref());
+        return match job {
+            Job::Chunk { .. } if out.join("video.mp4").is_file() => Ok(json!({})),
+            Job::Chunk { .. } => Err("the chunk ended without its segment".into()),
+            Job::Whole | Job::Stitch => output(&out, said.report.as_ref()),
+        };
     }
     let tail = stderr_text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").to_string();
     Err(match (status.signal(), status.code()) {
