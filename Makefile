@@ -1,12 +1,13 @@
 # reel: two commands. `make demo` renders the bundled demo, `make test` runs every check.
 # Both install what is missing first (Debian packages: FFmpeg -dev libraries, clang for
 # bindgen, pkg-config; the ffmpeg/ffprobe programs the tests use as independent judges;
-# moto from PyPI, the S3-compatible server the asset tests start).
+# moto from PyPI, the S3-compatible server the asset tests start; PostgreSQL, whose
+# throwaway clusters the service tests start).
 
 SHELL := /bin/bash
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEB_PACKAGES := libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev \
-	libclang-dev clang pkg-config ffmpeg libharfbuzz-bin chromium python3 python3-pip
+	libclang-dev clang pkg-config ffmpeg libharfbuzz-bin chromium python3 python3-pip postgresql
 CARGO ?= cargo
 
 .PHONY: deps demo install test lint unit bench fmt clean

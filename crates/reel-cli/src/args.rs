@@ -377,6 +377,10 @@ pub struct ServeArgs {
     /// The data folder: the database (SQLite), assets and outputs.
     #[arg(long, value_name = "DIR")]
     pub data: PathBuf,
+    /// The database: `postgres://USER:PASSWORD@HOST:PORT/DB` [default: SQLite in the data
+    /// folder]. Every service and worker of one deployment names the same one.
+    #[arg(long, value_name = "URL", env = "REEL_DATABASE_URL", hide_env_values = true)]
+    pub database: Option<String>,
     /// The address to listen on (port 0: any free port; the address is printed).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     pub listen: std::net::SocketAddr,
@@ -432,6 +436,10 @@ pub struct WorkerArgs {
     /// The service's data folder (the database, assets and outputs it shares).
     #[arg(long, value_name = "DIR")]
     pub data: PathBuf,
+    /// The database: `postgres://USER:PASSWORD@HOST:PORT/DB` [default: SQLite in the data
+    /// folder]. Every service and worker of one deployment names the same one.
+    #[arg(long, value_name = "URL", env = "REEL_DATABASE_URL", hide_env_values = true)]
+    pub database: Option<String>,
     /// The service's address, written into download URLs in events and webhooks.
     #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8080")]
     pub base_url: String,
@@ -466,6 +474,9 @@ pub enum KeysCommand {
         /// The service's data folder.
         #[arg(long, value_name = "DIR")]
         data: PathBuf,
+        /// The service's database, as `serve --database` names it.
+        #[arg(long, value_name = "URL", env = "REEL_DATABASE_URL", hide_env_values = true)]
+        database: Option<String>,
         /// A name to know the key by.
         #[arg(long, default_value = "default")]
         name: String,

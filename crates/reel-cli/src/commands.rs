@@ -25,8 +25,8 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Fonts(a) => fonts(a),
         Command::Serve(a) => serve(a),
         Command::Worker(a) => worker(a),
-        Command::Keys(KeysCommand::Create { data, name }) => {
-            let key = reel_serve::create_key_blocking(&data, &name).map_err(Failure::Usage)?;
+        Command::Keys(KeysCommand::Create { data, database, name }) => {
+            let key = reel_serve::create_key_blocking(&data, database.as_deref(), &name).map_err(Failure::Usage)?;
             println!("{key}");
             Ok(())
         }
@@ -46,6 +46,7 @@ fn serve(a: ServeArgs) -> Result<(), Failure> {
     cfg.grace = std::time::Duration::from_secs(a.grace);
     cfg.lease = std::time::Duration::from_secs(a.lease_seconds);
     cfg.chunk_frames = a.chunk_frames;
+    cfg.database = a.database;
     cfg.limits =
         reel_serve::ChildLimits { memory: a.render_memory, cpu_seconds: a.render_cpu, file_size: a.render_file_size };
     reel_serve::run_blocking(cfg, a.log_json).map_err(|e| {
@@ -61,6 +62,7 @@ fn worker(a: WorkerArgs) -> Result<(), Failure> {
     cfg.grace = std::time::Duration::from_secs(a.grace);
     cfg.lease = std::time::Duration::from_secs(a.lease_seconds);
     cfg.worker_id = reel_serve::worker_name();
+    cfg.database = a.database;
     cfg.limits =
         reel_serve::ChildLimits { memory: a.render_memory, cpu_seconds: a.render_cpu, file_size: a.render_file_size };
     reel_serve::work_blocking(cfg, a.log_json).map_err(|e| {

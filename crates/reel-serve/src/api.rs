@@ -103,7 +103,7 @@ async fn authenticate(axum::extract::State(st): axum::extract::State<St>, mut re
             .into_response();
     }
     let found: Result<Option<String>, _> =
-        sqlx::query_scalar("SELECT id FROM keys WHERE hash = ?").bind(key_hash(given)).fetch_optional(&st.db).await;
+        sqlx::query_scalar("SELECT id FROM keys WHERE hash = $1").bind(key_hash(given)).fetch_optional(&st.db).await;
     let key_id = match found {
         Ok(Some(id)) => id,
         Ok(None) => return ApiError::new(StatusCode::UNAUTHORIZED, "invalid API key").into_response(),
@@ -130,7 +130,7 @@ async fn authenticate(axum::extract::State(st): axum::extract::State<St>, mut re
         }
         None => {
             let counted = sqlx::query(
-                "INSERT INTO usage (key_id, day, requests) VALUES (?, ?, 1)
+                "INSERT INTO usage (key_id, day, requests) VALUES ($1, $2, 1)
                  ON CONFLICT (key_id, day) DO UPDATE SET requests = requests + 1",
             )
             .bind(&key_id)
@@ -275,7 +275,7 @@ async fn validate(
 
 async fn store_composition(st: &State, key: &KeyId, comp: &Value) -> Result<String, ApiError> {
     let id = format!("comp_{}", random_hex(16));
-    sqlx::query("INSERT INTO compositions (id, key_id, body, created_at) VALUES (?, ?, ?, ?)")
+    sqlx::query("INSERT INTO compositions (id, key_id, body, created_at) VALUES ($1, $2, $3, $4)")
         .bind(&id)
         .bind(&key.0)
         .bind(comp.to_string())
@@ -308,7 +308,7 @@ async fn get_composition(
     Extension(key): Extension<KeyId>,
     Path(id): Path<String>,
 ) -> Answer {
-    let body: Option<String> = sqlx::query_scalar("SELECT body FROM compositions WHERE id = ? AND key_id = ?")
+    let body: Option<String> = sqlx::query_scalar("SELECT body FROM compositions WHERE id = $1 AND key_id = $2")
         .bind(&id)
         .bind(&key.0)
         .fetch_optional(&st.db)
@@ -357,11 +357,12 @@ async fn create_render(
     let body = json_body(body)?;
     let idem = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_string);
     if let Some(k) = &idem {
-        let id: Option<String> = sqlx::query_scalar("SELECT id FROM renders WHERE key_id = ? AND idempotency_key = ?")
-            .bind(&key.0)
-            .bind(k)
-            .fetch_optional(&st.db)
-            .await?;
+        let id: Option<String> =
+            sqlx::query_scalar("SELECT id FROM renders WHERE key_id = $1 AND idempotency_key = $2")
+                .bind(&key.0)
+                .bind(k)
+                .fetch_optional(&st.db)
+                .await?;
         if let Some(id) = id {
             return Ok(accepted(&id, "queued", "the render this Idempotency-Key made"));
         }
@@ -371,11 +372,12 @@ async fn create_render(
     // The composition: by id, or inline.
     let (comp_id, text) = match (body.get("composition_id").and_then(Value::as_str), body.get("composition")) {
         (Some(id), None) => {
-            let found: Option<String> = sqlx::query_scalar("SELECT body FROM compositions WHERE id = ? AND key_id = ?")
-                .bind(id)
-                .bind(&key.0)
-                .fetch_optional(&st.db)
-                .await?;
+            let found: Option<String> =
+                sqlx::query_scalar("SELECT body FROM compositions WHERE id = $1 AND key_id = $2")
+                    .bind(id)
+                    .bind(&key.0)
+                    .fetch_optional(&st.db)
+                    .await?;
             match found {
                 Some(b) => (Some(id.to_string()), b),
                 None => return Err(ApiError::new(StatusCode::NOT_FOUND, "composition not found")),
@@ -475,7 +477,7 @@ async fn create_render(
         let mut tx = st.db.begin().await?;
         sqlx::query(
             "INSERT INTO renders (id, key_id, composition_id, request, status, idempotency_key, created_at, frames_total, chunks_total)
-             VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8)",
         )
         .bind(&id)
         .bind(&key.0)
@@ -488,7 +490,7 @@ async fn create_render(
         .execute(&mut *tx)
         .await?;
         for (i, (a, b)) in ranges.iter().enumerate() {
-            sqlx::query("INSERT INTO chunks (render_id, idx, frame_start, frame_end, status) VALUES (?, ?, ?, ?, 'queued')")
+            sqlx::query("INSERT INTO chunks (render_id, idx, frame_start, frame_end, status) VALUES ($1, $2, $3, $4, 'queued')")
                 .bind(&id)
                 .bind(i as i64)
                 .bind(*a as i64)
@@ -503,7 +505,7 @@ async fn create_render(
         // Two requests with one Idempotency-Key at once: the other one's render.
         if let Some(k) = &idem {
             let id: Option<String> =
-                sqlx::query_scalar("SELECT id FROM renders WHERE key_id = ? AND idempotency_key = ?")
+                sqlx::query_scalar("SELECT id FROM renders WHERE key_id = $1 AND idempotency_key = $2")
                     .bind(&key.0)
                     .bind(k)
                     .fetch_optional(&st.db)
@@ -743,7 +745,7 @@ async fn download(
     } else {
         let (id, name) = path.split_once('/').ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not found"))?;
         let done: Option<String> =
-            sqlx::query_scalar("SELECT status FROM renders WHERE id = ?").bind(id).fetch_optional(&st.db).await?;
+            sqlx::query_scalar("SELECT status FROM renders WHERE id = $1").bind(id).fetch_optional(&st.db).await?;
         if done.as_deref() != Some("done") {
             return Err(ApiError::new(StatusCode::NOT_FOUND, "not found"));
         }
@@ -816,22 +818,25 @@ async fn usage(Extension(st): Extension<St>, Extension(key): Extension<KeyId>, Q
     let days = q.days.as_deref().and_then(|d| d.trim().parse::<i64>().ok()).unwrap_or(30).clamp(1, 90);
     let since_ms = now_ms() - days * 86_400_000;
     let today = now_ms() / 86_400_000;
-    let requests: i64 = sqlx::query_scalar("SELECT COALESCE(SUM(requests), 0) FROM usage WHERE key_id = ? AND day > ?")
-        .bind(&key.0)
-        .bind(today - days)
-        .fetch_one(&st.db)
-        .await?;
+    let requests: i64 = sqlx::query_scalar(
+        "SELECT CAST(COALESCE(SUM(requests), 0) AS BIGINT) FROM usage WHERE key_id = $1 AND day > $2",
+    )
+    .bind(&key.0)
+    .bind(today - days)
+    .fetch_one(&st.db)
+    .await?;
     let row = sqlx::query(
-        "SELECT COUNT(*) AS n, SUM(status = 'done') AS done, SUM(status = 'failed') AS failed,
-                COALESCE(SUM(CASE WHEN status = 'done' THEN json_extract(output, '$.duration_seconds') END), 0.0) AS video,
-                COALESCE(SUM(render_seconds), 0.0) AS secs
-         FROM renders WHERE key_id = ? AND created_at >= ?",
+        "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(CASE WHEN status = 'done' THEN 1 ELSE 0 END), 0) AS BIGINT) AS done,
+                CAST(COALESCE(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), 0) AS BIGINT) AS failed,
+                CAST(COALESCE(SUM(CASE WHEN status = 'done' THEN video_seconds END), 0) AS DOUBLE PRECISION) AS video,
+                CAST(COALESCE(SUM(render_seconds), 0) AS DOUBLE PRECISION) AS secs
+         FROM renders WHERE key_id = $1 AND created_at >= $2",
     )
     .bind(&key.0)
     .bind(since_ms)
     .fetch_one(&st.db)
     .await?;
-    let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM renders WHERE key_id = ? AND status = 'done'")
+    let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM renders WHERE key_id = $1 AND status = 'done'")
         .bind(&key.0)
         .fetch_all(&st.db)
         .await?;
@@ -895,7 +900,7 @@ async fn metrics(Extension(st): Extension<St>) -> Answer {
     let failed: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM webhooks WHERE state = 'failed'").fetch_one(&st.db).await?;
     let attempts: i64 = sqlx::query_scalar(
-        "SELECT COALESCE(SUM(CASE WHEN state = 'delivered' THEN attempts - 1 ELSE attempts END), 0) FROM webhooks",
+        "SELECT CAST(COALESCE(SUM(CASE WHEN state = 'delivered' THEN attempts - 1 ELSE attempts END), 0) AS BIGINT) FROM webhooks",
     )
     .fetch_one(&st.db)
     .await?;

@@ -56,6 +56,9 @@ pub struct Config {
     /// third of this while the render runs): a worker silent for longer loses the render,
     /// and another takes it again from the start.
     pub lease: Duration,
+    /// The database: `postgres://USER:PASSWORD@HOST:PORT/DB`, or `None` for SQLite in
+    /// the data folder.
+    pub database: Option<String>,
     /// Renders longer than this many frames are split into chunks of about as many,
     /// rendered by any workers and stitched (0: never split).
     pub chunk_frames: u64,
@@ -100,6 +103,7 @@ impl Config {
             limits: ChildLimits::default(),
             lease: Duration::from_secs(30),
             chunk_frames: 3600,
+            database: None,
             worker_id: format!("{}/serve", hostname()),
         }
     }
@@ -109,6 +113,7 @@ impl Config {
 pub(crate) struct State {
     pub(crate) cfg: Config,
     pub(crate) db: db::Db,
+    pub(crate) dialect: db::Dialect,
     pub(crate) secret: Vec<u8>,
     pub(crate) base_url: String,
     pub(crate) limiter: governor::DefaultKeyedRateLimiter<String, governor::middleware::StateInformationMiddleware>,
@@ -147,16 +152,16 @@ pub(crate) fn random_hex(n: usize) -> String {
 }
 
 /// Creates an API key in the data folder's database: the key, shown once.
-pub async fn create_key(data: &std::path::Path, name: &str) -> Result<String, String> {
+pub async fn create_key(data: &std::path::Path, database: Option<&str>, name: &str) -> Result<String, String> {
     std::fs::create_dir_all(data).map_err(|e| format!("{}: {e}", data.display()))?;
-    let db = db::open(data).await?;
+    let (db, _) = db::open(data, database).await?;
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut raw = [0u8; 40];
     getrandom::fill(&mut raw).map_err(|e| format!("no randomness: {e}"))?;
     let key: String = std::iter::once("reel_".to_string())
         .chain(raw.iter().map(|b| (ALPHABET[(*b as usize) % ALPHABET.len()] as char).to_string()))
         .collect();
-    sqlx::query("INSERT INTO keys (id, name, hash, created_at) VALUES (?, ?, ?, ?)")
+    sqlx::query("INSERT INTO keys (id, name, hash, created_at) VALUES ($1, $2, $3, $4)")
         .bind(format!("key_{}", random_hex(8)))
         .bind(name)
         .bind(key_hash(&key))
@@ -194,7 +199,7 @@ pub async fn serve(cfg: Config) -> Result<(), String> {
         let d = cfg.data.join(sub);
         std::fs::create_dir_all(&d).map_err(|e| format!("{}: {e}", d.display()))?;
     }
-    let db = db::open(&cfg.data).await?;
+    let (db, dialect) = db::open(&cfg.data, cfg.database.as_deref()).await?;
     // Renders this service held when it was killed start again from the beginning (those
     // of other workers are theirs until their leases run out).
     let requeued = runner::requeue(&db, &cfg.worker_id).await.map_err(|e| e.to_string())?;
@@ -211,6 +216,7 @@ pub async fn serve(cfg: Config) -> Result<(), String> {
             .with_middleware::<governor::middleware::StateInformationMiddleware>(),
         cfg,
         db,
+        dialect,
         base_url,
         wake: tokio::sync::Notify::new(),
         runner: runner::Runner::default(),
@@ -242,7 +248,7 @@ pub async fn serve(cfg: Config) -> Result<(), String> {
 /// running renders go on for the grace period and requeues the rest. It serves no HTTP;
 /// `cfg.base_url` must be the service's address (download URLs in events and webhooks).
 pub async fn work(cfg: Config) -> Result<(), String> {
-    let db = db::open(&cfg.data).await?;
+    let (db, dialect) = db::open(&cfg.data, cfg.database.as_deref()).await?;
     let quota = governor::Quota::per_minute(std::num::NonZeroU32::MIN);
     let state = Arc::new(State {
         secret: secret(&cfg.data)?,
@@ -252,6 +258,7 @@ pub async fn work(cfg: Config) -> Result<(), String> {
         base_url: cfg.base_url.clone().unwrap_or_else(|| format!("http://{}", cfg.listen)),
         cfg,
         db,
+        dialect,
         wake: tokio::sync::Notify::new(),
         runner: runner::Runner::default(),
         fonts: reel::FontLibrary::bundled(),
@@ -328,10 +335,10 @@ pub fn work_blocking(cfg: Config, json_logs: bool) -> Result<(), String> {
 }
 
 /// [`create_key`] on a runtime of its own.
-pub fn create_key_blocking(data: &std::path::Path, name: &str) -> Result<String, String> {
+pub fn create_key_blocking(data: &std::path::Path, database: Option<&str>, name: &str) -> Result<String, String> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("starting the runtime: {e}"))?
-        .block_on(create_key(data, name))
+        .block_on(create_key(data, database, name))
 }

@@ -75,7 +75,7 @@ pub(crate) async fn run(st: Arc<State>, stop: Stop) {
 pub(crate) async fn requeue(db: &db::Db, worker: &str) -> sqlx::Result<u64> {
     Ok(sqlx::query(
         "UPDATE renders SET status = 'queued', phase = NULL, frames_done = 0, worker = NULL, lease_until = NULL,
-         version = version + 1 WHERE status = 'running' AND worker = ?",
+         version = version + 1 WHERE status = 'running' AND worker = $1",
     )
     .bind(worker)
     .execute(db)
@@ -116,13 +116,14 @@ async fn claim(st: &State) -> sqlx::Result<Option<(Render, Job)>> {
 
 async fn claim_stitch(st: &State) -> sqlx::Result<Option<Render>> {
     let now = now_ms();
-    let id: Option<String> = sqlx::query_scalar(
-        "UPDATE renders SET worker = ?, lease_until = ?, version = version + 1
+    let id: Option<String> = sqlx::query_scalar(&format!(
+        "UPDATE renders SET worker = $1, lease_until = $2, version = version + 1
          WHERE id = (SELECT id FROM renders WHERE status = 'running' AND phase = 'stitching'
-                     AND (worker IS NULL OR lease_until < ?) ORDER BY created_at, id LIMIT 1)
-           AND status = 'running' AND phase = 'stitching' AND (worker IS NULL OR lease_until < ?)
+                     AND (worker IS NULL OR lease_until < $3) ORDER BY created_at, id LIMIT 1{lock})
+           AND status = 'running' AND phase = 'stitching' AND (worker IS NULL OR lease_until < $4)
          RETURNING id",
-    )
+        lock = st.dialect.skip_locked("")
+    ))
     .bind(&st.cfg.worker_id)
     .bind(now + st.cfg.lease.as_millis() as i64)
     .bind(now)
@@ -135,15 +136,16 @@ async fn claim_stitch(st: &State) -> sqlx::Result<Option<Render>> {
 
 async fn claim_chunk(st: &State) -> sqlx::Result<Option<(Render, Job)>> {
     let now = now_ms();
-    let row: Option<(String, i64, i64, i64)> = sqlx::query_as(
-        "UPDATE chunks SET status = 'running', worker = ?, lease_until = ?
+    let row: Option<(String, i64, i64, i64)> = sqlx::query_as(&format!(
+        "UPDATE chunks SET status = 'running', worker = $1, lease_until = $2
          WHERE (render_id, idx) = (SELECT c.render_id, c.idx FROM chunks c JOIN renders r ON r.id = c.render_id
                  WHERE r.status IN ('queued', 'running')
-                   AND (c.status = 'queued' OR (c.status = 'running' AND c.lease_until < ?))
-                 ORDER BY r.created_at, r.id, c.idx LIMIT 1)
-           AND (status = 'queued' OR (status = 'running' AND lease_until < ?))
+                   AND (c.status = 'queued' OR (c.status = 'running' AND c.lease_until < $3))
+                 ORDER BY r.created_at, r.id, c.idx LIMIT 1{lock})
+           AND (status = 'queued' OR (status = 'running' AND lease_until < $4))
          RETURNING render_id, idx, frame_start, frame_end",
-    )
+        lock = st.dialect.skip_locked("c")
+    ))
     .bind(&st.cfg.worker_id)
     .bind(now + st.cfg.lease.as_millis() as i64)
     .bind(now)
@@ -152,8 +154,8 @@ async fn claim_chunk(st: &State) -> sqlx::Result<Option<(Render, Job)>> {
     .await?;
     let Some((id, idx, start, end)) = row else { return Ok(None) };
     let started = sqlx::query(
-        "UPDATE renders SET status = 'running', phase = 'rendering', started_at = ?, version = version + 1
-         WHERE id = ? AND status = 'queued'",
+        "UPDATE renders SET status = 'running', phase = 'rendering', started_at = $1, version = version + 1
+         WHERE id = $2 AND status = 'queued'",
     )
     .bind(now)
     .bind(&id)
@@ -168,15 +170,16 @@ async fn claim_chunk(st: &State) -> sqlx::Result<Option<(Render, Job)>> {
 
 async fn claim_whole(st: &State) -> sqlx::Result<Option<Render>> {
     let now = now_ms();
-    let id: Option<String> = sqlx::query_scalar(
-        "UPDATE renders SET status = 'running', phase = 'planning', started_at = ?, worker = ?, lease_until = ?,
+    let id: Option<String> = sqlx::query_scalar(&format!(
+        "UPDATE renders SET status = 'running', phase = 'planning', started_at = $1, worker = $2, lease_until = $3,
          frames_done = 0, version = version + 1
          WHERE id = (SELECT id FROM renders WHERE chunks_total = 0
-                       AND (status = 'queued' OR (status = 'running' AND lease_until < ?))
-                     ORDER BY created_at, id LIMIT 1)
-           AND chunks_total = 0 AND (status = 'queued' OR (status = 'running' AND lease_until < ?))
+                       AND (status = 'queued' OR (status = 'running' AND lease_until < $4))
+                     ORDER BY created_at, id LIMIT 1{lock})
+           AND chunks_total = 0 AND (status = 'queued' OR (status = 'running' AND lease_until < $5))
          RETURNING id",
-    )
+        lock = st.dialect.skip_locked("")
+    ))
     .bind(now)
     .bind(&st.cfg.worker_id)
     .bind(now + st.cfg.lease.as_millis() as i64)
@@ -204,9 +207,9 @@ pub(crate) async fn finish(
 ) -> sqlx::Result<bool> {
     let mut tx = st.db.begin().await?;
     let changed = sqlx::query(
-        "UPDATE renders SET status = ?, error = ?, output = ?, completed_at = ?, phase = NULL, lease_until = NULL,
-         version = version + 1, render_seconds = ? WHERE id = ?
-         AND (status = 'running' OR (status = 'queued' AND ? = 'cancelled')) AND (? IS NULL OR worker = ?)",
+        "UPDATE renders SET status = $1, error = $2, output = $3, completed_at = $4, phase = NULL, lease_until = NULL,
+         version = version + 1, render_seconds = $5, video_seconds = $10 WHERE id = $6
+         AND (status = 'running' OR (status = 'queued' AND $7 = 'cancelled')) AND ($8 IS NULL OR worker = $9)",
     )
     .bind(status)
     .bind(&error)
@@ -217,6 +220,7 @@ pub(crate) async fn finish(
     .bind(status)
     .bind(worker)
     .bind(worker)
+    .bind(output.as_ref().and_then(|o| o["duration_seconds"].as_f64()))
     .execute(&mut *tx)
     .await?
     .rows_affected();
@@ -243,7 +247,7 @@ pub(crate) async fn finish(
             hook["error"] = json!(e);
         }
         sqlx::query(
-            "INSERT INTO webhooks (id, render_id, url, secret, body, next_at, state) VALUES (?, ?, ?, ?, ?, ?, 'pending')",
+            "INSERT INTO webhooks (id, render_id, url, secret, body, next_at, state) VALUES ($1, $2, $3, $4, $5, $6, 'pending')",
         )
         .bind(format!("wh_{}", random_hex(16)))
         .bind(id)
@@ -272,14 +276,14 @@ async fn renew(st: &State, lease: &Lease) -> sqlx::Result<bool> {
     let until = now_ms() + st.cfg.lease.as_millis() as i64;
     let q = match lease {
         Lease::Render(id) => {
-            sqlx::query("UPDATE renders SET lease_until = ? WHERE id = ? AND worker = ? AND status = 'running'")
+            sqlx::query("UPDATE renders SET lease_until = $1 WHERE id = $2 AND worker = $3 AND status = 'running'")
                 .bind(until)
                 .bind(id)
                 .bind(&st.cfg.worker_id)
         }
         Lease::Chunk(id, idx) => sqlx::query(
-            "UPDATE chunks SET lease_until = ? WHERE render_id = ? AND idx = ? AND worker = ? AND status = 'running'
-             AND EXISTS (SELECT 1 FROM renders WHERE id = ? AND status = 'running')",
+            "UPDATE chunks SET lease_until = $1 WHERE render_id = $2 AND idx = $3 AND worker = $4 AND status = 'running'
+             AND EXISTS (SELECT 1 FROM renders WHERE id = $5 AND status = 'running')",
         )
         .bind(until)
         .bind(id)
@@ -334,7 +338,7 @@ async fn publish(st: &State, lease: &Lease, attempt: &std::path::Path, to: &std:
 async fn chunk_done(st: &State, id: &str, idx: i64, frames: i64) -> sqlx::Result<bool> {
     let mut tx = st.db.begin().await?;
     let n = sqlx::query(
-        "UPDATE chunks SET status = 'done', lease_until = NULL WHERE render_id = ? AND idx = ? AND worker = ? AND status = 'running'",
+        "UPDATE chunks SET status = 'done', lease_until = NULL WHERE render_id = $1 AND idx = $2 AND worker = $3 AND status = 'running'",
     )
     .bind(id)
     .bind(idx)
@@ -346,8 +350,8 @@ async fn chunk_done(st: &State, id: &str, idx: i64, frames: i64) -> sqlx::Result
         return Ok(false);
     }
     let (done, total, frames_done, frames_total): (i64, i64, i64, i64) = sqlx::query_as(
-        "UPDATE renders SET chunks_done = chunks_done + 1, frames_done = frames_done + ?, version = version + 1
-         WHERE id = ? RETURNING chunks_done, chunks_total, frames_done, frames_total",
+        "UPDATE renders SET chunks_done = chunks_done + 1, frames_done = frames_done + $1, version = version + 1
+         WHERE id = $2 RETURNING chunks_done, chunks_total, frames_done, frames_total",
     )
     .bind(frames)
     .bind(id)
@@ -365,7 +369,7 @@ async fn chunk_done(st: &State, id: &str, idx: i64, frames: i64) -> sqlx::Result
     if done >= total {
         sqlx::query(
             "UPDATE renders SET phase = 'stitching', worker = NULL, lease_until = NULL, version = version + 1
-             WHERE id = ? AND status = 'running'",
+             WHERE id = $1 AND status = 'running'",
         )
         .bind(id)
         .execute(&mut *tx)
@@ -380,8 +384,8 @@ async fn chunk_done(st: &State, id: &str, idx: i64, frames: i64) -> sqlx::Result
 /// render fails with its reason.
 async fn chunk_failed(st: &State, id: &str, idx: i64, range: (i64, i64), why: String) -> sqlx::Result<()> {
     let failures: Option<i64> = sqlx::query_scalar(
-        "UPDATE chunks SET status = 'queued', worker = NULL, lease_until = NULL, failures = failures + 1, error = ?
-         WHERE render_id = ? AND idx = ? AND worker = ? AND status = 'running' RETURNING failures",
+        "UPDATE chunks SET status = 'queued', worker = NULL, lease_until = NULL, failures = failures + 1, error = $1
+         WHERE render_id = $2 AND idx = $3 AND worker = $4 AND status = 'running' RETURNING failures",
     )
     .bind(&why)
     .bind(id)
@@ -456,7 +460,7 @@ async fn render(st: Arc<State>, r: Render, job: Job) {
     }
     let _ = tokio::fs::remove_dir_all(&attempt).await;
     // An ended render keeps its outputs only if it is done; its chunks and attempts go.
-    let status: Option<String> = sqlx::query_scalar("SELECT status FROM renders WHERE id = ?")
+    let status: Option<String> = sqlx::query_scalar("SELECT status FROM renders WHERE id = $1")
         .bind(&r.id)
         .fetch_optional(&st.db)
         .await
@@ -483,7 +487,7 @@ async fn run_child(st: &Arc<State>, r: &Render, attempt: &std::path::Path, job: 
         let _ = tokio::fs::remove_dir_all(d).await;
         tokio::fs::create_dir_all(d).await.map_err(io)?;
     }
-    let body: Option<String> = sqlx::query_scalar("SELECT body FROM compositions WHERE id = ?")
+    let body: Option<String> = sqlx::query_scalar("SELECT body FROM compositions WHERE id = $1")
         .bind(&r.composition_id)
         .fetch_optional(&st.db)
         .await
@@ -589,7 +593,7 @@ async fn run_child(st: &Arc<State>, r: &Render, attempt: &std::path::Path, job: 
                     let total = v["frames_total"].as_i64().unwrap_or(0);
                     if !rendering {
                         rendering = true;
-                        let _ = sqlx::query("UPDATE renders SET phase = 'rendering', version = version + 1 WHERE id = ? AND status = 'running' AND worker = ?")
+                        let _ = sqlx::query("UPDATE renders SET phase = 'rendering', version = version + 1 WHERE id = $1 AND status = 'running' AND worker = $2")
                             .bind(&r.id)
                             .bind(&st.cfg.worker_id)
                             .execute(&st.db)
@@ -599,7 +603,7 @@ async fn run_child(st: &Arc<State>, r: &Render, attempt: &std::path::Path, job: 
                     if last_db.elapsed() >= Duration::from_millis(500) || done == total {
                         last_db = Instant::now();
                         let _ = sqlx::query(
-                            "UPDATE renders SET frames_done = ?, frames_total = ?, version = version + 1 WHERE id = ? AND status = 'running' AND worker = ?",
+                            "UPDATE renders SET frames_done = $1, frames_total = $2, version = version + 1 WHERE id = $3 AND status = 'running' AND worker = $4",
                         )
                         .bind(done)
                         .bind(total)

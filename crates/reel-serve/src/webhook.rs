@@ -28,15 +28,13 @@ pub(crate) async fn run(st: Arc<State>, stop: Stop) {
     };
     while !stop.is_set() {
         // Leased for a minute while in flight, so a slow receiver is not sent twice at once.
-        let due = sqlx::query(
-            "UPDATE webhooks SET next_at = ?1 + 60000 WHERE id IN
-               (SELECT id FROM webhooks WHERE state = 'pending' AND next_at <= ?1 ORDER BY next_at LIMIT 16)
+        let q = format!(
+            "UPDATE webhooks SET next_at = $1 + 60000 WHERE id IN
+               (SELECT id FROM webhooks WHERE state = 'pending' AND next_at <= $1 ORDER BY next_at LIMIT 16{lock})
              RETURNING id, url, secret, body, attempts",
-        )
-        .bind(now_ms())
-        .fetch_all(&st.db)
-        .await
-        .unwrap_or_default();
+            lock = st.dialect.skip_locked("")
+        );
+        let due = sqlx::query(&q).bind(now_ms()).fetch_all(&st.db).await.unwrap_or_default();
         for row in due {
             let (st, client) = (st.clone(), client.clone());
             let id: String = row.get("id");
@@ -102,7 +100,7 @@ async fn deliver(
         }
     };
     tracing::info!(webhook_id = %id, attempts, state, error = error.as_deref().unwrap_or(""), "webhook");
-    let _ = sqlx::query("UPDATE webhooks SET state = ?, attempts = ?, next_at = ?, last_error = ? WHERE id = ?")
+    let _ = sqlx::query("UPDATE webhooks SET state = $1, attempts = $2, next_at = $3, last_error = $4 WHERE id = $5")
         .bind(state)
         .bind(attempts)
         .bind(next)

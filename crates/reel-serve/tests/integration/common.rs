@@ -91,7 +91,17 @@ impl Service {
 
 /// A new API key for the data folder.
 pub fn key(data: &Path) -> String {
-    let o = Command::new(reel_bin()).args(["keys", "create", "--data"]).arg(data).output().expect("keys create");
+    key_in(data, None)
+}
+
+/// A new API key for the data folder and database (`None`: SQLite in the folder).
+pub fn key_in(data: &Path, database: Option<&str>) -> String {
+    let mut cmd = Command::new(reel_bin());
+    cmd.args(["keys", "create", "--data"]).arg(data);
+    if let Some(url) = database {
+        cmd.args(["--database", url]);
+    }
+    let o = cmd.output().expect("keys create");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let key = String::from_utf8_lossy(&o.stdout).trim().to_string();
     assert!(key.starts_with("reel_") && key.len() >= 37, "{key}");

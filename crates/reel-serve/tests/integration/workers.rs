@@ -12,9 +12,16 @@ struct Worker(Child);
 
 impl Worker {
     fn start(data: &Path, svc: &Service, lease: u64) -> Worker {
-        let mut child = Command::new(reel_bin())
-            .args(["worker", "--data"])
-            .arg(data)
+        Worker::start_on(data, None, svc, lease)
+    }
+
+    fn start_on(data: &Path, database: Option<&str>, svc: &Service, lease: u64) -> Worker {
+        let mut cmd = Command::new(reel_bin());
+        cmd.args(["worker", "--data"]).arg(data);
+        if let Some(url) = database {
+            cmd.args(["--database", url]);
+        }
+        let mut child = cmd
             .args(["--base-url", &svc.base, "--lease-seconds", &lease.to_string()])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -125,15 +132,31 @@ fn ssim(a: &Path, b: &Path) -> f64 {
 
 #[test]
 fn a_long_render_is_split_over_workers_and_stitched_even_when_one_dies_mid_chunk() {
+    split_render_with_a_worker_killed(None);
+}
+
+#[test]
+fn with_postgresql_the_same_split_render_survives_a_killed_worker() {
+    let pg = Postgres::start();
+    split_render_with_a_worker_killed(Some(&pg.url));
+}
+
+/// One `serve` and three `worker` processes, SQLite in the data folder or `database`; a
+/// render split in four chunks; the worker of the first chunk to start is killed.
+fn split_render_with_a_worker_killed(database: Option<&str>) {
     let data = tempfile::tempdir().expect("tmp");
-    let key = key(data.path());
-    let args = ["--workers", "0", "--chunk-frames", "40", "--allow-insecure-webhooks", "--rate-limit", "100000"];
+    let key = key_in(data.path(), database);
+    let mut args =
+        vec!["--workers", "0", "--chunk-frames", "40", "--allow-insecure-webhooks", "--rate-limit", "100000"];
+    if let Some(url) = database {
+        args.extend(["--database", url]);
+    }
     let svc = Service::start(data.path(), &args);
     let api = Api::new(&svc, &key);
     api.upload_demo();
     let hooks = Receiver::start(0);
     let comp = composition(150, 640, 360);
-    let mut workers: Vec<Worker> = (0..3).map(|_| Worker::start(data.path(), &svc, 2)).collect();
+    let mut workers: Vec<Worker> = (0..3).map(|_| Worker::start_on(data.path(), database, &svc, 2)).collect();
     let id = render(&api, comp.clone(), &hooks);
     // 150 frames in chunks of about 40: four. Once one is rendering, its worker dies.
     let start = Instant::now();
@@ -214,4 +237,73 @@ fn a_long_render_is_split_over_workers_and_stitched_even_when_one_dies_mid_chunk
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(left, ["out"], "only the outputs stay");
+}
+
+/// A throwaway PostgreSQL cluster (Debian's `postgresql` package) in a temporary folder,
+/// on a free port, stopped and removed when dropped. Run as the `postgres` user when the
+/// tests run as root (initdb refuses root).
+pub struct Postgres {
+    pub url: String,
+    dir: tempfile::TempDir,
+    bin: std::path::PathBuf,
+    as_root: bool,
+}
+
+impl Postgres {
+    pub fn start() -> Postgres {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .expect("PostgreSQL is installed (make test installs Debian's postgresql)")
+            .flatten()
+            .map(|e| e.path().join("bin"))
+            .find(|b| b.join("initdb").is_file())
+            .expect("initdb");
+        let dir = tempfile::tempdir().expect("tmp");
+        let as_root = euid() == 0;
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+        let data = dir.path().join("pg");
+        std::fs::create_dir(&data).expect("mkdir");
+        if as_root {
+            let ok = Command::new("chown").args(["-R", "postgres:postgres"]).arg(dir.path()).status().expect("chown");
+            assert!(ok.success());
+        }
+        let pg = Postgres { url: format!("postgres://reel@127.0.0.1:{port}/postgres"), dir, bin, as_root };
+        pg.run("initdb", &["-D", &data.to_string_lossy(), "-A", "trust", "-U", "reel", "--no-sync"]);
+        let opts = format!("-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", pg.dir.path().display());
+        let log = pg.dir.path().join("log");
+        pg.run("pg_ctl", &["-D", &data.to_string_lossy(), "-o", &opts, "-l", &log.to_string_lossy(), "-w", "start"]);
+        pg
+    }
+
+    fn run(&self, program: &str, args: &[&str]) {
+        let path = self.bin.join(program);
+        let mut cmd = if self.as_root {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&path);
+            c
+        } else {
+            Command::new(&path)
+        };
+        let o = cmd.args(args).output().expect("run a PostgreSQL program");
+        assert!(
+            o.status.success(),
+            "{program}: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let data = self.dir.path().join("pg");
+        let _ = std::panic::catch_unwind(|| {
+            self.run("pg_ctl", &["-D", &data.to_string_lossy(), "-m", "immediate", "stop"])
+        });
+    }
+}
+
+/// The effective user id.
+fn euid() -> u32 {
+    let o = Command::new("id").arg("-u").output().expect("id -u");
+    String::from_utf8_lossy(&o.stdout).trim().parse().unwrap_or(1)
 }
