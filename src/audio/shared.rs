@@ -106,9 +106,13 @@ impl SoundStream for Reader {
             let mut chunk = [0f32; PULL];
             let Some(source) = s_ref.source.as_mut() else { break };
             let n = source.read(&mut chunk);
+            // A file that failed while streaming is told to every stream as soon as it is
+            // seen (the mix goes on with silence; the writers stop on the error).
+            if s_ref.error.is_none() {
+                s_ref.error = source.error().map(|(p, why)| (p.to_path_buf(), why.to_string()));
+            }
             if n < PULL {
                 s_ref.ended = true;
-                s_ref.error = source.error().map(|(p, why)| (p.to_path_buf(), why.to_string()));
             }
             s_ref.buf.extend(&chunk[..n]);
         }
