@@ -64,8 +64,8 @@ impl Segment {
 /// let parsed = reel::parse_file("fixtures/demo/demo.json")?;
 /// let plan = reel::Plan::build(&parsed, &reel::PlanOptions::new("fixtures/demo"))?;
 /// let mut segments = Vec::new();
-/// for (i, start) in (0..plan.frames).step_by(120).enumerate() {
-///     let frames = start..(start + 120).min(plan.frames);
+/// for (i, start) in (0..plan.frame_count()).step_by(120).enumerate() {
+///     let frames = start..(start + 120).min(plan.frame_count());
 ///     let mut opts = reel::RenderOptions::new(format!("out/part-{i}.mp4"));
 ///     opts.frames = Some(frames.clone()); // on any machine
 ///     reel::render(&plan, &opts)?;
