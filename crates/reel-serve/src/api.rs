@@ -2,8 +2,8 @@
 
 use crate::db::{self, now_ms, Render};
 use crate::{key_hash, random_hex, State};
-use axum::body::{Body, Bytes};
-use axum::extract::{DefaultBodyLimit, Path, Query, Request};
+use axum::body::{Body, BodyDataStream};
+use axum::extract::{Path, Query, Request};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -63,10 +63,9 @@ type Answer = Result<Response, ApiError>;
 pub(crate) struct KeyId(String);
 
 pub(crate) fn router(st: St) -> Router {
-    let max_body = st.cfg.max_body;
-    let max_upload = usize::try_from(st.cfg.max_upload).unwrap_or(usize::MAX);
+    // Bodies are read by the handlers, each against its own limit (`read_json`, `put_asset`).
     let api = Router::new()
-        .route("/api/v1/assets/{*key}", put(put_asset).layer(DefaultBodyLimit::max(max_upload)))
+        .route("/api/v1/assets/{*key}", put(put_asset))
         .route("/assets/sign", post(sign_assets))
         .route("/api/v1/compositions", post(create_composition))
         .route("/api/v1/compositions/{id}", get(get_composition))
@@ -75,8 +74,7 @@ pub(crate) fn router(st: St) -> Router {
         .route("/api/v1/renders/{id}/cancel", post(cancel_render))
         .route("/api/v1/renders/{id}/events", get(render_events))
         .route("/api/v1/usage", get(usage))
-        .layer(axum::middleware::from_fn_with_state(st.clone(), authenticate))
-        .layer(DefaultBodyLimit::max(max_body));
+        .layer(axum::middleware::from_fn_with_state(st.clone(), authenticate));
     Router::new()
         .merge(api)
         .route("/files/{*path}", get(download))
@@ -99,14 +97,17 @@ async fn authenticate(axum::extract::State(st): axum::extract::State<St>, mut re
         .map(str::trim)
         .unwrap_or("");
     if given.is_empty() {
-        return ApiError::new(StatusCode::UNAUTHORIZED, "missing API key: send Authorization: Bearer KEY")
-            .into_response();
+        let e = ApiError::new(StatusCode::UNAUTHORIZED, "missing API key: send Authorization: Bearer KEY");
+        return refuse(req.into_body().into_data_stream(), e).await.into_response();
     }
     let found: Result<Option<String>, _> =
         sqlx::query_scalar("SELECT id FROM keys WHERE hash = $1").bind(key_hash(given)).fetch_optional(&st.db).await;
     let key_id = match found {
         Ok(Some(id)) => id,
-        Ok(None) => return ApiError::new(StatusCode::UNAUTHORIZED, "invalid API key").into_response(),
+        Ok(None) => {
+            let e = ApiError::new(StatusCode::UNAUTHORIZED, "invalid API key");
+            return refuse(req.into_body().into_data_stream(), e).await.into_response();
+        }
         Err(e) => return ApiError::from(e).into_response(),
     };
     let limit = st.cfg.rate_limit.max(1);
@@ -126,7 +127,7 @@ async fn authenticate(axum::extract::State(st): axum::extract::State<St>, mut re
             let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "Rate limit exceeded");
             e.body["retryAfterSeconds"] = json!(secs);
             e.headers.push((header::RETRY_AFTER, secs.to_string()));
-            e.into_response()
+            refuse(req.into_body().into_data_stream(), e).await.into_response()
         }
         None => {
             let counted = sqlx::query(
@@ -151,16 +152,53 @@ async fn authenticate(axum::extract::State(st): axum::extract::State<St>, mut re
     resp
 }
 
-/// A request body as JSON, with JSON errors for what is too large or not JSON.
-fn json_body(body: Result<Bytes, axum::extract::rejection::BytesRejection>) -> Result<Value, ApiError> {
-    let bytes = body.map_err(|e| {
-        let status = e.status();
-        if status == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(status, "request body too large")
-        } else {
-            ApiError::new(status, e.body_text())
+/// How much of a refused request's body is read and thrown away so that the answer reaches
+/// a client still sending it: hyper closes a connection whose request body was left unread,
+/// and a client that is still writing then sees the connection reset instead of the answer.
+/// Beyond this (or after [`DRAIN_TIME`]) the answer says `Connection: close`.
+const DRAIN_BOUND: u64 = 8 << 20;
+const DRAIN_TIME: Duration = Duration::from_secs(10);
+
+/// Answers `e` after reading the rest of the request's body, within [`DRAIN_BOUND`] and
+/// [`DRAIN_TIME`]; a longer or slower body closes the connection after the answer.
+async fn refuse(mut rest: BodyDataStream, mut e: ApiError) -> ApiError {
+    use axum::body::HttpBody;
+    use tokio_stream::StreamExt;
+    let announced = rest.size_hint().upper();
+    let mut read = 0u64;
+    let drained = announced.is_none_or(|n| n <= DRAIN_BOUND)
+        && tokio::time::timeout(DRAIN_TIME, async {
+            while let Some(Ok(chunk)) = rest.next().await {
+                read += chunk.len() as u64;
+                if read > DRAIN_BOUND {
+                    return false;
+                }
+            }
+            true
+        })
+        .await
+        .unwrap_or(false);
+    if !drained {
+        e.headers.push((header::CONNECTION, "close".to_string()));
+    }
+    e
+}
+
+/// A request body of at most `max` bytes as JSON, with JSON errors for what is too large or
+/// not JSON.
+async fn read_json(body: Body, max: usize) -> Result<Value, ApiError> {
+    use tokio_stream::StreamExt;
+    let too_large =
+        || ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("request body too large: at most {max} bytes"));
+    let mut stream = body.into_data_stream();
+    let mut bytes = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("reading the body: {e}")))?;
+        if bytes.len() + chunk.len() > max {
+            return Err(refuse(stream, too_large()).await);
         }
-    })?;
+        bytes.extend_from_slice(&chunk);
+    }
     serde_json::from_slice(&bytes).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("body is not JSON: {e}")))
 }
 
@@ -183,7 +221,7 @@ async fn put_asset(
     let announced =
         headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if announced.is_some_and(|n| n > max) {
-        return Err(too_large());
+        return Err(refuse(body.into_data_stream(), too_large()).await);
     }
     let folder = key_folder(&st, &key);
     let path = folder.join(&asset);
@@ -213,7 +251,7 @@ async fn put_asset(
         let chunk = chunk.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("reading the upload: {e}")))?;
         n += chunk.len() as u64;
         if n > max {
-            return Err(too_large());
+            return Err(refuse(stream, too_large()).await);
         }
         sha2::Digest::update(&mut hash, &chunk);
         file.write_all(&chunk).await.map_err(storage)?;
@@ -285,12 +323,8 @@ async fn store_composition(st: &State, key: &KeyId, comp: &Value) -> Result<Stri
     Ok(id)
 }
 
-async fn create_composition(
-    Extension(st): Extension<St>,
-    Extension(key): Extension<KeyId>,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
-) -> Answer {
-    let body = json_body(body)?;
+async fn create_composition(Extension(st): Extension<St>, Extension(key): Extension<KeyId>, body: Body) -> Answer {
+    let body = read_json(body, st.cfg.max_body).await?;
     let Some(comp) = body.get("composition").filter(|c| c.is_object()) else {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "composition: expected an object"));
     };
@@ -352,9 +386,9 @@ async fn create_render(
     Extension(st): Extension<St>,
     Extension(key): Extension<KeyId>,
     headers: HeaderMap,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    body: Body,
 ) -> Answer {
-    let body = json_body(body)?;
+    let body = read_json(body, st.cfg.max_body).await?;
     let idem = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_string);
     if let Some(k) = &idem {
         let id: Option<String> =
@@ -768,12 +802,8 @@ struct SignBody {
     expires_in: Option<i64>,
 }
 
-async fn sign_assets(
-    Extension(st): Extension<St>,
-    Extension(key): Extension<KeyId>,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
-) -> Answer {
-    let body: SignBody = serde_json::from_value(json_body(body)?).map_err(|e| {
+async fn sign_assets(Extension(st): Extension<St>, Extension(key): Extension<KeyId>, body: Body) -> Answer {
+    let body: SignBody = serde_json::from_value(read_json(body, st.cfg.max_body).await?).map_err(|e| {
         ApiError::new(StatusCode::BAD_REQUEST, format!("expected {{\"keys\": [...], \"expires_in\": N}}: {e}"))
     })?;
     if body.keys.len() > 50 {

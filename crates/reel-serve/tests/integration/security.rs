@@ -67,8 +67,9 @@ fn strangers_other_keys_and_forged_urls_get_nothing() {
     assert_eq!(r.status(), 403);
     assert!(r.text().expect("text").contains("expired"));
 
-    // Bodies over the limit: an upload (nothing of it kept), a JSON body.
-    let r = a.put("/api/v1/assets/big.bin", vec![7u8; 200_000]);
+    // Bodies over the limit: an upload (nothing of it kept), a JSON body. Megabytes, so the
+    // client is still sending when the answer is ready: the answer must reach it anyway.
+    let r = a.put("/api/v1/assets/big.bin", vec![7u8; 3_000_000]);
     assert_eq!(r.status(), 413);
     assert!(r.json::<Value>().is_ok_and(|v| v["error"].is_string()));
     let kept: Vec<_> = std::fs::read_dir(data.path().join("assets"))
@@ -79,7 +80,7 @@ fn strangers_other_keys_and_forged_urls_get_nothing() {
         .filter(|n| n.contains("big") || n.starts_with(".upload"))
         .collect();
     assert!(kept.is_empty(), "{kept:?}");
-    let big = json!({"composition": {"id": "x".repeat(100_000)}});
+    let big = json!({"composition": {"id": "x".repeat(2_000_000)}});
     let r = a.post("/api/v1/compositions", &big);
     assert_eq!(r.status(), 413);
     assert!(r.json::<Value>().is_ok_and(|v| v["error"].is_string()));
