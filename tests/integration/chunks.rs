@@ -1,9 +1,9 @@
 //! Chunked renders: segments of frames rendered apart and stitched without re-encoding.
 
 use crate::common::*;
+use crate::judges::ssim;
 use reel::{RenderOptions, Segment};
 use std::path::Path;
-use std::process::Command;
 
 /// The colour of clip frame `n`: its number in the red and green levels.
 fn frame_colour(n: u64) -> [u8; 3] {
@@ -13,21 +13,6 @@ fn frame_colour(n: u64) -> [u8; 3] {
 /// The frame number a decoded picture shows (its centre's colour).
 fn frame_number(rgb: [u8; 3]) -> u64 {
     (rgb[0] as u64 / 16) + 16 * (rgb[1] as u64 / 16)
-}
-
-/// `ffmpeg`'s SSIM of `a` against `b` (all frames).
-fn ssim(a: &Path, b: &Path) -> f64 {
-    let out = Command::new("ffmpeg")
-        .args(["-v", "info", "-nostats", "-i"])
-        .arg(a)
-        .arg("-i")
-        .arg(b)
-        .args(["-lavfi", "ssim", "-f", "null", "-"])
-        .output()
-        .expect("run ffmpeg");
-    let log = String::from_utf8_lossy(&out.stderr);
-    let all = log.split("All:").nth(1).expect("an SSIM line");
-    all.split_whitespace().next().and_then(|v| v.parse().ok()).expect("SSIM value")
 }
 
 const W: u32 = 128;

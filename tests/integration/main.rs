@@ -13,6 +13,8 @@ mod encode;
 mod fetch;
 mod fields;
 mod golden;
+#[path = "../judges/ffmpeg.rs"]
+mod judges;
 mod media;
 mod robust;
 mod shaping;

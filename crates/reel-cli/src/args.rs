@@ -371,16 +371,44 @@ mod tests {
     }
 }
 
-/// `reel serve`.
+/// What `reel serve` and `reel worker` share: where the work is, the lease, the limits of
+/// each render's child process, the log.
 #[derive(Debug, Args)]
-pub struct ServeArgs {
-    /// The data folder: the database (SQLite), assets and outputs.
+pub struct BackendArgs {
+    /// The data folder: the database (SQLite), assets and outputs; shared by every service
+    /// and worker of one deployment (one machine, or a shared mount).
     #[arg(long, value_name = "DIR")]
     pub data: PathBuf,
     /// The database: `postgres://USER:PASSWORD@HOST:PORT/DB` [default: SQLite in the data
     /// folder]. Every service and worker of one deployment names the same one.
     #[arg(long, value_name = "URL", env = "REEL_DATABASE_URL", hide_env_values = true)]
     pub database: Option<String>,
+    /// Seconds a worker holds a render without renewing its lease (renewed every third of
+    /// it while the render runs); a render whose worker fell silent is taken again.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub lease_seconds: u64,
+    /// Seconds running renders may go on after SIGTERM before they are requeued.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    pub grace: u64,
+    /// A render's address space limit, bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 16 << 30)]
+    pub render_memory: u64,
+    /// A render's CPU time limit, seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 7200)]
+    pub render_cpu: u64,
+    /// The largest file a render may write, bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 8 << 30)]
+    pub render_file_size: u64,
+    /// Logs as JSON lines (else text), on standard error.
+    #[arg(long)]
+    pub log_json: bool,
+}
+
+/// `reel serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub backend: BackendArgs,
     /// The address to listen on (port 0: any free port; the address is printed).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     pub listen: std::net::SocketAddr,
@@ -390,10 +418,6 @@ pub struct ServeArgs {
     /// Renders at once in this process (0: none; `reel worker` processes render).
     #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u64).range(0..=64))]
     pub workers: u64,
-    /// Seconds a worker holds a render without renewing its lease (renewed every third of
-    /// it while the render runs); a render whose worker fell silent is taken again.
-    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
-    pub lease_seconds: u64,
     /// Renders longer than N frames are split into chunks of about N frames, rendered by
     /// any workers and stitched without re-encoding (0: never split).
     #[arg(long, value_name = "N", default_value_t = 3600)]
@@ -413,57 +437,19 @@ pub struct ServeArgs {
     /// Seconds before the first webhook retry (then twice as long).
     #[arg(long, value_name = "SECONDS", default_value_t = 5)]
     pub webhook_backoff: u64,
-    /// Seconds running renders may go on after SIGTERM before they are requeued.
-    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
-    pub grace: u64,
-    /// A render's address space limit, bytes.
-    #[arg(long, value_name = "BYTES", default_value_t = 16 << 30)]
-    pub render_memory: u64,
-    /// A render's CPU time limit, seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 7200)]
-    pub render_cpu: u64,
-    /// The largest file a render may write, bytes.
-    #[arg(long, value_name = "BYTES", default_value_t = 8 << 30)]
-    pub render_file_size: u64,
-    /// Logs as JSON lines (else text), on standard error.
-    #[arg(long)]
-    pub log_json: bool,
 }
 
 /// `reel worker`.
 #[derive(Debug, Args)]
 pub struct WorkerArgs {
-    /// The service's data folder (the database, assets and outputs it shares).
-    #[arg(long, value_name = "DIR")]
-    pub data: PathBuf,
-    /// The database: `postgres://USER:PASSWORD@HOST:PORT/DB` [default: SQLite in the data
-    /// folder]. Every service and worker of one deployment names the same one.
-    #[arg(long, value_name = "URL", env = "REEL_DATABASE_URL", hide_env_values = true)]
-    pub database: Option<String>,
+    #[command(flatten)]
+    pub backend: BackendArgs,
     /// The service's address, written into download URLs in events and webhooks.
     #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8080")]
     pub base_url: String,
     /// Renders at once.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64))]
     pub concurrency: u64,
-    /// Seconds this worker holds a render without renewing its lease.
-    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
-    pub lease_seconds: u64,
-    /// Seconds running renders may go on after SIGTERM before they are requeued.
-    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
-    pub grace: u64,
-    /// A render's address space limit, bytes.
-    #[arg(long, value_name = "BYTES", default_value_t = 16 << 30)]
-    pub render_memory: u64,
-    /// A render's CPU time limit, seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 7200)]
-    pub render_cpu: u64,
-    /// The largest file a render may write, bytes.
-    #[arg(long, value_name = "BYTES", default_value_t = 8 << 30)]
-    pub render_file_size: u64,
-    /// Logs as JSON lines (else text), on standard error.
-    #[arg(long)]
-    pub log_json: bool,
 }
 
 /// `reel keys`.

@@ -1,8 +1,8 @@
 //! The subcommands.
 
 use crate::args::{
-    CheckArgs, Cli, Command, FontsArgs, Format, KeysCommand, OutputArgs, ProgressMode, RenderArgs, SchemaArgs,
-    ServeArgs, StillArgs, StitchArgs, VariantsArgs, WorkerArgs,
+    BackendArgs, CheckArgs, Cli, Command, FontsArgs, Format, KeysCommand, OutputArgs, ProgressMode, RenderArgs,
+    SchemaArgs, ServeArgs, StillArgs, StitchArgs, VariantsArgs, WorkerArgs,
 };
 use crate::input::{self, Source};
 use crate::progress::{self, Reporter};
@@ -33,8 +33,19 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
     }
 }
 
-fn serve(a: ServeArgs) -> Result<(), Failure> {
+/// The service's configuration from what `serve` and `worker` share.
+fn backend_config(a: BackendArgs) -> (reel_serve::Config, bool) {
     let mut cfg = reel_serve::Config::new(&a.data);
+    cfg.database = a.database;
+    cfg.grace = std::time::Duration::from_secs(a.grace);
+    cfg.lease = std::time::Duration::from_secs(a.lease_seconds);
+    cfg.limits =
+        reel_serve::ChildLimits { memory: a.render_memory, cpu_seconds: a.render_cpu, file_size: a.render_file_size };
+    (cfg, a.log_json)
+}
+
+fn serve(a: ServeArgs) -> Result<(), Failure> {
+    let (mut cfg, log_json) = backend_config(a.backend);
     cfg.listen = a.listen;
     cfg.base_url = a.base_url.map(|u| u.trim_end_matches('/').to_string());
     cfg.workers = a.workers as usize;
@@ -43,29 +54,19 @@ fn serve(a: ServeArgs) -> Result<(), Failure> {
     cfg.max_upload = a.max_upload;
     cfg.allow_insecure_webhooks = a.allow_insecure_webhooks;
     cfg.webhook_backoff = std::time::Duration::from_secs(a.webhook_backoff);
-    cfg.grace = std::time::Duration::from_secs(a.grace);
-    cfg.lease = std::time::Duration::from_secs(a.lease_seconds);
     cfg.chunk_frames = a.chunk_frames;
-    cfg.database = a.database;
-    cfg.limits =
-        reel_serve::ChildLimits { memory: a.render_memory, cpu_seconds: a.render_cpu, file_size: a.render_file_size };
-    reel_serve::run_blocking(cfg, a.log_json).map_err(|e| {
+    reel_serve::run_blocking(cfg, log_json).map_err(|e| {
         eprintln!("error: {e}");
         Failure::Reported(1)
     })
 }
 
 fn worker(a: WorkerArgs) -> Result<(), Failure> {
-    let mut cfg = reel_serve::Config::new(&a.data);
+    let (mut cfg, log_json) = backend_config(a.backend);
     cfg.base_url = Some(a.base_url.trim_end_matches('/').to_string());
     cfg.workers = a.concurrency as usize;
-    cfg.grace = std::time::Duration::from_secs(a.grace);
-    cfg.lease = std::time::Duration::from_secs(a.lease_seconds);
     cfg.worker_id = reel_serve::worker_name();
-    cfg.database = a.database;
-    cfg.limits =
-        reel_serve::ChildLimits { memory: a.render_memory, cpu_seconds: a.render_cpu, file_size: a.render_file_size };
-    reel_serve::work_blocking(cfg, a.log_json).map_err(|e| {
+    reel_serve::work_blocking(cfg, log_json).map_err(|e| {
         eprintln!("error: {e}");
         Failure::Reported(1)
     })

@@ -382,6 +382,17 @@ pub(crate) async fn check_webhook(url: &str, insecure: bool) -> Result<reqwest::
     Ok(u)
 }
 
+/// The answer for a render an `Idempotency-Key` already made, if one did.
+async fn made_with(st: &State, key: &KeyId, idem: Option<&str>) -> Result<Option<Response>, ApiError> {
+    let Some(k) = idem else { return Ok(None) };
+    let id: Option<String> = sqlx::query_scalar("SELECT id FROM renders WHERE key_id = $1 AND idempotency_key = $2")
+        .bind(&key.0)
+        .bind(k)
+        .fetch_optional(&st.db)
+        .await?;
+    Ok(id.map(|id| accepted(&id, "queued", "the render this Idempotency-Key made")))
+}
+
 async fn create_render(
     Extension(st): Extension<St>,
     Extension(key): Extension<KeyId>,
@@ -390,16 +401,8 @@ async fn create_render(
 ) -> Answer {
     let body = read_json(body, st.cfg.max_body).await?;
     let idem = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_string);
-    if let Some(k) = &idem {
-        let id: Option<String> =
-            sqlx::query_scalar("SELECT id FROM renders WHERE key_id = $1 AND idempotency_key = $2")
-                .bind(&key.0)
-                .bind(k)
-                .fetch_optional(&st.db)
-                .await?;
-        if let Some(id) = id {
-            return Ok(accepted(&id, "queued", "the render this Idempotency-Key made"));
-        }
+    if let Some(made) = made_with(&st, &key, idem.as_deref()).await? {
+        return Ok(made);
     }
     let mut problems = Vec::new();
     let bad = |p: &str, m: String| json!({"path": p, "message": m});
@@ -537,16 +540,8 @@ async fn create_render(
     .await;
     if let Err(e) = inserted {
         // Two requests with one Idempotency-Key at once: the other one's render.
-        if let Some(k) = &idem {
-            let id: Option<String> =
-                sqlx::query_scalar("SELECT id FROM renders WHERE key_id = $1 AND idempotency_key = $2")
-                    .bind(&key.0)
-                    .bind(k)
-                    .fetch_optional(&st.db)
-                    .await?;
-            if let Some(id) = id {
-                return Ok(accepted(&id, "queued", "the render this Idempotency-Key made"));
-            }
+        if let Some(made) = made_with(&st, &key, idem.as_deref()).await? {
+            return Ok(made);
         }
         return Err(e.into());
     }

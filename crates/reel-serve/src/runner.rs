@@ -114,20 +114,32 @@ async fn claim(st: &State) -> sqlx::Result<Option<(Render, Job)>> {
     Ok(claim_whole(st).await?.map(|r| (r, Job::Whole)))
 }
 
+/// What every claim binds: `$1` this worker, `$2` the end of its lease, `$3` and `$4` now
+/// (a lease that ran out before now is free to take).
+fn lease_binds(st: &State, now: i64) -> sqlx::any::AnyArguments<'static> {
+    use sqlx::Arguments;
+    let mut args = sqlx::any::AnyArguments::default();
+    // Adding an owned string or integer to `Any`'s arguments cannot fail.
+    let _ = args.add(st.cfg.worker_id.clone());
+    let _ = args.add(now + st.cfg.lease.as_millis() as i64);
+    let _ = args.add(now);
+    let _ = args.add(now);
+    args
+}
+
 async fn claim_stitch(st: &State) -> sqlx::Result<Option<Render>> {
     let now = now_ms();
-    let id: Option<String> = sqlx::query_scalar(&format!(
-        "UPDATE renders SET worker = $1, lease_until = $2, version = version + 1
+    let id: Option<String> = sqlx::query_scalar_with(
+        &format!(
+            "UPDATE renders SET worker = $1, lease_until = $2, version = version + 1
          WHERE id = (SELECT id FROM renders WHERE status = 'running' AND phase = 'stitching'
                      AND (worker IS NULL OR lease_until < $3) ORDER BY created_at, id LIMIT 1{lock})
            AND status = 'running' AND phase = 'stitching' AND (worker IS NULL OR lease_until < $4)
          RETURNING id",
-        lock = st.dialect.skip_locked("")
-    ))
-    .bind(&st.cfg.worker_id)
-    .bind(now + st.cfg.lease.as_millis() as i64)
-    .bind(now)
-    .bind(now)
+            lock = st.dialect.skip_locked("")
+        ),
+        lease_binds(st, now),
+    )
     .fetch_optional(&st.db)
     .await?;
     let Some(id) = id else { return Ok(None) };
@@ -136,20 +148,19 @@ async fn claim_stitch(st: &State) -> sqlx::Result<Option<Render>> {
 
 async fn claim_chunk(st: &State) -> sqlx::Result<Option<(Render, Job)>> {
     let now = now_ms();
-    let row: Option<(String, i64, i64, i64)> = sqlx::query_as(&format!(
-        "UPDATE chunks SET status = 'running', worker = $1, lease_until = $2
+    let row: Option<(String, i64, i64, i64)> = sqlx::query_as_with(
+        &format!(
+            "UPDATE chunks SET status = 'running', worker = $1, lease_until = $2
          WHERE (render_id, idx) = (SELECT c.render_id, c.idx FROM chunks c JOIN renders r ON r.id = c.render_id
                  WHERE r.status IN ('queued', 'running')
                    AND (c.status = 'queued' OR (c.status = 'running' AND c.lease_until < $3))
                  ORDER BY r.created_at, r.id, c.idx LIMIT 1{lock})
            AND (status = 'queued' OR (status = 'running' AND lease_until < $4))
          RETURNING render_id, idx, frame_start, frame_end",
-        lock = st.dialect.skip_locked("c")
-    ))
-    .bind(&st.cfg.worker_id)
-    .bind(now + st.cfg.lease.as_millis() as i64)
-    .bind(now)
-    .bind(now)
+            lock = st.dialect.skip_locked("c")
+        ),
+        lease_binds(st, now),
+    )
     .fetch_optional(&st.db)
     .await?;
     let Some((id, idx, start, end)) = row else { return Ok(None) };
@@ -170,21 +181,23 @@ async fn claim_chunk(st: &State) -> sqlx::Result<Option<(Render, Job)>> {
 
 async fn claim_whole(st: &State) -> sqlx::Result<Option<Render>> {
     let now = now_ms();
-    let id: Option<String> = sqlx::query_scalar(&format!(
-        "UPDATE renders SET status = 'running', phase = 'planning', started_at = $1, worker = $2, lease_until = $3,
+    let id: Option<String> = sqlx::query_scalar_with(
+        &format!(
+            "UPDATE renders SET status = 'running', phase = 'planning', started_at = $5, worker = $1, lease_until = $2,
          frames_done = 0, version = version + 1
          WHERE id = (SELECT id FROM renders WHERE chunks_total = 0
-                       AND (status = 'queued' OR (status = 'running' AND lease_until < $4))
+                       AND (status = 'queued' OR (status = 'running' AND lease_until < $3))
                      ORDER BY created_at, id LIMIT 1{lock})
-           AND chunks_total = 0 AND (status = 'queued' OR (status = 'running' AND lease_until < $5))
+           AND chunks_total = 0 AND (status = 'queued' OR (status = 'running' AND lease_until < $4))
          RETURNING id",
-        lock = st.dialect.skip_locked("")
-    ))
-    .bind(now)
-    .bind(&st.cfg.worker_id)
-    .bind(now + st.cfg.lease.as_millis() as i64)
-    .bind(now)
-    .bind(now)
+            lock = st.dialect.skip_locked("")
+        ),
+        {
+            let mut args = lease_binds(st, now);
+            let _ = sqlx::Arguments::add(&mut args, now);
+            args
+        },
+    )
     .fetch_optional(&st.db)
     .await?;
     let Some(id) = id else { return Ok(None) };

@@ -4,5 +4,7 @@
 mod common;
 mod faults;
 mod flow;
+#[path = "../../../../tests/judges/ffmpeg.rs"]
+mod judges;
 mod security;
 mod workers;

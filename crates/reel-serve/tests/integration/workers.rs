@@ -1,6 +1,7 @@
 //! `reel worker` processes sharing a service's queue: leases, a worker killed mid-render.
 
 use crate::common::*;
+use crate::judges::ssim;
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -113,21 +114,6 @@ fn workers_share_the_queue_and_a_dead_workers_render_is_taken_again() {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(left, ["out"], "only the outputs stay");
-}
-
-/// `ffmpeg`'s SSIM of `a` against `b`.
-fn ssim(a: &Path, b: &Path) -> f64 {
-    let out = Command::new("ffmpeg")
-        .args(["-v", "info", "-nostats", "-i"])
-        .arg(a)
-        .arg("-i")
-        .arg(b)
-        .args(["-lavfi", "ssim", "-f", "null", "-"])
-        .output()
-        .expect("run ffmpeg");
-    let log = String::from_utf8_lossy(&out.stderr);
-    let all = log.split("All:").nth(1).expect("an SSIM line");
-    all.split_whitespace().next().and_then(|v| v.parse().ok()).expect("SSIM value")
 }
 
 #[test]
