@@ -4,11 +4,12 @@
 
 use crate::cli::reel_bin;
 use crate::common::*;
+use crate::s3::S3;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -392,61 +393,6 @@ fn a_flaky_server_is_retried_and_sources_can_be_memory_or_the_callers_own() {
     let err = small.fetch(&comp, &mem).expect_err("over the limit");
     assert_eq!(err.problems().len(), 3, "{err}");
     assert!(err.to_string().contains("the limit is 100"), "{err}");
-}
-
-/// moto's S3 server on a free port, stopped when dropped.
-struct S3 {
-    child: Child,
-    endpoint: String,
-}
-
-impl Drop for S3 {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl S3 {
-    fn start() -> S3 {
-        let port = TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
-        let child = Command::new("python3")
-            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 -m moto.server: `make test` installs moto (pip install 'moto[server]')");
-        let s3 = S3 { child, endpoint: format!("http://127.0.0.1:{port}") };
-        for _ in 0..200 {
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return s3;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("moto did not start on {}: is moto[server] installed? (make test installs it)", s3.endpoint);
-    }
-
-    fn env(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("AWS_ACCESS_KEY_ID", "test".into()),
-            ("AWS_SECRET_ACCESS_KEY", "test".into()),
-            ("AWS_REGION", "us-east-1".into()),
-            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
-        ]
-    }
-
-    /// Uploads with boto3 (moto's own dependency): a client other than reel's.
-    fn put(&self, bucket: &str, files: &[(&str, &Path)]) {
-        let mut script = format!(
-            "import boto3\ns3 = boto3.client('s3', endpoint_url='{}', aws_access_key_id='test', aws_secret_access_key='test', region_name='us-east-1')\ns3.create_bucket(Bucket='{bucket}')\n",
-            self.endpoint
-        );
-        for (key, path) in files {
-            script += &format!("s3.upload_file('{}', '{bucket}', '{key}')\n", path.display());
-        }
-        let o = Command::new("python3").args(["-c", &script]).output().expect("python3");
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    }
 }
 
 #[test]

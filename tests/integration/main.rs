@@ -13,10 +13,13 @@ mod encode;
 mod fetch;
 mod fields;
 mod golden;
-#[path = "../judges/ffmpeg.rs"]
+#[path = "../support/judges.rs"]
 mod judges;
 mod media;
 mod robust;
+#[path = "../support/s3.rs"]
+#[allow(dead_code, reason = "shared with reel-serve's tests, which list buckets")]
+mod s3;
 mod shaping;
 mod timeline;
 mod validate;

@@ -383,6 +383,13 @@ pub struct BackendArgs {
     /// folder]. Every service and worker of one deployment names the same one.
     #[arg(long, value_name = "URL", env = "REEL_DATABASE_URL", hide_env_values = true)]
     pub database: Option<String>,
+    /// Where assets, segments and outputs live: `s3://BUCKET/PREFIX` in an S3-compatible
+    /// store (endpoint and credentials from `AWS_ENDPOINT_URL`, `AWS_ACCESS_KEY_ID`,
+    /// `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`) [default: the data folder]. Every service and
+    /// worker of one deployment names the same one; the data folder then holds only
+    /// this machine's scratch space (and SQLite, without `--database`).
+    #[arg(long, value_name = "URL", env = "REEL_STORAGE")]
+    pub storage: Option<String>,
     /// Seconds a worker holds a render without renewing its lease (renewed every third of
     /// it while the render runs); a render whose worker fell silent is taken again.
     #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]

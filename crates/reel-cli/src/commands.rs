@@ -37,6 +37,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
 fn backend_config(a: BackendArgs) -> (reel_serve::Config, bool) {
     let mut cfg = reel_serve::Config::new(&a.data);
     cfg.database = a.database;
+    cfg.storage = a.storage;
     cfg.grace = std::time::Duration::from_secs(a.grace);
     cfg.lease = std::time::Duration::from_secs(a.lease_seconds);
     cfg.limits =

@@ -1,6 +1,7 @@
 //! The HTTP API (`docs/api.md`): authentication, rate limits, JSON errors, the endpoints.
 
 use crate::db::{self, now_ms, Render};
+use crate::storage::Storage;
 use crate::{key_hash, random_hex, State};
 use axum::body::{Body, BodyDataStream};
 use axum::extract::{Path, Query, Request};
@@ -57,6 +58,12 @@ impl From<sqlx::Error> for ApiError {
 }
 
 type Answer = Result<Response, ApiError>;
+
+/// A storage error: logged, answered `503` (the client may try again).
+fn unavailable(e: String) -> ApiError {
+    tracing::error!(error = %e, "storage");
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage unavailable; try again")
+}
 
 /// The key a request was made with.
 #[derive(Clone)]
@@ -202,6 +209,9 @@ async fn read_json(body: Body, max: usize) -> Result<Value, ApiError> {
     serde_json::from_slice(&bytes).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("body is not JSON: {e}")))
 }
 
+/// The suffixes of an asset's variants (`reel::variants::asset_variants`).
+const VARIANTS: [&str; 4] = ["_400w.jpg", "_800w.jpg", "_web.mp4", "_preview.mp4"];
+
 fn key_folder(st: &State, key: &KeyId) -> std::path::PathBuf {
     st.cfg.data.join("assets").join(&key.0)
 }
@@ -223,7 +233,12 @@ async fn put_asset(
     if announced.is_some_and(|n| n > max) {
         return Err(refuse(body.into_data_stream(), too_large()).await);
     }
-    let folder = key_folder(&st, &key);
+    // In a bucket, the upload is staged in a folder of its own in the data folder, then put
+    // whole; its variants are made there and put after it.
+    let folder = match &st.storage {
+        Storage::Folder => key_folder(&st, &key),
+        Storage::Bucket(_) => st.cfg.data.join("uploads").join(format!("upload-{}", random_hex(8))),
+    };
     let path = folder.join(&asset);
     let dir = path.parent().map(std::path::Path::to_path_buf).unwrap_or(folder.clone());
     let storage = |e: std::io::Error| {
@@ -258,21 +273,44 @@ async fn put_asset(
     }
     file.sync_all().await.map_err(storage)?;
     drop(file);
+    let file = path.clone();
     tokio::task::spawn_blocking(move || tmp.persist(&path)).await.map_err(internal)?.map_err(|e| storage(e.error))?;
     let sha = hex::encode(sha2::Digest::finalize(hash));
+    let name = format!("assets/{}/{asset}", key.0);
+    if let Storage::Bucket(b) = &st.storage {
+        if let Err(e) = b.put_file(&file, &name).await {
+            tracing::error!(error = %e, "storing an asset");
+            let _ = tokio::fs::remove_dir_all(&folder).await;
+            return Err(ApiError::new(StatusCode::INSUFFICIENT_STORAGE, "could not store the asset"));
+        }
+    }
     // Variants (posters for images, web and preview copies for videos) after the answer.
-    let file = key_folder(&st, &key).join(&asset);
     let variants = matches!(
         file.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref(),
         Some("png" | "jpg" | "jpeg" | "webp" | "mp4" | "mov" | "webm" | "mkv")
     );
-    if variants {
-        tokio::task::spawn_blocking(move || {
-            if let Err(e) = reel::variants::asset_variants(&file, None, "veryfast") {
+    let st2 = st.clone();
+    tokio::spawn(async move {
+        if variants {
+            let f = file.clone();
+            let made = tokio::task::spawn_blocking(move || reel::variants::asset_variants(&f, None, "veryfast")).await;
+            if let Ok(Err(e)) = made {
                 tracing::warn!(error = %e, file = %file.display(), "asset variants");
             }
-        });
-    }
+        }
+        if let Storage::Bucket(b) = &st2.storage {
+            for suffix in VARIANTS {
+                let made = reel::variants::sibling(&file, suffix);
+                if variants && made.is_file() {
+                    let sibling = reel::variants::sibling(std::path::Path::new(&name), suffix);
+                    if let Err(e) = b.put_file(&made, &sibling.to_string_lossy()).await {
+                        tracing::warn!(error = %e, "storing an asset variant");
+                    }
+                }
+            }
+            let _ = tokio::fs::remove_dir_all(&folder).await;
+        }
+    });
     let mut body = json!({"key": asset, "bytes": n, "sha256": sha});
     if variants {
         body["variants"] = json!("pending");
@@ -282,6 +320,9 @@ async fn put_asset(
 
 /// Validates a composition (with merge data) against the key's assets: every problem.
 /// Its frame count when it plans.
+/// The cap of the service's cache of assets fetched from a bucket to be checked.
+const CACHE_BYTES: u64 = 10 << 30;
+
 async fn validate(
     st: &State,
     key: &KeyId,
@@ -291,11 +332,25 @@ async fn validate(
 ) -> Result<u64, ApiError> {
     let folder = key_folder(st, key);
     let fonts = st.fonts.clone();
+    // From a bucket, the assets are fetched into the service's cache (revalidated by ETag)
+    // and planned from there, as a render's child does.
+    let source = match &st.storage {
+        Storage::Folder => None,
+        Storage::Bucket(b) => Some(b.asset_source(&key.0).map_err(|e| {
+            tracing::error!(error = %e, "storage");
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+        })?),
+    };
+    let cache = st.cfg.data.join("cache");
     let checked = tokio::task::spawn_blocking(move || -> reel::Result<u64> {
         let parsed = reel::parse_merged(&text, &merge)?;
         let mut opts = reel::PlanOptions::new(folder);
         opts.fonts = fonts;
         opts.duration_policy = policy;
+        if let Some(source) = source {
+            let fetcher = reel::fetch::Fetcher::new(Some(reel::fetch::AssetCache::new(&cache, CACHE_BYTES)?));
+            opts.assets = std::sync::Arc::new(fetcher.fetch(&parsed.composition, &source)?);
+        }
         reel::Plan::build(&parsed, &opts).map(|p| p.frame_count())
     })
     .await
@@ -769,8 +824,11 @@ async fn download(
         return Err(ApiError::new(StatusCode::FORBIDDEN, "the URL has expired"));
     }
     // /files/rnd_x/NAME (a render's output) or /files/assets/key_x/KEY (an asset).
-    let file = if let Some(rest) = path.strip_prefix("assets/") {
-        st.cfg.data.join("assets").join(rest)
+    if reel::media::check_key(&path).is_err() {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "not found"));
+    }
+    let name = if path.starts_with("assets/") {
+        path.clone()
     } else {
         let (id, name) = path.split_once('/').ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not found"))?;
         let done: Option<String> =
@@ -778,9 +836,17 @@ async fn download(
         if done.as_deref() != Some("done") {
             return Err(ApiError::new(StatusCode::NOT_FOUND, "not found"));
         }
-        st.cfg.data.join("renders").join(id).join("out").join(name)
+        format!("renders/{id}/out/{name}")
     };
-    if reel::media::check_key(&path).is_err() || !file.is_file() {
+    if let Storage::Bucket(b) = &st.storage {
+        return match b.serve(&name, req.headers()).await {
+            Ok(Some(r)) => Ok(r),
+            Ok(None) => Err(ApiError::new(StatusCode::NOT_FOUND, "not found")),
+            Err(e) => Err(unavailable(e)),
+        };
+    }
+    let file = st.cfg.data.join(&name);
+    if !file.is_file() {
         return Err(ApiError::new(StatusCode::NOT_FOUND, "not found"));
     }
     use tower::ServiceExt;
@@ -819,12 +885,14 @@ async fn sign_assets(Extension(st): Extension<St>, Extension(key): Extension<Key
             continue;
         }
         let candidates = std::iter::once(k.clone()).chain(
-            ["_400w.jpg", "_800w.jpg", "_web.mp4", "_preview.mp4"]
-                .iter()
-                .map(|s| reel::variants::sibling(std::path::Path::new(k), s).to_string_lossy().into_owned()),
+            VARIANTS.iter().map(|s| reel::variants::sibling(std::path::Path::new(k), s).to_string_lossy().into_owned()),
         );
         for c in candidates {
-            if folder.join(&c).is_file() {
+            let there = match &st.storage {
+                Storage::Folder => folder.join(&c).is_file(),
+                Storage::Bucket(b) => b.exists(&format!("assets/{}/{c}", key.0)).await.map_err(unavailable)?,
+            };
+            if there {
                 let url = signed_url(&st, &format!("/files/assets/{}/{c}", key.0), expires);
                 urls.insert(c, json!(url));
             }
@@ -867,15 +935,23 @@ async fn usage(Extension(st): Extension<St>, Extension(key): Extension<KeyId>, Q
         .await?;
     let data = st.cfg.data.clone();
     let folder = key_folder(&st, &key);
-    let storage = tokio::task::spawn_blocking(move || {
-        let mut total = dir_bytes(&folder);
-        for id in ids {
-            total += dir_bytes(&data.join("renders").join(id).join("out"));
+    let storage = if let Storage::Bucket(b) = &st.storage {
+        let mut total = b.bytes_under(&format!("assets/{}", key.0)).await.map_err(unavailable)?;
+        for id in &ids {
+            total += b.bytes_under(&format!("renders/{id}/out")).await.map_err(unavailable)?;
         }
         total
-    })
-    .await
-    .unwrap_or(0);
+    } else {
+        tokio::task::spawn_blocking(move || {
+            let mut total = dir_bytes(&folder);
+            for id in ids {
+                total += dir_bytes(&data.join("renders").join(id).join("out"));
+            }
+            total
+        })
+        .await
+        .unwrap_or(0)
+    };
     let n = |k: &str| row.try_get::<Option<i64>, _>(k).ok().flatten().unwrap_or(0);
     let f = |k: &str| row.try_get::<Option<f64>, _>(k).ok().flatten().unwrap_or(0.0);
     Ok(Json(json!({

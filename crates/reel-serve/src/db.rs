@@ -32,6 +32,7 @@ impl Dialect {
 
 // BIGINT and DOUBLE PRECISION: 64-bit in PostgreSQL, INTEGER and REAL affinity in SQLite.
 const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS keys (
     id TEXT PRIMARY KEY, name TEXT NOT NULL, hash TEXT NOT NULL UNIQUE, created_at BIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS compositions (

@@ -16,6 +16,7 @@
 mod api;
 mod db;
 mod runner;
+mod storage;
 mod webhook;
 
 use sha2::{Digest, Sha256};
@@ -62,6 +63,9 @@ pub struct Config {
     /// Renders longer than this many frames are split into chunks of about as many,
     /// rendered by any workers and stitched (0: never split).
     pub chunk_frames: u64,
+    /// Where assets, segments and outputs live: `s3://BUCKET/PREFIX` (endpoint and
+    /// credentials from the usual `AWS_*` variables), or `None` for the data folder.
+    pub storage: Option<String>,
     /// This process's name in the queue (`HOST/serve`, `HOST/worker-RANDOM`): the renders it
     /// holds are marked with it.
     pub worker_id: String,
@@ -104,6 +108,7 @@ impl Config {
             lease: Duration::from_secs(30),
             chunk_frames: 3600,
             database: None,
+            storage: None,
             worker_id: format!("{}/serve", hostname()),
         }
     }
@@ -118,6 +123,7 @@ pub(crate) struct State {
     pub(crate) base_url: String,
     pub(crate) limiter: governor::DefaultKeyedRateLimiter<String, governor::middleware::StateInformationMiddleware>,
     pub(crate) wake: tokio::sync::Notify,
+    pub(crate) storage: storage::Storage,
     pub(crate) runner: runner::Runner,
     /// Whether this process renders (a service with `workers` 0 leaves it to workers).
     pub(crate) local: bool,
@@ -172,24 +178,31 @@ pub async fn create_key(data: &std::path::Path, database: Option<&str>, name: &s
     Ok(key)
 }
 
-/// The secret signed URLs are made with: 32 random bytes in `DATA/secret`, made once.
-fn secret(data: &std::path::Path) -> Result<Vec<u8>, String> {
-    let path = data.join("secret");
-    if let Ok(text) = std::fs::read_to_string(&path) {
-        if let Ok(b) = hex::decode(text.trim()) {
-            if b.len() >= 32 {
-                return Ok(b);
-            }
+/// The secret signed URLs are made with: 32 random bytes kept in the database, made by the
+/// first process to start, so every service and worker of a deployment signs alike (a
+/// data folder's `secret` file from before is adopted).
+async fn secret(db: &db::Db, data: &std::path::Path) -> Result<Vec<u8>, String> {
+    let earlier = std::fs::read_to_string(data.join("secret"))
+        .ok()
+        .filter(|t| hex::decode(t.trim()).is_ok_and(|b| b.len() >= 32));
+    let made = match earlier {
+        Some(t) => t.trim().to_string(),
+        None => {
+            let mut raw = [0u8; 32];
+            getrandom::fill(&mut raw).map_err(|e| format!("no randomness for the URL-signing secret: {e}"))?;
+            hex::encode(raw)
         }
-    }
-    let mut raw = [0u8; 32];
-    getrandom::fill(&mut raw).map_err(|e| format!("no randomness for the URL-signing secret: {e}"))?;
-    let hexed = hex::encode(raw);
-    // A temporary file is made mode 600, written whole, then renamed into place.
-    let mut tmp = tempfile::NamedTempFile::new_in(data).map_err(|e| format!("{}: {e}", data.display()))?;
-    std::io::Write::write_all(&mut tmp, hexed.as_bytes()).map_err(|e| e.to_string())?;
-    tmp.persist(&path).map_err(|e| format!("{}: {}", path.display(), e.error))?;
-    hex::decode(hexed).map_err(|e| e.to_string())
+    };
+    sqlx::query("INSERT INTO settings (name, value) VALUES ('url_secret', $1) ON CONFLICT (name) DO NOTHING")
+        .bind(&made)
+        .execute(db)
+        .await
+        .map_err(|e| format!("storing the URL-signing secret: {e}"))?;
+    let kept: String = sqlx::query_scalar("SELECT value FROM settings WHERE name = 'url_secret'")
+        .fetch_one(db)
+        .await
+        .map_err(|e| format!("reading the URL-signing secret: {e}"))?;
+    hex::decode(kept.trim()).map_err(|e| format!("the URL-signing secret in the database is not hex: {e}"))
 }
 
 /// Runs the service until SIGTERM or SIGINT: then stops accepting, lets running renders go
@@ -200,6 +213,7 @@ pub async fn serve(cfg: Config) -> Result<(), String> {
         std::fs::create_dir_all(&d).map_err(|e| format!("{}: {e}", d.display()))?;
     }
     let (db, dialect) = db::open(&cfg.data, cfg.database.as_deref()).await?;
+    let storage = storage::Storage::open(cfg.storage.as_deref()).await?;
     // Renders this service held when it was killed start again from the beginning (those
     // of other workers are theirs until their leases run out).
     let requeued = runner::requeue(&db, &cfg.worker_id).await.map_err(|e| e.to_string())?;
@@ -210,7 +224,7 @@ pub async fn serve(cfg: Config) -> Result<(), String> {
         std::num::NonZeroU32::new(cfg.rate_limit.max(1)).unwrap_or(std::num::NonZeroU32::MIN),
     );
     let state = Arc::new(State {
-        secret: secret(&cfg.data)?,
+        secret: secret(&db, &cfg.data).await?,
         local: cfg.workers > 0,
         limiter: governor::RateLimiter::keyed(quota)
             .with_middleware::<governor::middleware::StateInformationMiddleware>(),
@@ -219,6 +233,7 @@ pub async fn serve(cfg: Config) -> Result<(), String> {
         dialect,
         base_url,
         wake: tokio::sync::Notify::new(),
+        storage,
         runner: runner::Runner::default(),
         fonts: reel::FontLibrary::bundled(),
     });
@@ -248,10 +263,12 @@ pub async fn serve(cfg: Config) -> Result<(), String> {
 /// running renders go on for the grace period and requeues the rest. It serves no HTTP;
 /// `cfg.base_url` must be the service's address (download URLs in events and webhooks).
 pub async fn work(cfg: Config) -> Result<(), String> {
+    std::fs::create_dir_all(&cfg.data).map_err(|e| format!("{}: {e}", cfg.data.display()))?;
     let (db, dialect) = db::open(&cfg.data, cfg.database.as_deref()).await?;
+    let storage = storage::Storage::open(cfg.storage.as_deref()).await?;
     let quota = governor::Quota::per_minute(std::num::NonZeroU32::MIN);
     let state = Arc::new(State {
-        secret: secret(&cfg.data)?,
+        secret: secret(&db, &cfg.data).await?,
         local: true,
         limiter: governor::RateLimiter::keyed(quota)
             .with_middleware::<governor::middleware::StateInformationMiddleware>(),
@@ -260,6 +277,7 @@ pub async fn work(cfg: Config) -> Result<(), String> {
         db,
         dialect,
         wake: tokio::sync::Notify::new(),
+        storage,
         runner: runner::Runner::default(),
         fonts: reel::FontLibrary::bundled(),
     });

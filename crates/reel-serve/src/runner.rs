@@ -3,6 +3,7 @@
 
 use crate::api::render_json;
 use crate::db::{self, now_ms, Render};
+use crate::storage::Storage;
 use crate::{random_hex, State, Stop};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -332,13 +333,20 @@ async fn heartbeat(st: Arc<State>, lease: Lease, pid: Option<u32>) {
     }
 }
 
-/// Moves an attempt's outputs to `to` (replacing what is there), if this worker still holds
-/// `lease`; true when it did.
-async fn publish(st: &State, lease: &Lease, attempt: &std::path::Path, to: &std::path::Path) -> Result<bool, String> {
+/// Puts an attempt's outputs under `to` (`renders/ID/out`, `renders/ID/chunks/N`),
+/// replacing what is there, if this worker still holds `lease`; true when it did. In the
+/// data folder the attempt's folder is renamed into place; in a bucket each file is put
+/// whole (an earlier attempt's file of the same name, the same frames, is replaced).
+async fn publish(st: &State, lease: &Lease, attempt: &std::path::Path, to: &str) -> Result<bool, String> {
     if !renew(st, lease).await.map_err(|e| e.to_string())? {
         return Ok(false);
     }
-    let _ = tokio::fs::remove_dir_all(to).await;
+    if let Storage::Bucket(b) = &st.storage {
+        b.put_dir(&attempt.join("out"), to).await?;
+        return Ok(true);
+    }
+    let to = st.cfg.data.join(to);
+    let _ = tokio::fs::remove_dir_all(&to).await;
     if let Some(parent) = to.parent() {
         tokio::fs::create_dir_all(parent).await.map_err(io)?;
     }
@@ -444,7 +452,7 @@ async fn render(st: Arc<State>, r: Render, job: Job) {
     let ended = match (&job, result) {
         (Job::Chunk { idx, start, end }, Ok(_)) => {
             let lease = Lease::Chunk(r.id.clone(), *idx);
-            match publish(&st, &lease, &attempt, &dir.join("chunks").join(idx.to_string())).await {
+            match publish(&st, &lease, &attempt, &format!("renders/{}/chunks/{idx}", r.id)).await {
                 Ok(true) => chunk_done(&st, &r.id, *idx, end - start).await.map(|_| false),
                 Ok(false) => Ok(false),
                 Err(why) => chunk_failed(&st, &r.id, *idx, (*start, *end), why).await.map(|_| false),
@@ -455,7 +463,7 @@ async fn render(st: Arc<State>, r: Render, job: Job) {
             chunk_failed(&st, &r.id, *idx, (*start, *end), why).await.map(|_| false)
         }
         (Job::Whole | Job::Stitch, Ok(output)) => {
-            match publish(&st, &Lease::Render(r.id.clone()), &attempt, &dir.join("out")).await {
+            match publish(&st, &Lease::Render(r.id.clone()), &attempt, &format!("renders/{}/out", r.id)).await {
                 Ok(true) => finish(&st, &r.id, me, "done", None, Some(output), Some(seconds)).await,
                 Ok(false) => Ok(false),
                 Err(why) => finish(&st, &r.id, me, "failed", Some(why), None, Some(seconds)).await,
@@ -484,6 +492,15 @@ async fn render(st: Arc<State>, r: Render, job: Job) {
             let _ = tokio::fs::remove_dir_all(dir.join("out")).await;
         }
         let _ = tokio::fs::remove_dir_all(dir.join("chunks")).await;
+        if let Storage::Bucket(b) = &st.storage {
+            let mut gone = b.remove_under(&format!("renders/{}/chunks", r.id)).await;
+            if status.as_deref() != Some("done") {
+                gone = gone.and(b.remove_under(&format!("renders/{}/out", r.id)).await);
+            }
+            if let Err(e) = gone {
+                tracing::warn!(render_id = %r.id, error = %e, "removing a render's segments from the bucket");
+            }
+        }
         remove_prefixed(&dir, "attempt-").await;
     }
 }
@@ -507,16 +524,21 @@ async fn run_child(st: &Arc<State>, r: &Render, attempt: &std::path::Path, job: 
         .map_err(|e| e.to_string())?;
     let body = body.ok_or("the composition is gone")?;
     tokio::fs::write(work.join("composition.json"), &body).await.map_err(io)?;
-    let assets = st.cfg.data.join("assets").join(&r.key_id);
-    tokio::fs::create_dir_all(&assets).await.map_err(io)?;
+    let assets = match &st.storage {
+        Storage::Folder => {
+            let assets = st.cfg.data.join("assets").join(&r.key_id);
+            tokio::fs::create_dir_all(&assets).await.map_err(io)?;
+            vec!["--assets".into(), assets.into_os_string()]
+        }
+        Storage::Bucket(b) => b.asset_args(&r.key_id, &st.cfg.data.join("cache")),
+    };
     let main: PathBuf = out.join("video.mp4");
     let mut cmd = tokio::process::Command::new(&st.cfg.program);
     cmd.arg(if matches!(job, Job::Stitch) { "stitch" } else { "render" })
         .arg(work.join("composition.json"))
         .arg("-o")
         .arg(&main)
-        .arg("--assets")
-        .arg(&assets)
+        .args(assets)
         .arg("--progress")
         .arg("json")
         .arg("--report")
@@ -527,7 +549,18 @@ async fn run_child(st: &Arc<State>, r: &Render, attempt: &std::path::Path, job: 
             cmd.arg("--frames").arg(format!("{start}..{end}"));
         }
         Job::Stitch => {
-            let chunks = st.cfg.data.join("renders").join(&r.id).join("chunks");
+            let chunks = match &st.storage {
+                Storage::Folder => st.cfg.data.join("renders").join(&r.id).join("chunks"),
+                Storage::Bucket(b) => {
+                    // The segments come down into the attempt's folder; one that is missing
+                    // stays missing, and the stitch refuses to go on without it.
+                    let local = work.join("chunks");
+                    for i in 0..r.chunks_total {
+                        b.get_dir(&format!("renders/{}/chunks/{i}", r.id), &local.join(i.to_string())).await?;
+                    }
+                    local
+                }
+            };
             for i in 0..r.chunks_total {
                 cmd.arg(chunks.join(i.to_string()).join("video.mp4"));
             }

@@ -51,7 +51,13 @@ impl Service {
     }
 
     pub fn start_on(data: &Path, listen: &str, args: &[&str]) -> Service {
+        Service::start_with(data, listen, args, &[])
+    }
+
+    /// With more variables in its environment.
+    pub fn start_with(data: &Path, listen: &str, args: &[&str], env: &[(&str, String)]) -> Service {
         let mut child = Command::new(reel_bin())
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .args(["serve", "--data"])
             .arg(data)
             .args(["--listen", listen])

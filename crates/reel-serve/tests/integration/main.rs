@@ -4,7 +4,9 @@
 mod common;
 mod faults;
 mod flow;
-#[path = "../../../../tests/judges/ffmpeg.rs"]
+#[path = "../../../../tests/support/judges.rs"]
 mod judges;
+#[path = "../../../../tests/support/s3.rs"]
+mod s3;
 mod security;
 mod workers;

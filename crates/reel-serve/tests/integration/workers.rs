@@ -2,6 +2,7 @@
 
 use crate::common::*;
 use crate::judges::ssim;
+use crate::s3::S3;
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -13,15 +14,12 @@ struct Worker(Child);
 
 impl Worker {
     fn start(data: &Path, svc: &Service, lease: u64) -> Worker {
-        Worker::start_on(data, None, svc, lease)
+        Worker::start_on(data, &Backend::default(), svc, lease)
     }
 
-    fn start_on(data: &Path, database: Option<&str>, svc: &Service, lease: u64) -> Worker {
+    fn start_on(data: &Path, backend: &Backend, svc: &Service, lease: u64) -> Worker {
         let mut cmd = Command::new(reel_bin());
-        cmd.args(["worker", "--data"]).arg(data);
-        if let Some(url) = database {
-            cmd.args(["--database", url]);
-        }
+        cmd.envs(backend.env().iter().map(|(k, v)| (k, v))).args(["worker", "--data"]).arg(data).args(backend.args());
         let mut child = cmd
             .args(["--base-url", &svc.base, "--lease-seconds", &lease.to_string()])
             .stdout(Stdio::piped())
@@ -118,31 +116,71 @@ fn workers_share_the_queue_and_a_dead_workers_render_is_taken_again() {
 
 #[test]
 fn a_long_render_is_split_over_workers_and_stitched_even_when_one_dies_mid_chunk() {
-    split_render_with_a_worker_killed(None);
+    split_render_with_a_worker_killed(&Backend::default());
 }
 
 #[test]
-fn with_postgresql_the_same_split_render_survives_a_killed_worker() {
+fn with_postgresql_and_a_bucket_on_machines_of_their_own_the_same_split_render_survives() {
     let pg = Postgres::start();
-    split_render_with_a_worker_killed(Some(&pg.url));
+    let s3 = S3::start();
+    s3.put("reel", &[]);
+    let backend = Backend { database: Some(pg.url.clone()), s3: Some(s3) };
+    split_render_with_a_worker_killed(&backend);
+    let left = backend.s3.as_ref().expect("s3").list("reel", "deploy/renders/");
+    assert!(!left.is_empty() && left.iter().all(|k| k.contains("/out/")), "only the outputs stay: {left:?}");
 }
 
-/// One `serve` and three `worker` processes, SQLite in the data folder or `database`; a
-/// render split in four chunks; the worker of the first chunk to start is killed.
-fn split_render_with_a_worker_killed(database: Option<&str>) {
-    let data = tempfile::tempdir().expect("tmp");
-    let key = key_in(data.path(), database);
-    let mut args =
-        vec!["--workers", "0", "--chunk-frames", "40", "--allow-insecure-webhooks", "--rate-limit", "100000"];
-    if let Some(url) = database {
-        args.extend(["--database", url]);
+/// Where a deployment keeps its state and its files, as `serve` and `worker` are told: by
+/// default SQLite and the data folder; or a database, and the bucket `reel` (prefix
+/// `deploy`) of an S3-compatible server.
+#[derive(Default)]
+struct Backend {
+    database: Option<String>,
+    s3: Option<S3>,
+}
+
+impl Backend {
+    const STORAGE: &str = "s3://reel/deploy";
+
+    fn args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        if let Some(url) = &self.database {
+            args.extend(["--database".to_string(), url.clone()]);
+        }
+        if self.s3.is_some() {
+            args.extend(["--storage".to_string(), Backend::STORAGE.to_string()]);
+        }
+        args
     }
-    let svc = Service::start(data.path(), &args);
+
+    fn env(&self) -> Vec<(&'static str, String)> {
+        self.s3.as_ref().map(S3::env).unwrap_or_default()
+    }
+}
+
+/// One `serve` and three `worker` processes with `backend` (by default SQLite and the files
+/// in a data folder they share; with a database and a bucket, each has a folder of its own,
+/// as on machines of their own); a render split in four chunks; the worker of the first
+/// chunk to start is killed.
+fn split_render_with_a_worker_killed(backend: &Backend) {
+    let data = tempfile::tempdir().expect("tmp");
+    let shared = backend.s3.is_none();
+    let key = key_in(data.path(), backend.database.as_deref());
+    let mut args: Vec<String> =
+        ["--workers", "0", "--chunk-frames", "40", "--allow-insecure-webhooks", "--rate-limit", "100000"]
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+    args.extend(backend.args());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let svc = Service::start_with(data.path(), "127.0.0.1:0", &args, &backend.env());
     let api = Api::new(&svc, &key);
     api.upload_demo();
     let hooks = Receiver::start(0);
     let comp = composition(150, 640, 360);
-    let mut workers: Vec<Worker> = (0..3).map(|_| Worker::start_on(data.path(), database, &svc, 2)).collect();
+    let own: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().expect("tmp")).collect();
+    let mut workers: Vec<Worker> =
+        own.iter().map(|d| Worker::start_on(if shared { data.path() } else { d.path() }, backend, &svc, 2)).collect();
     let id = render(&api, comp.clone(), &hooks);
     // 150 frames in chunks of about 40: four. Once one is rendering, its worker dies.
     let start = Instant::now();
@@ -169,14 +207,47 @@ fn split_render_with_a_worker_killed(database: Option<&str>) {
     // Against the same composition rendered whole by `reel render` on the same assets, and
     // rendered lossless (the truth both approximate).
     std::fs::write(data.path().join("comp.json"), comp.to_string()).expect("write");
-    let assets = std::fs::read_dir(data.path().join("assets")).expect("assets").flatten().next().expect("key folder");
+    let key_id = std::fs::read_dir(data.path().join("assets"))
+        .expect("assets")
+        .flatten()
+        .next()
+        .map(|d| d.file_name().to_string_lossy().into_owned());
+    let assets: Vec<String> = match &backend.s3 {
+        None => vec![data.path().join("assets").join(key_id.expect("key folder")).to_string_lossy().into_owned()],
+        Some(s3) => {
+            assert!(key_id.is_none(), "with a bucket, no asset is kept in the data folder");
+            let id: Value = api.get("/api/v1/usage").json().expect("json");
+            assert!(id["storage_bytes"].as_u64().is_some_and(|n| n > 100_000), "the bucket's bytes are counted: {id}");
+            // An image's posters are made after its upload and put beside it; signed URLs
+            // serve them from the bucket.
+            let start = Instant::now();
+            let poster = loop {
+                let v: Value = api.post("/assets/sign", &json!({"keys": ["assets/city.jpg"]})).json().expect("json");
+                if let Some(url) = v["urls"]["assets/city_400w.jpg"].as_str() {
+                    break url.to_string();
+                }
+                assert!(start.elapsed() < Duration::from_secs(60), "no poster of an uploaded image: {v}");
+                std::thread::sleep(Duration::from_millis(200));
+            };
+            let r = reqwest::blocking::get(&poster).expect("GET");
+            assert_eq!(r.status(), 200);
+            assert_eq!(r.headers()["content-type"], "image/jpeg");
+            assert!(r.bytes().expect("bytes").starts_with(&[0xff, 0xd8]), "a JPEG");
+            let uploaded = s3.list("reel", "deploy/assets/");
+            let key_id = uploaded.first().and_then(|k| k.split('/').nth(2)).expect("the assets are in the bucket");
+            vec![format!("{}/assets/{key_id}", Backend::STORAGE), "--allow-private".into()]
+        }
+    };
     let whole = |name: &str, crf: &str| {
         let path = data.path().join(name);
         let o = Command::new(reel_bin())
+            .envs(backend.env().iter().map(|(k, v)| (k, v)))
             .args(["render"])
             .arg(data.path().join("comp.json"))
+            .arg("--asset-cache")
+            .arg(data.path().join("cache-judge"))
             .arg("--assets")
-            .arg(assets.path())
+            .args(&assets)
             .args(["--no-variants", "-q", "--crf", crf, "-o"])
             .arg(&path)
             .output()
@@ -187,7 +258,12 @@ fn split_render_with_a_worker_killed(database: Option<&str>) {
     let (single, lossless) = (whole("single.mp4", "20"), whole("lossless.mp4", "0"));
     let stitched = data.path().join("stitched.mp4");
     let url = v["output"]["download_url"].as_str().expect("url");
-    std::fs::write(&stitched, reqwest::blocking::get(url).expect("GET").bytes().expect("bytes")).expect("write");
+    let bytes = reqwest::blocking::get(url).expect("GET").bytes().expect("bytes");
+    std::fs::write(&stitched, &bytes).expect("write");
+    // Players seek: a range of the download is those bytes.
+    let part = reqwest::blocking::Client::new().get(url).header("Range", "bytes=100-199").send().expect("GET");
+    assert_eq!(part.status(), 206);
+    assert_eq!(part.bytes().expect("bytes")[..], bytes[100..200]);
     assert_eq!(frame_count(&stitched), 150, "every frame once");
     // Two lossy encodes of this small, zooming picture agree to about 0.987 however they
     // are made (two presets of the whole render: 0.987); what must hold is that the
@@ -217,12 +293,23 @@ fn split_render_with_a_worker_killed(database: Option<&str>) {
     };
     assert_eq!(pcm(&stitched), pcm(&single), "the soundtrack is the single render's");
     hooks.wait_for(1, Duration::from_secs(30));
-    let left: Vec<_> = std::fs::read_dir(data.path().join("renders").join(&id))
-        .expect("render folder")
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    assert_eq!(left, ["out"], "only the outputs stay");
+    let left = |dir: &Path| -> Vec<String> {
+        std::fs::read_dir(dir.join("renders").join(&id))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    if shared {
+        assert_eq!(left(data.path()), ["out"], "only the outputs stay");
+    } else {
+        // The killed worker's scratch folder keeps what it was doing (its machine's own).
+        let living = own.iter().enumerate().filter(|(i, _)| *i != victim).map(|(_, d)| d.path());
+        for d in std::iter::once(data.path()).chain(living) {
+            assert!(left(d).is_empty(), "nothing of the render stays on a machine: {:?}", left(d));
+        }
+    }
 }
 
 /// A throwaway PostgreSQL cluster (Debian's `postgresql` package) in a temporary folder,
