@@ -154,9 +154,9 @@ async fn claim_chunk(st: &State) -> sqlx::Result<Option<(Render, Job)>> {
             "UPDATE chunks SET status = 'running', worker = $1, lease_until = $2
          WHERE (render_id, idx) = (SELECT c.render_id, c.idx FROM chunks c JOIN renders r ON r.id = c.render_id
                  WHERE r.status IN ('queued', 'running')
-                   AND (c.status = 'queued' OR (c.status = 'running' AND c.lease_until < $3))
+                   AND c.status IN ('queued', 'running') AND (c.lease_until IS NULL OR c.lease_until < $3)
                  ORDER BY r.created_at, r.id, c.idx LIMIT 1{lock})
-           AND (status = 'queued' OR (status = 'running' AND lease_until < $4))
+           AND status IN ('queued', 'running') AND (lease_until IS NULL OR lease_until < $4)
          RETURNING render_id, idx, frame_start, frame_end",
             lock = st.dialect.skip_locked("c")
         ),
@@ -404,14 +404,19 @@ async fn chunk_done(st: &State, id: &str, idx: i64, frames: i64) -> sqlx::Result
 /// A chunk failed: it is queued again, unless it failed [`CHUNK_TRIES`] times, when the
 /// render fails with its reason.
 async fn chunk_failed(st: &State, id: &str, idx: i64, range: (i64, i64), why: String) -> sqlx::Result<()> {
+    // Taken again after a pause that grows with its failures (a third of a lease each), so
+    // an outage of the storage or the database may pass before the chunk's tries run out.
     let failures: Option<i64> = sqlx::query_scalar(
-        "UPDATE chunks SET status = 'queued', worker = NULL, lease_until = NULL, failures = failures + 1, error = $1
+        "UPDATE chunks SET status = 'queued', worker = NULL, lease_until = $5 * (failures + 1) + $6,
+                failures = failures + 1, error = $1
          WHERE render_id = $2 AND idx = $3 AND worker = $4 AND status = 'running' RETURNING failures",
     )
     .bind(&why)
     .bind(id)
     .bind(idx)
     .bind(&st.cfg.worker_id)
+    .bind((st.cfg.lease / 3).as_millis() as i64)
+    .bind(now_ms())
     .fetch_optional(&st.db)
     .await?;
     if failures.is_some_and(|f| f >= CHUNK_TRIES) {

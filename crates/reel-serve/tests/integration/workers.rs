@@ -130,6 +130,63 @@ fn with_postgresql_and_a_bucket_on_machines_of_their_own_the_same_split_render_s
     assert!(!left.is_empty() && left.iter().all(|k| k.contains("/out/")), "only the outputs stay: {left:?}");
 }
 
+#[test]
+fn a_database_outage_mid_render_is_waited_out_and_the_video_is_whole() {
+    let pg = Postgres::start();
+    let data = tempfile::tempdir().expect("tmp");
+    let key = key_in(data.path(), Some(&pg.url));
+    let args = ["--workers", "0", "--chunk-frames", "40", "--rate-limit", "100000", "--database", &pg.url];
+    let svc = Service::start(data.path(), &args);
+    let api = Api::new(&svc, &key);
+    api.upload_demo();
+    let backend = Backend { database: Some(pg.url.clone()), s3: None };
+    let workers: Vec<Worker> = (0..2).map(|_| Worker::start_on(data.path(), &backend, &svc, 6)).collect();
+    let r = api.post("/api/v1/renders", &json!({"composition": composition(150, 320, 180)}));
+    assert_eq!(r.status(), 202);
+    let id = r.json::<Value>().expect("json")["render_id"].as_str().expect("id").to_string();
+    let start = Instant::now();
+    while workers.iter().all(|w| children(w.pid()).is_empty()) {
+        assert!(start.elapsed() < Duration::from_secs(60), "no chunk started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The database goes away for about half a lease while chunks render, then comes back.
+    pg.stop();
+    std::thread::sleep(Duration::from_secs(3));
+    pg.start_again();
+    let v = api.wait(&id, Duration::from_secs(180));
+    assert_eq!(v["status"], "done", "{v}");
+    let url = v["output"]["download_url"].as_str().expect("url");
+    let video = data.path().join("after-outage.mp4");
+    std::fs::write(&video, reqwest::blocking::get(url).expect("GET").bytes().expect("bytes")).expect("write");
+    assert_eq!(frame_count(&video), 150, "every frame once");
+}
+
+#[test]
+fn a_storage_outage_fails_the_chunks_with_the_reason_and_then_the_render() {
+    let mut s3 = S3::start();
+    s3.put("reel", &[]);
+    let data = tempfile::tempdir().expect("tmp");
+    let key = key(data.path());
+    let args = ["--workers", "1", "--chunk-frames", "40", "--lease-seconds", "3", "--storage", Backend::STORAGE];
+    let svc = Service::start_with(data.path(), "127.0.0.1:0", &args, &s3.env());
+    let api = Api::new(&svc, &key);
+    api.upload_demo();
+    let r = api.post("/api/v1/renders", &json!({"composition": composition(150, 320, 180)}));
+    assert_eq!(r.status(), 202);
+    let id = r.json::<Value>().expect("json")["render_id"].as_str().expect("id").to_string();
+    let start = Instant::now();
+    while children(svc.pid()).is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(60), "no chunk started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    s3.stop();
+    let v = api.wait(&id, Duration::from_secs(120));
+    assert_eq!(v["status"], "failed", "{v}");
+    let why = v["error"].as_str().unwrap_or_default();
+    assert!(why.contains("failed 3 times") && why.contains("frames "), "the chunk, its frames, its tries: {v}");
+    assert!(v["output"].is_null(), "no output: {v}");
+}
+
 /// Where a deployment keeps its state and its files, as `serve` and `worker` are told: by
 /// default SQLite and the data folder; or a database, and the bucket `reel` (prefix
 /// `deploy`) of an S3-compatible server.
@@ -320,6 +377,7 @@ pub struct Postgres {
     dir: tempfile::TempDir,
     bin: std::path::PathBuf,
     as_root: bool,
+    opts: String,
 }
 
 impl Postgres {
@@ -339,12 +397,27 @@ impl Postgres {
             let ok = Command::new("chown").args(["-R", "postgres:postgres"]).arg(dir.path()).status().expect("chown");
             assert!(ok.success());
         }
-        let pg = Postgres { url: format!("postgres://reel@127.0.0.1:{port}/postgres"), dir, bin, as_root };
+        let opts = format!("-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", dir.path().display());
+        let pg = Postgres { url: format!("postgres://reel@127.0.0.1:{port}/postgres"), dir, bin, as_root, opts };
         pg.run("initdb", &["-D", &data.to_string_lossy(), "-A", "trust", "-U", "reel", "--no-sync"]);
-        let opts = format!("-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", pg.dir.path().display());
-        let log = pg.dir.path().join("log");
-        pg.run("pg_ctl", &["-D", &data.to_string_lossy(), "-o", &opts, "-l", &log.to_string_lossy(), "-w", "start"]);
+        pg.start_again();
         pg
+    }
+
+    /// Starts the server (again, after [`Postgres::stop`]), on the same port and data.
+    pub fn start_again(&self) {
+        let data = self.dir.path().join("pg");
+        let log = self.dir.path().join("log");
+        self.run(
+            "pg_ctl",
+            &["-D", &data.to_string_lossy(), "-o", &self.opts, "-l", &log.to_string_lossy(), "-w", "start"],
+        );
+    }
+
+    /// Stops the server at once, its connections cut (an outage).
+    pub fn stop(&self) {
+        let data = self.dir.path().join("pg");
+        self.run("pg_ctl", &["-D", &data.to_string_lossy(), "-m", "immediate", "-w", "stop"]);
     }
 
     fn run(&self, program: &str, args: &[&str]) {
@@ -368,10 +441,7 @@ impl Postgres {
 
 impl Drop for Postgres {
     fn drop(&mut self) {
-        let data = self.dir.path().join("pg");
-        let _ = std::panic::catch_unwind(|| {
-            self.run("pg_ctl", &["-D", &data.to_string_lossy(), "-m", "immediate", "stop"])
-        });
+        let _ = std::panic::catch_unwind(|| self.stop());
     }
 }
 
