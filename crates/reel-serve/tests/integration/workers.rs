@@ -266,7 +266,7 @@ fn split_render_with_a_worker_killed(backend: &Backend) {
             .collect();
     args.extend(backend.args());
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut svc = Service::start_with(data.path(), "127.0.0.1:0", &args, &backend.env());
+    let svc = Service::start_with(data.path(), "127.0.0.1:0", &args, &backend.env());
     let api = Api::new(&svc, &key);
     api.upload_demo();
     let clip = data.path().join("counter.mp4");
@@ -298,13 +298,16 @@ fn split_render_with_a_worker_killed(backend: &Backend) {
         std::thread::sleep(Duration::from_millis(50));
     }
     let api_machine = tempfile::tempdir().expect("tmp");
-    if !shared {
-        // The API process dies too; another starts on the same address on a machine of its
-        // own (an empty data folder): the state is the database's, the files the bucket's.
+    // With a database and a bucket the API process dies too; another starts on the same
+    // address on a machine of its own (an empty data folder): the state is the database's,
+    // the files the bucket's.
+    let _serving = if shared {
+        svc
+    } else {
         let addr = svc.base.trim_start_matches("http://").to_string();
         drop(svc);
-        svc = Service::start_with(api_machine.path(), &addr, &args, &backend.env());
-    }
+        Service::start_with(api_machine.path(), &addr, &args, &backend.env())
+    };
     let v = api.wait(&id, Duration::from_secs(180));
     assert_eq!(v["status"], "done", "{v}");
     assert!(v.get("chunks").is_none(), "chunks are reported while it runs: {v}");
