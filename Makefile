@@ -42,10 +42,11 @@ lint:
 	$(CARGO) clippy --lib -- -D warnings -D clippy::unwrap_used -D clippy::expect_used
 
 # Every crate of the workspace: unit, integration and doc tests. The integration tests run
-# the `reel` binary, which `cargo test` does not build for another package: build it first.
-# clippy --all-targets above already compiled the benches.
+# the `reel` binary, which `cargo test` does not build for another package: build it first,
+# with the tests (`--tests`), so it is built with the features the tests' dev-dependencies
+# turn on and `cargo test` does not compile reel and its dependents a second time.
 unit:
-	$(CARGO) build --workspace --bins
+	$(CARGO) build --workspace --bins --tests
 	$(CARGO) test --workspace
 
 # The workload benchmark (W1-W3, ratios to the ffmpeg floor) and the per-stage criterion

@@ -5,13 +5,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// The `reel` binary of this build. `cargo test` does not build another package's
-/// binaries, so `make test` runs `cargo build --workspace --bins` first; a binary older than
+/// binaries, so `make test` runs `cargo build --workspace --bins --tests` first; a binary older than
 /// any source file it is built from is refused rather than tested.
 pub fn reel_bin() -> PathBuf {
     // target/<profile>/deps/integration-xxxx -> target/<profile>/reel
     let exe = std::env::current_exe().expect("current exe");
     let bin = exe.parent().and_then(Path::parent).expect("target dir").join("reel");
-    let hint = "run `cargo build --workspace --bins` before `cargo test` (make test does)";
+    let hint = "run `cargo build --workspace --bins --tests` before `cargo test` (make test does)";
     let built = std::fs::metadata(&bin).and_then(|m| m.modified());
     let built = built.unwrap_or_else(|_| panic!("{} is not built: {hint}", bin.display()));
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));

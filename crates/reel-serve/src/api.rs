@@ -334,12 +334,16 @@ async fn validate(
     let fonts = st.fonts.clone();
     // From a bucket, the assets are fetched into the service's cache (revalidated by ETag)
     // and planned from there, as a render's child does.
+    // A bucket out of reach is the service's trouble (503), not the composition's.
     let source = match &st.storage {
         Storage::Folder => None,
-        Storage::Bucket(b) => Some(b.asset_source(&key.0).map_err(|e| {
-            tracing::error!(error = %e, "storage");
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
-        })?),
+        Storage::Bucket(b) => {
+            b.reachable(&format!("assets/{}", key.0)).await.map_err(unavailable)?;
+            Some(b.asset_source(&key.0).map_err(|e| {
+                tracing::error!(error = %e, "storage");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+            })?)
+        }
     };
     let cache = st.cfg.data.join("cache");
     let checked = tokio::task::spawn_blocking(move || -> reel::Result<u64> {

@@ -13,7 +13,9 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as ObjectPath;
-use object_store::{Attribute, Attributes, ClientOptions, GetOptions, GetRange, ObjectStore, ObjectStoreExt};
+use object_store::{
+    Attribute, Attributes, ClientOptions, GetOptions, GetRange, ObjectStore, ObjectStoreExt, RetryConfig,
+};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -55,7 +57,10 @@ impl Storage {
             .find_map(|k| std::env::var(k).ok())
             .unwrap_or_default();
         let plain_http = endpoint.starts_with("http://");
-        let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket).with_client_options(
+        // A few quick retries of a failed request (a reset, a 503): a longer outage is the
+        // callers' to report (503 to a client) or to retry (a chunk's pause).
+        let retry = RetryConfig { max_retries: 3, retry_timeout: Duration::from_secs(15), ..RetryConfig::default() };
+        let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket).with_retry(retry).with_client_options(
             ClientOptions::new()
                 .with_connect_timeout(Duration::from_secs(10))
                 .with_timeout(Duration::from_secs(600))
@@ -158,6 +163,15 @@ impl Bucket {
             out.flush().await.map_err(|e| fail(&e))?;
         }
         Ok(())
+    }
+
+    /// Whether the bucket answers (a listing of `name/`, one request).
+    pub(crate) async fn reachable(&self, name: &str) -> Result<(), String> {
+        self.store
+            .list_with_delimiter(Some(&self.location(name)))
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("{}: {e}", self.url))
     }
 
     /// Whether `name` is there.

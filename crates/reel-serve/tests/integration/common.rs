@@ -15,7 +15,7 @@ pub fn reel_bin() -> PathBuf {
     let bin = exe.parent().and_then(Path::parent).expect("target dir").join("reel");
     assert!(
         bin.is_file(),
-        "{} is not built: run `cargo build --workspace --bins` first (make test does)",
+        "{} is not built: run `cargo build --workspace --bins --tests` first (make test does)",
         bin.display()
     );
     bin

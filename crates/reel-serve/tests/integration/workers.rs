@@ -203,7 +203,18 @@ fn a_storage_outage_fails_the_chunks_with_the_reason_and_then_the_render() {
     s3.put("reel", &[]);
     let data = tempfile::tempdir().expect("tmp");
     let key = key(data.path());
-    let args = ["--workers", "1", "--chunk-frames", "40", "--lease-seconds", "3", "--storage", Backend::STORAGE];
+    let args = [
+        "--workers",
+        "1",
+        "--chunk-frames",
+        "40",
+        "--lease-seconds",
+        "3",
+        "--rate-limit",
+        "100000",
+        "--storage",
+        Backend::STORAGE,
+    ];
     let svc = Service::start_with(data.path(), "127.0.0.1:0", &args, &s3.env());
     let api = Api::new(&svc, &key);
     api.upload_demo();
@@ -221,6 +232,11 @@ fn a_storage_outage_fails_the_chunks_with_the_reason_and_then_the_render() {
     let why = v["error"].as_str().unwrap_or_default();
     assert!(why.contains("failed 3 times") && why.contains("frames "), "the chunk, its frames, its tries: {v}");
     assert!(v["output"].is_null(), "no output: {v}");
+    // While the bucket is out of reach, what needs it is answered 503 (try again), and a
+    // composition is not called invalid for it.
+    let r = api.post("/api/v1/compositions", &json!({"composition": composition(30, 320, 180)}));
+    assert_eq!(r.status(), 503, "{:?}", r.text());
+    assert_eq!(api.post("/assets/sign", &json!({"keys": ["assets/city.jpg"]})).status(), 503);
 }
 
 /// Where a deployment keeps its state and its files, as `serve` and `worker` are told: by
