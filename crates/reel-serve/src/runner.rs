@@ -426,6 +426,22 @@ async fn chunk_failed(st: &State, id: &str, idx: i64, range: (i64, i64), why: St
     Ok(())
 }
 
+/// Moves a render this worker holds to `phase`, with its event (best effort: a database
+/// out of reach loses the phase, not the render).
+async fn set_phase(st: &State, id: &str, phase: &str) {
+    let moved = sqlx::query(
+        "UPDATE renders SET phase = $1, version = version + 1 WHERE id = $2 AND status = 'running' AND worker = $3",
+    )
+    .bind(phase)
+    .bind(id)
+    .bind(&st.cfg.worker_id)
+    .execute(&st.db)
+    .await;
+    if moved.is_ok_and(|m| m.rows_affected() == 1) {
+        let _ = db::event(&st.db, id, "phase", &json!({ "phase": phase })).await;
+    }
+}
+
 /// A chunk that fails this many times fails its render.
 const CHUNK_TRIES: i64 = 3;
 
@@ -468,6 +484,9 @@ async fn render(st: Arc<State>, r: Render, job: Job) {
             chunk_failed(&st, &r.id, *idx, (*start, *end), why).await.map(|_| false)
         }
         (Job::Whole | Job::Stitch, Ok(output)) => {
+            if matches!(st.storage, Storage::Bucket(_)) {
+                set_phase(&st, &r.id, "uploading").await;
+            }
             match publish(&st, &Lease::Render(r.id.clone()), &attempt, &format!("renders/{}/out", r.id)).await {
                 Ok(true) => finish(&st, &r.id, me, "done", None, Some(output), Some(seconds)).await,
                 Ok(false) => Ok(false),
@@ -636,6 +655,11 @@ async fn run_child(st: &Arc<State>, r: &Render, attempt: &std::path::Path, job: 
         let (mut last_db, mut last_event) =
             (Instant::now() - Duration::from_secs(10), Instant::now() - Duration::from_secs(10));
         let mut rendering = false;
+        if whole && matches!(st.storage, Storage::Bucket(_)) {
+            // The child fetches the assets from the bucket before it plans (in the same
+            // phase here: planning takes milliseconds), then its first frame says so.
+            set_phase(st, &r.id, "fetching assets").await;
+        }
         while let Ok(Some(line)) = lines.next_line().await {
             let Ok(v) = serde_json::from_str::<Value>(&line) else { continue };
             match v.get("event").and_then(Value::as_str) {
@@ -644,12 +668,7 @@ async fn run_child(st: &Arc<State>, r: &Render, attempt: &std::path::Path, job: 
                     let total = v["frames_total"].as_i64().unwrap_or(0);
                     if !rendering {
                         rendering = true;
-                        let _ = sqlx::query("UPDATE renders SET phase = 'rendering', version = version + 1 WHERE id = $1 AND status = 'running' AND worker = $2")
-                            .bind(&r.id)
-                            .bind(&st.cfg.worker_id)
-                            .execute(&st.db)
-                            .await;
-                        let _ = db::event(&st.db, &r.id, "phase", &json!({"phase": "rendering"})).await;
+                        set_phase(st, &r.id, "rendering").await;
                     }
                     if last_db.elapsed() >= Duration::from_millis(500) || done == total {
                         last_db = Instant::now();

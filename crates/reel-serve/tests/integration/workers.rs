@@ -218,6 +218,18 @@ fn a_storage_outage_fails_the_chunks_with_the_reason_and_then_the_render() {
     let svc = Service::start_with(data.path(), "127.0.0.1:0", &args, &s3.env());
     let api = Api::new(&svc, &key);
     api.upload_demo();
+    // First a short render, whole, while the bucket is there: its phases.
+    let r = api.post("/api/v1/renders", &json!({"composition": composition(30, 320, 180)}));
+    let short = r.json::<Value>().expect("json")["render_id"].as_str().expect("id").to_string();
+    assert_eq!(api.wait(&short, Duration::from_secs(60))["status"], "done");
+    let events = api.get(&format!("/api/v1/renders/{short}/events")).text().expect("events");
+    let phases: Vec<String> = events
+        .lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
+        .filter_map(|v| v["phase"].as_str().map(String::from))
+        .collect();
+    assert_eq!(phases, ["planning", "fetching assets", "rendering", "uploading"], "{events}");
     let r = api.post("/api/v1/renders", &json!({"composition": composition(150, 320, 180)}));
     assert_eq!(r.status(), 202);
     let id = r.json::<Value>().expect("json")["render_id"].as_str().expect("id").to_string();
@@ -327,6 +339,16 @@ fn split_render_with_a_worker_killed(backend: &Backend) {
     let v = api.wait(&id, Duration::from_secs(180));
     assert_eq!(v["status"], "done", "{v}");
     assert!(v.get("chunks").is_none(), "chunks are reported while it runs: {v}");
+    // The phases it went through: from a bucket, the stitched outputs are uploaded last.
+    let events = api.get(&format!("/api/v1/renders/{id}/events")).text().expect("events");
+    let phases: Vec<String> = events
+        .lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
+        .filter_map(|v| v["phase"].as_str().map(String::from))
+        .collect();
+    let last: &[&str] = if shared { &["rendering", "stitching"] } else { &["rendering", "stitching", "uploading"] };
+    assert!(phases.ends_with(&last.iter().map(|p| p.to_string()).collect::<Vec<_>>()), "{phases:?}");
     // Against the same composition rendered whole by `reel render` on the same assets, and
     // rendered lossless (the truth both approximate).
     std::fs::write(data.path().join("comp.json"), comp.to_string()).expect("write");
