@@ -80,6 +80,17 @@ fn counter_composition(frames: u32) -> Value {
         "audio": {"voiceover": {"asset": "assets/voice_1.mp3"}}})
 }
 
+/// The phases an ended render's events went through, in order.
+fn phases(api: &Api, id: &str) -> Vec<String> {
+    let events = api.get(&format!("/api/v1/renders/{id}/events")).text().expect("events");
+    events
+        .lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
+        .filter_map(|v| v["phase"].as_str().map(String::from))
+        .collect()
+}
+
 fn render(api: &Api, composition: Value, hooks: &Receiver) -> String {
     let r = api.post("/api/v1/renders", &json!({"composition": composition, "outputs": [], "webhook_url": hooks.url}));
     assert_eq!(r.status(), 202);
@@ -222,14 +233,7 @@ fn a_storage_outage_fails_the_chunks_with_the_reason_and_then_the_render() {
     let r = api.post("/api/v1/renders", &json!({"composition": composition(30, 320, 180)}));
     let short = r.json::<Value>().expect("json")["render_id"].as_str().expect("id").to_string();
     assert_eq!(api.wait(&short, Duration::from_secs(60))["status"], "done");
-    let events = api.get(&format!("/api/v1/renders/{short}/events")).text().expect("events");
-    let phases: Vec<String> = events
-        .lines()
-        .filter_map(|l| l.strip_prefix("data:"))
-        .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
-        .filter_map(|v| v["phase"].as_str().map(String::from))
-        .collect();
-    assert_eq!(phases, ["planning", "fetching assets", "rendering", "uploading"], "{events}");
+    assert_eq!(phases(&api, &short), ["planning", "fetching assets", "rendering", "uploading"]);
     let r = api.post("/api/v1/renders", &json!({"composition": composition(150, 320, 180)}));
     assert_eq!(r.status(), 202);
     let id = r.json::<Value>().expect("json")["render_id"].as_str().expect("id").to_string();
@@ -340,13 +344,7 @@ fn split_render_with_a_worker_killed(backend: &Backend) {
     assert_eq!(v["status"], "done", "{v}");
     assert!(v.get("chunks").is_none(), "chunks are reported while it runs: {v}");
     // The phases it went through: from a bucket, the stitched outputs are uploaded last.
-    let events = api.get(&format!("/api/v1/renders/{id}/events")).text().expect("events");
-    let phases: Vec<String> = events
-        .lines()
-        .filter_map(|l| l.strip_prefix("data:"))
-        .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
-        .filter_map(|v| v["phase"].as_str().map(String::from))
-        .collect();
+    let phases = phases(&api, &id);
     let last: &[&str] = if shared { &["rendering", "stitching"] } else { &["rendering", "stitching", "uploading"] };
     assert!(phases.ends_with(&last.iter().map(|p| p.to_string()).collect::<Vec<_>>()), "{phases:?}");
     // Against the same composition rendered whole by `reel render` on the same assets, and
