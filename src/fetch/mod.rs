@@ -28,7 +28,7 @@ mod s3;
 pub use self::cache::AssetCache;
 pub use self::http::{HttpSource, Timeouts};
 pub use self::net::NetPolicy;
-pub use self::s3::S3Source;
+pub use self::s3::{S3Location, S3Source};
 
 use crate::error::{Error, Problem, Problems};
 pub use crate::media::is_url;

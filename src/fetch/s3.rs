@@ -29,37 +29,60 @@ impl std::fmt::Debug for S3Source {
     }
 }
 
-impl S3Source {
-    /// The bucket and prefix of `url` (`s3://bucket/some/prefix/`).
-    pub fn new(url: &str, policy: NetPolicy) -> Result<S3Source, Error> {
-        let bad = |m: String| Error::Option { name: "assets", message: m };
-        let rest = url.strip_prefix("s3://").ok_or_else(|| bad(format!("{url:?} is not s3://BUCKET/PREFIX")))?;
+/// Where an `s3://BUCKET/PREFIX` URL points, and a store builder for it made from the
+/// usual environment variables: what [`S3Source`] reads through, and what a render
+/// service keeping its files in a bucket builds its store from, so both find endpoints,
+/// credentials and regions alike.
+pub struct S3Location {
+    /// The bucket.
+    pub bucket: String,
+    /// The prefix, without a leading or trailing `/` (empty for the whole bucket).
+    pub prefix: String,
+    /// The endpoint from `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL` or `AWS_ENDPOINT`
+    /// (empty: AWS itself).
+    pub endpoint: String,
+    /// A builder with the bucket, the environment's credentials and region (`us-east-1`
+    /// when none is set), connection and request timeouts, and plain `http://` allowed
+    /// only when the endpoint is plain `http://`; retries are the caller's to set.
+    pub builder: AmazonS3Builder,
+}
+
+impl S3Location {
+    /// Reads `url` (`s3://bucket/some/prefix/`); the reason when it is not one.
+    pub fn parse(url: &str) -> Result<S3Location, String> {
+        let rest = url.strip_prefix("s3://").ok_or_else(|| format!("{url:?} is not s3://BUCKET/PREFIX"))?;
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
         if bucket.is_empty() {
-            return Err(bad(format!("{url:?} names no bucket")));
+            return Err(format!("{url:?} names no bucket"));
         }
-        let prefix = prefix.trim_matches('/');
         let endpoint = ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_ENDPOINT"]
             .iter()
             .find_map(|k| std::env::var(k).ok())
             .unwrap_or_default();
-        let mut builder = AmazonS3Builder::from_env()
-            .with_bucket_name(bucket)
-            .with_retry(RetryConfig { max_retries: 0, ..RetryConfig::default() })
-            .with_client_options(
-                ClientOptions::new()
-                    .with_connect_timeout(Duration::from_secs(10))
-                    .with_timeout(Duration::from_secs(600))
-                    .with_allow_http(policy.allow_private),
-            );
+        let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket).with_client_options(
+            ClientOptions::new()
+                .with_connect_timeout(Duration::from_secs(10))
+                .with_timeout(Duration::from_secs(600))
+                .with_allow_http(endpoint.starts_with("http://")),
+        );
         if std::env::var("AWS_REGION").is_err() && std::env::var("AWS_DEFAULT_REGION").is_err() {
             builder = builder.with_region("us-east-1");
         }
+        Ok(S3Location { bucket: bucket.to_string(), prefix: prefix.trim_matches('/').to_string(), endpoint, builder })
+    }
+}
+
+impl S3Source {
+    /// The bucket and prefix of `url` (`s3://bucket/some/prefix/`).
+    pub fn new(url: &str, policy: NetPolicy) -> Result<S3Source, Error> {
+        let bad = |m: String| Error::Option { name: "assets", message: m };
+        let S3Location { bucket, prefix, endpoint, builder } = S3Location::parse(url).map_err(bad)?;
         if endpoint.starts_with("http://") && !policy.allow_private {
             return Err(bad(format!(
                 "the S3 endpoint {endpoint} is plain http://, which needs private addresses allowed (reel: --allow-private)"
             )));
         }
+        let builder = builder.with_retry(RetryConfig { max_retries: 0, ..RetryConfig::default() });
         let rt = runtime().map_err(bad)?;
         let _in = rt.enter();
         let store = builder.build().map_err(|e| bad(format!("{url}: {e}")))?;

@@ -11,11 +11,8 @@
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as ObjectPath;
-use object_store::{
-    Attribute, Attributes, ClientOptions, GetOptions, GetRange, ObjectStore, ObjectStoreExt, RetryConfig,
-};
+use object_store::{Attribute, Attributes, GetOptions, GetRange, ObjectStore, ObjectStoreExt, RetryConfig};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,30 +43,13 @@ impl Storage {
     pub(crate) async fn open(url: Option<&str>) -> Result<Storage, String> {
         let Some(url) = url else { return Ok(Storage::Folder) };
         let bad = |m: String| format!("--storage {url}: {m}");
-        let rest = url.strip_prefix("s3://").ok_or_else(|| bad("expected s3://BUCKET/PREFIX".into()))?;
-        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-        if bucket.is_empty() {
-            return Err(bad("no bucket named".into()));
-        }
-        let prefix = prefix.trim_matches('/');
-        let endpoint = ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_ENDPOINT"]
-            .iter()
-            .find_map(|k| std::env::var(k).ok())
-            .unwrap_or_default();
+        let reel::fetch::S3Location { bucket, prefix, endpoint, builder } =
+            reel::fetch::S3Location::parse(url).map_err(bad)?;
         let plain_http = endpoint.starts_with("http://");
         // A few quick retries of a failed request (a reset, a 503): a longer outage is the
         // callers' to report (503 to a client) or to retry (a chunk's pause).
         let retry = RetryConfig { max_retries: 3, retry_timeout: Duration::from_secs(15), ..RetryConfig::default() };
-        let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket).with_retry(retry).with_client_options(
-            ClientOptions::new()
-                .with_connect_timeout(Duration::from_secs(10))
-                .with_timeout(Duration::from_secs(600))
-                .with_allow_http(plain_http),
-        );
-        if std::env::var("AWS_REGION").is_err() && std::env::var("AWS_DEFAULT_REGION").is_err() {
-            builder = builder.with_region("us-east-1");
-        }
-        let store: Arc<dyn ObjectStore> = Arc::new(builder.build().map_err(|e| bad(e.to_string()))?);
+        let store: Arc<dyn ObjectStore> = Arc::new(builder.with_retry(retry).build().map_err(|e| bad(e.to_string()))?);
         let bucket = Bucket {
             store,
             url: format!("s3://{bucket}{}", if prefix.is_empty() { String::new() } else { format!("/{prefix}") }),
@@ -210,30 +190,38 @@ impl Bucket {
     /// when there is no such object.
     pub(crate) async fn serve(&self, name: &str, headers: &HeaderMap) -> Result<Option<Response>, String> {
         let location = self.location(name);
-        let size = match self.store.head(&location).await {
-            Ok(meta) => meta.size,
-            Err(object_store::Error::NotFound { .. }) => return Ok(None),
-            Err(e) => return Err(format!("{}: {e}", self.url)),
+        let gone_or = |e: object_store::Error| match e {
+            object_store::Error::NotFound { .. } => Ok(None),
+            e => Err(format!("{}: {e}", self.url)),
         };
-        let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
-            None => None,
-            Some(asked) => match byte_range(asked, size) {
-                Some(r) => Some(r),
-                None => {
+        // Without a Range, one GET (its answer carries the size); with one, the size first,
+        // to check the range against it.
+        let asked = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+        let (range, got) = match asked {
+            None => match self.store.get(&location).await {
+                Ok(got) => (None, got),
+                Err(e) => return gone_or(e),
+            },
+            Some(asked) => {
+                let size = match self.store.head(&location).await {
+                    Ok(meta) => meta.size,
+                    Err(e) => return gone_or(e),
+                };
+                let Some(r) = byte_range(asked, size) else {
                     let mut r = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
                     if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
                         r.headers_mut().insert(header::CONTENT_RANGE, v);
                     }
                     return Ok(Some(r));
+                };
+                let opts = GetOptions { range: Some(GetRange::Bounded(r.clone())), ..GetOptions::default() };
+                match self.store.get_opts(&location, opts).await {
+                    Ok(got) => (Some(r), got),
+                    Err(e) => return gone_or(e),
                 }
-            },
+            }
         };
-        let opts = GetOptions { range: range.clone().map(GetRange::Bounded), ..GetOptions::default() };
-        let got = match self.store.get_opts(&location, opts).await {
-            Ok(g) => g,
-            Err(object_store::Error::NotFound { .. }) => return Ok(None),
-            Err(e) => return Err(format!("{}: {e}", self.url)),
-        };
+        let size = got.meta.size;
         let len = range.as_ref().map_or(size, |r| r.end - r.start);
         let body = Body::from_stream(got.into_stream());
         let mut resp = Response::new(body);
