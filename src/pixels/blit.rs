@@ -79,6 +79,44 @@ pub(crate) fn over(dst: &mut PixmapMut, src: &Pixmap, x: i32, y: i32, opacity: f
     }
 }
 
+/// Draws the premultiplied pixels `src` (`w` pixels a row) over `dst` with their origin at
+/// `(x, y)` (inside `dst`), each weighted by its byte of `mask` and by `opacity` (0..=1):
+/// an image resized to the pixels it covers, shown through its box's coverage (rounded
+/// corners, edges between pixels). Rows of `src` beyond `dst` are skipped.
+pub(crate) fn over_masked(dst: &mut PixmapMut, src: &[u8], mask: &[u8], w: usize, (x, y): (usize, usize), opacity: f32) {
+    let op = (opacity.clamp(0.0, 1.0) * 255.0).round() as u32;
+    let (dw, dh) = (dst.width() as usize, dst.height() as usize);
+    if op == 0 || w == 0 || x >= dw || y >= dh {
+        return;
+    }
+    let n = w.min(dw - x);
+    let d_data = dst.data_mut();
+    let mut weight = [0u8; BLEND_STEP * 4];
+    let mut inv = [0u8; BLEND_STEP * 4];
+    for ((s_row, m_row), row) in src.chunks_exact(w * 4).zip(mask.chunks_exact(w)).zip(y..dh) {
+        let d_row = &mut d_data[(row * dw + x) * 4..(row * dw + x + n) * 4];
+        for ((d, s), m) in d_row.chunks_mut(BLEND_STEP * 4).zip(s_row.chunks(BLEND_STEP * 4)).zip(m_row.chunks(BLEND_STEP))
+        {
+            if m.iter().all(|&m| m == 0) {
+                continue;
+            }
+            let (weight, inv) = (&mut weight[..d.len()], &mut inv[..d.len()]);
+            for (((wt, i), px), &m) in weight.chunks_exact_mut(4).zip(inv.chunks_exact_mut(4)).zip(s.chunks_exact(4)).zip(m) {
+                let a = mul255(m as u32, op);
+                wt.copy_from_slice(&[a as u8; 4]);
+                i.copy_from_slice(&[255 - mul255(px[3] as u32, a) as u8; 4]);
+            }
+            let m = |x: u16, y: u16| {
+                let t = x * y + 128;
+                (t + (t >> 8)) >> 8
+            };
+            for (((d, &s), &wt), &i) in d.iter_mut().zip(s).zip(weight.iter()).zip(inv.iter()) {
+                *d = (m(s as u16, wt as u16) + m(*d as u16, i as u16)).min(255) as u8;
+            }
+        }
+    }
+}
+
 /// [`cross_fade_onto`] from a separate `below` (the render paints `below` in place; this
 /// form is what the test compares with tiny-skia).
 #[cfg(test)]
@@ -146,6 +184,34 @@ mod tests {
             let want = crop(&want);
             let mut got = crop(&big);
             over(&mut got.as_mut(), &src, x, y, op, (0, 0, 37, 23));
+            assert!(worst(&want, &got) <= 1, "at {x},{y} x{op}: off by {}", worst(&want, &got));
+        }
+    }
+
+    #[test]
+    fn over_masked_matches_tiny_skia() {
+        let src = noise(37, 23, 7, false);
+        let mask_px = noise(37, 23, 11, false);
+        let mut mask = tiny_skia::Mask::new(37, 23).expect("mask");
+        for (m, px) in mask.data_mut().iter_mut().zip(mask_px.pixels()) {
+            *m = px.alpha();
+        }
+        let big = noise(104, 80, 9, true);
+        for (x, y, op) in [(3, 4, 1.0), (3, 4, 0.6), (80, 70, 1.0), (0, 0, 0.3)] {
+            let mut want = big.clone();
+            let paint = PixmapPaint { opacity: op, quality: FilterQuality::Nearest, ..PixmapPaint::default() };
+            // The mask in the destination's coordinates.
+            let mut dmask = tiny_skia::Mask::new(104, 80).expect("mask");
+            for row in 0..23usize {
+                for col in 0..37usize {
+                    if x + col < 104 && y + row < 80 {
+                        dmask.data_mut()[(y + row) * 104 + x + col] = mask.data()[row * 37 + col];
+                    }
+                }
+            }
+            want.draw_pixmap(x as i32, y as i32, src.as_ref(), &paint, Transform::identity(), Some(&dmask));
+            let mut got = big.clone();
+            over_masked(&mut got.as_mut(), src.data(), mask.data(), 37, (x, y), op);
             assert!(worst(&want, &got) <= 1, "at {x},{y} x{op}: off by {}", worst(&want, &got));
         }
     }

@@ -256,17 +256,15 @@ fn paint_shadow(
         let mut cache = cell.borrow_mut();
         let made = kept(&mut cache, key, SHADOWS_KEPT, || {
             let mut tmp = tiny_skia::Pixmap::new((x1 - x0) as u32, (y1 - y0) as u32)?;
-            let paint = Paint { shader: Shader::SolidColor(c), anti_alias: true, ..Paint::default() };
+            // The outline's coverage, then the shadow's colour over it, blurred.
+            let paint = Paint { shader: Shader::SolidColor(tiny_skia::Color::BLACK), anti_alias: true, ..Paint::default() };
             tmp.fill_path(&path, &paint, FillRule::Winding, local, None);
-            let r = (blur / 2.0).round() as usize;
-            if r > 0 {
-                crate::text::blur(&mut tmp, r);
-            }
+            crate::text::shadow_from_coverage(&mut tmp, c, (blur / 2.0).round() as usize);
             Some(tmp)
         });
         if let Some(tmp) = made {
-            let paint = tiny_skia::PixmapPaint { opacity, ..tiny_skia::PixmapPaint::default() };
-            pm.draw_pixmap(x0 as i32, y0 as i32, tmp.as_ref(), &paint, Transform::identity(), None);
+            let whole = (0, 0, tmp.width() as i32, tmp.height() as i32);
+            crate::pixels::blit::over(pm, tmp, x0 as i32, y0 as i32, opacity, whole);
         }
     });
 }

@@ -348,10 +348,8 @@ impl FontLibrary {
         }
         if let Some(sh) = spec.shadow {
             let mut shadow = fill.clone();
-            tint_alpha(&mut shadow, sh.color);
-            if sh.blur > 0.0 {
-                blur(&mut shadow, (sh.blur / 2.0).max(1.0) as usize);
-            }
+            let r = if sh.blur > 0.0 { (sh.blur / 2.0).max(1.0) as usize } else { 0 };
+            shadow_from_coverage(&mut shadow, sh.color, r);
             pixmap.draw_pixmap(
                 sh.dx.round() as i32,
                 sh.dy.round() as i32,
@@ -571,47 +569,75 @@ fn blend_glyph(dst: &mut Pixmap, img: &cosmic_text::SwashImage, x: i32, y: i32, 
     }
 }
 
-/// Replaces every pixel's color by `color`, keeping its coverage (premultiplied).
-fn tint_alpha(p: &mut Pixmap, color: Color) {
-    let c = color.premultiply().to_color_u8();
-    for px in p.data_mut().chunks_exact_mut(4) {
-        let a = px[3] as u32;
-        px[0] = (c.red() as u32 * a / 255) as u8;
-        px[1] = (c.green() as u32 * a / 255) as u8;
-        px[2] = (c.blue() as u32 * a / 255) as u8;
-        px[3] = (c.alpha() as u32 * a / 255) as u8;
-    }
-}
-
-/// Three box blurs of radius `r` in each direction: close to a Gaussian of sigma ~ r.
-pub(crate) fn blur(p: &mut Pixmap, r: usize) {
+/// Turns `p`, whose alpha channel holds a shape's coverage, into its shadow: the coverage
+/// blurred by three box blurs of radius `r` each way (close to a Gaussian of sigma ~ r; none
+/// for 0), then `color` at that coverage, premultiplied.
+///
+/// A shadow is one colour, so only its coverage is blurred, one byte a pixel, and the colour
+/// applied after; the vertical passes run along rows (a running sum per column), so they
+/// read memory in order. (Blurring the four premultiplied channels column by column took
+/// 4.7 % of W4's CPU, for a clip's shadow redrawn while the clip scales in.)
+pub(crate) fn shadow_from_coverage(p: &mut Pixmap, color: Color, r: usize) {
     let (w, h) = (p.width() as usize, p.height() as usize);
-    let data = p.data_mut();
-    let mut tmp = vec![0u8; data.len()];
-    for _ in 0..3 {
-        box_pass(data, &mut tmp, w, h, r, true);
-        box_pass(&tmp, data, w, h, r, false);
+    let mut a: Vec<u8> = p.data().chunks_exact(4).map(|px| px[3]).collect();
+    if r > 0 {
+        let mut tmp = vec![0u8; a.len()];
+        let mut acc = vec![0u32; w];
+        for _ in 0..3 {
+            for (src, dst) in a.chunks_exact(w).zip(tmp.chunks_exact_mut(w)) {
+                box_row(src, dst, r);
+            }
+            box_columns(&tmp, &mut a, w, h, r, &mut acc);
+        }
+    }
+    let c = color.premultiply().to_color_u8();
+    let c = [c.red(), c.green(), c.blue(), c.alpha()].map(u32::from);
+    for (px, &a) in p.data_mut().chunks_exact_mut(4).zip(&a) {
+        let a = a as u32;
+        for (d, c) in px.iter_mut().zip(c) {
+            *d = ((c * a + 127) / 255) as u8;
+        }
     }
 }
 
-fn box_pass(src: &[u8], dst: &mut [u8], w: usize, h: usize, r: usize, horizontal: bool) {
-    let (n, m) = if horizontal { (h, w) } else { (w, h) };
-    let idx = |line: usize, i: usize| if horizontal { (line * w + i) * 4 } else { (i * w + line) * 4 };
-    let div = (2 * r + 1) as u32;
-    for line in 0..n {
-        for c in 0..4 {
-            let mut acc: u32 = 0;
-            for i in 0..=r.min(m.saturating_sub(1)) {
-                acc += src[idx(line, i) + c] as u32;
+/// One box pass of radius `r` along a row; pixels outside the row count as transparent.
+fn box_row(src: &[u8], dst: &mut [u8], r: usize) {
+    let m = src.len();
+    let inv = 1.0 / (2 * r + 1) as f32;
+    let mut acc: u32 = src.iter().take(r + 1).map(|&v| v as u32).sum();
+    for i in 0..m {
+        dst[i] = (acc as f32 * inv + 0.5) as u8;
+        if let Some(&v) = src.get(i + r + 1) {
+            acc += v as u32;
+        }
+        if i >= r {
+            acc -= src[i - r] as u32;
+        }
+    }
+}
+
+/// One box pass of radius `r` down the columns of a `w` x `h` plane, row by row: `acc`
+/// holds each column's running sum.
+fn box_columns(src: &[u8], dst: &mut [u8], w: usize, h: usize, r: usize, acc: &mut [u32]) {
+    let inv = 1.0 / (2 * r + 1) as f32;
+    acc.fill(0);
+    for row in src.chunks_exact(w).take(r + 1) {
+        for (s, &v) in acc.iter_mut().zip(row) {
+            *s += v as u32;
+        }
+    }
+    for y in 0..h {
+        for (d, &s) in dst[y * w..(y + 1) * w].iter_mut().zip(acc.iter()) {
+            *d = (s as f32 * inv + 0.5) as u8;
+        }
+        if y + r + 1 < h {
+            for (s, &v) in acc.iter_mut().zip(&src[(y + r + 1) * w..(y + r + 2) * w]) {
+                *s += v as u32;
             }
-            for i in 0..m {
-                dst[idx(line, i) + c] = (acc / div) as u8;
-                if i + r + 1 < m {
-                    acc += src[idx(line, i + r + 1) + c] as u32;
-                }
-                if i >= r {
-                    acc -= src[idx(line, i - r) + c] as u32;
-                }
+        }
+        if y >= r {
+            for (s, &v) in acc.iter_mut().zip(&src[(y - r) * w..(y - r + 1) * w]) {
+                *s -= v as u32;
             }
         }
     }
