@@ -157,10 +157,29 @@ fn run_child(json: &Path, assets: &Path, out: &Path, mode: &str) -> serde_json::
 }
 
 fn timed(cmd: &mut Command) -> f64 {
+    timed_peak(cmd).0
+}
+
+/// [`timed`], and the program's own peak resident set in bytes: it is reaped with `wait4`,
+/// which reports that one child's `ru_maxrss` (`RUSAGE_CHILDREN` gives the largest child
+/// so far, a reel render).
+#[allow(clippy::zombie_processes)] // reaped by wait4 below, which std's wait cannot replace
+fn timed_peak(cmd: &mut Command) -> (f64, f64) {
+    use std::io::Read;
     let t = Instant::now();
-    let o = cmd.output().expect("run ffmpeg");
-    assert!(o.status.success(), "ffmpeg failed: {}", String::from_utf8_lossy(&o.stderr));
-    t.elapsed().as_secs_f64()
+    let mut child =
+        cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().expect("run ffmpeg");
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    let (mut status, mut ru): (libc::c_int, libc::rusage) = (0, unsafe { std::mem::zeroed() });
+    // SAFETY: wait4 writes only the status and the struct it is given; the child is ours and
+    // not waited for elsewhere.
+    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut ru) };
+    let wall = t.elapsed().as_secs_f64();
+    assert!(pid > 0 && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "ffmpeg failed: {err}");
+    (wall, ru.ru_maxrss as f64 * 1024.0)
 }
 
 /// User + system CPU seconds of every child this process has waited for so far. On a
@@ -246,6 +265,7 @@ fn main() {
         let (mut reel_cpu, mut floor_cpu) = (Vec::new(), Vec::new());
         let mut last = serde_json::Value::Null;
         let mut ssim = 0.0;
+        let mut floor_rss: f64 = 0.0;
         for run in 0..runs {
             let c0 = children_cpu_s();
             last = run_child(&w.json, &w.assets, &out, "main");
@@ -285,7 +305,9 @@ fn main() {
             cmd.args(["-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p", "-threads", "0"])
                 .arg(tmp.join("floor.mp4"));
             let c0 = children_cpu_s();
-            floor_s.push(timed(&mut cmd));
+            let (secs, peak) = timed_peak(&mut cmd);
+            floor_s.push(secs);
+            floor_rss = floor_rss.max(peak);
             floor_cpu.push(children_cpu_s() - c0);
         }
         let (r, f) = (median(reel_s), median(floor_s));
@@ -308,6 +330,18 @@ fn main() {
         );
         let (rc, fc) = (median(reel_cpu), median(floor_cpu));
         println!("     CPU (user + system): reel {rc:.1} s, floor {fc:.1} s, ratio {:.2}", rc / fc.max(1e-9));
+        // Issue 29: peak memory within 64 MB of the ffmpeg program's own encoding the same
+        // frames with the same settings.
+        let (rss, frss) = (last["peak_rss"].as_f64().unwrap_or(0.0) / 1e6, floor_rss / 1e6);
+        println!("     peak RSS: reel {rss:.0} MB, the floor's ffmpeg {frss:.0} MB, {:+.0} MB", rss - frss);
+        if ["w1", "w3", "w4"].contains(&w.name) {
+            verdicts.push(Verdict {
+                target: "peak RSS <= ffmpeg's + 64 MB",
+                value: format!("{:+.0} MB", rss - frss),
+                met: rss - frss <= 64.0,
+                note: format!("{} {rss:.0} MB against {frss:.0} MB", w.name),
+            });
+        }
         let limit = match w.name {
             "w1" => Some(("W1 <= 1.2 x floor", 1.2)),
             "w2" => Some(("W2 <= 1.3 x floor", 1.3)),

@@ -374,7 +374,7 @@ fn fast_upright(
     radius: f32,
     img_ts: Transform,
 ) -> bool {
-    let upright = |t: &Transform| t.kx == 0.0 && t.ky == 0.0 && t.sx > 0.0 && t.sy > 0.0;
+    let upright = |t: &Transform| t.is_finite() && t.kx == 0.0 && t.ky == 0.0 && t.sx > 0.0 && t.sy > 0.0;
     if !upright(&ts) || !upright(&img_ts) {
         return false;
     }
