@@ -117,6 +117,51 @@ pub(crate) fn over_masked(dst: &mut PixmapMut, src: &[u8], mask: &[u8], w: usize
     }
 }
 
+/// Draws `color` over `dst` through the coverage `mask` (a blurred shadow), the mask's
+/// origin at whole pixel `origin` of `dst`, at `opacity` (0..=1). Clipped to `dst`.
+pub(crate) fn fill_masked(dst: &mut PixmapMut, mask: &tiny_skia::Mask, origin: (i32, i32), color: tiny_skia::Color, opacity: f32) {
+    let op = (opacity.clamp(0.0, 1.0) * 255.0).round() as u32;
+    let c = color.premultiply().to_color_u8();
+    let c = [c.red(), c.green(), c.blue(), c.alpha()].map(u32::from);
+    let (mw, mh) = (mask.width() as i32, mask.height() as i32);
+    let (dw, dh) = (dst.width() as i32, dst.height() as i32);
+    // The mask's columns and rows that land inside `dst`.
+    let (mx0, my0) = ((-origin.0).max(0), (-origin.1).max(0));
+    let (mx1, my1) = (mw.min(dw - origin.0), mh.min(dh - origin.1));
+    if op == 0 || mx0 >= mx1 || my0 >= my1 {
+        return;
+    }
+    let n = (mx1 - mx0) as usize;
+    let d_data = dst.data_mut();
+    let mut src = [0u8; BLEND_STEP * 4];
+    let mut inv = [0u8; BLEND_STEP * 4];
+    for my in my0..my1 {
+        let m_row = &mask.data()[(my * mw + mx0) as usize..][..n];
+        let d_off = (((my + origin.1) * dw + mx0 + origin.0) * 4) as usize;
+        let d_row = &mut d_data[d_off..d_off + n * 4];
+        for (d, m) in d_row.chunks_mut(BLEND_STEP * 4).zip(m_row.chunks(BLEND_STEP)) {
+            if m.iter().all(|&m| m == 0) {
+                continue;
+            }
+            let (src, inv) = (&mut src[..d.len()], &mut inv[..d.len()]);
+            for ((s, i), &m) in src.chunks_exact_mut(4).zip(inv.chunks_exact_mut(4)).zip(m) {
+                let a = mul255(m as u32, op);
+                for (s, c) in s.iter_mut().zip(c) {
+                    *s = mul255(c, a) as u8;
+                }
+                i.copy_from_slice(&[255 - mul255(c[3], a) as u8; 4]);
+            }
+            let m = |x: u16, y: u16| {
+                let t = x * y + 128;
+                (t + (t >> 8)) >> 8
+            };
+            for ((d, &s), &i) in d.iter_mut().zip(src.iter()).zip(inv.iter()) {
+                *d = (s as u16 + m(*d as u16, i as u16)).min(255) as u8;
+            }
+        }
+    }
+}
+
 /// [`cross_fade_onto`] from a separate `below` (the render paints `below` in place; this
 /// form is what the test compares with tiny-skia).
 #[cfg(test)]
@@ -213,6 +258,37 @@ mod tests {
             let mut got = big.clone();
             over_masked(&mut got.as_mut(), src.data(), mask.data(), 37, (x, y), op);
             assert!(worst(&want, &got) <= 1, "at {x},{y} x{op}: off by {}", worst(&want, &got));
+        }
+    }
+
+    #[test]
+    fn fill_masked_matches_tiny_skia() {
+        let mask_px = noise(37, 23, 11, false);
+        let mut mask = tiny_skia::Mask::new(37, 23).expect("mask");
+        for (m, px) in mask.data_mut().iter_mut().zip(mask_px.pixels()) {
+            *m = px.alpha();
+        }
+        let color = Color::from_rgba8(200, 40, 90, 160);
+        let big = noise(104, 80, 9, true);
+        for (x, y, op) in [(3, 4, 1.0), (3, 4, 0.6), (80, 70, 1.0), (-10, -5, 0.8)] {
+            let mut want = big.clone();
+            // The colour drawn over the mask placed in the destination's coordinates.
+            let mut dmask = tiny_skia::Mask::new(104, 80).expect("mask");
+            for row in 0..23i32 {
+                for col in 0..37i32 {
+                    let (dx, dy) = (x + col, y + row);
+                    if (0..104).contains(&dx) && (0..80).contains(&dy) {
+                        dmask.data_mut()[(dy * 104 + dx) as usize] = mask.data()[(row * 37 + col) as usize];
+                    }
+                }
+            }
+            let mut c = color;
+            c.apply_opacity(op);
+            let paint = tiny_skia::Paint { shader: tiny_skia::Shader::SolidColor(c), ..tiny_skia::Paint::default() };
+            want.fill_rect(tiny_skia::Rect::from_xywh(0.0, 0.0, 104.0, 80.0).expect("rect"), &paint, Transform::identity(), Some(&dmask));
+            let mut got = big.clone();
+            fill_masked(&mut got.as_mut(), &mask, (x, y), color, op);
+            assert!(worst(&want, &got) <= 2, "at {x},{y} x{op}: off by {}", worst(&want, &got));
         }
     }
 

@@ -203,11 +203,11 @@ thread_local! {
     static GRADIENTS: std::cell::RefCell<Vec<(Vec<u32>, tiny_skia::Pixmap)>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// A drop shadow of the layer's outline: filled in the shadow's colour into a pixmap of its
-/// reach, blurred, and drawn under the layer. The blur is most of the cost (a clip in a
-/// shadowed frame spent 39 % of a render there), and the pixmap depends only on the
-/// outline, the shadow and the transform up to whole pixels, so each worker keeps the last
-/// few it made. Nothing is drawn when the pixmap cannot be had.
+/// A drop shadow of the layer's outline: its coverage filled into a mask of its reach,
+/// blurred, and drawn in the shadow's colour under the layer. The blur is most of the cost
+/// (a clip in a shadowed frame spent 39 % of a render there), and the mask depends only on
+/// the outline, the blur and the transform up to whole pixels, so each worker keeps the
+/// last few it made (one byte a pixel). Nothing is drawn when the mask cannot be had.
 fn paint_shadow(
     pm: &mut PixmapMut,
     l: &LayerPlan,
@@ -231,16 +231,11 @@ fn paint_shadow(
         return;
     }
     let local = ts.post_translate(-x0, -y0);
-    let c = sh.color;
     let key: ShadowKey = [
         l.w,
         l.h,
         l.decor.radius,
         if l.decor.oval { 1.0 } else { 0.0 },
-        c.red(),
-        c.green(),
-        c.blue(),
-        c.alpha(),
         blur,
         local.sx,
         local.kx,
@@ -255,28 +250,22 @@ fn paint_shadow(
     SHADOWS.with(|cell| {
         let mut cache = cell.borrow_mut();
         let made = kept(&mut cache, key, SHADOWS_KEPT, || {
-            let mut tmp = tiny_skia::Pixmap::new((x1 - x0) as u32, (y1 - y0) as u32)?;
-            // The outline's coverage, then the shadow's colour over it, blurred.
-            let paint = Paint { shader: Shader::SolidColor(tiny_skia::Color::BLACK), anti_alias: true, ..Paint::default() };
-            tmp.fill_path(&path, &paint, FillRule::Winding, local, None);
-            crate::text::shadow_from_coverage(&mut tmp, c, (blur / 2.0).round() as usize);
-            Some(tmp)
+            // The outline's coverage, blurred; the colour is applied as it is drawn.
+            let mut mask = tiny_skia::Mask::new((x1 - x0) as u32, (y1 - y0) as u32)?;
+            mask.fill_path(&path, FillRule::Winding, true, local);
+            let (w, h) = (mask.width() as usize, mask.height() as usize);
+            crate::text::blur_coverage(mask.data_mut(), w, h, (blur / 2.0).round() as usize);
+            Some(mask)
         });
-        if let Some(tmp) = made {
-            let whole = (0, 0, tmp.width() as i32, tmp.height() as i32);
-            crate::pixels::blit::over(pm, tmp, x0 as i32, y0 as i32, opacity, whole);
+        if let Some(mask) = made {
+            crate::pixels::blit::fill_masked(pm, mask, (x0 as i32, y0 as i32), sh.color, opacity);
         }
     });
 }
 
-/// The pixmap kept under `key` in a worker's small cache, made (and kept, the oldest
+/// The value kept under `key` in a worker's small cache, made (and kept, the oldest
 /// dropped beyond `most`) when it is not there; `None` when it cannot be made.
-fn kept<K: PartialEq>(
-    cache: &mut Vec<(K, tiny_skia::Pixmap)>,
-    key: K,
-    most: usize,
-    make: impl FnOnce() -> Option<tiny_skia::Pixmap>,
-) -> Option<&tiny_skia::Pixmap> {
+fn kept<K: PartialEq, V>(cache: &mut Vec<(K, V)>, key: K, most: usize, make: impl FnOnce() -> Option<V>) -> Option<&V> {
     let i = match cache.iter().position(|(k, _)| *k == key) {
         Some(i) => i,
         None => {
@@ -297,13 +286,13 @@ const MAX_SHADOW_BLUR: f32 = 128.0;
 
 /// What a shadow pixmap depends on (f32 bits): the outline, the shadow, and the transform
 /// into the pixmap.
-type ShadowKey = [u32; 17];
+type ShadowKey = [u32; 13];
 
 /// Shadow pixmaps a worker keeps: a frame rarely shows more shadowed pictures.
 const SHADOWS_KEPT: usize = 2;
 
 thread_local! {
-    static SHADOWS: std::cell::RefCell<Vec<(ShadowKey, tiny_skia::Pixmap)>> = const { std::cell::RefCell::new(Vec::new()) };
+    static SHADOWS: std::cell::RefCell<Vec<(ShadowKey, tiny_skia::Mask)>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 fn paint_content(pm: &mut PixmapMut, l: &LayerPlan, s: &State, ts: Transform, at: super::fill::Time) {

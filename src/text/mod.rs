@@ -580,16 +580,7 @@ fn blend_glyph(dst: &mut Pixmap, img: &cosmic_text::SwashImage, x: i32, y: i32, 
 pub(crate) fn shadow_from_coverage(p: &mut Pixmap, color: Color, r: usize) {
     let (w, h) = (p.width() as usize, p.height() as usize);
     let mut a: Vec<u8> = p.data().chunks_exact(4).map(|px| px[3]).collect();
-    if r > 0 {
-        let mut tmp = vec![0u8; a.len()];
-        let mut acc = vec![0u32; w];
-        for _ in 0..3 {
-            for (src, dst) in a.chunks_exact(w).zip(tmp.chunks_exact_mut(w)) {
-                box_row(src, dst, r);
-            }
-            box_columns(&tmp, &mut a, w, h, r, &mut acc);
-        }
-    }
+    blur_coverage(&mut a, w, h, r);
     let c = color.premultiply().to_color_u8();
     let c = [c.red(), c.green(), c.blue(), c.alpha()].map(u32::from);
     for (px, &a) in p.data_mut().chunks_exact_mut(4).zip(&a) {
@@ -597,6 +588,22 @@ pub(crate) fn shadow_from_coverage(p: &mut Pixmap, color: Color, r: usize) {
         for (d, c) in px.iter_mut().zip(c) {
             *d = ((c * a + 127) / 255) as u8;
         }
+    }
+}
+
+/// Three box blurs of radius `r` each way (none for 0) of the `w` x `h` coverage `a`, one
+/// byte a pixel; pixels outside count as transparent.
+pub(crate) fn blur_coverage(a: &mut [u8], w: usize, h: usize, r: usize) {
+    if r == 0 || w == 0 || h == 0 || a.len() != w * h {
+        return;
+    }
+    let mut tmp = vec![0u8; a.len()];
+    let mut acc = vec![0u32; w];
+    for _ in 0..3 {
+        for (src, dst) in a.chunks_exact(w).zip(tmp.chunks_exact_mut(w)) {
+            box_row(src, dst, r);
+        }
+        box_columns(&tmp, a, w, h, r, &mut acc);
     }
 }
 
