@@ -238,6 +238,17 @@ struct Source<'a> {
     ken_burns: Option<KenBurnsPlan>,
 }
 
+/// Where and how a picture is drawn: its box `w` x `h` under `ts` on the canvas, at
+/// `opacity`, its corners rounded by `radius`, and the picture in its box by `img_ts`.
+struct Placed {
+    w: f32,
+    h: f32,
+    ts: Transform,
+    opacity: f32,
+    radius: f32,
+    img_ts: Transform,
+}
+
 /// The image-to-box transform of `img` at local frame `local` of `len` (Ken Burns).
 fn source_transform(img: &Source, w: f32, h: f32, local: u64, len: u64) -> Transform {
     let (iw, ih) = (img.pixmap.width() as f32, img.pixmap.height() as f32);
@@ -279,7 +290,7 @@ pub(crate) fn paint_covering(pm: &mut PixmapMut, fill: &Fill, at: Time) -> bool 
             let Some(pixmap) = img.source.pixmap() else { return false };
             let src = Source { pixmap: &pixmap, opaque: true, fit: img.fit, ken_burns: img.ken_burns };
             let img_ts = source_transform(&src, w, h, at.local, at.len);
-            fast_cover(pm, &src, w, h, ts, 1.0, 0.0, img_ts)
+            fast_cover(pm, &src, &Placed { w, h, ts, opacity: 1.0, radius: 0.0, img_ts })
         }
         Fill::Video(v) if v.corner_radius <= 0.0 => match at.clips.get(v.clip) {
             Some(Some(ClipPicture::Yuv(pic)))
@@ -290,7 +301,7 @@ pub(crate) fn paint_covering(pm: &mut PixmapMut, fill: &Fill, at: Time) -> bool 
             Some(Some(ClipPicture::Rgba(pic))) => {
                 let src = Source { pixmap: pic, opaque: true, fit: v.fit, ken_burns: v.ken_burns };
                 let img_ts = source_transform(&src, w, h, at.local, at.len);
-                fast_cover(pm, &src, w, h, ts, 1.0, 0.0, img_ts)
+                fast_cover(pm, &src, &Placed { w, h, ts, opacity: 1.0, radius: 0.0, img_ts })
             }
             _ => false,
         },
@@ -340,8 +351,8 @@ fn paint_image(
     let src = img.pixmap;
     let (iw, ih) = (src.width() as f32, src.height() as f32);
     let img_ts = source_transform(img, w, h, local, len);
-    if fast_cover(pm, img, w, h, ts, opacity, radius, img_ts) || fast_upright(pm, img, w, h, ts, opacity, radius, img_ts)
-    {
+    let placed = Placed { w, h, ts, opacity, radius, img_ts };
+    if fast_cover(pm, img, &placed) || fast_upright(pm, img, &placed) {
         return;
     }
     // Draw the image's rectangle clipped to the box: a pattern-filled rect does both at once.
@@ -363,17 +374,8 @@ fn paint_image(
 /// of its box (rounded corners, edges between pixels) drawn as a mask. The pattern shader
 /// it replaces sampled every pixel bilinearly in floats: a 720x1280 clip in W4's rounded
 /// frame took 6.9 % of the render's CPU. Returns false when the case does not apply.
-#[allow(clippy::too_many_arguments)]
-fn fast_upright(
-    pm: &mut PixmapMut,
-    img: &Source,
-    w: f32,
-    h: f32,
-    ts: Transform,
-    opacity: f32,
-    radius: f32,
-    img_ts: Transform,
-) -> bool {
+fn fast_upright(pm: &mut PixmapMut, img: &Source, placed: &Placed) -> bool {
+    let &Placed { w, h, ts, opacity, radius, img_ts } = placed;
     let upright = |t: &Transform| t.is_finite() && t.kx == 0.0 && t.ky == 0.0 && t.sx > 0.0 && t.sy > 0.0;
     if !upright(&ts) || !upright(&img_ts) {
         return false;
@@ -483,17 +485,8 @@ thread_local! {
 /// through a pattern shader, crop the visible part of the source and resize it with SIMD
 /// convolution (fast_image_resize) straight into the canvas rows: 2-3x faster at 1080p, and
 /// properly filtered when it shrinks. Returns false when the case does not apply.
-#[allow(clippy::too_many_arguments)]
-fn fast_cover(
-    pm: &mut PixmapMut,
-    img: &Source,
-    w: f32,
-    h: f32,
-    ts: Transform,
-    opacity: f32,
-    radius: f32,
-    img_ts: Transform,
-) -> bool {
+fn fast_cover(pm: &mut PixmapMut, img: &Source, placed: &Placed) -> bool {
+    let &Placed { w, h, ts, opacity, radius, img_ts } = placed;
     use fast_image_resize as fr;
     let (cw, ch) = (pm.width(), pm.height());
     if !(img.opaque && ts.is_identity() && opacity >= 1.0 && radius <= 0.0 && w as u32 == cw && h as u32 == ch) {
