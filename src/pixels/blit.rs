@@ -15,6 +15,22 @@ fn mul255(x: u32, y: u32) -> u32 {
 /// Pixels per step of [`blend_row`] (its stack buffer holds their inverse alphas).
 const BLEND_STEP: usize = 32;
 
+/// [`mul255`] in 16-bit lanes: `x * y + 128 + (that >> 8)` stays below 2^16 for bytes.
+#[inline(always)]
+fn mul255_16(x: u16, y: u16) -> u16 {
+    let t = x * y + 128;
+    (t + (t >> 8)) >> 8
+}
+
+/// `d = s + d * inv / 255` per byte: source-over with the source already weighted and each
+/// pixel's inverse alpha spread over its four bytes. No branches, so it vectorizes.
+#[inline(always)]
+fn over_bytes(d: &mut [u8], s: &[u8], inv: &[u8]) {
+    for ((d, &s), &i) in d.iter_mut().zip(s).zip(inv) {
+        *d = (s as u16 + mul255_16(*d as u16, i as u16)).min(255) as u8;
+    }
+}
+
 /// `d = s * op + d * (1 - alpha(s) * op)` over one row of premultiplied pixels. In two
 /// passes without branches, so both vectorize: each pixel's inverse alpha is spread over
 /// its four bytes, then every byte is blended on its own. A transparent source pixel leaves
@@ -34,19 +50,12 @@ fn blend_row(d_row: &mut [u8], s_row: &[u8], op: u32) {
             let a = 255 - mul255(px[3] as u32, op) as u8;
             i.copy_from_slice(&[a; 4]);
         }
-        // In 16-bit lanes: x * y + 128 + (that >> 8) stays below 2^16 for bytes.
-        let m = |x: u16, y: u16| {
-            let t = x * y + 128;
-            (t + (t >> 8)) >> 8
-        };
         if op == 255 {
-            for ((d, &s), &a) in d.iter_mut().zip(s).zip(inv.iter()) {
-                *d = (s as u16 + m(*d as u16, a as u16)).min(255) as u8;
-            }
+            over_bytes(d, s, inv);
         } else {
             let op = op as u16;
             for ((d, &s), &a) in d.iter_mut().zip(s).zip(inv.iter()) {
-                *d = (m(s as u16, op) + m(*d as u16, a as u16)).min(255) as u8;
+                *d = (mul255_16(s as u16, op) + mul255_16(*d as u16, a as u16)).min(255) as u8;
             }
         }
     }
@@ -91,7 +100,7 @@ pub(crate) fn over_masked(dst: &mut PixmapMut, src: &[u8], mask: &[u8], w: usize
     }
     let n = w.min(dw - x);
     let d_data = dst.data_mut();
-    let mut weight = [0u8; BLEND_STEP * 4];
+    let mut weighted = [0u8; BLEND_STEP * 4];
     let mut inv = [0u8; BLEND_STEP * 4];
     for ((s_row, m_row), row) in src.chunks_exact(w * 4).zip(mask.chunks_exact(w)).zip(y..dh) {
         let d_row = &mut d_data[(row * dw + x) * 4..(row * dw + x + n) * 4];
@@ -100,19 +109,16 @@ pub(crate) fn over_masked(dst: &mut PixmapMut, src: &[u8], mask: &[u8], w: usize
             if m.iter().all(|&m| m == 0) {
                 continue;
             }
-            let (weight, inv) = (&mut weight[..d.len()], &mut inv[..d.len()]);
-            for (((wt, i), px), &m) in weight.chunks_exact_mut(4).zip(inv.chunks_exact_mut(4)).zip(s.chunks_exact(4)).zip(m) {
-                let a = mul255(m as u32, op);
-                wt.copy_from_slice(&[a as u8; 4]);
-                i.copy_from_slice(&[255 - mul255(px[3] as u32, a) as u8; 4]);
+            let (weighted, inv) = (&mut weighted[..d.len()], &mut inv[..d.len()]);
+            for (((wp, i), px), &m) in weighted.chunks_exact_mut(4).zip(inv.chunks_exact_mut(4)).zip(s.chunks_exact(4)).zip(m)
+            {
+                let a = mul255(m as u32, op) as u16;
+                for (w, &v) in wp.iter_mut().zip(px) {
+                    *w = mul255_16(v as u16, a) as u8;
+                }
+                i.copy_from_slice(&[255 - mul255(px[3] as u32, a as u32) as u8; 4]);
             }
-            let m = |x: u16, y: u16| {
-                let t = x * y + 128;
-                (t + (t >> 8)) >> 8
-            };
-            for (((d, &s), &wt), &i) in d.iter_mut().zip(s).zip(weight.iter()).zip(inv.iter()) {
-                *d = (m(s as u16, wt as u16) + m(*d as u16, i as u16)).min(255) as u8;
-            }
+            over_bytes(d, weighted, inv);
         }
     }
 }
@@ -151,13 +157,7 @@ pub(crate) fn fill_masked(dst: &mut PixmapMut, mask: &tiny_skia::Mask, origin: (
                 }
                 i.copy_from_slice(&[255 - mul255(c[3], a) as u8; 4]);
             }
-            let m = |x: u16, y: u16| {
-                let t = x * y + 128;
-                (t + (t >> 8)) >> 8
-            };
-            for ((d, &s), &i) in d.iter_mut().zip(src.iter()).zip(inv.iter()) {
-                *d = (s as u16 + m(*d as u16, i as u16)).min(255) as u8;
-            }
+            over_bytes(d, src, inv);
         }
     }
 }

@@ -423,8 +423,9 @@ fn fast_upright(pm: &mut PixmapMut, img: &Source, placed: &Placed) -> bool {
     let (dw, dh) = (mask.width(), mask.height());
     let inner = ((xi0 - x0) as u32, (yi0 - y0) as u32, (xi1 - xi0) as u32, (yi1 - yi0) as u32);
     UPRIGHT.with(|cell| {
+        // Every byte is written below (the resize, then the edges), so the last frame's
+        // pixels need no clearing.
         let mut buf = cell.borrow_mut();
-        buf.clear();
         buf.resize(dw as usize * dh as usize * 4, 0);
         if !resize_into(src, &mut buf, (dw, dh), inner, crop) {
             return false;
