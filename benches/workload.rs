@@ -591,8 +591,10 @@ fn five_outputs(w: &Workload, tmp: &Path, raw: &Path, info: &serde_json::Value) 
         info["fps"].as_f64().unwrap_or(30.0),
     );
     let poster = info["poster"].as_u64().unwrap_or(0);
-    // Our three videos carry the soundtrack (AAC at 192, 128 and 96 kbit/s): so do the
-    // ffmpeg program's, from the same mix (decoded from our main output, before timing).
+    // Our three videos carry the soundtrack (AAC at 192 and 128 kbit/s, the preview the web
+    // copy's): so do the ffmpeg program's, from the same mix (decoded from our main output,
+    // before timing). The program encodes the preview's sound again: it cannot share an
+    // encoder between outputs.
     let wav = tmp.join(format!("{}all.wav", w.name));
     let ok = Command::new("ffmpeg")
         .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
@@ -618,7 +620,7 @@ fn five_outputs(w: &Workload, tmp: &Path, raw: &Path, info: &serde_json::Value) 
         "-x264-params", &format!("keyint={g}:min-keyint={g}:scenecut=0"), "-map", "1:a", "-c:a", "aac", "-b:a", "128k"])
     .arg(tmp.join("f_web.mp4"))
     .args(["-map", "[pv]", "-c:v", "libx264", "-preset", "veryfast", "-crf", "30", "-maxrate", "800k", "-bufsize", "1600k",
-        "-map", "1:a", "-c:a", "aac", "-b:a", "96k"])
+        "-map", "1:a", "-c:a", "aac", "-b:a", "128k"])
     .arg(tmp.join("f_preview.mp4"))
     .args(["-map", "[j4]", "-frames:v", "1"])
     .arg(tmp.join("f_400w.jpg"))

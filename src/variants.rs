@@ -23,7 +23,8 @@ pub struct Variants {
     /// `NAME_web.mp4`: H.264 Main, level <= 4.1, <= 1080 px short side, keyframe every 2 s,
     /// capped bitrate, AAC 128 kb/s, faststart.
     pub web: bool,
-    /// `NAME_preview.mp4`: 360 px short side, low bitrate.
+    /// `NAME_preview.mp4`: 360 px short side, low bitrate, the web copy's sound (AAC 128
+    /// kb/s).
     pub preview: bool,
     /// `NAME_400w.jpg` and `NAME_800w.jpg` from the poster frame.
     pub posters: bool,
@@ -90,6 +91,9 @@ pub fn fit_short_side(w: u32, h: u32, short: u32) -> (u32, u32) {
     let even = |v: f64| ((v / 2.0).round() as u32 * 2).max(2);
     (even(w as f64 * k), even(h as f64 * k))
 }
+
+/// The AAC bit rate of the web copy and of the preview, which carries the same sound.
+pub const WEB_AUDIO_BITRATE: usize = 128_000;
 
 /// The web copy's encoder settings for a `w` x `h` canvas at `fps`. Level 4.1 allows 1080p
 /// up to 30 fps; faster compositions get a 720p web copy so the level still holds.
@@ -226,8 +230,13 @@ pub fn asset_variants(path: &Path, out_dir: Option<&Path>, preset: &str) -> Resu
     };
     let web_path = sibling(&target, "_web.mp4");
     let preview_path = sibling(&target, "_preview.mp4");
-    let mut w_out = crate::encode::Mp4Writer::create(&web_path, &web, settings(128_000).as_ref())?;
-    let mut p_out = crate::encode::Mp4Writer::create(&preview_path, &preview, settings(96_000).as_ref())?;
+    let mut w_out = crate::encode::Mp4Writer::create(&web_path, &web, settings(WEB_AUDIO_BITRATE).as_ref())?;
+    // The preview carries the web copy's sound: its packets, copied (the web copy is
+    // finished first, below).
+    let mut p_out = match w_out.share_audio() {
+        Some(feed) => crate::encode::Mp4Writer::create_copying(&preview_path, &preview, feed, None)?,
+        None => crate::encode::Mp4Writer::create(&preview_path, &preview, None)?,
+    };
     let mut dec =
         crate::media::ClipDecoder::open(path, web.width, web.height).map_err(|why| why.into_error(key.clone(), ""))?;
     let mut small = crate::pixels::pixmap_or_tiny(preview.width, preview.height);

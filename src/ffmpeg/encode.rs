@@ -191,13 +191,28 @@ fn stream_error(stream: &dyn SoundStream) -> Result<()> {
     }
 }
 
-/// An AAC encoder fed from a soundtrack, writing into stream 1 of a muxer.
+/// The sound of an output, written into stream 1 of its muxer: encoded from a soundtrack,
+/// or copied from another output's encoder.
 pub(super) struct AudioOut {
+    source: Source,
+    enc_tb: ff::Rational,
+    st_tb: ff::Rational,
+    /// Outputs that carry this encoder's packets (see [`AudioFeed`]); `None` is sent after
+    /// the last packet.
+    taps: Vec<crossbeam_channel::Sender<Option<ff::Packet>>>,
+}
+
+enum Source {
+    Encode(Box<Encoding>),
+    /// Another output's packets; `ended` once its last has come.
+    Copy { rx: crossbeam_channel::Receiver<Option<ff::Packet>>, ended: bool },
+}
+
+/// An AAC encoder fed from a soundtrack.
+struct Encoding {
     encoder: ff::encoder::Audio,
     frame: ff::frame::Audio,
     frame_size: usize,
-    enc_tb: ff::Rational,
-    st_tb: ff::Rational,
     reader: Box<dyn SoundStream>,
     /// Sample frames in the soundtrack.
     total: usize,
@@ -205,6 +220,27 @@ pub(super) struct AudioOut {
     chunk: Vec<f32>,
     /// Sample frames sent to the encoder so far.
     sent: usize,
+}
+
+/// Where a writer's sound comes from.
+enum Sound<'a> {
+    Encode(&'a AudioSettings),
+    Copy(AudioFeed),
+}
+
+/// One output's AAC packets, for another output that carries the same sound: that output
+/// copies them instead of encoding the soundtrack again (the preview carries the web
+/// copy's). Made by [`Mp4Writer::share_audio`], used by [`Mp4Writer::create_copying`].
+pub struct AudioFeed {
+    params: ff::codec::Parameters,
+    enc_tb: ff::Rational,
+    rx: crossbeam_channel::Receiver<Option<ff::Packet>>,
+}
+
+impl std::fmt::Debug for AudioFeed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AudioFeed").field("queued", &self.rx.len()).finish()
+    }
 }
 
 /// Writes H.264 (and AAC) in MP4 to a temporary file; [`Mp4Writer::finish`] renames it into place.
@@ -247,6 +283,34 @@ impl Mp4Writer {
         audio: Option<&AudioSettings>,
         comment: Option<&str>,
     ) -> Result<Mp4Writer> {
+        Self::open(target, s, audio.map(Sound::Encode), comment)
+    }
+
+    /// [`Mp4Writer::create_with`] for an output whose sound is another output's: `feed`'s
+    /// packets are copied, nothing is encoded. That output must be finished first (its
+    /// last packets come with its flush; this writer's [`Mp4Writer::finish_pending`]
+    /// waits for them).
+    pub fn create_copying(
+        target: &Path,
+        s: &VideoSettings,
+        feed: AudioFeed,
+        comment: Option<&str>,
+    ) -> Result<Mp4Writer> {
+        Self::open(target, s, Some(Sound::Copy(feed)), comment)
+    }
+
+    /// This writer's AAC packets, from here on, for another output to carry (see
+    /// [`Mp4Writer::create_copying`]); `None` when it has no sound, or copies its own.
+    /// Ask before the first frame: a feed gets the packets written after it was made.
+    pub fn share_audio(&mut self) -> Option<AudioFeed> {
+        let a = self.audio.as_mut()?;
+        let Source::Encode(e) = &a.source else { return None };
+        let (tx, rx) = crossbeam_channel::unbounded();
+        a.taps.push(tx);
+        Some(AudioFeed { params: ff::codec::Parameters::from(&e.encoder), enc_tb: a.enc_tb, rx })
+    }
+
+    fn open(target: &Path, s: &VideoSettings, sound: Option<Sound<'_>>, comment: Option<&str>) -> Result<Mp4Writer> {
         init()?;
         let tmp = temp_path(target);
         let enc_err = |what: &str, e: ff::Error| Error::Encode(format!("{what}: {e}"));
@@ -312,9 +376,10 @@ impl Mp4Writer {
         }
         let encoder = enc.open_with(opts).map_err(|e| enc_err("opening libx264", e))?;
         ost.set_parameters(&encoder);
-        let audio = match audio {
+        let audio = match sound {
             None => None,
-            Some(a) => Some(Self::add_audio(&mut octx, a, global_header)?),
+            Some(Sound::Encode(a)) => Some(Self::add_audio(&mut octx, a, global_header)?),
+            Some(Sound::Copy(feed)) => Some(Self::add_audio_copy(&mut octx, feed)?),
         };
         if let Some(c) = comment {
             let mut meta = ff::Dictionary::new();
@@ -380,17 +445,30 @@ impl Mp4Writer {
             ff::ChannelLayout::STEREO,
         );
         frame.set_rate(rate as u32);
-        Ok(AudioOut {
+        let encoding = Encoding {
             encoder,
             frame,
             frame_size,
-            enc_tb,
-            st_tb: enc_tb,
             reader: a.soundtrack.stream(),
             total: a.soundtrack.frames(),
             chunk: vec![0.0; frame_size * 2],
             sent: 0,
-        })
+        };
+        Ok(AudioOut { source: Source::Encode(Box::new(encoding)), enc_tb, st_tb: enc_tb, taps: Vec::new() })
+    }
+
+    /// An audio stream carrying `feed`'s packets as they are.
+    fn add_audio_copy(octx: &mut ff::format::context::Output, feed: AudioFeed) -> Result<AudioOut> {
+        let mut ost = octx
+            .add_stream(ff::encoder::find(ff::codec::Id::None))
+            .map_err(|e| Error::Encode(format!("adding the audio stream: {e}")))?;
+        ost.set_parameters(feed.params);
+        // SAFETY: a plain field of the new stream's parameters: let the muxer pick the tag.
+        unsafe {
+            (*(*ost.as_mut_ptr()).codecpar).codec_tag = 0;
+        }
+        let source = Source::Copy { rx: feed.rx, ended: false };
+        Ok(AudioOut { source, enc_tb: feed.enc_tb, st_tb: feed.enc_tb, taps: Vec::new() })
     }
 
     /// Encodes audio up to sample frame `until` (whole encoder frames only unless `last`),
@@ -428,7 +506,7 @@ impl AudioOut {
     }
 
     /// Encodes the soundtrack up to sample frame `until` (whole encoder frames only unless
-    /// `last`) and writes the packets ready.
+    /// `last`) and writes the packets ready; a copy writes the packets come so far.
     pub(super) fn encode(
         &mut self,
         octx: &mut ff::format::context::Output,
@@ -436,44 +514,96 @@ impl AudioOut {
         until: usize,
         last: bool,
     ) -> Result<()> {
-        let a = self;
-        let until = until.min(a.total);
-        while a.sent < until && (last || a.sent + a.frame_size <= until) {
-            let n = a.frame_size.min(until - a.sent);
-            a.frame.set_samples(n);
-            let got = a.reader.read(&mut a.chunk[..n * 2]);
-            stream_error(a.reader.as_ref())?;
-            a.chunk[got..n * 2].fill(0.0);
-            let src = &a.chunk[..n * 2];
+        let e = match &mut self.source {
+            Source::Encode(e) => e,
+            Source::Copy { .. } => return self.copy(octx, target, false),
+        };
+        let until = until.min(e.total);
+        while e.sent < until && (last || e.sent + e.frame_size <= until) {
+            let n = e.frame_size.min(until - e.sent);
+            e.frame.set_samples(n);
+            let got = e.reader.read(&mut e.chunk[..n * 2]);
+            stream_error(e.reader.as_ref())?;
+            e.chunk[got..n * 2].fill(0.0);
+            let src = &e.chunk[..n * 2];
             for ch in 0..2 {
-                let plane = a.frame.plane_mut::<f32>(ch);
+                let plane = e.frame.plane_mut::<f32>(ch);
                 for (i, d) in plane.iter_mut().take(n).enumerate() {
                     *d = src[i * 2 + ch];
                 }
             }
-            a.frame.set_pts(Some(a.sent as i64));
-            a.encoder
-                .send_frame(&a.frame)
-                .map_err(|e| Error::Encode(format!("sending audio to the AAC encoder: {e}")))?;
-            a.sent += n;
-            Self::drain(a, octx, target)?;
+            e.frame.set_pts(Some(e.sent as i64));
+            e.encoder
+                .send_frame(&e.frame)
+                .map_err(|err| Error::Encode(format!("sending audio to the AAC encoder: {err}")))?;
+            e.sent += n;
+            Self::drain(&mut e.encoder, &mut self.taps, (self.enc_tb, self.st_tb), octx, target)?;
         }
         Ok(())
     }
 
-    /// Encodes the rest of the soundtrack, flushes the encoder and writes its packets.
+    /// Encodes the rest of the soundtrack, flushes the encoder and writes its packets; a
+    /// copy waits for the rest of its packets.
     pub(super) fn finish(&mut self, octx: &mut ff::format::context::Output, target: &Path) -> Result<()> {
+        if matches!(self.source, Source::Copy { .. }) {
+            return self.copy(octx, target, true);
+        }
         self.encode(octx, target, usize::MAX, true)?;
-        self.encoder.send_eof().map_err(|e| Error::Encode(format!("flushing the AAC encoder: {e}")))?;
-        Self::drain(self, octx, target)
+        let Source::Encode(e) = &mut self.source else { return Ok(()) };
+        e.encoder.send_eof().map_err(|err| Error::Encode(format!("flushing the AAC encoder: {err}")))?;
+        Self::drain(&mut e.encoder, &mut self.taps, (self.enc_tb, self.st_tb), octx, target)?;
+        for tap in self.taps.drain(..) {
+            let _ = tap.send(None);
+        }
+        Ok(())
     }
 
-    fn drain(a: &mut AudioOut, octx: &mut ff::format::context::Output, target: &Path) -> Result<()> {
+    /// Writes the packets ready, handing a copy to every tap (a tap whose output has gone
+    /// is dropped).
+    fn drain(
+        encoder: &mut ff::encoder::Audio,
+        taps: &mut Vec<crossbeam_channel::Sender<Option<ff::Packet>>>,
+        (enc_tb, st_tb): (ff::Rational, ff::Rational),
+        octx: &mut ff::format::context::Output,
+        target: &Path,
+    ) -> Result<()> {
         let mut pkt = ff::Packet::empty();
-        while a.encoder.receive_packet(&mut pkt).is_ok() {
+        while encoder.receive_packet(&mut pkt).is_ok() {
+            taps.retain(|tap| tap.send(Some(pkt.clone())).is_ok());
             pkt.set_stream(1);
-            pkt.rescale_ts(a.enc_tb, a.st_tb);
+            pkt.rescale_ts(enc_tb, st_tb);
             pkt.write_interleaved(octx).map_err(|e| write_error(target, "writing an audio packet", e))?;
+        }
+        Ok(())
+    }
+
+    /// Writes the copied packets come so far; with `all`, waits for the last one. The
+    /// output they come from stopping before its last is an error (this file's sound would
+    /// end early).
+    fn copy(&mut self, octx: &mut ff::format::context::Output, target: &Path, all: bool) -> Result<()> {
+        let Source::Copy { rx, ended } = &mut self.source else { return Ok(()) };
+        while !*ended {
+            // Err(true): the other output's writer went without its last packet.
+            let got = if all {
+                rx.recv().map_err(|_| true)
+            } else {
+                rx.try_recv().map_err(|e| e.is_disconnected())
+            };
+            match got {
+                Ok(Some(mut pkt)) => {
+                    pkt.set_stream(1);
+                    pkt.rescale_ts(self.enc_tb, self.st_tb);
+                    pkt.write_interleaved(octx).map_err(|e| write_error(target, "writing an audio packet", e))?;
+                }
+                Ok(None) => *ended = true,
+                Err(true) => {
+                    return Err(Error::Encode(format!(
+                        "{}: the output whose sound this file carries stopped before its end",
+                        target.display()
+                    )))
+                }
+                Err(false) => return Ok(()),
+            }
         }
         Ok(())
     }

@@ -270,12 +270,21 @@ impl OutputSettings {
             opts.output.clone(),
             Mp4Writer::create_with(&opts.output, &self.main, audio(opts.audio_bitrate).as_ref(), tag)?,
         )];
-        for (kind, settings, suffix, bitrate) in
-            [("web", &self.web, "_web.mp4", 128_000), ("preview", &self.preview, "_preview.mp4", 96_000)]
-        {
+        // The preview carries the web copy's sound (AAC at 128 kb/s): its packets are
+        // copied, not encoded again. The web copy is finished first (`render` finishes the
+        // writers in this order), so its last packets are there when the preview's are.
+        let mut web_sound = None;
+        for (kind, settings, suffix) in [("web", &self.web, "_web.mp4"), ("preview", &self.preview, "_preview.mp4")] {
             if let Some(s) = settings {
                 let p = variants::sibling(&opts.output, suffix);
-                writers.push((kind, p.clone(), Mp4Writer::create_with(&p, s, audio(bitrate).as_ref(), tag)?));
+                let mut w = match web_sound.take() {
+                    Some(feed) => Mp4Writer::create_copying(&p, s, feed, tag)?,
+                    None => Mp4Writer::create_with(&p, s, audio(variants::WEB_AUDIO_BITRATE).as_ref(), tag)?,
+                };
+                if kind == "web" && self.preview.is_some() {
+                    web_sound = w.share_audio();
+                }
+                writers.push((kind, p.clone(), w));
             }
         }
         for (_, _, w) in &mut writers {

@@ -119,10 +119,12 @@ pub fn stitch(plan: &Plan, segments: &[Segment], opts: &RenderOptions) -> Result
     let audio = |bitrate: usize| shared.as_ref().map(|s| AudioSettings::new(s.clone(), bitrate));
     let mut kinds = vec![("main", "", opts.audio_bitrate)];
     if settings.web.is_some() {
-        kinds.push(("web", "_web.mp4", 128_000));
+        kinds.push(("web", "_web.mp4", variants::WEB_AUDIO_BITRATE));
     }
+    // The preview's sound is the web copy's (encoded again here, the same packets: FFmpeg's
+    // AAC encoder gives the same bytes for the same samples).
     if settings.preview.is_some() {
-        kinds.push(("preview", "_preview.mp4", 96_000));
+        kinds.push(("preview", "_preview.mp4", variants::WEB_AUDIO_BITRATE));
     }
     let t_join = Instant::now();
     // Every joiner (and its stream of the mix) is made first, then each runs on a thread.

@@ -52,6 +52,19 @@ pub fn probe(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("ffprobe JSON")
 }
 
+/// The MD5 of a file's audio packets as stored (`ffmpeg -map 0:a -c copy -f md5`): equal
+/// for two files only when they carry the same encoded sound.
+pub fn audio_packets_md5(path: &Path) -> String {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-map", "0:a", "-c", "copy", "-f", "md5", "-"])
+        .output()
+        .expect("run ffmpeg (installed by `make test`)");
+    assert!(out.status.success(), "ffmpeg failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 /// Decodes every frame of the first video stream to RGB24 with the `ffmpeg` program, using
 /// the BT.709 matrix the stream is tagged with.
 pub fn decode_rgb(path: &Path) -> (u32, u32, Vec<Vec<u8>>) {

@@ -257,3 +257,73 @@ fn shared_frames_reach_the_encoder_and_a_wrong_size_is_an_error() {
         assert!(f[..64 * 48].iter().all(|&v| v == want), "frame {i}: luma {:?}, want {want}", &f[..4]);
     }
 }
+
+/// A second of a 440 Hz tone, for writers fed directly.
+#[derive(Debug)]
+struct Tone;
+
+struct ToneStream(usize);
+
+impl reel::encode::Soundtrack for Tone {
+    fn frames(&self) -> usize {
+        48_000
+    }
+    fn stream(&self) -> Box<dyn reel::encode::SoundStream> {
+        Box::new(ToneStream(0))
+    }
+}
+
+impl reel::encode::SoundStream for ToneStream {
+    fn read(&mut self, out: &mut [f32]) -> usize {
+        let n = out.len().min(2 * (48_000 - self.0));
+        for (i, v) in out[..n].iter_mut().enumerate() {
+            *v = 0.3 * (std::f32::consts::TAU * 440.0 * (self.0 + i / 2) as f32 / 48_000.0).sin();
+        }
+        self.0 += n / 2;
+        n
+    }
+    fn error(&self) -> Option<(&std::path::Path, &str)> {
+        None
+    }
+}
+
+#[test]
+fn a_copied_sound_is_whole_or_the_copy_fails() {
+    use reel::encode::{AudioSettings, Mp4Writer, VideoSettings};
+    let dir = media_dir();
+    let fps = reel::Fps { num: 30, den: 1 };
+    let s = VideoSettings::new(64, 36, fps);
+    let frame = reel::pixels::Yuv420::new(64, 36);
+    let sound = AudioSettings::new(std::sync::Arc::new(Tone), 128_000);
+    let write = |source: Option<&AudioSettings>, name: &str| {
+        let mut w = Mp4Writer::create(&dir.path().join(name), &s, source).expect("writer");
+        let feed = w.share_audio().expect("an encoder's packets can be shared");
+        let mut copy =
+            Mp4Writer::create_copying(&dir.path().join(format!("copy_{name}")), &s, feed, None).expect("copy");
+        assert!(copy.share_audio().is_none(), "a copy has no encoder to share");
+        for _ in 0..30 {
+            w.write(&frame).expect("frame");
+            copy.write(&frame).expect("frame");
+        }
+        (w, copy)
+    };
+    // Finished in order: the copy carries every packet of the source.
+    let (w, copy) = write(Some(&sound), "a.mp4");
+    let files = vec![w.finish_pending().expect("source"), copy.finish_pending().expect("copy")];
+    reel::encode::PendingFile::commit_all(files).expect("commit");
+    assert_eq!(audio_packets_md5(&dir.path().join("copy_a.mp4")), audio_packets_md5(&dir.path().join("a.mp4")));
+    let p = probe(&dir.path().join("copy_a.mp4"));
+    assert_eq!(p["streams"][1]["codec_name"], "aac");
+    let dur: f64 = p["streams"][1]["duration"].as_str().expect("duration").parse().expect("f64");
+    assert!((dur - 1.0).abs() < 0.03, "copied sound lasts {dur} s");
+    // The source dropped unfinished (a failed output): the copy's sound would end early,
+    // so the copy fails rather than be written short.
+    let (w, copy) = write(Some(&sound), "b.mp4");
+    drop(w);
+    let e = copy.finish_pending().expect_err("the source never finished");
+    assert!(e.to_string().contains("stopped before its end"), "{e}");
+    assert!(!files_in(dir.path()).iter().any(|n| n.contains("b.mp4")), "{:?}", files_in(dir.path()));
+    // A writer without sound has nothing to share.
+    let mut silent = Mp4Writer::create(&dir.path().join("c.mp4"), &s, None).expect("writer");
+    assert!(silent.share_audio().is_none());
+}

@@ -61,6 +61,11 @@ fn one_render_writes_every_deliverable() {
     assert!(web["streams"][0]["level"].as_i64().expect("level") <= 41, "level {}", web["streams"][0]["level"]);
     let abr: f64 = web["streams"][1]["bit_rate"].as_str().expect("bit_rate").parse().expect("f64");
     assert!((abr - 128_000.0).abs() < 20_000.0, "web audio {abr} b/s");
+    // The preview carries the web copy's sound: the same packets (not the main output's,
+    // at 192 kb/s).
+    let web_sound = audio_packets_md5(&dir.path().join("ad_web.mp4"));
+    assert_eq!(audio_packets_md5(&dir.path().join("ad_preview.mp4")), web_sound, "preview sound");
+    assert_ne!(audio_packets_md5(&dir.path().join("ad.mp4")), web_sound, "main sound");
     assert_eq!(key_frames(&dir.path().join("ad_web.mp4")), [0, 60, 120], "a keyframe every 2 s");
 
     // The same picture in every copy at the same instant: a flat region of each scene.
@@ -276,6 +281,7 @@ fn asset_variants_for_images_and_videos() {
         // ffmpeg's sine is 1/8 full scale: RMS 0.0884.
         assert!((rms - 0.0884).abs() < 0.01, "{}: RMS {rms}", o.kind);
     }
+    assert_eq!(audio_packets_md5(&r[1].path), audio_packets_md5(&r[0].path), "the preview carries the web sound");
     std::fs::write(dir.path().join("fake.mp4"), b"not a video").expect("write");
     let e = reel::variants::asset_variants(&dir.path().join("fake.mp4"), None, "veryfast").expect_err("bad input");
     assert!(e.is_input_error(), "{e}");
