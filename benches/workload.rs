@@ -8,14 +8,16 @@
 //! process writing the same three videos and two JPEGs from the raw frames.
 //!
 //! It ends with issue 6's targets, each with the figure this run measured and whether it
-//! is met (the RSS-with-length target when W1 and its looped copy both ran).
+//! is met (the with-length targets when W1 and its looped copies ran).
 //!
 //! `batch` (also run when no workload is named) compares the `reel` tool rendering a
 //! 20-row merge-field batch in one process with 20 separate `reel render` runs (needs
 //! `target/release/reel`: `make bench` builds it).
 //!
 //! Environment: `REEL_BENCH_RUNS=N` (default 1; the median of N alternating runs is shown),
-//! `REEL_BENCH_LONG=1` adds W1 looped to 120 s (RSS must not grow with length).
+//! `REEL_BENCH_LONG=1` adds W1 looped to 120 s (`w1x4`: RSS must not grow with length) and
+//! to 10 minutes (`w1x20`: W1's ratio and RSS at that length; its floor reads W1's raw
+//! frames twenty times over, so run `w1` in the same run: `-- w1 w1x20`).
 //! Each render runs in a child process of this binary so peak RSS is its own.
 
 use std::path::{Path, PathBuf};
@@ -26,6 +28,16 @@ struct Workload {
     name: &'static str,
     json: PathBuf,
     assets: PathBuf,
+    /// Frames that are another workload's, repeated: (its name, how many times). The
+    /// floor then encodes that workload's raw frames looped, dumped earlier in the run.
+    repeats: Option<(&'static str, u64)>,
+}
+
+impl Workload {
+    /// A workload of its own frames.
+    fn of(name: &'static str, json: PathBuf, assets: PathBuf) -> Workload {
+        Workload { name, json, assets, repeats: None }
+    }
 }
 
 /// One of issue 6's targets as this run measured it.
@@ -59,10 +71,10 @@ fn root() -> PathBuf {
 fn workloads() -> Vec<Workload> {
     let r = root();
     vec![
-        Workload { name: "w1", json: r.join("benches/workloads/w1.json"), assets: r.join("target/workloads/w1") },
-        Workload { name: "w2", json: r.join("benches/workloads/w2.json"), assets: r.join("benches/workloads") },
-        Workload { name: "w3", json: r.join("benches/workloads/w3.json"), assets: r.join("target/workloads/w3") },
-        Workload { name: "w4", json: r.join("benches/workloads/w4.json"), assets: r.join("target/workloads/w4") },
+        Workload::of("w1", r.join("benches/workloads/w1.json"), r.join("target/workloads/w1")),
+        Workload::of("w2", r.join("benches/workloads/w2.json"), r.join("benches/workloads")),
+        Workload::of("w3", r.join("benches/workloads/w3.json"), r.join("target/workloads/w3")),
+        Workload::of("w4", r.join("benches/workloads/w4.json"), r.join("target/workloads/w4")),
     ]
 }
 
@@ -222,9 +234,14 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn raw_input(cmd: &mut Command, w: u64, h: u64, fps: f64, raw: &Path) {
+    raw_input_looped(cmd, w, h, fps, raw, 1);
+}
+
+/// [`raw_input`] read `times` times over (`-stream_loop`).
+fn raw_input_looped(cmd: &mut Command, w: u64, h: u64, fps: f64, raw: &Path, times: u64) {
     let fmt = if raw.extension().is_some_and(|e| e == "rgba") { "rgba" } else { "yuv420p" };
-    cmd.args(["-hide_banner", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", fmt])
-        .args(["-s", &format!("{w}x{h}"), "-r", &format!("{fps}"), "-i"])
+    cmd.args(["-hide_banner", "-loglevel", "error", "-y", "-stream_loop", &(times.max(1) - 1).to_string()])
+        .args(["-f", "rawvideo", "-pix_fmt", fmt, "-s", &format!("{w}x{h}"), "-r", &format!("{fps}"), "-i"])
         .arg(raw);
 }
 
@@ -250,11 +267,16 @@ fn main() {
     let mut verdicts = Vec::new();
     // W1's peak RSS, for the looped W1's comparison.
     let mut w1_rss = None;
+    // W1's ratios (wall, CPU), for the 10-minute W1's comparison.
+    let mut w1_ratio = None;
     let mut all = workloads();
     if std::env::var("REEL_BENCH_LONG").is_ok_and(|v| v == "1") {
         all.push(long_w1(&tmp));
+        all.push(ten_minute_w1(&tmp));
     }
-    for w in all.iter().filter(|w| filter.is_empty() || filter.iter().any(|f| f == w.name)) {
+    let picked = |w: &&Workload| filter.is_empty() || filter.iter().any(|f| f == w.name);
+    let bases: Vec<&str> = all.iter().filter(picked).filter_map(|w| w.repeats.map(|(b, _)| b)).collect();
+    for w in all.iter().filter(picked) {
         ensure_media(w);
         let out = tmp.join(format!("{}.mp4", w.name));
         let raw = tmp.join(format!("{}.yuv", w.name));
@@ -276,7 +298,16 @@ fn main() {
                 last["height"].as_u64().unwrap_or(0),
                 last["fps"].as_f64().unwrap_or(30.0),
             );
-            if run == 0 {
+            if let (0, Some((base, times))) = (run, w.repeats) {
+                // The same frames: the base workload's, dumped earlier in this run, looped.
+                assert!(
+                    tmp.join(format!("{base}.yuv")).exists(),
+                    "{}: run {base} first, in the same run (`-- {base} {}`)",
+                    w.name,
+                    w.name
+                );
+                check_repeats(w, base, times);
+            } else if run == 0 {
                 // The same frames, dumped once: a lossless render (x264 CRF 0, the exact
                 // YUV our encoder is given) decoded to raw 4:2:0 in RAM.
                 let lossless = tmp.join(format!("{}_lossless.mp4", w.name));
@@ -301,7 +332,10 @@ fn main() {
                 floor_rgba_s.push(timed(&mut cmd));
             }
             let mut cmd = Command::new("ffmpeg");
-            raw_input(&mut cmd, fw, fh, fps, &raw);
+            match w.repeats {
+                Some((base, times)) => raw_input_looped(&mut cmd, fw, fh, fps, &tmp.join(format!("{base}.yuv")), times),
+                None => raw_input(&mut cmd, fw, fh, fps, &raw),
+            }
             cmd.args(["-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p", "-threads", "0"])
                 .arg(tmp.join("floor.mp4"));
             let c0 = children_cpu_s();
@@ -369,8 +403,34 @@ fn main() {
         if let Some((target, limit)) = limit {
             verdicts.push(Verdict { target, value: format!("{:.2}", r / f), met: r / f <= limit, note: ratio_note });
         }
-        println!("     SSIM of the main output against a lossless render: {ssim:.5}");
+        if w.repeats.is_none() {
+            println!("     SSIM of the main output against a lossless render: {ssim:.5}");
+        }
         let rss = last["peak_rss"].as_f64().unwrap_or(0.0) / 1e6;
+        if w.name == "w1" {
+            w1_ratio = Some((r / f, rc / fc.max(1e-9)));
+        }
+        if w.name == "w1x20" {
+            let cpu = rc / fc.max(1e-9);
+            if let Some((short_wall, short_cpu)) = w1_ratio {
+                println!("     W1 in this run: ratio {short_wall:.2}, CPU {short_cpu:.2}");
+                verdicts.push(Verdict {
+                    target: "W1 looped to 10 min at W1's ratio (CPU, 5 %)",
+                    value: format!("{cpu:.2}"),
+                    met: cpu <= short_cpu * 1.05,
+                    note: format!("wall {:.2}; W1 {short_wall:.2}, CPU {short_cpu:.2}", r / f),
+                });
+            }
+            if let Some(short) = w1_rss {
+                let growth = 100.0 * (rss / short - 1.0);
+                verdicts.push(Verdict {
+                    target: "RSS flat with length (10 min, 5 %)",
+                    value: format!("{growth:+.1} %"),
+                    met: growth <= 5.0,
+                    note: format!("{rss:.0} MB against {short:.0} MB for the 30 s W1"),
+                });
+            }
+        }
         if w.name == "w1x4" {
             if let Some(short) = w1_rss {
                 let growth = 100.0 * (rss / short - 1.0);
@@ -434,8 +494,14 @@ fn main() {
         if w.name == "w4" {
             verdicts.push(five_outputs(w, &tmp, &raw, &last));
         }
-        let _ = std::fs::remove_file(&raw);
+        // A workload repeating this one's frames reads them later in the run.
+        if !bases.contains(&w.name) {
+            let _ = std::fs::remove_file(&raw);
+        }
         let _ = std::fs::remove_file(&raw_rgba);
+    }
+    for base in bases {
+        let _ = std::fs::remove_file(tmp.join(format!("{base}.yuv")));
     }
     if filter.is_empty() || filter.iter().any(|f| f == "batch") {
         batch(&tmp);
@@ -687,7 +753,73 @@ fn long_w1(tmp: &Path) -> Workload {
     v["audio"]["music"]["asset"] = serde_json::json!("music120.mp3");
     let path = tmp.join("w1x4.json");
     std::fs::write(&path, serde_json::to_vec(&v).expect("json")).expect("write");
-    Workload { name: "w1x4", json: path, assets }
+    Workload::of("w1x4", path, assets)
+}
+
+/// W1 looped to 10 minutes: its six scenes 20 times over, each repeat cut to the next (not
+/// the motion language's fade), its voice once per repeat, a 600 s music bed. Frame `n` is W1's frame
+/// `n mod 900` (checked by [`check_repeats`]), so the floor encodes W1's raw frames looped.
+fn ten_minute_w1(tmp: &Path) -> Workload {
+    const TIMES: u64 = 20;
+    let assets = root().join("target/workloads/w1");
+    let music = assets.join("music600.mp3");
+    if !music.exists() {
+        let st = Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-stream_loop", "-1", "-i"])
+            .arg(assets.join("music.mp3"))
+            .args(["-t", "600", "-c:a", "libmp3lame", "-b:a", "128k"])
+            .arg(&music)
+            .status()
+            .expect("run ffmpeg");
+        assert!(st.success(), "making the 600 s music bed");
+    }
+    let src = root().join("benches/workloads/w1.json");
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&src).expect("w1.json")).expect("json");
+    let frames = v["totalDurationFrames"].as_u64().expect("W1 has totalDurationFrames");
+    let scenes = v["scenes"].as_array().cloned().unwrap_or_default();
+    let mut all = Vec::new();
+    for k in 0..TIMES {
+        for (i, s) in scenes.iter().enumerate() {
+            let mut s = s.clone();
+            s["id"] = serde_json::json!(format!("r{k}-{i}"));
+            if k > 0 && i == 0 {
+                // A cut, not the motion language's default fade: the repeat starts whole.
+                s["transition"] = serde_json::json!({"type": "cut"});
+            }
+            all.push(s);
+        }
+    }
+    v["scenes"] = serde_json::Value::Array(all);
+    v["totalDurationFrames"] = serde_json::json!(frames * TIMES);
+    let voice = v["audio"]["voiceover"].clone();
+    let segments: Vec<serde_json::Value> =
+        (0..TIMES).map(|k| serde_json::json!({"asset": voice["asset"], "startFrame": k * frames})).collect();
+    v["audio"]["voiceover"] = serde_json::json!({ "segments": segments });
+    v["audio"]["music"]["asset"] = serde_json::json!("music600.mp3");
+    let path = tmp.join("w1x20.json");
+    std::fs::write(&path, serde_json::to_vec(&v).expect("json")).expect("write");
+    Workload { name: "w1x20", json: path, assets, repeats: Some(("w1", TIMES)) }
+}
+
+/// Checks that `w`'s frames are `base`'s repeated `times` times: stills of frames across
+/// the base (a photo scene, the clip scene, a crossfade, the last frame) equal the same
+/// frames in the last repeat and in a middle one.
+fn check_repeats(w: &Workload, base: &str, times: u64) {
+    let plan_of = |json: &Path| {
+        let parsed = reel::parse_file(json).expect("parse");
+        reel::Plan::build(&parsed, &reel::PlanOptions::new(&w.assets)).expect("plan")
+    };
+    let long = plan_of(&w.json);
+    let short = plan_of(&root().join(format!("benches/workloads/{base}.json")));
+    let n = short.frame_count();
+    assert_eq!(long.frame_count(), n * times, "{}: {} frames", w.name, long.frame_count());
+    for f in [0, 100, n / 2, n - 30, n - 1] {
+        let want = reel::render_still(&short, f);
+        for k in [times / 2, times - 1] {
+            let got = reel::render_still(&long, f + k * n);
+            assert!(got == want, "{}: frame {} is not {base}'s frame {f}", w.name, f + k * n);
+        }
+    }
 }
 
 /// Mean SSIM (all planes) of `a` against `reference`, by ffmpeg's ssim filter.
