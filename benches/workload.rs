@@ -281,6 +281,11 @@ fn main() {
         let out = tmp.join(format!("{}.mp4", w.name));
         let raw = tmp.join(format!("{}.yuv", w.name));
         let raw_rgba = tmp.join(format!("{}.rgba", w.name));
+        // The floor's frames: this workload's, or those it repeats, read that many times.
+        let (floor_raw, times) = match w.repeats {
+            Some((base, times)) => (tmp.join(format!("{base}.yuv")), times),
+            None => (raw.clone(), 1),
+        };
         let mut floor_rgba_s = Vec::new();
         let mut reel_s = Vec::new();
         let mut floor_s = Vec::new();
@@ -300,12 +305,7 @@ fn main() {
             );
             if let (0, Some((base, times))) = (run, w.repeats) {
                 // The same frames: the base workload's, dumped earlier in this run, looped.
-                assert!(
-                    tmp.join(format!("{base}.yuv")).exists(),
-                    "{}: run {base} first, in the same run (`-- {base} {}`)",
-                    w.name,
-                    w.name
-                );
+                assert!(floor_raw.exists(), "{}: run {base} first, in the same run (`-- {base} {}`)", w.name, w.name);
                 check_repeats(w, base, times);
             } else if run == 0 {
                 // The same frames, dumped once: a lossless render (x264 CRF 0, the exact
@@ -332,10 +332,7 @@ fn main() {
                 floor_rgba_s.push(timed(&mut cmd));
             }
             let mut cmd = Command::new("ffmpeg");
-            match w.repeats {
-                Some((base, times)) => raw_input_looped(&mut cmd, fw, fh, fps, &tmp.join(format!("{base}.yuv")), times),
-                None => raw_input(&mut cmd, fw, fh, fps, &raw),
-            }
+            raw_input_looped(&mut cmd, fw, fh, fps, &floor_raw, times);
             cmd.args(["-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p", "-threads", "0"])
                 .arg(tmp.join("floor.mp4"));
             let c0 = children_cpu_s();

@@ -545,11 +545,8 @@ impl AudioOut {
     /// Encodes the rest of the soundtrack, flushes the encoder and writes its packets; a
     /// copy waits for the rest of its packets.
     pub(super) fn finish(&mut self, octx: &mut ff::format::context::Output, target: &Path) -> Result<()> {
-        if matches!(self.source, Source::Copy { .. }) {
-            return self.copy(octx, target, true);
-        }
         self.encode(octx, target, usize::MAX, true)?;
-        let Source::Encode(e) = &mut self.source else { return Ok(()) };
+        let Source::Encode(e) = &mut self.source else { return self.copy(octx, target, true) };
         e.encoder.send_eof().map_err(|err| Error::Encode(format!("flushing the AAC encoder: {err}")))?;
         Self::drain(&mut e.encoder, &mut self.taps, (self.enc_tb, self.st_tb), octx, target)?;
         for tap in self.taps.drain(..) {
@@ -570,11 +567,21 @@ impl AudioOut {
         let mut pkt = ff::Packet::empty();
         while encoder.receive_packet(&mut pkt).is_ok() {
             taps.retain(|tap| tap.send(Some(pkt.clone())).is_ok());
-            pkt.set_stream(1);
-            pkt.rescale_ts(enc_tb, st_tb);
-            pkt.write_interleaved(octx).map_err(|e| write_error(target, "writing an audio packet", e))?;
+            Self::write(&mut pkt, (enc_tb, st_tb), octx, target)?;
         }
         Ok(())
+    }
+
+    /// Writes an encoder's packet (in `enc_tb`) into the muxer's audio stream (in `st_tb`).
+    fn write(
+        pkt: &mut ff::Packet,
+        (enc_tb, st_tb): (ff::Rational, ff::Rational),
+        octx: &mut ff::format::context::Output,
+        target: &Path,
+    ) -> Result<()> {
+        pkt.set_stream(1);
+        pkt.rescale_ts(enc_tb, st_tb);
+        pkt.write_interleaved(octx).map_err(|e| write_error(target, "writing an audio packet", e))
     }
 
     /// Writes the copied packets come so far; with `all`, waits for the last one. The
@@ -590,11 +597,7 @@ impl AudioOut {
                 rx.try_recv().map_err(|e| e.is_disconnected())
             };
             match got {
-                Ok(Some(mut pkt)) => {
-                    pkt.set_stream(1);
-                    pkt.rescale_ts(self.enc_tb, self.st_tb);
-                    pkt.write_interleaved(octx).map_err(|e| write_error(target, "writing an audio packet", e))?;
-                }
+                Ok(Some(mut pkt)) => Self::write(&mut pkt, (self.enc_tb, self.st_tb), octx, target)?,
                 Ok(None) => *ended = true,
                 Err(true) => {
                     return Err(Error::Encode(format!(
