@@ -32,8 +32,8 @@ pub enum Painted {
 ///
 /// What the frame shows (the scenes in view, how a transition mixes them, the visible
 /// layers, the caption line and its spoken word) is worked out once. Given `planes`, a
-/// frame whose background is a photo or a clip covering the canvas, alone or in a cut,
-/// fade or dip between two such scenes, is composed straight into the planes (BT.709
+/// frame whose background is a photo or a clip covering the canvas, alone or in any
+/// transition between two such scenes, is composed straight into the planes (BT.709
 /// limited range, as the encoder takes them): [`Painted::Planes`]. Every other frame, and
 /// every frame without `planes`, is painted in RGBA into `canvas` (opaque, the canvas
 /// size): [`Painted::Rgba`].

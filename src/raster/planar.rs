@@ -1,5 +1,5 @@
 //! Composing a frame straight into the encoder's 4:2:0 planes, for the frames whose
-//! background is a photo or a clip that covers the canvas (W1's and W3's frames).
+//! background is a photo or a clip that covers the canvas (W1's, W3's and W4's frames).
 //!
 //! The RGBA path paints such a frame into a 1080p RGBA canvas (8 MB) and converts it to
 //! 4:2:0 (3 MB). Here the photo is converted to 4:2:0 once per load and each frame's Ken
@@ -12,9 +12,12 @@
 //! except that a chroma sample under a partly covered 2x2 block mixes the block's average
 //! coverage (within a few code values at edges; see the test in `tests/`).
 //!
-//! Anything else (gradients, non-covering backgrounds, gaps, push/slide/wipe/zoom
-//! transitions, clip pictures handed out as RGBA) says no and the caller takes the RGBA
-//! path.
+//! Transitions between two such scenes run on the planes too: cuts, fades and dips blend
+//! them; slides, pushes and wipes move or uncover them by even pixels (whole chroma
+//! samples), as the RGBA painter does; a zoom resizes a centred crop of each.
+//!
+//! Anything else (gradients, non-covering backgrounds, gaps, clip pictures handed out as
+//! RGBA) says no and the caller takes the RGBA path.
 
 use super::fill::{cover_crop, exact_cover, ken_burns_transform};
 use super::layer::{self, PixelRect};
@@ -22,11 +25,11 @@ use super::resample::resize_plane;
 use super::ClipFrames;
 // The conversion's BT.709 limited-range coefficients (2^16 scale), for blending in Y'CbCr.
 use super::frame::{Content, Picture, Shot};
-use super::transition::Mix;
+use super::transition::{self, Mix};
 use crate::media::{ClipPicture, YuvPicture};
 use crate::pixels::yuv::{UB, UG, UR, VB, VG, VR, YB, YG, YR};
 use crate::pixels::Yuv420;
-use crate::plan::{Fill, Plan};
+use crate::plan::{Fill, Plan, TransitionKind, TransitionPlan};
 use std::sync::Arc;
 use tiny_skia::{Pixmap, Transform};
 
@@ -37,6 +40,8 @@ pub(crate) struct Planes {
     overlay: Option<Pixmap>,
     /// The entering scene of a transition.
     above: Option<Yuv420>,
+    /// The entering scene resized, in a zoom transition.
+    zoomed: Option<Yuv420>,
     /// Overlays composed for the blend, with what they show: the layers of the last two
     /// scenes drawn (a transition), the overlays and the caption line.
     composed: [Option<(Shows, Composed)>; 4],
@@ -317,16 +322,7 @@ fn paint_base(base: &Base, out: &mut Yuv420) -> bool {
             to_bt709(pic, out);
             true
         }
-        Base::Photo(src, crop) => {
-            let (w, h, crop) = (out.width, out.height, *crop);
-            // Chroma sample i sits at the centre of luma samples 2i and 2i + 1 (the 2x2
-            // average of the conversion), so the chroma planes map by halved coordinates.
-            let half = (crop.0 / 2.0, crop.1 / 2.0, crop.2 / 2.0, crop.3 / 2.0);
-            let (sw, sh) = (src.width, src.height);
-            resize_plane(&src.y, (sw, sh), &mut out.y, (w, h), crop)
-                && resize_plane(&src.u, (sw / 2, sh / 2), &mut out.u, (w / 2, h / 2), half)
-                && resize_plane(&src.v, (sw / 2, sh / 2), &mut out.v, (w / 2, h / 2), half)
-        }
+        Base::Photo(src, crop) => resize_crop_planes(src, out, *crop),
     }
 }
 
@@ -347,21 +343,17 @@ pub(super) fn paint(
     let planes = &mut scratch.planes;
     match content.picture {
         Picture::Gap | Picture::Transition { below: None, .. } => return false,
-        Picture::Transition { mix: Mix::Move(_), .. } => return false,
         Picture::Scene(shot) => {
             let Some(b) = base(shot, w, h, clips) else { return false };
             if !paint_scene(plan, shot, &b, out, planes, clips) {
                 return false;
             }
         }
-        Picture::Transition { below: Some(below), above, mix, .. } => {
+        Picture::Transition { below: Some(below), above, transition, mix } => {
             let (Some(bb), Some(ab)) = (base(below, w, h, clips), base(above, w, h, clips)) else {
                 return false;
             };
-            let mut above_planes = match planes.above.take() {
-                Some(a) if (a.width, a.height) == (w, h) => a,
-                _ => Yuv420::new(w, h),
-            };
+            let mut above_planes = buffer(planes.above.take(), w, h);
             let done = match mix {
                 Mix::CrossFade(e) => {
                     paint_scene(plan, below, &bb, out, planes, clips)
@@ -381,7 +373,9 @@ pub(super) fn paint(
                     dip(out, white, amount);
                     ok
                 }
-                Mix::Move(_) => false,
+                Mix::Move(e) => {
+                    paint_move(plan, transition, e, [(below, &bb), (above, &ab)], out, &mut above_planes, planes, clips)
+                }
             };
             planes.above = Some(above_planes);
             if !done {
@@ -403,6 +397,135 @@ pub(super) fn paint(
         }
     }
     true
+}
+
+/// Slide, wipe, push and zoom at eased progress `e`, as the RGBA painter composes them
+/// (the same [`transition::moves`], [`transition::wiped`] and [`transition::zoom_crop`]):
+/// each scene is painted whole with its layers, then moved, uncovered or resized. Moves
+/// and edges fall on even pixels, so the chroma planes move by whole samples too. `spare`
+/// is a canvas-sized buffer (the entering scene's).
+#[allow(clippy::too_many_arguments)]
+fn paint_move(
+    plan: &Plan,
+    t: &TransitionPlan,
+    e: f32,
+    [(below, bb), (above, ab)]: [(Shot, &Base); 2],
+    out: &mut Yuv420,
+    spare: &mut Yuv420,
+    planes: &mut Planes,
+    clips: ClipFrames,
+) -> bool {
+    let (w, h) = (out.width, out.height);
+    if t.kind == TransitionKind::Zoom {
+        // The lower scene resized into `out`, the entering one into a third buffer, then
+        // the entering one faded in over it.
+        let mut zoomed = buffer(planes.zoomed.take(), w, h);
+        let (grow, shrink) = transition::zoom_scales(e);
+        let done = paint_scene(plan, below, bb, spare, planes, clips)
+            && resize_crop_planes(spare, out, transition::zoom_crop(w, h, grow))
+            && paint_scene(plan, above, ab, spare, planes, clips)
+            && resize_crop_planes(spare, &mut zoomed, transition::zoom_crop(w, h, shrink));
+        if done {
+            cross_fade(out, &zoomed, e);
+        }
+        planes.zoomed = Some(zoomed);
+        return done;
+    }
+    if !(paint_scene(plan, below, bb, out, planes, clips) && paint_scene(plan, above, ab, spare, planes, clips)) {
+        return false;
+    }
+    if t.kind == TransitionKind::Wipe {
+        copy_rect(out, spare, transition::wiped(t.direction, w, h, e));
+    } else {
+        let (lower, entering) = transition::moves(t, w, h, e);
+        shift(out, lower);
+        place(out, spare, entering);
+    }
+    true
+}
+
+/// `slot`'s buffer if it is `w` x `h`, else a new one.
+fn buffer(slot: Option<Yuv420>, w: u32, h: u32) -> Yuv420 {
+    match slot {
+        Some(b) if (b.width, b.height) == (w, h) => b,
+        _ => Yuv420::new(w, h),
+    }
+}
+
+/// Each plane of `p` with its width and height, and the luma samples one of its samples
+/// spans each way (1 for luma, 2 for chroma), with the value of black there.
+fn planes_of(p: &mut Yuv420) -> [(&mut Vec<u8>, usize, usize, i32, u8); 3] {
+    let (w, h) = (p.width as usize, p.height as usize);
+    [(&mut p.y, w, h, 1, 16), (&mut p.u, w / 2, h / 2, 2, 128), (&mut p.v, w / 2, h / 2, 2, 128)]
+}
+
+/// Copies `src` (the size of `out`) into `out` moved by `(dx, dy)` (even), where it lands.
+fn place(out: &mut Yuv420, src: &Yuv420, (dx, dy): (i32, i32)) {
+    if (src.width, src.height) != (out.width, out.height) {
+        return;
+    }
+    for ((d, pw, ph, k, _), s) in planes_of(out).into_iter().zip([&src.y, &src.u, &src.v]) {
+        let (pw, ph, dx, dy) = (pw as i32, ph as i32, dx / k, dy / k);
+        let (x0, x1) = (dx.max(0), (pw + dx).min(pw));
+        if x0 >= x1 {
+            continue;
+        }
+        for y in dy.max(0)..(ph + dy).min(ph) {
+            let (to, from) = ((y * pw) as usize, ((y - dy) * pw) as usize);
+            let (a, b) = (x0 as usize, x1 as usize);
+            let (sa, sb) = ((x0 - dx) as usize, (x1 - dx) as usize);
+            d[to + a..to + b].copy_from_slice(&s[from + sa..from + sb]);
+        }
+    }
+}
+
+/// Moves `out`'s picture by `(dx, dy)` (even), black where it uncovers the canvas.
+fn shift(out: &mut Yuv420, (dx, dy): (i32, i32)) {
+    if (dx, dy) == (0, 0) {
+        return;
+    }
+    for (p, pw, ph, k, black) in planes_of(out) {
+        let (n, m) = ((dy / k).unsigned_abs() as usize, (dx / k).unsigned_abs() as usize);
+        let p = &mut p[..pw * ph];
+        if n >= ph || m >= pw {
+            p.fill(black);
+            continue;
+        }
+        if dy > 0 {
+            p.copy_within(..(ph - n) * pw, n * pw);
+            p[..n * pw].fill(black);
+        } else if dy < 0 {
+            p.copy_within(n * pw.., 0);
+            p[(ph - n) * pw..].fill(black);
+        }
+        if m == 0 {
+            continue;
+        }
+        for row in p.chunks_exact_mut(pw) {
+            if dx > 0 {
+                row.copy_within(..pw - m, m);
+                row[..m].fill(black);
+            } else {
+                row.copy_within(m.., 0);
+                row[pw - m..].fill(black);
+            }
+        }
+    }
+}
+
+/// Copies the rectangle `(x0, y0, x1, y1)` (even corners) of `src` into `out`, the same
+/// size.
+fn copy_rect(out: &mut Yuv420, src: &Yuv420, (x0, y0, x1, y1): (u32, u32, u32, u32)) {
+    if (src.width, src.height) != (out.width, out.height) {
+        return;
+    }
+    for ((d, pw, _, k, _), s) in planes_of(out).into_iter().zip([&src.y, &src.u, &src.v]) {
+        let k = k as usize;
+        let (x0, x1, y0, y1) = (x0 as usize / k, x1 as usize / k, y0 as usize / k, y1 as usize / k);
+        for y in y0..y1 {
+            d[y * pw + x0..y * pw + x1].copy_from_slice(&s[y * pw + x0..y * pw + x1]);
+        }
+    }
 }
 
 /// The worker's transparent overlay of the canvas size; `None` if it cannot be allocated.
@@ -509,10 +632,17 @@ fn dip(out: &mut Yuv420, white: bool, amount: f32) {
 /// Resizes every plane of `src` into `dst` (the web and preview copies of a frame composed
 /// in planes), with the same filter as the RGBA copies; false if the resizer refused.
 pub fn resize_planes(src: &Yuv420, dst: &mut Yuv420) -> bool {
+    resize_crop_planes(src, dst, (0.0, 0.0, src.width as f64, src.height as f64))
+}
+
+/// Resizes the part `crop` (`left, top, width, height` in luma samples) of `src` into all
+/// of `dst`; false if the resizer refused. Chroma sample i sits at the centre of luma
+/// samples 2i and 2i + 1 (the 2x2 average of the conversion), so the chroma planes map by
+/// halved coordinates.
+fn resize_crop_planes(src: &Yuv420, dst: &mut Yuv420, crop: (f64, f64, f64, f64)) -> bool {
     let (sw, sh, dw, dh) = (src.width, src.height, dst.width, dst.height);
-    let full = (0.0, 0.0, sw as f64, sh as f64);
-    let half = (0.0, 0.0, (sw / 2) as f64, (sh / 2) as f64);
-    resize_plane(&src.y, (sw, sh), &mut dst.y, (dw, dh), full)
+    let half = (crop.0 / 2.0, crop.1 / 2.0, crop.2 / 2.0, crop.3 / 2.0);
+    resize_plane(&src.y, (sw, sh), &mut dst.y, (dw, dh), crop)
         && resize_plane(&src.u, (sw / 2, sh / 2), &mut dst.u, (dw / 2, dh / 2), half)
         && resize_plane(&src.v, (sw / 2, sh / 2), &mut dst.v, (dw / 2, dh / 2), half)
 }

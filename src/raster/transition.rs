@@ -2,7 +2,7 @@
 
 use crate::plan::{Direction, TransitionKind, TransitionPlan};
 use tiny_skia::{
-    Color, FilterQuality, Paint, Pattern, Pixmap, PixmapMut, PixmapPaint, Rect, Shader, SpreadMode, Transform,
+    Color, FilterQuality, Paint, Pixmap, PixmapMut, PixmapPaint, Rect, Shader, Transform,
 };
 
 fn copy(out: &mut PixmapMut, src: &Pixmap) {
@@ -27,16 +27,57 @@ fn overlay(out: &mut PixmapMut, color: Color, alpha: f32) {
     }
 }
 
-/// A whole-pixel move of `amount` canvas lengths along `direction`: "left" moves content
-/// leftwards (it enters from the right).
-fn shift(direction: Direction, w: f32, h: f32, amount: f32) -> Transform {
-    let (ux, uy) = match direction {
-        Direction::Left => (-1.0, 0.0),
-        Direction::Right => (1.0, 0.0),
-        Direction::Up => (0.0, -1.0),
-        Direction::Down => (0.0, 1.0),
-    };
-    Transform::from_translate((ux * w * amount).round(), (uy * h * amount).round())
+/// Rounds to the nearest even whole pixel: moves and edges land on whole 2x2 blocks, so a
+/// frame composed in 4:2:0 moves its chroma samples whole, exactly as its luma.
+fn even(v: f32) -> i32 {
+    ((v / 2.0).round() * 2.0) as i32
+}
+
+/// The unit step of `direction`: "left" moves content leftwards (it enters from the right).
+fn unit(direction: Direction) -> (i32, i32) {
+    match direction {
+        Direction::Left => (-1, 0),
+        Direction::Right => (1, 0),
+        Direction::Up => (0, -1),
+        Direction::Down => (0, 1),
+    }
+}
+
+/// A move of `amount` canvas lengths along `direction`, in even whole pixels.
+pub(crate) fn offset(direction: Direction, w: u32, h: u32, amount: f32) -> (i32, i32) {
+    let (ux, uy) = unit(direction);
+    (even(ux as f32 * w as f32 * amount), even(uy as f32 * h as f32 * amount))
+}
+
+/// Where the two scenes of a move sit at eased progress `e` (slide: only the entering
+/// one moves; push: both, the lower one a whole canvas length ahead of the entering one,
+/// so they always tile the canvas), as (lower, entering) offsets.
+pub(crate) fn moves(t: &TransitionPlan, w: u32, h: u32, e: f32) -> ((i32, i32), (i32, i32)) {
+    match t.kind {
+        TransitionKind::Push => {
+            let (ux, uy) = unit(t.direction);
+            let below = offset(t.direction, w, h, e);
+            (below, (below.0 - ux * w as i32, below.1 - uy * h as i32))
+        }
+        _ => ((0, 0), offset(t.direction, w, h, -(1.0 - e))),
+    }
+}
+
+/// The part of the canvas a wipe has uncovered at eased progress `e`: `(x0, y0, x1, y1)`
+/// in pixels, its moving edge on an even pixel. The edge travels in the direction of
+/// movement, uncovering the entering scene behind it.
+pub(crate) fn wiped(direction: Direction, w: u32, h: u32, e: f32) -> (u32, u32, u32, u32) {
+    let at = |len: u32, f: f32| even(len as f32 * f).clamp(0, len as i32) as u32;
+    match direction {
+        Direction::Left => (at(w, 1.0 - e), 0, w, h),
+        Direction::Right => (0, 0, at(w, e), h),
+        Direction::Up => (0, at(h, 1.0 - e), w, h),
+        Direction::Down => (0, 0, w, at(h, e)),
+    }
+}
+
+fn translate((dx, dy): (i32, i32)) -> Transform {
+    Transform::from_translate(dx as f32, dy as f32)
 }
 
 /// How a transition mixes its two scenes at one progress: written once, for both
@@ -101,8 +142,7 @@ pub(crate) fn below_in_place(t: &TransitionPlan) -> bool {
 /// nothing when the mix does not show it; [`composite`] copies the lower scene in and
 /// comes here for these kinds. `above` is unread when the mix does not show it.
 pub(crate) fn composite_onto(out: &mut PixmapMut, above: &Pixmap, t: &TransitionPlan, mix: Mix) {
-    let (w, h) = (out.width() as f32, out.height() as f32);
-    let shift = |amount: f32| shift(t.direction, w, h, amount);
+    let (w, h) = (out.width(), out.height());
     match mix {
         Mix::Above => copy(out, above),
         Mix::CrossFade(e) => crate::pixels::blit::cross_fade_onto(out, above, e),
@@ -113,8 +153,8 @@ pub(crate) fn composite_onto(out: &mut PixmapMut, above: &Pixmap, t: &Transition
             overlay(out, if white { Color::WHITE } else { Color::BLACK }, amount);
         }
         Mix::Move(e) => match t.kind {
-            TransitionKind::Slide => draw(out, above, 1.0, shift(-(1.0 - e))),
-            TransitionKind::Wipe => wipe(out, above, t.direction, w, h, e),
+            TransitionKind::Slide => draw(out, above, 1.0, translate(moves(t, w, h, e).1)),
+            TransitionKind::Wipe => wipe(out, above, wiped(t.direction, w, h, e)),
             // Not done in place (below_in_place is false): they read the lower scene
             // while drawing over it. The other kinds never mix by moving.
             _ => {}
@@ -122,18 +162,31 @@ pub(crate) fn composite_onto(out: &mut PixmapMut, above: &Pixmap, t: &Transition
     }
 }
 
-/// The edge travels in the direction of movement, uncovering `above` behind it.
-fn wipe(out: &mut PixmapMut, above: &Pixmap, direction: Direction, w: f32, h: f32, e: f32) {
-    let r = match direction {
-        Direction::Left => Rect::from_ltrb(w * (1.0 - e), 0.0, w, h),
-        Direction::Right => Rect::from_ltrb(0.0, 0.0, w * e, h),
-        Direction::Up => Rect::from_ltrb(0.0, h * (1.0 - e), w, h),
-        Direction::Down => Rect::from_ltrb(0.0, 0.0, w, h * e),
-    };
-    if let Some(r) = r {
-        let shader = Pattern::new(above.as_ref(), SpreadMode::Pad, FilterQuality::Nearest, 1.0, Transform::identity());
-        out.fill_rect(r, &Paint { shader, ..Paint::default() }, Transform::identity(), None);
+/// Copies the rectangle `r` of `above` into `out` (the same size).
+fn wipe(out: &mut PixmapMut, above: &Pixmap, r: (u32, u32, u32, u32)) {
+    let (x0, y0, x1, y1) = r;
+    if (above.width(), above.height()) != (out.width(), out.height()) || x0 >= x1 {
+        return;
     }
+    let row = out.width() as usize * 4;
+    let (src, dst) = (above.data(), out.data_mut());
+    for y in y0..y1 {
+        let span = y as usize * row + x0 as usize * 4..y as usize * row + x1 as usize * 4;
+        dst[span.clone()].copy_from_slice(&src[span]);
+    }
+}
+
+/// The scales of the zoom transition's lower and entering scenes at eased progress `e`:
+/// the lower grows from 1 to 1.25, the entering one shrinks from 1.25 to 1.
+pub(crate) fn zoom_scales(e: f32) -> (f32, f32) {
+    (1.0 + 0.25 * e, 1.25 - 0.25 * e)
+}
+
+/// The part of a `w` x `h` picture scaled by `s` about its centre that the canvas shows:
+/// the centred `w / s` x `h / s` part, as `(left, top, width, height)`.
+pub(crate) fn zoom_crop(w: u32, h: u32, s: f32) -> (f64, f64, f64, f64) {
+    let (cw, ch) = (w as f64 / s as f64, h as f64 / s as f64);
+    ((w as f64 - cw) / 2.0, (h as f64 - ch) / 2.0, cw, ch)
 }
 
 /// The zoom transition at eased progress `e`: the lower scene grows from 1 to 1.25 times
@@ -146,11 +199,7 @@ fn zoom(out: &mut PixmapMut, below: &mut Pixmap, above: &Pixmap, e: f32) {
     let (w, h) = (out.width(), out.height());
     let (fw, fh) = (w as f32, h as f32);
     let sizes_match = (below.width(), below.height()) == (w, h) && (above.width(), above.height()) == (w, h);
-    // Scaling by `s` about the centre shows the centred `w / s` x `h / s` part.
-    let crop = |s: f32| {
-        let (cw, ch) = (w as f64 / s as f64, h as f64 / s as f64);
-        ((w as f64 - cw) / 2.0, (h as f64 - ch) / 2.0, cw, ch)
-    };
+    let crop = |s: f32| zoom_crop(w, h, s);
     let rgba = fast_image_resize::PixelType::U8x4;
     let resize = |src: &[u8], dst: &mut [u8], s: f32| {
         sizes_match && super::fill::resize_crop(src, (w, h), dst, (w, h), rgba, crop(s))
@@ -158,7 +207,7 @@ fn zoom(out: &mut PixmapMut, below: &mut Pixmap, above: &Pixmap, e: f32) {
     // tiny-skia's transformed draw where the resizer refuses (sizes planning never makes).
     let about =
         |s: f32| Transform::from_translate(fw / 2.0, fh / 2.0).pre_scale(s, s).pre_translate(-fw / 2.0, -fh / 2.0);
-    let (grow, shrink) = (1.0 + 0.25 * e, 1.25 - 0.25 * e);
+    let (grow, shrink) = zoom_scales(e);
     if !resize(below.data(), out.data_mut(), grow) {
         copy(out, below);
         draw(out, below, 1.0, about(grow));
@@ -177,13 +226,11 @@ pub(crate) fn composite(out: &mut PixmapMut, below: &mut Pixmap, above: &Pixmap,
         return composite_onto(out, above, t, mix);
     }
     let Mix::Move(e) = mix else { return composite_onto(out, above, t, mix) };
-    let (w, h) = (out.width() as f32, out.height() as f32);
-    let shift = |amount: f32| shift(t.direction, w, h, amount);
     match t.kind {
         TransitionKind::Push => {
-            out.fill(Color::BLACK);
-            draw(out, below, 1.0, shift(e));
-            draw(out, above, 1.0, shift(-(1.0 - e)));
+            let (lower, entering) = moves(t, out.width(), out.height(), e);
+            draw(out, below, 1.0, translate(lower));
+            draw(out, above, 1.0, translate(entering));
         }
         TransitionKind::Zoom => zoom(out, below, above, e),
         // Done in place above.

@@ -253,7 +253,9 @@ fn frames_painted_over_a_reused_canvas_equal_fresh_ones() {
 fn frames_composed_in_planes_match_the_rgba_path() {
     // Photo and clip frames go to the encoder composed straight in 4:2:0: the photo
     // resized on its planes, layers and captions painted into an RGBA overlay and blended
-    // in Y'CbCr. Each such frame must match the RGBA render of the same frame converted to
+    // in Y'CbCr, and every kind of transition between two such scenes (a scene moved by a
+    // pixel more or less than the RGBA painter moves it would differ by far more than the
+    // tolerance over this photo's noise). Each such frame must match the RGBA render of the same frame converted to
     // 4:2:0 (what the encoder got before), and frames the planar path cannot do must say
     // so (the caller then renders them in RGBA).
     let dir = tempfile::tempdir().expect("tmp");
@@ -290,7 +292,17 @@ fn frames_composed_in_planes_match_the_rgba_path() {
          "layers": [{"type": "text", "text": "Second", "fontSize": 24, "x": 160, "y": 90, "opacity": 0.7}]},
         {"id": "c", "durationFrames": 20, "transition": {"type": "dipToWhite", "durationFrames": 8},
          "background": {"type": "image", "asset": "photo.png", "fit": "cover"}},
-        {"id": "d", "durationFrames": 20, "transition": {"type": "slide", "durationFrames": 6},
+        {"id": "d", "durationFrames": 20, "transition": {"type": "push", "direction": "up", "durationFrames": 6},
+         "background": {"type": "image", "asset": "photo.png", "kenBurns": {"from": {"scale": 1.1, "x": 0.4}, "to": {"scale": 1}}},
+         "layers": [{"type": "text", "text": "Pushed", "fontSize": 24, "x": 40, "y": 40, "color": "#66ff99"}]},
+        {"id": "e", "durationFrames": 20, "transition": {"type": "wipe", "direction": "left", "durationFrames": 6},
+         "background": {"type": "image", "asset": "photo.png", "kenBurns": {"from": {"scale": 1.4, "x": 0.7}, "to": {"scale": 1.2}}}},
+        {"id": "f", "durationFrames": 20, "transition": {"type": "zoom", "durationFrames": 6},
+         "background": {"type": "image", "asset": "photo.png", "kenBurns": {"from": {"scale": 1}, "to": {"scale": 1.3, "y": 0.3}}}},
+        {"id": "g", "durationFrames": 20, "transition": {"type": "slide", "direction": "right", "durationFrames": 6},
+         "background": {"type": "image", "asset": "photo.png", "fit": "cover"},
+         "layers": [{"type": "text", "text": "Slid", "fontSize": 24, "x": 200, "y": 40, "color": "#ffcc00"}]},
+        {"id": "h", "durationFrames": 20, "transition": {"type": "slide", "durationFrames": 6},
          "background": {"type": "gradient", "colors": ["#204060", "#a04020"]}}
       ]}"##;
     let plan = Plan::build(&reel::parse(json).expect("parse"), &PlanOptions::new(dir.path())).expect("plan");
@@ -298,8 +310,10 @@ fn frames_composed_in_planes_match_the_rgba_path() {
     let mut canvas = tiny_skia::Pixmap::new(w, h).expect("canvas");
     let mut scratch = reel::raster::Scratch::new(w, h);
     let (mut want, mut got) = (reel::pixels::Yuv420::new(w, h), reel::pixels::Yuv420::new(w, h));
-    // Scenes: a 0..30, b 20..50, c 42..62, d 56..76 (the slide into d, and d, are RGBA).
-    let planar_until = 56;
+    // Scenes: a 0..30, b 20..50, c 42..62, then photos d to g (a push, a wipe, a zoom and
+    // a slide into each) at 56..76, 70..90, 84..104, 98..118, and the gradient h at
+    // 112..132 (the slide into h, and h, are RGBA).
+    let planar_until = 112;
     let (mut worst, mut sums, mut samples) = ([0u8; 3], [0u64; 3], [0u64; 3]);
     for f in 0..plan.frame_count() {
         reel::raster::render_frame(&plan, f, &mut canvas.as_mut(), &mut scratch, &[]);
