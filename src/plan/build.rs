@@ -324,7 +324,7 @@ pub fn build(comp: &Composition, parse_warnings: &[Problem], opts: &PlanOptions)
     // planned (their images decoded); its problems are listed after the scenes' as before.
     // The composition's own fonts, in a library of this plan's own.
     let own_fonts = composition_fonts(&mut ck, comp, opts);
-    let fonts: &FontLibrary = own_fonts.as_deref().unwrap_or(&opts.fonts);
+    let fonts: &Arc<FontLibrary> = own_fonts.as_ref().unwrap_or(&opts.fonts);
     let (sound, (scenes, overlay, captions, clips, images)) = std::thread::scope(|scope| {
         let sound = scope.spawn(|| {
             let mut ack = Checker::new(Vec::new());

@@ -1,11 +1,13 @@
 //! Captions: word timings from the JSON or an SRT/WebVTT file, grouped into lines, laid out
-//! once per line (plain and highlighted), placed inside the safe area.
+//! once per line, placed inside the safe area. A line's rasters (plain and highlighted)
+//! are painted when a render comes near the line and let go after it, so captions take
+//! the same memory in a 10-minute video as in a 30-second one.
 
 use super::check::{Axis, Checker, Ctx};
 use crate::model::{CaptionStyle, Captions, Length};
-use crate::text::{Align, PlateSpec, TextBlock, TextSpec, DEFAULT_FAMILY};
-use std::sync::Arc;
-use tiny_skia::Color;
+use crate::text::{Align, FontLibrary, Ink, PlateSpec, TextBlock, TextSpec, DEFAULT_FAMILY};
+use std::sync::{Arc, Mutex};
+use tiny_skia::{Color, Pixmap};
 
 /// One timed word, in frames.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,11 +37,59 @@ pub(crate) struct WordSpan {
 pub(crate) struct CaptionLine {
     pub start: u64,
     pub end: u64,
-    /// The words drawn in the caption color, without a box (boxes are painted per frame).
-    pub plain: Arc<TextBlock>,
-    /// The same in the highlight color.
-    pub highlight: Arc<TextBlock>,
+    /// The words' layout, without a box (boxes are painted per frame). Its `pixmap` is a
+    /// placeholder: the rasters are [`CaptionLine::ink`]'s.
+    pub block: TextBlock,
+    pub ink: LineInk,
     pub words: Vec<WordSpan>,
+}
+
+/// A caption line's two rasters (its words in the caption colour and in the highlight
+/// colour), painted from the line's shaped glyphs when first wanted and let go on
+/// [`LineInk::release`]: the render's loader paints them a little before the line shows
+/// and lets them go after it (W4's 27 lines held 19 MB from planning to the last frame).
+/// Painting the same glyphs gives the same pixels, so a line let go comes back the same.
+pub(crate) struct LineInk {
+    ink: Ink,
+    /// Caption colour, highlight colour.
+    colors: [Color; 2],
+    fonts: Arc<FontLibrary>,
+    rasters: Mutex<Option<Arc<[Pixmap; 2]>>>,
+}
+
+impl std::fmt::Debug for LineInk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LineInk").field("size", &self.ink.size).finish()
+    }
+}
+
+impl LineInk {
+    /// The rasters' size, pixels.
+    pub fn size(&self) -> (u32, u32) {
+        self.ink.size
+    }
+
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<Arc<[Pixmap; 2]>>> {
+        // Nothing panics while holding the lock; if something did, the slot is still valid.
+        self.rasters.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The line in the caption colour and in the highlight colour, painted now if they
+    /// are not in memory.
+    pub fn rasters(&self) -> Arc<[Pixmap; 2]> {
+        let mut slot = self.slot();
+        slot.get_or_insert_with(|| Arc::new(self.colors.map(|c| self.fonts.rasterize(&self.ink, c)))).clone()
+    }
+
+    /// Lets the rasters go (they come back on the next [`LineInk::rasters`]).
+    pub fn release(&self) {
+        self.slot().take();
+    }
+
+    /// Whether the rasters are in memory.
+    pub fn is_loaded(&self) -> bool {
+        self.slot().is_some()
+    }
 }
 
 /// Where caption boxes go.
@@ -574,7 +624,10 @@ fn lay_out(ck: &mut Checker, ctx: &mut Ctx, words: &[Word], look: &Look, out: &m
     spec.color = look.color;
     spec.stroke = look.stroke;
     spec.shadow = look.shadow;
-    let plain = ctx.fonts.layout(&spec);
+    let (plain, ink) = match ctx.fonts.shape_within(&spec, u64::MAX) {
+        Ok(shaped) => shaped,
+        Err(_) => return, // not reached: no size is refused
+    };
     if plain.lines > 2 && words.len() > 1 {
         let mid = words.len().div_ceil(2);
         lay_out(ck, ctx, &words[..mid], look, out);
@@ -584,8 +637,6 @@ fn lay_out(ck: &mut Checker, ctx: &mut Ctx, words: &[Word], look: &Look, out: &m
     if !plain.missing.is_empty() && !look.warned.replace(true) {
         super::text::warn_missing(ck, look.source, &plain);
     }
-    spec.color = look.highlight;
-    let high = ctx.fonts.layout(&spec);
     // Word k spans the glyphs after the (k-1)-th word's end up to its own, on the line of
     // its first glyph; spaces have no ink.
     let mut inks = Vec::new();
@@ -611,7 +662,7 @@ fn lay_out(ck: &mut Checker, ctx: &mut Ctx, words: &[Word], look: &Look, out: &m
         }
         inks.push((line.unwrap_or(0), x0, x1));
     }
-    let (pw, ph) = (plain.pixmap.width() as i32, plain.pixmap.height() as i32);
+    let (pw, ph) = (ink.size.0 as i32, ink.size.1 as i32);
     let last_line = plain.bands.len().saturating_sub(1);
     let mut spans = Vec::new();
     for (k, (w, &(line, x0, x1))) in words.iter().zip(&inks).enumerate() {
@@ -639,12 +690,45 @@ fn lay_out(ck: &mut Checker, ctx: &mut Ctx, words: &[Word], look: &Look, out: &m
     }
     let start = words.first().map(|w| w.start).unwrap_or(0);
     let end = words.last().map(|w| w.end).unwrap_or(start + 1);
-    out.push(CaptionLine { start, end, plain: Arc::new(plain), highlight: Arc::new(high), words: spans });
+    let ink =
+        LineInk { ink, colors: [look.color, look.highlight], fonts: ctx.fonts.clone(), rasters: Mutex::new(None) };
+    out.push(CaptionLine { start, end, block: plain, ink, words: spans });
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A caption line's rasters are painted when first wanted (not at planning), in the
+    /// caption and the highlight colour, and painted again after being let go they are the
+    /// same pixels: the render's loader lets lines go after they show.
+    #[test]
+    fn caption_lines_are_painted_when_wanted_and_the_same_again() {
+        let json = r##"{"id": "c", "width": 320, "height": 180, "fps": 30,
+          "scenes": [{"id": "s", "durationFrames": 90, "background": "#203040"}],
+          "captions": {"words": [{"text": "Shadow", "startFrame": 0, "endFrame": 20},
+              {"text": "and", "startFrame": 20, "endFrame": 30}, {"text": "stroke", "startFrame": 30, "endFrame": 50},
+              {"text": "again", "startFrame": 60, "endFrame": 80}],
+            "style": {"maxWordsPerLine": 3, "highlightColor": "#ffd166", "stroke": {"color": "#000000", "width": 3},
+              "shadow": {"color": "#00000080", "offsetY": 4, "blur": 6}}}}"##;
+        let parsed = crate::parse(json).expect("parses");
+        let plan = crate::Plan::build(&parsed, &crate::PlanOptions::new(".")).expect("plans");
+        let lines = &plan.captions.as_ref().expect("captions").lines;
+        assert_eq!(lines.len(), 2);
+        for line in lines {
+            assert!(!line.ink.is_loaded(), "planning keeps no caption raster");
+            let first = line.ink.rasters();
+            assert!(line.ink.is_loaded());
+            let [plain, high] = &*first;
+            assert_eq!((plain.width(), plain.height()), line.ink.size());
+            assert!(plain.pixels().iter().any(|p| p.alpha() > 0), "the words are drawn");
+            assert!(plain.data() != high.data(), "the highlight raster has its own colour");
+            line.ink.release();
+            assert!(!line.ink.is_loaded());
+            let again = line.ink.rasters();
+            assert!(again[0].data() == plain.data() && again[1].data() == high.data(), "painted again, the same");
+        }
+    }
 
     #[test]
     fn srt_and_vtt() {

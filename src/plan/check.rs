@@ -110,7 +110,7 @@ pub(super) struct Ctx<'a> {
     pub(super) h: f32,
     pub(super) palette: &'a BTreeMap<String, String>,
     pub(super) images: Images,
-    pub(super) fonts: &'a FontLibrary,
+    pub(super) fonts: &'a Arc<FontLibrary>,
     pub(super) style: &'a model::Style,
     pub(super) motion: Option<MotionDefaults>,
     /// Image sources by asset key and drawn size: uses of the same file at the same size

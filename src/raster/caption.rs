@@ -22,7 +22,8 @@ struct WordLook {
 /// canvas), if any.
 pub(super) fn paint(c: CaptionAt, out: &mut PixmapMut) -> Option<PixelRect> {
     let (plan, line) = (c.plan, c.line);
-    let block = &line.plain;
+    let block = &line.block;
+    let rasters = line.ink.rasters();
     let pad = plan.plate.padding;
     let line_pad = if plan.box_mode == BoxMode::Line { pad } else { 0.0 };
     // The line's box (its text plus padding) sits on the anchor; the text inside it.
@@ -72,13 +73,13 @@ pub(super) fn paint(c: CaptionAt, out: &mut PixmapMut) -> Option<PixelRect> {
             continue;
         }
         let colored = lk.spoken && matches!(plan.highlight, Highlight::Color | Highlight::Pop(_));
-        let src = if colored { &line.highlight.pixmap } else { &block.pixmap };
+        let src = &rasters[usize::from(colored)];
         draw_cell(out, src, w, (x, y + lk.dy), lk.scale, lk.opacity);
     }
 
     // Everything drawn lies within the pixmap's rectangle grown by the padding, the rise
     // and the pop.
-    let (pw, ph) = (block.pixmap.width() as f32, block.pixmap.height() as f32);
+    let (pw, ph) = (line.ink.size().0 as f32, line.ink.size().1 as f32);
     let pop = match plan.highlight {
         Highlight::Pop(s) => s,
         _ => 1.0,

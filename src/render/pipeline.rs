@@ -199,8 +199,8 @@ impl<'a> Run<'a> {
                 rx
             })
             .collect();
-        if !self.plan.images.is_empty() {
-            scope.spawn(|| self.load_images());
+        if !self.plan.images.is_empty() || self.plan.captions.is_some() {
+            scope.spawn(|| self.load());
         }
         self.frame_loop(pool, &senders, &clip_rx, &free_rx);
         self.frames_over.store(true, Ordering::Relaxed);
@@ -297,10 +297,10 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// The image loader: image pixels are loaded a little before the first frame that shows
-    /// them and released after the last, so a render holds the images around the current
-    /// frame only.
-    fn load_images(&self) {
+    /// The loader: image pixels and caption lines' rasters are made a little before the
+    /// first frame that shows them and released after the last, so a render holds the
+    /// images and caption lines around the current frame only.
+    fn load(&self) {
         let plan = self.plan;
         let lead = plan.fps.frames_for_seconds(1.0) + 2 * self.batch;
         let last = plan.timeline_end.saturating_sub(1);
@@ -319,6 +319,14 @@ impl<'a> Run<'a> {
                     }
                 } else if !soon && u.source.is_loaded() {
                     u.source.release();
+                }
+            }
+            for line in plan.captions.iter().flat_map(|c| &c.lines) {
+                let soon = !over && line.start < to && from < line.end;
+                if soon && !line.ink.is_loaded() {
+                    line.ink.rasters();
+                } else if !soon && line.ink.is_loaded() {
+                    line.ink.release();
                 }
             }
             if over {

@@ -252,8 +252,18 @@ impl FontLibrary {
     /// rasterized: the raster's size is returned instead, found by shaping alone, before
     /// anything is allocated.
     pub fn layout_within(&self, spec: &TextSpec, max_pixels: u64) -> Result<TextBlock, (u32, u32)> {
+        let (mut block, ink) = self.shape_within(spec, max_pixels)?;
+        block.pixmap = self.rasterize(&ink, spec.color);
+        Ok(block)
+    }
+
+    /// As [`FontLibrary::layout_within`], but without the raster: the block's `pixmap` is
+    /// a 1x1 placeholder, and the [`Ink`] returned paints the real one with
+    /// [`FontLibrary::rasterize`] whenever it is wanted, in any fill colour. Glyphs are
+    /// named by font and glyph id, so the raster is the same however the library grows.
+    pub(crate) fn shape_within(&self, spec: &TextSpec, max_pixels: u64) -> Result<(TextBlock, Ink), (u32, u32)> {
         let mut guard = self.lock();
-        let Inner { fonts, glyphs } = &mut *guard;
+        let Inner { fonts, .. } = &mut *guard;
         let size = if spec.auto_fit { fit_size(fonts, spec) } else { spec.size.max(1.0) };
         let line_px = (size * spec.line_height).max(1.0);
         let mut lines = shape(fonts, spec, &spec.text, size, Wrap::WordOrGlyph);
@@ -300,20 +310,8 @@ impl FontLibrary {
         if pw as u64 * ph as u64 > max_pixels {
             return Err((pw, ph));
         }
-        let mut pixmap = crate::pixels::pixmap_or_tiny(pw, ph);
-        if let Some(plate) = spec.plate {
-            if let Some(rect) = Rect::from_xywh(margin, margin, box_w, box_h) {
-                let mut paint = Paint::default();
-                paint.set_color(plate.color);
-                paint.anti_alias = true;
-                if let Some(path) = crate::pixels::rounded_rect(rect, plate.radius) {
-                    pixmap.fill_path(&path, &paint, FillRule::Winding, Transform::identity(), None);
-                }
-            }
-        }
-
         // Place every glyph; remember where each one is for typewriter/wordByWord reveals.
-        let mut placed: Vec<(cosmic_text::PhysicalGlyph, f32, f32)> = Vec::new();
+        let mut placed = Vec::new();
         let mut reveal = Vec::new();
         let mut bands = Vec::new();
         for (li, line) in lines.iter().enumerate() {
@@ -331,7 +329,7 @@ impl FontLibrary {
             });
             for g in &line.glyphs {
                 let phys = g.physical((ox, oy), 1.0);
-                placed.push((phys, ox + g.x, ox + g.x + g.w));
+                placed.push((phys.cache_key, phys.x, phys.y));
                 let word_end =
                     spec.text.get(g.end..).is_none_or(|rest| rest.starts_with(char::is_whitespace) || rest.is_empty());
                 let blank = spec.text.get(g.start..g.end).is_some_and(|t| t.chars().all(char::is_whitespace));
@@ -339,14 +337,56 @@ impl FontLibrary {
             }
         }
 
-        // Fill: the glyphs alone, so the shadow can be made from their coverage.
-        let mut fill = crate::pixels::pixmap_or_tiny(pw, ph);
-        for (phys, _, _) in &placed {
-            if let Some(img) = glyphs.get_image(fonts, phys.cache_key) {
-                blend_glyph(&mut fill, img, phys.x, phys.y, spec.color);
+        let block = TextBlock {
+            pixmap: crate::pixels::pixmap_or_tiny(1, 1),
+            width: box_w,
+            height: box_h,
+            origin: (margin, margin),
+            lines: lines.len(),
+            size,
+            glyphs: reveal,
+            bands,
+            missing,
+        };
+        let ink = Ink {
+            size: (pw, ph),
+            margin,
+            box_size: (box_w, box_h),
+            plate: spec.plate,
+            shadow: spec.shadow,
+            stroke: spec.stroke,
+            placed,
+        };
+        Ok((block, ink))
+    }
+
+    /// Paints the raster `ink` describes, its glyphs filled with `color`: plate, blurred
+    /// shadow, stroke, fill.
+    pub(crate) fn rasterize(&self, ink: &Ink, color: Color) -> Pixmap {
+        let mut guard = self.lock();
+        let Inner { fonts, glyphs } = &mut *guard;
+        let (pw, ph) = ink.size;
+        let (margin, (box_w, box_h)) = (ink.margin, ink.box_size);
+        let mut pixmap = crate::pixels::pixmap_or_tiny(pw, ph);
+        if let Some(plate) = ink.plate {
+            if let Some(rect) = Rect::from_xywh(margin, margin, box_w, box_h) {
+                let mut paint = Paint::default();
+                paint.set_color(plate.color);
+                paint.anti_alias = true;
+                if let Some(path) = crate::pixels::rounded_rect(rect, plate.radius) {
+                    pixmap.fill_path(&path, &paint, FillRule::Winding, Transform::identity(), None);
+                }
             }
         }
-        if let Some(sh) = spec.shadow {
+
+        // Fill: the glyphs alone, so the shadow can be made from their coverage.
+        let mut fill = crate::pixels::pixmap_or_tiny(pw, ph);
+        for &(key, x, y) in &ink.placed {
+            if let Some(img) = glyphs.get_image(fonts, key) {
+                blend_glyph(&mut fill, img, x, y, color);
+            }
+        }
+        if let Some(sh) = ink.shadow {
             let mut shadow = fill.clone();
             let r = if sh.blur > 0.0 { (sh.blur / 2.0).max(1.0) as usize } else { 0 };
             shadow_from_coverage(&mut shadow, sh.color, r);
@@ -359,11 +399,11 @@ impl FontLibrary {
                 None,
             );
         }
-        if let Some((color, width)) = spec.stroke.filter(|s| s.1 > 0.0) {
+        if let Some((color, width)) = ink.stroke.filter(|s| s.1 > 0.0) {
             let mut pb = PathBuilder::new();
-            for (phys, _, _) in &placed {
-                if let Some(cmds) = glyphs.get_outline_commands(fonts, phys.cache_key) {
-                    outline(&mut pb, cmds, phys.x as f32, phys.y as f32);
+            for &(key, x, y) in &ink.placed {
+                if let Some(cmds) = glyphs.get_outline_commands(fonts, key) {
+                    outline(&mut pb, cmds, x as f32, y as f32);
                 }
             }
             if let Some(path) = pb.finish() {
@@ -374,18 +414,23 @@ impl FontLibrary {
             }
         }
         pixmap.draw_pixmap(0, 0, fill.as_ref(), &PixmapPaint::default(), Transform::identity(), None);
-        Ok(TextBlock {
-            pixmap,
-            width: box_w,
-            height: box_h,
-            origin: (margin, margin),
-            lines: lines.len(),
-            size,
-            glyphs: reveal,
-            bands,
-            missing,
-        })
+        pixmap
     }
+}
+
+/// What a text block's raster is made of, found by shaping ([`FontLibrary::shape_within`]):
+/// its size, the plate, shadow and stroke, and each glyph's cache key (font, glyph, size)
+/// and pixel position. Painting it again gives the same pixels.
+#[derive(Debug, Clone)]
+pub(crate) struct Ink {
+    /// The raster's size, pixels.
+    pub size: (u32, u32),
+    margin: f32,
+    box_size: (f32, f32),
+    plate: Option<PlateSpec>,
+    shadow: Option<ShadowSpec>,
+    stroke: Option<(Color, f32)>,
+    placed: Vec<(cosmic_text::CacheKey, i32, i32)>,
 }
 
 /// The largest index <= `i` on a char boundary.
