@@ -325,7 +325,7 @@ pub fn build(comp: &Composition, parse_warnings: &[Problem], opts: &PlanOptions)
     // The composition's own fonts, in a library of this plan's own.
     let own_fonts = composition_fonts(&mut ck, comp, opts);
     let fonts: &Arc<FontLibrary> = own_fonts.as_ref().unwrap_or(&opts.fonts);
-    let (sound, (scenes, overlay, captions, clips, images)) = std::thread::scope(|scope| {
+    let (sound, (scenes, overlay, captions, clips, images, texts)) = std::thread::scope(|scope| {
         let sound = scope.spawn(|| {
             let mut ack = Checker::new(Vec::new());
             let plan = audio(&mut ack, comp.audio.as_ref(), opts.assets.as_ref(), fps, target);
@@ -342,6 +342,7 @@ pub fn build(comp: &Composition, parse_warnings: &[Problem], opts: &PlanOptions)
             motion,
             sources: HashMap::new(),
             image_uses: Vec::new(),
+            text_uses: Vec::new(),
             texts: HashMap::new(),
             media_left: lim.max_media_bytes.saturating_sub(image_bytes),
             font_warned: HashSet::new(),
@@ -423,25 +424,19 @@ pub fn build(comp: &Composition, parse_warnings: &[Problem], opts: &PlanOptions)
         ctx.images.check_unused(&mut ck);
         let clips = std::mem::take(&mut ctx.clips);
         clip_memory(&mut ck, &ctx, &clips, fps);
-        let mut images: Vec<ImageUse> = Vec::new();
-        // Each source's index in `images`, by address (the sources live as long as the
-        // plan); uses come scene by scene, so a repeated span is the last one.
-        let mut index: HashMap<*const ImageSource, usize> = HashMap::new();
-        for (scene, source) in std::mem::take(&mut ctx.image_uses) {
-            let span = match scene {
-                OVERLAY_SCENE => (0, target),
-                _ => (starts[scene], starts[scene] + lens[scene]),
-            };
-            match index.get(&Arc::as_ptr(&source)) {
-                Some(&i) if images[i].spans.last() == Some(&span) => {}
-                Some(&i) => images[i].spans.push(span),
-                None => {
-                    index.insert(Arc::as_ptr(&source), images.len());
-                    images.push(ImageUse { source, spans: vec![span] });
-                }
-            }
-        }
-        (sound.join(), (scenes, overlay, captions, clips, images))
+        let span = |scene: usize| match scene {
+            OVERLAY_SCENE => (0, target),
+            _ => (starts[scene], starts[scene] + lens[scene]),
+        };
+        let images = spans_of(std::mem::take(&mut ctx.image_uses), span)
+            .into_iter()
+            .map(|(source, spans)| ImageUse { source, spans })
+            .collect();
+        let texts = spans_of(std::mem::take(&mut ctx.text_uses), span)
+            .into_iter()
+            .map(|(text, spans)| TextUse { text, spans })
+            .collect();
+        (sound.join(), (scenes, overlay, captions, clips, images, texts))
     });
     if opts.cancelled() {
         return Err(Error::Cancelled);
@@ -474,6 +469,7 @@ pub fn build(comp: &Composition, parse_warnings: &[Problem], opts: &PlanOptions)
         audio,
         clips,
         images,
+        texts,
         captions,
         id: comp.id.clone(),
         visual_medium: comp.style.visual_medium.clone(),
@@ -495,6 +491,29 @@ pub fn build(comp: &Composition, parse_warnings: &[Problem], opts: &PlanOptions)
 /// Largest font file a composition may bring, and all of them together.
 const FONT_FILE_BYTES: u64 = 32 << 20;
 const FONT_BYTES: u64 = 64 << 20;
+
+/// A half-open range of frames on the timeline.
+type Span = (u64, u64);
+
+/// Each thing drawn, once, with the frames of the scenes that draw it (`span` of a scene
+/// index), in order of first use. Things are told apart by address (they live as long as
+/// the plan); uses come scene by scene, so a repeated span is the last one.
+fn spans_of<T>(uses: Vec<(usize, Arc<T>)>, span: impl Fn(usize) -> Span) -> Vec<(Arc<T>, Vec<Span>)> {
+    let mut out: Vec<(Arc<T>, Vec<Span>)> = Vec::new();
+    let mut index: HashMap<*const T, usize> = HashMap::new();
+    for (scene, thing) in uses {
+        let span = span(scene);
+        match index.get(&Arc::as_ptr(&thing)) {
+            Some(&i) if out[i].1.last() == Some(&span) => {}
+            Some(&i) => out[i].1.push(span),
+            None => {
+                index.insert(Arc::as_ptr(&thing), out.len());
+                out.push((thing, vec![span]));
+            }
+        }
+    }
+    out
+}
 
 /// Loads `style.typography.fonts` into a library of the plan's own (none when there are none
 /// or one fails: each failure is an error at its path).

@@ -5,9 +5,8 @@
 
 use super::check::{Axis, Checker, Ctx};
 use crate::model::{CaptionStyle, Captions, Length};
-use crate::text::{Align, FontLibrary, Ink, PlateSpec, TextBlock, TextSpec, DEFAULT_FAMILY};
-use std::sync::{Arc, Mutex};
-use tiny_skia::{Color, Pixmap};
+use crate::text::{Align, PlateSpec, TextBlock, TextRasters, TextSpec, DEFAULT_FAMILY};
+use tiny_skia::Color;
 
 /// One timed word, in frames.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,56 +39,10 @@ pub(crate) struct CaptionLine {
     /// The words' layout, without a box (boxes are painted per frame). Its `pixmap` is a
     /// placeholder: the rasters are [`CaptionLine::ink`]'s.
     pub block: TextBlock,
-    pub ink: LineInk,
+    /// The words in the caption colour and in the highlight colour (W4's 27 lines held 19
+    /// MB when they were painted at planning and kept to the end).
+    pub ink: TextRasters,
     pub words: Vec<WordSpan>,
-}
-
-/// A caption line's two rasters (its words in the caption colour and in the highlight
-/// colour), painted from the line's shaped glyphs when first wanted and let go on
-/// [`LineInk::release`]: the render's loader paints them a little before the line shows
-/// and lets them go after it (W4's 27 lines held 19 MB from planning to the last frame).
-/// Painting the same glyphs gives the same pixels, so a line let go comes back the same.
-pub(crate) struct LineInk {
-    ink: Ink,
-    /// Caption colour, highlight colour.
-    colors: [Color; 2],
-    fonts: Arc<FontLibrary>,
-    rasters: Mutex<Option<Arc<[Pixmap; 2]>>>,
-}
-
-impl std::fmt::Debug for LineInk {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LineInk").field("size", &self.ink.size).finish()
-    }
-}
-
-impl LineInk {
-    /// The rasters' size, pixels.
-    pub fn size(&self) -> (u32, u32) {
-        self.ink.size
-    }
-
-    fn slot(&self) -> std::sync::MutexGuard<'_, Option<Arc<[Pixmap; 2]>>> {
-        // Nothing panics while holding the lock; if something did, the slot is still valid.
-        self.rasters.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The line in the caption colour and in the highlight colour, painted now if they
-    /// are not in memory.
-    pub fn rasters(&self) -> Arc<[Pixmap; 2]> {
-        let mut slot = self.slot();
-        slot.get_or_insert_with(|| Arc::new(self.colors.map(|c| self.fonts.rasterize(&self.ink, c)))).clone()
-    }
-
-    /// Lets the rasters go (they come back on the next [`LineInk::rasters`]).
-    pub fn release(&self) {
-        self.slot().take();
-    }
-
-    /// Whether the rasters are in memory.
-    pub fn is_loaded(&self) -> bool {
-        self.slot().is_some()
-    }
 }
 
 /// Where caption boxes go.
@@ -690,8 +643,7 @@ fn lay_out(ck: &mut Checker, ctx: &mut Ctx, words: &[Word], look: &Look, out: &m
     }
     let start = words.first().map(|w| w.start).unwrap_or(0);
     let end = words.last().map(|w| w.end).unwrap_or(start + 1);
-    let ink =
-        LineInk { ink, colors: [look.color, look.highlight], fonts: ctx.fonts.clone(), rasters: Mutex::new(None) };
+    let ink = TextRasters::new(ink, vec![look.color, look.highlight], ctx.fonts.clone());
     out.push(CaptionLine { start, end, block: plain, ink, words: spans });
 }
 
@@ -717,15 +669,15 @@ mod tests {
         assert_eq!(lines.len(), 2);
         for line in lines {
             assert!(!line.ink.is_loaded(), "planning keeps no caption raster");
-            let first = line.ink.rasters();
+            let first = line.ink.get();
             assert!(line.ink.is_loaded());
-            let [plain, high] = &*first;
+            let [plain, high] = &first[..] else { panic!("two rasters") };
             assert_eq!((plain.width(), plain.height()), line.ink.size());
             assert!(plain.pixels().iter().any(|p| p.alpha() > 0), "the words are drawn");
             assert!(plain.data() != high.data(), "the highlight raster has its own colour");
             line.ink.release();
             assert!(!line.ink.is_loaded());
-            let again = line.ink.rasters();
+            let again = line.ink.get();
             assert!(again[0].data() == plain.data() && again[1].data() == high.data(), "painted again, the same");
         }
     }

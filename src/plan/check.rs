@@ -119,7 +119,9 @@ pub(super) struct Ctx<'a> {
     /// (scene, source) for every image drawn.
     pub(super) image_uses: Vec<(usize, Arc<ImageSource>)>,
     /// Text blocks laid out so far, by what they were laid out from (its Debug form).
-    pub(super) texts: HashMap<String, Arc<crate::text::TextBlock>>,
+    pub(super) texts: HashMap<String, Arc<super::TextPlan>>,
+    /// (scene, text) for every text layer drawn.
+    pub(super) text_uses: Vec<(usize, Arc<super::TextPlan>)>,
     /// Bytes of `Limits::max_media_bytes` not yet taken by images and text rasters.
     pub(super) media_left: u64,
     pub(super) font_warned: HashSet<String>,

@@ -257,8 +257,8 @@ pub(super) fn layer(ck: &mut Checker, ctx: &mut Ctx, p: &str, l: &model::Layer, 
 
     let (w, h, content) = match l.kind.as_str() {
         "text" => {
-            let block = text(ck, ctx, p, l);
-            (block.width, block.height, Content::Text(block))
+            let text = text(ck, ctx, p, l);
+            (text.block.width, text.block.height, Content::Text(text))
         }
         "image" => {
             let kb = ken_burns(ck, &format!("{p}.kenBurns"), l.ken_burns.as_ref());

@@ -31,7 +31,7 @@ pub use build::{build, DurationPolicy, Limits, PlanOptions};
 
 use crate::anim::{Easing, Motion, Track};
 use crate::error::Problem;
-use crate::text::TextBlock;
+use crate::text::{TextBlock, TextRasters};
 use crate::time::Fps;
 use std::sync::Arc;
 use tiny_skia::{Color, Pixmap};
@@ -60,6 +60,8 @@ pub struct Plan {
     pub(crate) captions: Option<captions::CaptionsPlan>,
     /// Every image source with the frames that show it.
     pub(crate) images: Vec<ImageUse>,
+    /// Every text layer's text, with the frames it is drawn in.
+    pub(crate) texts: Vec<TextUse>,
     /// The asset files the render reads (no output may take one's name).
     pub(crate) inputs: Vec<std::path::PathBuf>,
 }
@@ -472,9 +474,26 @@ pub(crate) struct Decor {
     pub oval: bool,
 }
 
+/// A text layer's content: its layout, and its raster painted when a render comes near
+/// it (see [`TextRasters`]).
+#[derive(Debug)]
+pub(crate) struct TextPlan {
+    /// The layout. Its `pixmap` is a placeholder: the raster is `raster`'s.
+    pub block: TextBlock,
+    pub raster: TextRasters,
+}
+
+/// A text drawn by the plan and the frames it is drawn in.
+#[derive(Debug)]
+pub(crate) struct TextUse {
+    pub text: Arc<TextPlan>,
+    /// Half-open frame ranges on the timeline.
+    pub spans: Vec<(u64, u64)>,
+}
+
 #[derive(Debug)]
 pub(crate) enum Content {
-    Text(Arc<TextBlock>),
+    Text(Arc<TextPlan>),
     Image(ImagePlan),
     Video(VideoRef),
     Shape(ShapePlan),
@@ -538,6 +557,45 @@ mod tests {
     /// A released image comes back with exactly the pixels planning made, shrunk or not,
     /// and those are the pixels of the RGBA decode and Lanczos resize: a PNG with alpha
     /// (kept RGBA) and a JPEG (kept RGB, resized as RGB, widened to RGBA).
+    /// A text layer's raster is painted when first wanted (planning only shapes it) and,
+    /// let go and painted again, is the same pixels; the same text in the same style is one
+    /// raster, held over the frames of every scene showing it.
+    #[test]
+    fn text_rasters_are_painted_when_wanted_and_the_same_again() {
+        let text = |t: &str| {
+            format!(
+                r##"{{"type": "text", "text": "{t}", "fontSize": 24, "color": "#ffcc00",
+                   "box": {{"color": "#00000099", "padding": 6, "cornerRadius": 4}},
+                   "stroke": {{"color": "#000000", "width": 2}}, "shadow": {{"color": "#00000080", "offsetY": 3, "blur": 4}}}}"##
+            )
+        };
+        let json = format!(
+            r##"{{"id": "t", "width": 320, "height": 180, "fps": 30, "scenes": [
+              {{"id": "a", "durationFrames": 30, "background": "#203040", "layers": [{a}, {b}]}},
+              {{"id": "b", "durationFrames": 20, "background": "#203040", "layers": [{c}]}},
+              {{"id": "c", "durationFrames": 25, "background": "#203040", "layers": [{a}]}}]}}"##,
+            a = text("Repeated"),
+            b = text("Once"),
+            c = text("Only in b")
+        );
+        let parsed = crate::parse(&json).expect("parses");
+        let plan = Plan::build(&parsed, &PlanOptions::new(".")).expect("plans");
+        let spans: Vec<Vec<(u64, u64)>> = plan.texts.iter().map(|u| u.spans.clone()).collect();
+        assert_eq!(spans, [vec![(0, 30), (50, 75)], vec![(0, 30)], vec![(30, 50)]]);
+        for u in &plan.texts {
+            let raster = &u.text.raster;
+            assert!(!raster.is_loaded(), "planning paints no text");
+            let first = raster.get();
+            assert!(raster.is_loaded());
+            assert_eq!(first.len(), 1);
+            assert_eq!((first[0].width(), first[0].height()), raster.size());
+            assert!(first[0].pixels().iter().any(|p| p.alpha() > 0), "the text is drawn");
+            raster.release();
+            assert!(!raster.is_loaded());
+            assert!(raster.get()[0].data() == first[0].data(), "painted again, the same");
+        }
+    }
+
     #[test]
     fn released_images_reload_the_same_pixels() {
         let img = image::RgbaImage::from_fn(64, 48, |x, y| image::Rgba([(x * 4) as u8, (y * 5) as u8, 90, 255]));

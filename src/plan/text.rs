@@ -5,7 +5,7 @@ use super::check::*;
 use super::color;
 use super::*;
 use crate::model::{self};
-use crate::text::{Align, PlateSpec, TextSpec, DEFAULT_FAMILY};
+use crate::text::{Align, PlateSpec, TextRasters, TextSpec, DEFAULT_FAMILY};
 
 pub(super) const ALIGNS: &[(&str, Align)] =
     &[("left", Align::Left), ("center", Align::Center), ("right", Align::Right)];
@@ -23,7 +23,7 @@ pub(super) fn role(name: &str) -> Option<(f32, bool, u16)> {
     })
 }
 
-pub(super) fn text(ck: &mut Checker, ctx: &mut Ctx, p: &str, l: &model::Layer) -> Arc<crate::text::TextBlock> {
+pub(super) fn text(ck: &mut Checker, ctx: &mut Ctx, p: &str, l: &model::Layer) -> Arc<TextPlan> {
     let typo = &ctx.style.typography;
     let role_def = match &l.role {
         None => None,
@@ -143,7 +143,7 @@ pub(super) fn text(ck: &mut Checker, ctx: &mut Ctx, p: &str, l: &model::Layer) -
     let text = if l.uppercase == Some(true) { raw.to_uppercase() } else { raw };
     if !ck.problems.is_empty() {
         // Do not spend time shaping when the plan is already refused.
-        return Arc::new(crate::text::TextBlock::empty(size));
+        return empty(ctx, size);
     }
     let size = size.clamp(1.0, 2000.0);
     let spec = TextSpec {
@@ -162,27 +162,31 @@ pub(super) fn text(ck: &mut Checker, ctx: &mut Ctx, p: &str, l: &model::Layer) -
         stroke,
         shadow,
     };
-    // The same text in the same style (a repeated title, a call to action) is shaped and
-    // rasterized once and shared; found by a hash of the spec, so planning stays linear in
-    // the number of texts.
+    // The same text in the same style (a repeated title, a call to action) is shaped once
+    // and shares one raster; found by a hash of the spec, so planning stays linear in the
+    // number of texts.
     let key = format!("{spec:?}");
-    if let Some(block) = ctx.texts.get(&key) {
-        warn_missing(ck, &format!("{p}.text"), block);
-        return block.clone();
+    if let Some(text) = ctx.texts.get(&key) {
+        warn_missing(ck, &format!("{p}.text"), &text.block);
+        let text = text.clone();
+        ctx.text_uses.push((ctx.scene, text.clone()));
+        return text;
     }
     // A block's raster is bounded on its own (four canvases, at most 64 Mpx), and all of
     // them together count against `max_media_bytes` with the images: both checked from the
-    // shaped size, before anything is rasterized.
+    // shaped size. Planning shapes; a render paints the raster near the frames showing it.
     let canvas = ctx.w as u64 * ctx.h as u64;
     let max_pixels = (4 * canvas).clamp(1 << 20, 64 << 20);
     let left = ctx.media_left / 4;
-    match ctx.fonts.layout_within(&spec, max_pixels.min(left)) {
-        Ok(block) => {
+    match ctx.fonts.shape_within(&spec, max_pixels.min(left)) {
+        Ok((block, ink)) => {
             warn_missing(ck, &format!("{p}.text"), &block);
-            ctx.media_left = ctx.media_left.saturating_sub(block.pixmap.data().len() as u64);
-            let block = Arc::new(block);
-            ctx.texts.insert(key, block.clone());
-            block
+            let raster = TextRasters::new(ink, vec![spec.color], ctx.fonts.clone());
+            ctx.media_left = ctx.media_left.saturating_sub(raster.bytes());
+            let text = Arc::new(TextPlan { block, raster });
+            ctx.texts.insert(key, text.clone());
+            ctx.text_uses.push((ctx.scene, text.clone()));
+            text
         }
         Err((w, h)) => {
             let what = if (w as u64 * h as u64) > max_pixels {
@@ -197,9 +201,16 @@ pub(super) fn text(ck: &mut Checker, ctx: &mut Ctx, p: &str, l: &model::Layer) -
                     "this text at fontSize {size:.0} (lineHeight {line_height}, shadow and stroke included) needs a {w}x{h} raster; {what}"
                 ),
             );
-            Arc::new(crate::text::TextBlock::empty(size))
+            empty(ctx, size)
         }
     }
+}
+
+/// What a refused text is planned as: nothing, at `size` (the plan is refused anyway).
+fn empty(ctx: &Ctx, size: f32) -> Arc<TextPlan> {
+    let ink = crate::text::Ink::empty();
+    let raster = TextRasters::new(ink, vec![Color::TRANSPARENT], ctx.fonts.clone());
+    Arc::new(TextPlan { block: crate::text::TextBlock::empty(size), raster })
 }
 
 /// Warns, at `path`, about the characters of `block` that no font has.

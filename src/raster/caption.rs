@@ -23,7 +23,7 @@ struct WordLook {
 pub(super) fn paint(c: CaptionAt, out: &mut PixmapMut) -> Option<PixelRect> {
     let (plan, line) = (c.plan, c.line);
     let block = &line.block;
-    let rasters = line.ink.rasters();
+    let rasters = line.ink.get();
     let pad = plan.plate.padding;
     let line_pad = if plan.box_mode == BoxMode::Line { pad } else { 0.0 };
     // The line's box (its text plus padding) sits on the anchor; the text inside it.
@@ -73,7 +73,7 @@ pub(super) fn paint(c: CaptionAt, out: &mut PixmapMut) -> Option<PixelRect> {
             continue;
         }
         let colored = lk.spoken && matches!(plan.highlight, Highlight::Color | Highlight::Pop(_));
-        let src = &rasters[usize::from(colored)];
+        let Some(src) = rasters.get(usize::from(colored)) else { continue };
         draw_cell(out, src, w, (x, y + lk.dy), lk.scale, lk.opacity);
     }
 

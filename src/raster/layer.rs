@@ -68,9 +68,10 @@ pub(crate) fn bounds(plan: &Plan, l: &LayerPlan, t: u64, cw: u32, ch: u32) -> Op
         .pre_scale(s.scale, s.scale)
         .pre_translate(-l.anchor.0 * l.w, -l.anchor.1 * l.h);
     let (x0, y0, x1, y1) = match &l.content {
-        Content::Text(block) => {
-            let (mx, my) = block.origin;
-            (-mx, -my, block.pixmap.width() as f32 - mx, block.pixmap.height() as f32 - my)
+        Content::Text(text) => {
+            let (mx, my) = text.block.origin;
+            let (pw, ph) = text.raster.size();
+            (-mx, -my, pw as f32 - mx, ph as f32 - my)
         }
         Content::Image(_) | Content::Video(_) => (0.0, 0.0, l.w, l.h),
         Content::Shape(shape) => {
@@ -297,10 +298,13 @@ thread_local! {
 
 fn paint_content(pm: &mut PixmapMut, l: &LayerPlan, s: &State, ts: Transform, at: super::fill::Time) {
     match &l.content {
-        Content::Text(block) => {
+        Content::Text(text) => {
+            let block = &text.block;
+            let rasters = text.raster.get();
+            let Some(pixmap) = rasters.first() else { return };
             let (mx, my) = block.origin;
-            let pw = block.pixmap.width() as f32;
-            let ph = block.pixmap.height() as f32;
+            let pw = pixmap.width() as f32;
+            let ph = pixmap.height() as f32;
             let snapped = ts.is_translate();
             // Whole-pixel placement: where the pixmap's origin lands on the canvas.
             let origin = ((ts.tx - mx).round() as i32, (ts.ty - my).round() as i32);
@@ -313,7 +317,7 @@ fn paint_content(pm: &mut PixmapMut, l: &LayerPlan, s: &State, ts: Transform, at
             };
             let quality = if snapped { FilterQuality::Nearest } else { FilterQuality::Bilinear };
             let paint = Paint {
-                shader: Pattern::new(block.pixmap.as_ref(), SpreadMode::Pad, quality, s.opacity, img_ts),
+                shader: Pattern::new(pixmap.as_ref(), SpreadMode::Pad, quality, s.opacity, img_ts),
                 anti_alias: !snapped,
                 ..Paint::default()
             };
@@ -324,7 +328,7 @@ fn paint_content(pm: &mut PixmapMut, l: &LayerPlan, s: &State, ts: Transform, at
             let mut draw = |x0: f32, y0: f32, x1: f32, y1: f32| {
                 if snapped {
                     let r = (x0.round() as i32, y0.round() as i32, x1.round() as i32, y1.round() as i32);
-                    crate::pixels::blit::over(pm, &block.pixmap, origin.0, origin.1, s.opacity, r);
+                    crate::pixels::blit::over(pm, pixmap, origin.0, origin.1, s.opacity, r);
                 } else if let Some(r) = rect(x0, y0, x1, y1) {
                     pm.fill_rect(r, &paint, ts, None);
                 }

@@ -199,7 +199,7 @@ impl<'a> Run<'a> {
                 rx
             })
             .collect();
-        if !self.plan.images.is_empty() || self.plan.captions.is_some() {
+        if !self.plan.images.is_empty() || !self.plan.texts.is_empty() || self.plan.captions.is_some() {
             scope.spawn(|| self.load());
         }
         self.frame_loop(pool, &senders, &clip_rx, &free_rx);
@@ -297,9 +297,9 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// The loader: image pixels and caption lines' rasters are made a little before the
-    /// first frame that shows them and released after the last, so a render holds the
-    /// images and caption lines around the current frame only.
+    /// The loader: image pixels and the rasters of texts and caption lines are made a
+    /// little before the first frame that shows them and released after the last, so a
+    /// render holds the images and texts around the current frame only.
     fn load(&self) {
         let plan = self.plan;
         let lead = plan.fps.frames_for_seconds(1.0) + 2 * self.batch;
@@ -321,10 +321,18 @@ impl<'a> Run<'a> {
                     u.source.release();
                 }
             }
+            for u in &plan.texts {
+                let soon = !over && u.spans.iter().any(|&(a, b)| a < to && from < b);
+                if soon && !u.text.raster.is_loaded() {
+                    u.text.raster.get();
+                } else if !soon && u.text.raster.is_loaded() {
+                    u.text.raster.release();
+                }
+            }
             for line in plan.captions.iter().flat_map(|c| &c.lines) {
                 let soon = !over && line.start < to && from < line.end;
                 if soon && !line.ink.is_loaded() {
-                    line.ink.rasters();
+                    line.ink.get();
                 } else if !soon && line.ink.is_loaded() {
                     line.ink.release();
                 }

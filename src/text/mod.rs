@@ -433,6 +433,78 @@ pub(crate) struct Ink {
     placed: Vec<(cosmic_text::CacheKey, i32, i32)>,
 }
 
+impl Ink {
+    /// Nothing to paint: a 1x1 transparent raster.
+    pub(crate) fn empty() -> Ink {
+        Ink {
+            size: (1, 1),
+            margin: 0.0,
+            box_size: (1.0, 1.0),
+            plate: None,
+            shadow: None,
+            stroke: None,
+            placed: Vec::new(),
+        }
+    }
+}
+
+/// A text's rasters, one per fill colour, painted from its [`Ink`] when first wanted and
+/// let go on [`TextRasters::release`]: a render's loader paints a text's rasters a little
+/// before it shows and lets them go after, so texts take the memory of those on screen,
+/// not of every text in the video. Painting the same glyphs gives the same pixels, so
+/// rasters let go come back the same.
+pub(crate) struct TextRasters {
+    ink: Ink,
+    colors: Vec<Color>,
+    fonts: Arc<FontLibrary>,
+    slot: Mutex<Option<Arc<Vec<Pixmap>>>>,
+}
+
+impl std::fmt::Debug for TextRasters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TextRasters").field("size", &self.ink.size).field("colors", &self.colors.len()).finish()
+    }
+}
+
+impl TextRasters {
+    /// Rasters of `ink` in each of `colors` (at least one), painted with `fonts`.
+    pub(crate) fn new(ink: Ink, colors: Vec<Color>, fonts: Arc<FontLibrary>) -> TextRasters {
+        TextRasters { ink, colors, fonts, slot: Mutex::new(None) }
+    }
+
+    /// The rasters' size, pixels.
+    pub(crate) fn size(&self) -> (u32, u32) {
+        self.ink.size
+    }
+
+    /// Bytes the rasters take when painted.
+    pub(crate) fn bytes(&self) -> u64 {
+        self.ink.size.0 as u64 * self.ink.size.1 as u64 * 4 * self.colors.len() as u64
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Arc<Vec<Pixmap>>>> {
+        // Nothing panics while holding the lock; if something did, the slot is still valid.
+        self.slot.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The rasters, in the order of the colours, painted now if they are not in memory.
+    pub(crate) fn get(&self) -> Arc<Vec<Pixmap>> {
+        let mut slot = self.lock();
+        slot.get_or_insert_with(|| Arc::new(self.colors.iter().map(|&c| self.fonts.rasterize(&self.ink, c)).collect()))
+            .clone()
+    }
+
+    /// Lets the rasters go (they come back on the next [`TextRasters::get`]).
+    pub(crate) fn release(&self) {
+        self.lock().take();
+    }
+
+    /// Whether the rasters are in memory.
+    pub(crate) fn is_loaded(&self) -> bool {
+        self.lock().is_some()
+    }
+}
+
 /// The largest index <= `i` on a char boundary.
 fn floor_char(s: &str, mut i: usize) -> usize {
     while i > 0 && !s.is_char_boundary(i) {
