@@ -43,9 +43,11 @@ fn unit(direction: Direction) -> (i32, i32) {
     }
 }
 
-/// A move of `amount` canvas lengths along `direction`, in even whole pixels.
+/// A move of `amount` canvas lengths along `direction`, in even whole pixels. An easing
+/// that overshoots moves further; beyond two lengths nothing more can show.
 pub(crate) fn offset(direction: Direction, w: u32, h: u32, amount: f32) -> (i32, i32) {
     let (ux, uy) = unit(direction);
+    let amount = if amount.is_finite() { amount.clamp(-2.0, 2.0) } else { 0.0 };
     (even(ux as f32 * w as f32 * amount), even(uy as f32 * h as f32 * amount))
 }
 
@@ -57,7 +59,8 @@ pub(crate) fn moves(t: &TransitionPlan, w: u32, h: u32, e: f32) -> ((i32, i32), 
         TransitionKind::Push => {
             let (ux, uy) = unit(t.direction);
             let below = offset(t.direction, w, h, e);
-            (below, (below.0 - ux * w as i32, below.1 - uy * h as i32))
+            let len = |n: u32| i32::try_from(n).unwrap_or(i32::MAX);
+            (below, (below.0.saturating_sub(ux * len(w)), below.1.saturating_sub(uy * len(h))))
         }
         _ => ((0, 0), offset(t.direction, w, h, -(1.0 - e))),
     }
@@ -229,11 +232,36 @@ pub(crate) fn composite(out: &mut PixmapMut, below: &mut Pixmap, above: &Pixmap,
     match t.kind {
         TransitionKind::Push => {
             let (lower, entering) = moves(t, out.width(), out.height(), e);
+            // The two tile the canvas, unless an easing overshoots: black shows there.
+            out.fill(Color::BLACK);
             draw(out, below, 1.0, translate(lower));
             draw(out, above, 1.0, translate(entering));
         }
         TransitionKind::Zoom => zoom(out, below, above, e),
         // Done in place above.
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn moves_are_even_bounded_and_a_push_tiles() {
+        let t = |kind, direction| TransitionPlan { kind, direction, frames: 8, easing: crate::anim::Easing::Linear };
+        for direction in [Direction::Left, Direction::Right, Direction::Up, Direction::Down] {
+            for e in [0.0, 0.013, 0.37, 0.5, 0.999, 1.0, 1.06, -0.2, 1e30, -1e30, f32::NAN, f32::INFINITY] {
+                let (lower, entering) = moves(&t(TransitionKind::Push, direction), 1080, 1920, e);
+                for v in [lower.0, lower.1, entering.0, entering.1] {
+                    assert!(v % 2 == 0 && v.abs() <= 3 * 1920, "{direction:?} at {e}: {lower:?} {entering:?}");
+                }
+                // A canvas length apart along the move: the two scenes always tile.
+                let (ux, uy) = unit(direction);
+                assert_eq!((lower.0 - entering.0, lower.1 - entering.1), (ux * 1080, uy * 1920));
+                let (x0, y0, x1, y1) = wiped(direction, 1080, 1920, e);
+                assert!(x0 <= x1 && x1 <= 1080 && y0 <= y1 && y1 <= 1920 && x0 % 2 == 0 && y0 % 2 == 0);
+            }
+        }
     }
 }

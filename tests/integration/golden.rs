@@ -255,7 +255,8 @@ fn frames_composed_in_planes_match_the_rgba_path() {
     // resized on its planes, layers and captions painted into an RGBA overlay and blended
     // in Y'CbCr, and every kind of transition between two such scenes (a scene moved by a
     // pixel more or less than the RGBA painter moves it would differ by far more than the
-    // tolerance over this photo's noise). Each such frame must match the RGBA render of the same frame converted to
+    // tolerance over this photo's noise), the push and the slide under easings that
+    // overshoot (the push then uncovers black; the RGBA push once left stale pixels there). Each such frame must match the RGBA render of the same frame converted to
     // 4:2:0 (what the encoder got before), and frames the planar path cannot do must say
     // so (the caller then renders them in RGBA).
     let dir = tempfile::tempdir().expect("tmp");
@@ -292,14 +293,14 @@ fn frames_composed_in_planes_match_the_rgba_path() {
          "layers": [{"type": "text", "text": "Second", "fontSize": 24, "x": 160, "y": 90, "opacity": 0.7}]},
         {"id": "c", "durationFrames": 20, "transition": {"type": "dipToWhite", "durationFrames": 8},
          "background": {"type": "image", "asset": "photo.png", "fit": "cover"}},
-        {"id": "d", "durationFrames": 20, "transition": {"type": "push", "direction": "up", "durationFrames": 6},
+        {"id": "d", "durationFrames": 20, "transition": {"type": "push", "direction": "up", "durationFrames": 6, "easing": "spring"},
          "background": {"type": "image", "asset": "photo.png", "kenBurns": {"from": {"scale": 1.1, "x": 0.4}, "to": {"scale": 1}}},
          "layers": [{"type": "text", "text": "Pushed", "fontSize": 24, "x": 40, "y": 40, "color": "#66ff99"}]},
         {"id": "e", "durationFrames": 20, "transition": {"type": "wipe", "direction": "left", "durationFrames": 6},
          "background": {"type": "image", "asset": "photo.png", "kenBurns": {"from": {"scale": 1.4, "x": 0.7}, "to": {"scale": 1.2}}}},
         {"id": "f", "durationFrames": 20, "transition": {"type": "zoom", "durationFrames": 6},
          "background": {"type": "image", "asset": "photo.png", "kenBurns": {"from": {"scale": 1}, "to": {"scale": 1.3, "y": 0.3}}}},
-        {"id": "g", "durationFrames": 20, "transition": {"type": "slide", "direction": "right", "durationFrames": 6},
+        {"id": "g", "durationFrames": 20, "transition": {"type": "slide", "direction": "right", "durationFrames": 6, "easing": "cubicBezier(0.2,2.5,0.8,-1.5)"},
          "background": {"type": "image", "asset": "photo.png", "fit": "cover"},
          "layers": [{"type": "text", "text": "Slid", "fontSize": 24, "x": 200, "y": 40, "color": "#ffcc00"}]},
         {"id": "h", "durationFrames": 20, "transition": {"type": "slide", "durationFrames": 6},
