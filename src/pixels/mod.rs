@@ -49,3 +49,22 @@ pub fn rounded_rect(rect: Rect, r: f32) -> Option<tiny_skia::Path> {
     pb.close();
     pb.finish()
 }
+
+/// Copies the rectangle `(x0, y0, x1, y1)` of `src` into `dst`: two images of `size`
+/// (width, height) samples of `bytes` bytes each, row after row. The rectangle is clipped
+/// to the images; rows either slice lacks are skipped.
+pub(crate) fn copy_rect(src: &[u8], dst: &mut [u8], size: (usize, usize), bytes: usize, rect: (usize, usize, usize, usize)) {
+    let (width, height) = size;
+    let (x0, y0, x1, y1) = rect;
+    let (x0, x1) = (x0.min(width), x1.min(width));
+    if x0 >= x1 {
+        return;
+    }
+    let row = width * bytes;
+    for y in y0.min(height)..y1.min(height) {
+        let span = y * row + x0 * bytes..y * row + x1 * bytes;
+        if let (Some(d), Some(s)) = (dst.get_mut(span.clone()), src.get(span)) {
+            d.copy_from_slice(s);
+        }
+    }
+}

@@ -136,11 +136,8 @@ impl Backgrounds {
         };
         let (src, dst) = (cached.data(), pm.data_mut());
         for &(x0, y0, x1, y1) in dirty {
-            let (x0, x1) = (x0.min(w) as usize * 4, x1.min(w) as usize * 4);
-            for y in y0.min(h)..y1.min(h) {
-                let row = y as usize * w as usize * 4;
-                dst[row + x0..row + x1].copy_from_slice(&src[row + x0..row + x1]);
-            }
+            let rect = (x0 as usize, y0 as usize, x1 as usize, y1 as usize);
+            crate::pixels::copy_rect(src, dst, (w as usize, h as usize), 4, rect);
         }
         true
     }

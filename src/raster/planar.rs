@@ -519,12 +519,10 @@ fn copy_rect(out: &mut Yuv420, src: &Yuv420, (x0, y0, x1, y1): (u32, u32, u32, u
     if (src.width, src.height) != (out.width, out.height) {
         return;
     }
-    for ((d, pw, _, k, _), s) in planes_of(out).into_iter().zip([&src.y, &src.u, &src.v]) {
+    for ((d, pw, ph, k, _), s) in planes_of(out).into_iter().zip([&src.y, &src.u, &src.v]) {
         let k = k as usize;
-        let (x0, x1, y0, y1) = (x0 as usize / k, x1 as usize / k, y0 as usize / k, y1 as usize / k);
-        for y in y0..y1 {
-            d[y * pw + x0..y * pw + x1].copy_from_slice(&s[y * pw + x0..y * pw + x1]);
-        }
+        let rect = (x0 as usize / k, y0 as usize / k, x1 as usize / k, y1 as usize / k);
+        crate::pixels::copy_rect(s, d, (pw, ph), 1, rect);
     }
 }
 

@@ -167,16 +167,12 @@ pub(crate) fn composite_onto(out: &mut PixmapMut, above: &Pixmap, t: &Transition
 
 /// Copies the rectangle `r` of `above` into `out` (the same size).
 fn wipe(out: &mut PixmapMut, above: &Pixmap, r: (u32, u32, u32, u32)) {
-    let (x0, y0, x1, y1) = r;
-    if (above.width(), above.height()) != (out.width(), out.height()) || x0 >= x1 {
+    let size = (out.width() as usize, out.height() as usize);
+    if (above.width() as usize, above.height() as usize) != size {
         return;
     }
-    let row = out.width() as usize * 4;
-    let (src, dst) = (above.data(), out.data_mut());
-    for y in y0..y1 {
-        let span = y as usize * row + x0 as usize * 4..y as usize * row + x1 as usize * 4;
-        dst[span.clone()].copy_from_slice(&src[span]);
-    }
+    let rect = (r.0 as usize, r.1 as usize, r.2 as usize, r.3 as usize);
+    crate::pixels::copy_rect(above.data(), out.data_mut(), size, 4, rect);
 }
 
 /// The scales of the zoom transition's lower and entering scenes at eased progress `e`:

@@ -309,33 +309,15 @@ impl<'a> Run<'a> {
             // Past the timeline's end the last frame holds (policy `pad`).
             let from = self.reached.load(Ordering::Relaxed).min(last);
             let to = (from + lead).min(last) + 1;
+            let near = |spans: &[(u64, u64)]| !over && spans.iter().any(|&(a, b)| a < to && from < b);
             for u in &plan.images {
-                let soon = !over && u.spans.iter().any(|&(a, b)| a < to && from < b);
-                if soon && !u.source.is_loaded() {
-                    // Opaque images are drawn from 4:2:0 planes where they cover the frame
-                    // (photo backgrounds): make those here, off the workers.
-                    if u.source.planes().is_none() {
-                        let _ = u.source.pixmap();
-                    }
-                } else if !soon && u.source.is_loaded() {
-                    u.source.release();
-                }
+                keep(u.source.as_ref(), near(&u.spans));
             }
             for u in &plan.texts {
-                let soon = !over && u.spans.iter().any(|&(a, b)| a < to && from < b);
-                if soon && !u.text.raster.is_loaded() {
-                    u.text.raster.get();
-                } else if !soon && u.text.raster.is_loaded() {
-                    u.text.raster.release();
-                }
+                keep(&u.text.raster, near(&u.spans));
             }
             for line in plan.captions.iter().flat_map(|c| &c.lines) {
-                let soon = !over && line.start < to && from < line.end;
-                if soon && !line.ink.is_loaded() {
-                    line.ink.get();
-                } else if !soon && line.ink.is_loaded() {
-                    line.ink.release();
-                }
+                keep(&line.ink, near(&[(line.start, line.end)]));
             }
             if over {
                 return;
@@ -400,6 +382,54 @@ impl<'a> Run<'a> {
             }
             next = end;
         }
+    }
+}
+
+/// What the loader holds in memory only near the frames that show it.
+trait Resident {
+    fn is_loaded(&self) -> bool;
+    fn load(&self);
+    fn release(&self);
+}
+
+impl Resident for crate::plan::ImageSource {
+    fn is_loaded(&self) -> bool {
+        crate::plan::ImageSource::is_loaded(self)
+    }
+
+    fn load(&self) {
+        // Opaque images are drawn from 4:2:0 planes where they cover the frame (photo
+        // backgrounds): make those here, off the workers.
+        if self.planes().is_none() {
+            let _ = self.pixmap();
+        }
+    }
+
+    fn release(&self) {
+        crate::plan::ImageSource::release(self)
+    }
+}
+
+impl Resident for crate::text::TextRasters {
+    fn is_loaded(&self) -> bool {
+        crate::text::TextRasters::is_loaded(self)
+    }
+
+    fn load(&self) {
+        self.get();
+    }
+
+    fn release(&self) {
+        crate::text::TextRasters::release(self)
+    }
+}
+
+/// Loads `item` when it is wanted `soon`, lets it go when not.
+fn keep(item: &dyn Resident, soon: bool) {
+    if soon && !item.is_loaded() {
+        item.load();
+    } else if !soon && item.is_loaded() {
+        item.release();
     }
 }
 
