@@ -160,13 +160,32 @@ pub fn poster(frame: &Pixmap, width: u32) -> Pixmap {
 /// Writes `NAME_400w.jpg` and `NAME_800w.jpg` for `main` from an opaque frame, under
 /// temporary names until committed; returns them with their sizes.
 pub fn write_posters(main: &Path, frame: &Pixmap, quality: u8) -> Result<Vec<(crate::encode::PendingFile, u32, u32)>> {
-    let mut out = Vec::new();
-    for w in [400, 800] {
+    write_poster_jpegs(main, poster_jpegs(frame, quality)?)
+}
+
+/// A render's two posters, 400 and 800 pixels wide: each JPEG's bytes, width and height.
+pub(crate) type PosterJpegs = [(Vec<u8>, u32, u32); 2];
+
+/// The posters of an opaque frame as JPEGs: what a render keeps of its poster frame (a
+/// few hundred kB, not the 8 MB frame).
+pub(crate) fn poster_jpegs(frame: &Pixmap, quality: u8) -> Result<PosterJpegs> {
+    let jpeg = |w| -> Result<(Vec<u8>, u32, u32)> {
         let p = poster(frame, w);
         // Opaque frames: premultiplied bytes are the straight bytes.
-        let jpg = encode_jpeg(p.data(), p.width(), p.height(), quality.clamp(1, 100))?;
-        let path = sibling(main, &format!("_{w}w.jpg"));
-        out.push((crate::encode::PendingFile::write(&path, &jpg)?, p.width(), p.height()));
+        Ok((encode_jpeg(p.data(), p.width(), p.height(), quality.clamp(1, 100))?, p.width(), p.height()))
+    };
+    Ok([jpeg(400)?, jpeg(800)?])
+}
+
+/// Writes posters made by [`poster_jpegs`] as `NAME_400w.jpg` and `NAME_800w.jpg` for
+/// `main`, under temporary names until committed.
+pub(crate) fn write_poster_jpegs(
+    main: &Path,
+    jpegs: PosterJpegs,
+) -> Result<Vec<(crate::encode::PendingFile, u32, u32)>> {
+    let mut out = Vec::new();
+    for ((jpg, w, h), name) in jpegs.into_iter().zip(["_400w.jpg", "_800w.jpg"]) {
+        out.push((crate::encode::PendingFile::write(&sibling(main, name), &jpg)?, w, h));
     }
     Ok(out)
 }

@@ -37,6 +37,11 @@ pub enum Painted {
 /// limited range, as the encoder takes them): [`Painted::Planes`]. Every other frame, and
 /// every frame without `planes`, is painted in RGBA into `canvas` (opaque, the canvas
 /// size): [`Painted::Rgba`].
+///
+/// `scratch` and `canvas` belong together, as a worker's: both painters reuse what the
+/// canvas holds from the call before (a cached background's undrawn parts; the 4:2:0
+/// path paints layers into it as a transparent overlay and leaves it so), so the canvas
+/// must not be changed between calls with the same scratch.
 pub fn paint_frame(
     plan: &Plan,
     frame: u64,
@@ -48,10 +53,11 @@ pub fn paint_frame(
     let stop = scratch.stop.clone();
     let content = Content::at(plan, frame, stop.as_deref());
     if let Some(planes) = planes {
-        if planar::paint(plan, &content, planes, scratch, clips) {
+        if planar::paint(plan, &content, planes, scratch, canvas, clips) {
             return Painted::Planes;
         }
     }
+    scratch.clear_canvas = None;
     rgba::paint(plan, &content, canvas, scratch, clips);
     Painted::Rgba
 }
@@ -76,6 +82,9 @@ pub struct Scratch {
     canvas: Option<CanvasState>,
     /// Buffers of frames composed in 4:2:0 ([`paint_frame`]).
     planes: planar::Planes,
+    /// The canvas (buffer address and length) known transparent everywhere: the 4:2:0
+    /// path borrows the canvas as its overlay and keeps it so.
+    clear_canvas: Option<(usize, usize)>,
     /// The render's cancel flag, if any: see [`Scratch::stop_when`].
     stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
@@ -90,6 +99,7 @@ impl Scratch {
             backgrounds: Backgrounds::default(),
             canvas: None,
             planes: Default::default(),
+            clear_canvas: None,
             stop: None,
         }
     }

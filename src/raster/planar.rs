@@ -31,13 +31,11 @@ use crate::pixels::yuv::{UB, UG, UR, VB, VG, VR, YB, YG, YR};
 use crate::pixels::Yuv420;
 use crate::plan::{Fill, Plan, TransitionKind, TransitionPlan};
 use std::sync::Arc;
-use tiny_skia::{Pixmap, Transform};
+use tiny_skia::{PixmapMut, Transform};
 
 /// Per-worker buffers of the planar path, made on first use.
 #[derive(Debug, Default)]
 pub(crate) struct Planes {
-    /// Canvas-sized, transparent outside the rectangles being drawn.
-    overlay: Option<Pixmap>,
     /// The entering scene of a transition.
     above: Option<Yuv420>,
     /// The entering scene resized, in a zoom transition.
@@ -73,50 +71,68 @@ impl Shows {
     }
 }
 
-impl Planes {
+/// The planar path's buffers while it composes one frame: the worker's own, and the
+/// worker's RGBA canvas, lent as the overlay layers are painted into (the planar path has
+/// no other use for it; a canvas-sized overlay of its own cost 8 MB a worker).
+struct Bufs<'a, 'c> {
+    planes: &'a mut Planes,
+    /// Transparent outside the rectangles being drawn once `clear`.
+    overlay: &'a mut PixmapMut<'c>,
+    /// Whether `overlay` is known transparent everywhere; it is cleared on first use.
+    clear: bool,
+}
+
+impl Bufs<'_, '_> {
     /// Blends an overlay onto `out`. With `shows` (what it depicts), one composed before is
     /// reused; otherwise `paint` paints it into the transparent overlay (returning the
     /// rectangles it changed), it is composed, and kept in place of the owner's earlier
     /// one or of the entry used least lately. Without `shows` (layers that change every
-    /// frame) it is painted and composed every time, into reused buffers. False if the
-    /// overlay could not be allocated.
+    /// frame) it is painted and composed every time, into reused buffers.
     fn blend_overlay(
         &mut self,
         shows: Option<Shows>,
         out: &mut Yuv420,
-        paint: impl FnOnce(&mut Pixmap) -> Vec<PixelRect>,
-    ) -> bool {
-        self.calls += 1;
+        paint: impl FnOnce(&mut PixmapMut) -> Vec<PixelRect>,
+    ) {
+        let planes = &mut *self.planes;
+        planes.calls += 1;
         let found =
-            shows.as_ref().and_then(|s| self.composed.iter().position(|e| e.as_ref().is_some_and(|(k, _)| k == s)));
+            shows.as_ref().and_then(|s| planes.composed.iter().position(|e| e.as_ref().is_some_and(|(k, _)| k == s)));
         if let Some(i) = found {
-            if let Some((_, c)) = &self.composed[i] {
+            if let Some((_, c)) = &planes.composed[i] {
                 c.blend(out);
             }
-            self.used[i] = self.calls;
-            return true;
+            planes.used[i] = planes.calls;
+            return;
         }
         let (w, h) = (out.width, out.height);
-        let Some(overlay) = overlay(&mut self.overlay, w, h) else { return false };
+        let overlay = &mut *self.overlay;
+        if !self.clear {
+            // A canvas no painter has drawn in yet is zeroed and mostly not even in memory:
+            // reading it keeps it so, where filling it would take all 8 MB.
+            if !transparent(overlay.as_ref().data()) {
+                overlay.fill(tiny_skia::Color::TRANSPARENT);
+            }
+            self.clear = true;
+        }
         let mut rects = paint(overlay);
         normalize(&mut rects, w, h);
         let Some(shows) = shows else {
-            let c = Composed::from_overlay(overlay, &rects, self.spare.take());
+            let c = Composed::from_overlay(overlay, &rects, planes.spare.take());
             clear(overlay, &rects);
             c.blend(out);
-            self.spare = Some(c);
-            return true;
+            planes.spare = Some(c);
+            return;
         };
         let owner = shows.owner();
-        let slot = self.composed.iter().position(|e| e.as_ref().is_some_and(|(k, _)| k.owner() == owner));
-        let oldest = (0..self.used.len()).min_by_key(|&i| self.used[i]).unwrap_or(0);
+        let slot = planes.composed.iter().position(|e| e.as_ref().is_some_and(|(k, _)| k.owner() == owner));
+        let oldest = (0..planes.used.len()).min_by_key(|&i| planes.used[i]).unwrap_or(0);
         let slot = slot.unwrap_or(oldest);
-        let c = Composed::from_overlay(overlay, &rects, self.composed[slot].take().map(|(_, c)| c));
+        let c = Composed::from_overlay(overlay, &rects, planes.composed[slot].take().map(|(_, c)| c));
         clear(overlay, &rects);
         c.blend(out);
-        self.composed[slot] = Some((shows, c));
-        self.used[slot] = self.calls;
-        true
+        planes.composed[slot] = Some((shows, c));
+        planes.used[slot] = planes.calls;
     }
 }
 
@@ -167,8 +183,9 @@ impl Composed {
     /// Converts the overlay's pixels inside `rects` (even corners, disjoint). Each output is
     /// sized first and filled by straight loops over slices, which vectorize (pushing value
     /// by value did not: a clip's overlay converted every frame took 5 % of W4's CPU).
-    fn from_overlay(overlay: &Pixmap, rects: &[PixelRect], reuse: Option<Composed>) -> Composed {
+    fn from_overlay(overlay: &PixmapMut, rects: &[PixelRect], reuse: Option<Composed>) -> Composed {
         let mut old = reuse.map(|c| c.rects).unwrap_or_default();
+        let overlay = overlay.as_ref();
         let w = overlay.width() as usize;
         let src = overlay.data();
         let mut out = Vec::with_capacity(rects.len());
@@ -334,13 +351,28 @@ pub(super) fn paint(
     content: &Content,
     out: &mut Yuv420,
     scratch: &mut super::Scratch,
+    canvas: &mut PixmapMut,
     clips: ClipFrames,
 ) -> bool {
     let (w, h) = (plan.width, plan.height);
-    if (out.width, out.height) != (w, h) || w % 2 != 0 || h % 2 != 0 {
+    if (out.width, out.height) != (w, h) || (canvas.width(), canvas.height()) != (w, h) || w % 2 != 0 || h % 2 != 0 {
         return false;
     }
-    let planes = &mut scratch.planes;
+    let id = (canvas.data_mut().as_ptr() as usize, canvas.data_mut().len());
+    let super::Scratch { planes, clear_canvas, canvas: canvas_state, .. } = scratch;
+    let mut bufs = Bufs { planes, overlay: canvas, clear: *clear_canvas == Some(id) };
+    let done = compose(plan, content, out, &mut bufs, clips);
+    if bufs.clear {
+        // The canvas was lent: it no longer holds what the RGBA painter left.
+        *clear_canvas = Some(id);
+        *canvas_state = None;
+    }
+    done
+}
+
+/// [`paint`], with the buffers.
+fn compose(plan: &Plan, content: &Content, out: &mut Yuv420, planes: &mut Bufs, clips: ClipFrames) -> bool {
+    let (w, h) = (plan.width, plan.height);
     match content.picture {
         Picture::Gap | Picture::Transition { below: None, .. } => return false,
         Picture::Scene(shot) => {
@@ -353,7 +385,7 @@ pub(super) fn paint(
             let (Some(bb), Some(ab)) = (base(below, w, h, clips), base(above, w, h, clips)) else {
                 return false;
             };
-            let mut above_planes = buffer(planes.above.take(), w, h);
+            let mut above_planes = buffer(planes.planes.above.take(), w, h);
             let done = match mix {
                 Mix::CrossFade(e) => {
                     paint_scene(plan, below, &bb, out, planes, clips)
@@ -377,24 +409,20 @@ pub(super) fn paint(
                     paint_move(plan, transition, e, [(below, &bb), (above, &ab)], out, &mut above_planes, planes, clips)
                 }
             };
-            planes.above = Some(above_planes);
+            planes.planes.above = Some(above_planes);
             if !done {
                 return false;
             }
         }
     }
     if let Some(o) = content.overlay {
-        if !blend_layers(plan, o, out, planes, clips) {
-            return false;
-        }
+        blend_layers(plan, o, out, planes, clips);
     }
     if let Some(c) = content.caption {
         // The line on screen and its highlighted word: all a caption frame depends on.
         let shows = Shows::Caption(c.key());
-        let paint = |o: &mut Pixmap| super::caption::paint(c, &mut o.as_mut()).into_iter().collect();
-        if !planes.blend_overlay(Some(shows), out, paint) {
-            return false;
-        }
+        let paint = |o: &mut PixmapMut| super::caption::paint(c, o).into_iter().collect();
+        planes.blend_overlay(Some(shows), out, paint);
     }
     true
 }
@@ -412,14 +440,14 @@ fn paint_move(
     [(below, bb), (above, ab)]: [(Shot, &Base); 2],
     out: &mut Yuv420,
     spare: &mut Yuv420,
-    planes: &mut Planes,
+    planes: &mut Bufs,
     clips: ClipFrames,
 ) -> bool {
     let (w, h) = (out.width, out.height);
     if t.kind == TransitionKind::Zoom {
         // The lower scene resized into `out`, the entering one into a third buffer, then
         // the entering one faded in over it.
-        let mut zoomed = buffer(planes.zoomed.take(), w, h);
+        let mut zoomed = buffer(planes.planes.zoomed.take(), w, h);
         let (grow, shrink) = transition::zoom_scales(e);
         let done = paint_scene(plan, below, bb, spare, planes, clips)
             && resize_crop_planes(spare, out, transition::zoom_crop(w, h, grow))
@@ -428,7 +456,7 @@ fn paint_move(
         if done {
             cross_fade(out, &zoomed, e);
         }
-        planes.zoomed = Some(zoomed);
+        planes.planes.zoomed = Some(zoomed);
         return done;
     }
     if !(paint_scene(plan, below, bb, out, planes, clips) && paint_scene(plan, above, ab, spare, planes, clips)) {
@@ -526,23 +554,19 @@ fn copy_rect(out: &mut Yuv420, src: &Yuv420, (x0, y0, x1, y1): (u32, u32, u32, u
     }
 }
 
-/// The worker's transparent overlay of the canvas size; `None` if it cannot be allocated.
-fn overlay(slot: &mut Option<Pixmap>, w: u32, h: u32) -> Option<&mut Pixmap> {
-    if slot.as_ref().is_none_or(|p| (p.width(), p.height()) != (w, h)) {
-        *slot = Pixmap::new(w, h);
-    }
-    slot.as_mut()
-}
-
 /// The background, then the scene's layers through the overlay.
-fn paint_scene(plan: &Plan, shot: Shot, b: &Base, out: &mut Yuv420, planes: &mut Planes, clips: ClipFrames) -> bool {
-    paint_base(b, out) && blend_layers(plan, shot, out, planes, clips)
+fn paint_scene(plan: &Plan, shot: Shot, b: &Base, out: &mut Yuv420, planes: &mut Bufs, clips: ClipFrames) -> bool {
+    if !paint_base(b, out) {
+        return false;
+    }
+    blend_layers(plan, shot, out, planes, clips);
+    true
 }
 
 /// A scene's visible layers (or the overlays'), blended through the overlay.
-fn blend_layers(plan: &Plan, shot: Shot, out: &mut Yuv420, planes: &mut Planes, clips: ClipFrames) -> bool {
+fn blend_layers(plan: &Plan, shot: Shot, out: &mut Yuv420, planes: &mut Bufs, clips: ClipFrames) {
     let (w, h) = (out.width, out.height);
-    let paint = |overlay: &mut Pixmap| {
+    let paint = |overlay: &mut PixmapMut| {
         let mut rects = Vec::new();
         for (_, l, t) in shot.visible() {
             match layer::bounds(plan, l, t, w, h) {
@@ -550,7 +574,7 @@ fn blend_layers(plan: &Plan, shot: Shot, out: &mut Yuv420, planes: &mut Planes, 
                 Some(Some(r)) => rects.push(r),
                 None => rects.push((0, 0, w, h)),
             }
-            layer::paint(plan, l, t, &mut overlay.as_mut(), clips);
+            layer::paint(plan, l, t, overlay, clips);
         }
         rects
     };
@@ -587,8 +611,14 @@ fn normalize(rects: &mut Vec<PixelRect>, w: u32, h: u32) {
     }
 }
 
+/// Whether every byte of `data` is zero (one pass that vectorizes, leaving early at the
+/// first block that is not: a canvas the RGBA painter drew in is opaque).
+fn transparent(data: &[u8]) -> bool {
+    data.chunks(4096).all(|block| block.iter().fold(0, |acc, &b| acc | b) == 0)
+}
+
 /// Makes the overlay transparent again inside `rects`.
-fn clear(overlay: &mut Pixmap, rects: &[PixelRect]) {
+fn clear(overlay: &mut PixmapMut, rects: &[PixelRect]) {
     let row = overlay.width() as usize * 4;
     let data = overlay.data_mut();
     for r in rects {

@@ -102,7 +102,7 @@ pub fn render(plan: &Plan, opts: &RenderOptions) -> Result<RenderReport> {
         // finishes).
         batch: pool.current_num_threads().max(2) as u64,
         poster_frame: (opts.variants.posters && !segment).then_some(plan.poster_frame),
-        poster: Mutex::new(None),
+        poster: pipeline::Posters { quality: opts.poster_quality, made: Mutex::new(None) },
         clip_fault: Mutex::new(None),
         frames_over: AtomicBool::new(false),
         raster_ns: AtomicU64::new(0),
@@ -144,8 +144,8 @@ pub fn render(plan: &Plan, opts: &RenderOptions) -> Result<RenderReport> {
     }
     let t_posters = Instant::now();
     if run.poster_frame.is_some() {
-        if let Some(frame) = run.poster.lock().ok().and_then(|mut g| g.take()) {
-            for (file, width, height) in variants::write_posters(&opts.output, &frame, opts.poster_quality)? {
+        if let Some(jpegs) = run.poster.made.lock().ok().and_then(|mut g| g.take()) {
+            for (file, width, height) in variants::write_poster_jpegs(&opts.output, jpegs?)? {
                 let (kind, codec) = ("poster".into(), "jpeg".into());
                 let path = file.target().to_path_buf();
                 outputs.push(OutputReport { path, kind, bytes: 0, width, height, frames: 1, duration_s: 0.0, codec });

@@ -72,14 +72,14 @@ pub(super) fn resize_into(resizer: &mut fast_image_resize::Resizer, src: &Pixmap
 }
 
 /// Renders frame `frame` on the calling thread into `set`, reusing that thread's buffers.
-/// Returns (raster, convert) nanoseconds; fills `poster` when asked.
+/// Returns (raster, convert) nanoseconds; makes the posters when asked.
 pub(super) fn render_into(
     plan: &Plan,
     frame: u64,
     set: &mut FrameSet,
     sizes: Sizes,
     clips: ClipFrames,
-    poster: Option<&Mutex<Option<Pixmap>>>,
+    poster: Option<&Posters>,
     stop: Option<&Arc<AtomicBool>>,
 ) -> (u64, u64) {
     WORKER.with(|cell| {
@@ -110,9 +110,7 @@ pub(super) fn render_into(
                 let t2 = Instant::now();
                 if let Some(p) = poster {
                     render_frame(plan, frame, &mut w.canvas.as_mut(), &mut w.scratch, clips);
-                    if let Ok(mut g) = p.lock() {
-                        *g = Some(w.canvas.clone());
-                    }
+                    p.make(&w.canvas);
                 }
                 return ((t1 - t0 + t2.elapsed()).as_nanos() as u64, (t2 - t1).as_nanos() as u64);
             }
@@ -130,13 +128,27 @@ pub(super) fn render_into(
             yuv.fill_from_rgba(px.data());
         }
         if let Some(p) = poster {
-            if let Ok(mut g) = p.lock() {
-                *g = Some(w.canvas.clone());
-            }
+            p.make(&w.canvas);
         }
         let t2 = Instant::now();
         ((t1 - t0).as_nanos() as u64, (t2 - t1).as_nanos() as u64)
     })
+}
+
+/// The render's posters, made from the poster frame by the worker that paints it.
+pub(super) struct Posters {
+    pub(super) quality: u8,
+    /// The JPEGs and their sizes, or why they could not be made.
+    pub(super) made: Mutex<Option<Result<crate::variants::PosterJpegs>>>,
+}
+
+impl Posters {
+    fn make(&self, frame: &Pixmap) {
+        let jpegs = crate::variants::poster_jpegs(frame, self.quality);
+        if let Ok(mut g) = self.made.lock() {
+            *g = Some(jpegs);
+        }
+    }
 }
 
 /// What the threads of one render share: the plan and options, the frame the workers have
@@ -151,7 +163,7 @@ pub(super) struct Run<'a> {
     /// Frames rendered together, and the length of each encoder's queue.
     pub(super) batch: u64,
     pub(super) poster_frame: Option<u64>,
-    pub(super) poster: Mutex<Option<Pixmap>>,
+    pub(super) poster: Posters,
     /// The first clip that failed while rendering.
     pub(super) clip_fault: Mutex<Option<Error>>,
     /// The first frame of the batch being rendered.

@@ -148,7 +148,8 @@ fn check(case: &Path, make_ref: bool, planes: &mut PlaneStats) -> Vec<String> {
         let (w, h) = (plan.width(), plan.height());
         let mut scratch = reel::raster::Scratch::new(w, h);
         let mut got = reel::pixels::Yuv420::new(w, h);
-        if in_planes(&plan, f, &mut got, &mut scratch) {
+        let mut canvas = tiny_skia::Pixmap::new(w, h).expect("canvas");
+        if in_planes(&plan, f, &mut got, &mut scratch, &mut canvas) {
             let mut want = reel::pixels::Yuv420::new(w, h);
             want.fill_from_rgba(expected.as_raw());
             let worst = planes.add(&want, &got);
@@ -319,7 +320,8 @@ fn frames_composed_in_planes_match_the_rgba_path() {
     for f in 0..plan.frame_count() {
         reel::raster::render_frame(&plan, f, &mut canvas.as_mut(), &mut scratch, &[]);
         want.fill_from_rgba(canvas.data());
-        let planar = in_planes(&plan, f, &mut got, &mut scratch);
+        // The same worker and canvas as the RGBA frame: the planar path borrows the canvas.
+        let planar = in_planes(&plan, f, &mut got, &mut scratch, &mut canvas);
         assert_eq!(planar, f < planar_until, "frame {f}: composed in planes?");
         if !planar {
             continue;
@@ -393,10 +395,12 @@ fn planar_frames_from_a_worker_that_drew_others_match_a_fresh_worker() {
     assert_eq!(n, 42);
     order.extend((0..n).map(|i| (i * 17) % n));
     let mut scratch = reel::raster::Scratch::new(w, h);
+    let mut canvas = tiny_skia::Pixmap::new(w, h).expect("canvas");
     let (mut got, mut want) = (reel::pixels::Yuv420::new(w, h), reel::pixels::Yuv420::new(w, h));
     for f in order {
-        assert!(in_planes(&plan, f, &mut got, &mut scratch), "frame {f} in planes");
-        assert!(in_planes(&plan, f, &mut want, &mut reel::raster::Scratch::new(w, h)));
+        assert!(in_planes(&plan, f, &mut got, &mut scratch, &mut canvas), "frame {f} in planes");
+        let mut fresh = tiny_skia::Pixmap::new(w, h).expect("canvas");
+        assert!(in_planes(&plan, f, &mut want, &mut reel::raster::Scratch::new(w, h), &mut fresh));
         let differ = [(&got.y, &want.y), (&got.u, &want.u), (&got.v, &want.v)]
             .iter()
             .map(|(a, b)| a.iter().zip(b.iter()).filter(|(x, y)| x != y).count())
@@ -405,15 +409,64 @@ fn planar_frames_from_a_worker_that_drew_others_match_a_fresh_worker() {
     }
 }
 
-/// Frame `f` through the painter's one decision, offered planes: whether it composed the
-/// frame in 4:2:0 (into `planes`) rather than painting it in RGBA.
+#[test]
+fn a_worker_moving_between_painters_paints_what_a_fresh_one_does() {
+    // A render's worker paints some frames in RGBA into its canvas and composes others in
+    // 4:2:0, painting their layers into the same canvas, lent as a transparent overlay.
+    // Frames of a gradient scene (RGBA; its background cached and restored under the
+    // layers' rectangles only) and of a photo scene (planes) in turns on one worker must
+    // equal each frame from a fresh worker: neither painter may find the other's pixels.
+    let dir = tempfile::tempdir().expect("tmp");
+    let photo = image::RgbaImage::from_fn(400, 240, |x, y| image::Rgba([(x / 2) as u8, (y / 2) as u8, 120, 255]));
+    photo.save(dir.path().join("photo.png")).expect("photo");
+    let json = r##"{"id": "turns", "width": 320, "height": 180, "fps": 30,
+      "scenes": [
+        {"id": "g", "durationFrames": 10, "background": {"type": "gradient", "colors": ["#204060", "#a04020"]},
+         "layers": [{"type": "text", "text": "Gradient", "fontSize": 30, "x": 20, "y": 20, "anchor": "top-left",
+                     "enter": {"preset": "slideUp", "durationFrames": 8}}]},
+        {"id": "p", "durationFrames": 10, "background": {"type": "image", "asset": "photo.png"},
+         "layers": [{"type": "shape", "shape": "rect", "fill": "#ff336680", "width": 300, "height": 160, "x": 10, "y": 10,
+                     "anchor": "top-left"},
+                    {"type": "text", "text": "Photo", "fontSize": 30, "x": 200, "y": 120, "anchor": "top-left",
+                     "enter": {"preset": "fade", "durationFrames": 8}}]}
+      ]}"##;
+    let plan = Plan::build(&reel::parse(json).expect("parse"), &PlanOptions::new(dir.path())).expect("plan");
+    let (w, h) = (plan.width(), plan.height());
+    let mut scratch = reel::raster::Scratch::new(w, h);
+    let mut canvas = tiny_skia::Pixmap::new(w, h).expect("canvas");
+    let mut got = reel::pixels::Yuv420::new(w, h);
+    for f in [0, 12, 1, 13, 2, 2, 14, 15, 3, 19, 19, 9, 10] {
+        let mine = reel::raster::paint_frame(&plan, f, &mut scratch, &[], &mut canvas.as_mut(), Some(&mut got));
+        let mut fresh = tiny_skia::Pixmap::new(w, h).expect("canvas");
+        let mut want = reel::pixels::Yuv420::new(w, h);
+        let theirs = reel::raster::paint_frame(
+            &plan,
+            f,
+            &mut reel::raster::Scratch::new(w, h),
+            &[],
+            &mut fresh.as_mut(),
+            Some(&mut want),
+        );
+        assert_eq!(mine, theirs, "frame {f}");
+        assert_eq!(mine == reel::raster::Painted::Planes, f >= 10, "frame {f}: composed in planes?");
+        if mine == reel::raster::Painted::Rgba {
+            assert!(canvas.data() == fresh.data(), "frame {f}: the RGBA frame differs from a fresh worker's");
+        } else {
+            assert!(got == want, "frame {f}: the planes differ from a fresh worker's");
+        }
+    }
+}
+
+/// Frame `f` through the painter's one decision, offered planes, on a worker's `scratch`
+/// and `canvas`: whether it composed the frame in 4:2:0 (into `planes`) rather than
+/// painting it in RGBA (into `canvas`).
 fn in_planes(
     plan: &reel::Plan,
     f: u64,
     planes: &mut reel::pixels::Yuv420,
     scratch: &mut reel::raster::Scratch,
+    canvas: &mut tiny_skia::Pixmap,
 ) -> bool {
-    let mut canvas = tiny_skia::Pixmap::new(plan.width(), plan.height()).expect("canvas");
     let painted = reel::raster::paint_frame(plan, f, scratch, &[], &mut canvas.as_mut(), Some(planes));
     painted == reel::raster::Painted::Planes
 }
