@@ -68,6 +68,7 @@ pub(crate) fn paint_box(
                         return;
                     }
                     // Drawn some other way: through an RGBA copy (one per worker, reused).
+                    USED.with(|u| u.set(super::painting()));
                     CLIP_RGBA.with(|cell| {
                         let mut slot = cell.borrow_mut();
                         let (pw, ph) = (pic.planes.width, pic.planes.height);
@@ -422,6 +423,7 @@ fn fast_upright(pm: &mut PixmapMut, img: &Source, placed: &Placed) -> bool {
     mask.fill_path(&path, FillRule::Winding, !ts.is_translate(), ts.post_translate(-x0, -y0));
     let (dw, dh) = (mask.width(), mask.height());
     let inner = ((xi0 - x0) as u32, (yi0 - y0) as u32, (xi1 - xi0) as u32, (yi1 - yi0) as u32);
+    USED.with(|u| u.set(super::painting()));
     UPRIGHT.with(|cell| {
         // Every byte is written below (the resize, then the edges), so the last frame's
         // pixels need no clearing.
@@ -443,12 +445,30 @@ fn resize_into(src: &tiny_skia::Pixmap, dst: &mut [u8], size: (u32, u32), inner:
     let pt = fr::PixelType::U8x4;
     let Ok(s) = fr::images::ImageRef::new(src.width(), src.height(), src.data(), pt) else { return false };
     let Ok(mut d) = fr::images::Image::from_slice_u8(size.0, size.1, dst, pt) else { return false };
-    let Ok(mut d) = fr::images::CroppedImageMut::new(&mut d, inner.0, inner.1, inner.2, inner.3) else { return false };
-    let opts = fr::ResizeOptions::new()
-        .resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::Bilinear))
-        .use_alpha(false)
-        .crop(crop.0, crop.1, crop.2, crop.3);
-    RESIZER.with(|r| r.borrow_mut().resize(&s, &mut d, &opts).is_ok())
+    // In strips of rows, as [`resize_crop`] and for its reasons: the same pixels, and the
+    // resizer's intermediate buffer a strip instead of the whole picture (4 MB a worker
+    // for W4's clip card).
+    let (sy, sh) = (crop.3 / inner.3 as f64, src.height() as f64);
+    RESIZER.with(|r| {
+        let mut r = r.borrow_mut();
+        let mut y0 = 0;
+        while y0 < inner.3 {
+            let y1 = (y0 + STRIP_ROWS).min(inner.3);
+            let Ok(mut strip) = fr::images::CroppedImageMut::new(&mut d, inner.0, inner.1 + y0, inner.2, y1 - y0) else {
+                return false;
+            };
+            let top = crop.1 + y0 as f64 * sy;
+            let opts = fr::ResizeOptions::new()
+                .resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::Bilinear))
+                .use_alpha(false)
+                .crop(crop.0, top, crop.2, ((y1 - y0) as f64 * sy).min(sh - top));
+            if r.resize(&s, &mut strip, &opts).is_err() {
+                return false;
+            }
+            y0 = y1;
+        }
+        true
+    })
 }
 
 /// Gives the pixels of the `size` RGBA image `buf` outside its rectangle `inner` the
@@ -479,6 +499,19 @@ thread_local! {
     static RESIZER: std::cell::RefCell<fast_image_resize::Resizer> = std::cell::RefCell::new(fast_image_resize::Resizer::new());
     /// A clip picture converted to RGBA where it is not drawn straight into the canvas.
     static CLIP_RGBA: std::cell::RefCell<Option<tiny_skia::Pixmap>> = const { std::cell::RefCell::new(None) };
+    /// The frame (of the thread's clock, [`super::painting`]) that last used the buffers above.
+    static USED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Lets go of this thread's picture buffers above when its previous frame did not use
+/// them, as frame `now` begins (a clip's scene is over; 12 MB a worker for W4's clip).
+pub(super) fn forget_unused(now: u64) {
+    if USED.with(|u| u.get()) + 1 >= now {
+        return;
+    }
+    UPRIGHT.with(|c| *c.borrow_mut() = Vec::new());
+    CLIP_RGBA.with(|c| *c.borrow_mut() = None);
+    RESIZER.with(|r| *r.borrow_mut() = fast_image_resize::Resizer::new());
 }
 
 /// The common case of a photo background (cover, Ken Burns): an opaque image that covers the
@@ -551,6 +584,7 @@ pub(crate) fn resize_crop(
     if dst.len() < row * ch as usize {
         return false;
     }
+    USED.with(|u| u.set(super::painting()));
     RESIZER.with(|r| {
         let mut r = r.borrow_mut();
         let mut y0 = 0;

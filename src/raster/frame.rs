@@ -86,6 +86,17 @@ pub(crate) struct Content<'a> {
 }
 
 impl<'a> Content<'a> {
+    /// Whether the scene (or the overlays' pseudo-scene) with [`ScenePlan::uid`] `uid` is
+    /// in this frame.
+    pub fn shows_scene(&self, uid: u64) -> bool {
+        let picture = match self.picture {
+            Picture::Gap => [None, None],
+            Picture::Scene(s) => [Some(s), None],
+            Picture::Transition { below, above, .. } => [below, Some(above)],
+        };
+        picture.into_iter().chain([self.overlay]).flatten().any(|s| s.scene.uid == uid)
+    }
+
     /// What frame `frame` of `plan` shows; painting it stops early once `stop` is set.
     pub fn at(plan: &'a Plan, frame: u64, stop: Option<&'a AtomicBool>) -> Content<'a> {
         let shot = |(scene, local)| Shot { scene, local, stop };

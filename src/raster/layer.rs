@@ -201,7 +201,7 @@ const DITHERED_MAX_PIXELS: u64 = 4_200_000;
 const GRADIENTS_KEPT: usize = 2;
 
 thread_local! {
-    static GRADIENTS: std::cell::RefCell<Vec<(Vec<u32>, tiny_skia::Pixmap)>> = const { std::cell::RefCell::new(Vec::new()) };
+    static GRADIENTS: std::cell::RefCell<Vec<Kept<Vec<u32>, tiny_skia::Pixmap>>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// A drop shadow of the layer's outline: its coverage filled into a mask of its reach,
@@ -264,21 +264,43 @@ fn paint_shadow(
     });
 }
 
+/// An entry of a worker's small cache: its key, its value, and the frame (of the
+/// thread's clock, [`super::painting`]) that last used it.
+type Kept<K, V> = (K, V, u64);
+
 /// The value kept under `key` in a worker's small cache, made (and kept, the oldest
 /// dropped beyond `most`) when it is not there; `None` when it cannot be made.
-fn kept<K: PartialEq, V>(cache: &mut Vec<(K, V)>, key: K, most: usize, make: impl FnOnce() -> Option<V>) -> Option<&V> {
-    let i = match cache.iter().position(|(k, _)| *k == key) {
+fn kept<K: PartialEq, V>(cache: &mut Vec<Kept<K, V>>, key: K, most: usize, make: impl FnOnce() -> Option<V>) -> Option<&V> {
+    let now = super::painting();
+    let i = match cache.iter().position(|(k, ..)| *k == key) {
         Some(i) => i,
         None => {
             let made = make()?;
             if cache.len() >= most {
                 cache.remove(0);
             }
-            cache.push((key, made));
+            cache.push((key, made, now));
             cache.len() - 1
         }
     };
-    cache.get(i).map(|(_, p)| p)
+    let entry = cache.get_mut(i)?;
+    entry.2 = now;
+    Some(&entry.1)
+}
+
+/// How many dithered gradients and shadow masks this thread keeps.
+#[cfg(test)]
+pub(super) fn cached() -> (usize, usize) {
+    (GRADIENTS.with(|c| c.borrow().len()), SHADOWS.with(|c| c.borrow().len()))
+}
+
+/// Drops what this thread's caches hold that its previous frame did not use, as frame
+/// `now` begins: a gradient or a shadow of a scene long past (a layer composed once in
+/// 4:2:0 and reused is not painted again, so its entries go too).
+pub(super) fn forget_unused(now: u64) {
+    let recent = |used: u64| used + 1 >= now;
+    GRADIENTS.with(|c| c.borrow_mut().retain(|e| recent(e.2)));
+    SHADOWS.with(|c| c.borrow_mut().retain(|e| recent(e.2)));
 }
 
 /// The largest shadow blur drawn, in canvas pixels: the shadow's pixmap is at most the
@@ -293,7 +315,7 @@ type ShadowKey = [u32; 13];
 const SHADOWS_KEPT: usize = 2;
 
 thread_local! {
-    static SHADOWS: std::cell::RefCell<Vec<(ShadowKey, tiny_skia::Mask)>> = const { std::cell::RefCell::new(Vec::new()) };
+    static SHADOWS: std::cell::RefCell<Vec<Kept<ShadowKey, tiny_skia::Mask>>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 fn paint_content(pm: &mut PixmapMut, l: &LayerPlan, s: &State, ts: Transform, at: super::fill::Time) {

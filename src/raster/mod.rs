@@ -52,6 +52,7 @@ pub fn paint_frame(
 ) -> Painted {
     let stop = scratch.stop.clone();
     let content = Content::at(plan, frame, stop.as_deref());
+    scratch.forget_unseen(&content);
     if let Some(planes) = planes {
         if planar::paint(plan, &content, planes, scratch, canvas, clips) {
             return Painted::Planes;
@@ -104,12 +105,44 @@ impl Scratch {
         }
     }
 
+    /// Lets go of what these buffers keep for scenes and transitions `content` does not
+    /// show: transition buffers outside transitions, cached backgrounds and composed
+    /// overlays of scenes out of view. A worker then holds what its current frames need,
+    /// not what every scene it painted needed (W4's clip scene peaked with the buffers
+    /// of transitions and scenes long past).
+    fn forget_unseen(&mut self, content: &Content) {
+        // The thread's own caches (dithered gradients, shadows, a picture's resize
+        // buffers) keep what the thread's last frame used.
+        let now = PAINTED.with(|c| {
+            c.set(c.get() + 1);
+            c.get()
+        });
+        layer::forget_unused(now);
+        fill::forget_unused(now);
+        if !matches!(content.picture, frame::Picture::Transition { .. }) {
+            self.below = None;
+            self.above = None;
+        }
+        self.backgrounds.entries.retain(|(uid, _)| content.shows_scene(*uid));
+        self.planes.forget_unseen(content);
+    }
+
     /// Frames painted with these buffers stop between layers once `flag` is set (what
     /// they hold is then to be thrown away): a cancelled render does not wait for a frame
     /// of many slow layers.
     pub fn stop_when(&mut self, flag: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>) {
         self.stop = flag;
     }
+}
+
+thread_local! {
+    /// Frames this thread has begun painting: the clock its caches date their entries by.
+    static PAINTED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// The number of the frame this thread is painting (see [`Scratch::forget_unseen`]).
+fn painting() -> u64 {
+    PAINTED.with(|c| c.get())
 }
 
 /// A canvas left holding scene `scene`'s cached background with layers drawn over the
@@ -191,3 +224,43 @@ impl Backgrounds {
 /// Decoded video frames for one output frame: entry `i` is clip `i`'s picture, or `None`
 /// where the clip is not visible (or its frame was not provided: nothing is drawn).
 pub type ClipFrames<'a> = &'a [Option<ClipPicture>];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What this thread's caches and a worker's scratch hold: dithered gradients, shadow
+    /// masks, the RGBA transition buffers, cached backgrounds.
+    fn held(scratch: &Scratch) -> (usize, usize, bool, usize) {
+        let (gradients, shadows) = layer::cached();
+        (gradients, shadows, scratch.above.is_some(), scratch.backgrounds.entries.len())
+    }
+
+    #[test]
+    fn a_worker_keeps_what_its_frames_use_and_lets_go_of_the_rest() {
+        // Scene a: a gradient background (cached) under a gradient-filled, shadowed shape
+        // (a dithered gradient and a shadow mask kept per worker); b slides in over it
+        // (the RGBA transition buffers); b's own frames need none of that.
+        let json = r##"{"id": "keep", "width": 160, "height": 90, "fps": 30, "scenes": [
+          {"id": "a", "durationFrames": 10, "background": {"type": "gradient", "colors": ["#204060", "#a04020"]},
+           "layers": [{"type": "shape", "shape": "rect", "width": 80, "height": 40, "x": 20, "y": 20, "anchor": "top-left",
+                       "fill": {"type": "gradient", "colors": ["#ff0000", "#0000ff"]},
+                       "shadow": {"color": "#00000080", "offsetY": 4, "blur": 6}}]},
+          {"id": "b", "durationFrames": 10, "background": "#303030", "transition": {"type": "slide", "durationFrames": 4}}]}"##;
+        let plan = Plan::build(&crate::parse(json).expect("parses"), &crate::PlanOptions::new(".")).expect("plans");
+        let mut scratch = Scratch::new(160, 90);
+        let mut canvas = Pixmap::new(160, 90).expect("canvas");
+        let mut paint = |f: u64, scratch: &mut Scratch| render_frame(&plan, f, &mut canvas.as_mut(), scratch, &[]);
+        paint(2, &mut scratch);
+        assert_eq!(held(&scratch), (1, 1, false, 1), "scene a's frame");
+        paint(3, &mut scratch);
+        assert_eq!(held(&scratch), (1, 1, false, 1), "a second frame of a keeps what the first made");
+        paint(7, &mut scratch);
+        assert_eq!(held(&scratch), (1, 1, true, 1), "the slide into b");
+        paint(8, &mut scratch);
+        paint(12, &mut scratch);
+        assert_eq!(held(&scratch), (1, 1, false, 0), "b alone: the transition and a's background go");
+        paint(13, &mut scratch);
+        assert_eq!(held(&scratch), (0, 0, false, 0), "a frame later, what a's layers used goes too");
+    }
+}

@@ -71,6 +71,27 @@ impl Shows {
     }
 }
 
+impl Planes {
+    /// Lets go of the transition buffers outside transitions and of the overlays composed
+    /// for scenes and caption plans `content` does not show.
+    pub(super) fn forget_unseen(&mut self, content: &Content) {
+        if !matches!(content.picture, Picture::Transition { .. }) {
+            self.above = None;
+            self.zoomed = None;
+        }
+        for entry in &mut self.composed {
+            let seen = match entry {
+                Some((Shows::Layers(uid, _), _)) => content.shows_scene(*uid),
+                Some((Shows::Caption((uid, ..)), _)) => content.caption.is_some_and(|c| c.plan.uid == *uid),
+                None => true,
+            };
+            if !seen {
+                *entry = None;
+            }
+        }
+    }
+}
+
 /// The planar path's buffers while it composes one frame: the worker's own, and the
 /// worker's RGBA canvas, lent as the overlay layers are painted into (the planar path has
 /// no other use for it; a canvas-sized overlay of its own cost 8 MB a worker).
