@@ -457,6 +457,36 @@ pub fn resize_rgb(src: Cow<'_, [u8]>, sw: u32, sh: u32, w: u32, h: u32) -> Optio
     pass(&tall, (sw, h), (w, h)).map(Cow::Owned)
 }
 
+/// Rows `y0..y1` of [`resize_rgb`]`(src, sw, sh, w, h)`, resized alone: the same bytes
+/// (filter windows are clamped to the image, not to the part read, as for the strips of
+/// [`crate::raster`]'s resizes), so an image can be resized and used a strip at a time.
+/// `None` if the sizes do not match the data or the rows are not in the image.
+pub(crate) fn resize_rgb_rows(
+    src: &[u8],
+    sw: u32,
+    sh: u32,
+    (w, h): (u32, u32),
+    (y0, y1): (u32, u32),
+) -> Option<Vec<u8>> {
+    use fast_image_resize as fr;
+    if y0 >= y1 || y1 > h || w == 0 {
+        return None;
+    }
+    let src_img = fr::images::ImageRef::new(sw, sh, src, fr::PixelType::U8x3).ok()?;
+    let mut dst = vec![0u8; w as usize * (y1 - y0) as usize * 3];
+    let mut dst_img = fr::images::Image::from_slice_u8(w, y1 - y0, &mut dst, fr::PixelType::U8x3).ok()?;
+    let sy = sh as f64 / h as f64;
+    let top = y0 as f64 * sy;
+    let opts = fr::ResizeOptions::new().resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::Lanczos3)).crop(
+        0.0,
+        top,
+        sw as f64,
+        ((y1 - y0) as f64 * sy).min(sh as f64 - top),
+    );
+    fr::Resizer::new().resize(&src_img, &mut dst_img, &opts).ok()?;
+    Some(dst)
+}
+
 /// Decoded images shared between plans, for a caller that plans many compositions naming
 /// the same files (a batch rendering one template per row). An image is found again by its
 /// file's path, length and modification time, so a changed file is decoded anew. At most

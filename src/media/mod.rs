@@ -5,6 +5,7 @@ mod clip;
 mod image;
 mod webp;
 
+pub(crate) use self::image::resize_rgb_rows;
 pub use self::image::{
     decode_image, decode_image_bytes, decode_image_rgb, decoded_bytes, image_dimensions, read_image_file,
     resize_premultiplied, resize_rgb, DecodedImage, ImageCache, ImageLimits, Original,

@@ -57,6 +57,29 @@ impl Yuv420 {
         }
     }
 
+    /// [`Yuv420::fill_from_rgb`] of the rows from `y0` on, given as `rgb` (an even number of
+    /// whole rows; `y0` even): the same bytes as converting the whole frame, since each
+    /// 2x2 block is converted on its own. False if the rows do not fit.
+    pub(crate) fn fill_rows_from_rgb(&mut self, y0: u32, rgb: &[u8]) -> bool {
+        let (w, row) = (self.width as usize, self.width as usize * 3);
+        let rows = rgb.len().checked_div(row).unwrap_or(0);
+        let (y0, end) = (y0 as usize, y0 as usize + rows);
+        if rows == 0 || !rgb.len().is_multiple_of(row) || !rows.is_multiple_of(2) || !y0.is_multiple_of(2) || end > self.height as usize {
+            return false;
+        }
+        let (cw, c) = (w / 2, y0 / 2 * (w / 2)..end / 2 * (w / 2));
+        let planes = [&mut self.y[y0 * w..end * w], &mut self.u[c.clone()], &mut self.v[c]];
+        if convert_rows(planes, (self.width, rows as u32), rgb, 3, yuv::rgb_to_yuv420).is_err() {
+            let mut strip = Yuv420::new(self.width, rows as u32);
+            let rgba: Vec<u8> = rgb.chunks_exact(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect();
+            strip.fill_from_rgba_scalar(&rgba);
+            self.y[y0 * w..end * w].copy_from_slice(&strip.y);
+            self.u[y0 / 2 * cw..end / 2 * cw].copy_from_slice(&strip.u);
+            self.v[y0 / 2 * cw..end / 2 * cw].copy_from_slice(&strip.v);
+        }
+        true
+    }
+
     /// Converts opaque RGBA rows (`width * 4` bytes each) into this frame's planes.
     /// Chroma is the average of each 2x2 block (MPEG-2/H.264 default siting is close enough
     /// at this resolution; the error is below one code value on flat areas).
@@ -73,25 +96,8 @@ impl Yuv420 {
     /// Runs one of the `yuv` crate's packed-to-4:2:0 kernels (BT.709, limited range) from
     /// rows of `width * bpp` bytes into these planes.
     fn convert_with(&mut self, packed: &[u8], bpp: u32, kernel: PackedKernel) -> Result<(), yuv::YuvError> {
-        let (w, h) = (self.width, self.height);
-        let mut img = yuv::YuvPlanarImageMut {
-            y_plane: yuv::BufferStoreMut::Borrowed(&mut self.y),
-            y_stride: w,
-            u_plane: yuv::BufferStoreMut::Borrowed(&mut self.u),
-            u_stride: w / 2,
-            v_plane: yuv::BufferStoreMut::Borrowed(&mut self.v),
-            v_stride: w / 2,
-            width: w,
-            height: h,
-        };
-        kernel(
-            &mut img,
-            packed,
-            w * bpp,
-            yuv::YuvRange::Limited,
-            yuv::YuvStandardMatrix::Bt709,
-            yuv::YuvConversionMode::Professional,
-        )
+        let size = (self.width, self.height);
+        convert_rows([&mut self.y, &mut self.u, &mut self.v], size, packed, bpp, kernel)
     }
 
     /// The reference conversion in plain integer Rust, 16-bit fixed point.
@@ -126,6 +132,35 @@ impl Yuv420 {
             }
         }
     }
+}
+
+/// Runs one of the `yuv` crate's packed-to-4:2:0 kernels (BT.709, limited range) from rows
+/// of `width * bpp` bytes into the planes `[y, u, v]` of a `width` x `height` picture.
+fn convert_rows(
+    [y, u, v]: [&mut [u8]; 3],
+    (w, h): (u32, u32),
+    packed: &[u8],
+    bpp: u32,
+    kernel: PackedKernel,
+) -> Result<(), yuv::YuvError> {
+    let mut img = yuv::YuvPlanarImageMut {
+        y_plane: yuv::BufferStoreMut::Borrowed(y),
+        y_stride: w,
+        u_plane: yuv::BufferStoreMut::Borrowed(u),
+        u_stride: w / 2,
+        v_plane: yuv::BufferStoreMut::Borrowed(v),
+        v_stride: w / 2,
+        width: w,
+        height: h,
+    };
+    kernel(
+        &mut img,
+        packed,
+        w * bpp,
+        yuv::YuvRange::Limited,
+        yuv::YuvStandardMatrix::Bt709,
+        yuv::YuvConversionMode::Professional,
+    )
 }
 
 #[cfg(test)]

@@ -330,10 +330,10 @@ impl ImageSource {
             match held {
                 // Opaque, so premultiplied RGBA is straight RGBA.
                 Some(pixmap) => planes.fill_from_rgba(&pad_to_even(pixmap.data(), w, h, 4)),
-                // Not in memory: decode straight to RGB and resize that. A W1 photo held RGB,
-                // RGBA and resized RGBA copies at once this way (about 45 MB); now RGB and its
-                // resize. Same pixels: Lanczos on opaque RGB is Lanczos on its RGBA.
-                None => planes.fill_from_rgb(&pad_to_even(&self.decode_rgb()?, w, h, 3)),
+                // Not in memory: decode straight to RGB, then resize and convert it a strip
+                // of rows at a time. Same pixels: Lanczos on opaque RGB is Lanczos on its
+                // RGBA, and a strip's rows are the whole resize's rows.
+                None => self.planes_from_file(&mut planes)?,
             }
             *slot = Some(Arc::new(planes));
             // A frame composed in planes needs only these: let the RGBA pixels go (13 MB
@@ -343,10 +343,42 @@ impl ImageSource {
         slot.clone()
     }
 
-    /// The pixels decoded again as RGB at this source's size (opaque sources).
-    fn decode_rgb(&self) -> Option<Vec<u8>> {
+    /// Fills `planes` (this source's size rounded up to even) from the file decoded again as
+    /// RGB, resized to this source's size and converted [`PLANE_STRIP`] rows at a time: beside
+    /// the decoded image only a strip exists, where a whole resized copy and the resizer's
+    /// intermediate did (a W1 photo reloaded during the clip scene, W1's peak, held 22 MB
+    /// at once; now 12).
+    fn planes_from_file(&self, planes: &mut crate::pixels::Yuv420) -> Option<()> {
         let (rgb, iw, ih) = crate::media::decode_image_rgb(&self.bytes, self.limits).ok()?;
-        crate::media::resize_rgb(rgb.into(), iw, ih, self.width, self.height).map(std::borrow::Cow::into_owned)
+        let (w, h) = (self.width as usize, self.height as usize);
+        let (ew, eh) = (w + w % 2, h + h % 2);
+        let mut strip = Vec::with_capacity(ew * PLANE_STRIP as usize * 3);
+        let mut y0 = 0;
+        while y0 < h {
+            let y1 = (y0 + PLANE_STRIP as usize).min(h);
+            let rows = if (iw, ih) == (self.width, self.height) {
+                std::borrow::Cow::Borrowed(rgb.get(y0 * w * 3..y1 * w * 3)?)
+            } else {
+                let size = (self.width, self.height);
+                crate::media::resize_rgb_rows(&rgb, iw, ih, size, (y0 as u32, y1 as u32))?.into()
+            };
+            // Whole chroma blocks: an odd last column or row is repeated.
+            strip.clear();
+            for row in rows.chunks_exact(w * 3) {
+                strip.extend_from_slice(row);
+                if ew > w {
+                    strip.extend_from_slice(&row[(w - 1) * 3..]);
+                }
+            }
+            if y1 == h && eh > h {
+                strip.extend_from_within(strip.len() - ew * 3..);
+            }
+            if !planes.fill_rows_from_rgb(y0 as u32, &strip) {
+                return None;
+            }
+            y0 = y1;
+        }
+        Some(())
     }
 
     /// Lets the pixels go (they come back on the next [`ImageSource::pixmap`]).
@@ -363,6 +395,9 @@ impl ImageSource {
         rgba || self.planes.lock().unwrap_or_else(|e| e.into_inner()).is_some()
     }
 }
+
+/// Rows an image source's planes are made from at a time (even).
+const PLANE_STRIP: u32 = 64;
 
 /// `src`, `w` x `h` pixels of `bpp` bytes, with one more column and row repeating the last
 /// where `w` or `h` is odd, so 4:2:0 planes get whole chroma blocks (borrowed when even).
@@ -628,8 +663,8 @@ mod tests {
     }
 
     /// Planes made from the RGBA pixels planning holds, and planes made after a release
-    /// (decoded straight to RGB and resized as RGB), are the same bytes: odd sizes, a
-    /// shrink, a JPEG (RGB) and a PNG (RGBA, opaque).
+    /// (decoded straight to RGB, resized as RGB and converted in strips of rows), are the
+    /// same bytes: odd sizes, shrinks and a stretch, a JPEG (RGB) and a PNG (RGBA, opaque).
     #[test]
     fn planes_from_rgb_match_planes_from_rgba() {
         let img = image::RgbImage::from_fn(101, 67, |x, y| {
@@ -647,7 +682,9 @@ mod tests {
             dynamic.write_to(&mut std::io::Cursor::new(&mut file), format).expect("encode");
             let decoded = crate::media::decode_image_bytes(&file, limits).expect("decodes");
             let bytes: Arc<[u8]> = Arc::from(file);
-            for (w, h) in [(101, 67), (77, 45), (50, 31)] {
+            // Reloads resize and convert 64 rows at a time: one strip, two, three with an
+            // odd last one.
+            for (w, h) in [(101, 67), (77, 45), (50, 31), (99, 66), (61, 131)] {
                 let pixels = if (w, h) == (101, 67) {
                     decoded.clone()
                 } else {
