@@ -45,7 +45,9 @@ pub struct StageTimes {
     /// The soundtrack: measuring its loudness (when asked) before the first frame, then
     /// mixing it and encoding it to AAC on each output's thread.
     pub audio_s: f64,
-    /// Posters (resize and JPEG).
+    /// The posters after the frames (wall time): a render writes them here, their JPEGs
+    /// made within `raster_s` by the worker that paints the poster frame; a stitch draws,
+    /// encodes and writes them here.
     pub posters_s: f64,
 }
 
