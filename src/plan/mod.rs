@@ -683,8 +683,8 @@ mod tests {
             let decoded = crate::media::decode_image_bytes(&file, limits).expect("decodes");
             let bytes: Arc<[u8]> = Arc::from(file);
             // Reloads resize and convert 64 rows at a time: one strip, two, three with an
-            // odd last one.
-            for (w, h) in [(101, 67), (77, 45), (50, 31), (99, 66), (61, 131)] {
+            // odd last one; a single pixel, and a 3 px wide column of three strips.
+            for (w, h) in [(101, 67), (77, 45), (50, 31), (99, 66), (61, 131), (1, 1), (3, 129)] {
                 let pixels = if (w, h) == (101, 67) {
                     decoded.clone()
                 } else {
