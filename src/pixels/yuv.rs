@@ -67,15 +67,15 @@ impl Yuv420 {
         if rows == 0 || !rgb.len().is_multiple_of(row) || !rows.is_multiple_of(2) || !y0.is_multiple_of(2) || end > self.height as usize {
             return false;
         }
-        let (cw, c) = (w / 2, y0 / 2 * (w / 2)..end / 2 * (w / 2));
-        let planes = [&mut self.y[y0 * w..end * w], &mut self.u[c.clone()], &mut self.v[c]];
+        let (l, c) = (y0 * w..end * w, y0 / 2 * (w / 2)..end / 2 * (w / 2));
+        let planes = [&mut self.y[l.clone()], &mut self.u[c.clone()], &mut self.v[c.clone()]];
         if convert_rows(planes, (self.width, rows as u32), rgb, 3, yuv::rgb_to_yuv420).is_err() {
             let mut strip = Yuv420::new(self.width, rows as u32);
             let rgba: Vec<u8> = rgb.chunks_exact(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect();
             strip.fill_from_rgba_scalar(&rgba);
-            self.y[y0 * w..end * w].copy_from_slice(&strip.y);
-            self.u[y0 / 2 * cw..end / 2 * cw].copy_from_slice(&strip.u);
-            self.v[y0 / 2 * cw..end / 2 * cw].copy_from_slice(&strip.v);
+            self.y[l].copy_from_slice(&strip.y);
+            self.u[c.clone()].copy_from_slice(&strip.u);
+            self.v[c].copy_from_slice(&strip.v);
         }
         true
     }

@@ -351,8 +351,6 @@ impl ImageSource {
     fn planes_from_file(&self, planes: &mut crate::pixels::Yuv420) -> Option<()> {
         let (rgb, iw, ih) = crate::media::decode_image_rgb(&self.bytes, self.limits).ok()?;
         let (w, h) = (self.width as usize, self.height as usize);
-        let (ew, eh) = (w + w % 2, h + h % 2);
-        let mut strip = Vec::with_capacity(ew * PLANE_STRIP as usize * 3);
         let mut y0 = 0;
         while y0 < h {
             let y1 = (y0 + PLANE_STRIP as usize).min(h);
@@ -362,18 +360,9 @@ impl ImageSource {
                 let size = (self.width, self.height);
                 crate::media::resize_rgb_rows(&rgb, iw, ih, size, (y0 as u32, y1 as u32))?.into()
             };
-            // Whole chroma blocks: an odd last column or row is repeated.
-            strip.clear();
-            for row in rows.chunks_exact(w * 3) {
-                strip.extend_from_slice(row);
-                if ew > w {
-                    strip.extend_from_slice(&row[(w - 1) * 3..]);
-                }
-            }
-            if y1 == h && eh > h {
-                strip.extend_from_within(strip.len() - ew * 3..);
-            }
-            if !planes.fill_rows_from_rgb(y0 as u32, &strip) {
+            // Whole chroma blocks: an odd last column, or the odd last row (only the last
+            // strip can have an odd number of rows), is repeated.
+            if !planes.fill_rows_from_rgb(y0 as u32, &pad_to_even(&rows, w, y1 - y0, 3)) {
                 return None;
             }
             y0 = y1;
