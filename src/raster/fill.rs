@@ -376,6 +376,11 @@ fn paint_image(
 /// it replaces sampled every pixel bilinearly in floats: a 720x1280 clip in W4's rounded
 /// frame took 6.9 % of the render's CPU. Returns false when the case does not apply.
 fn fast_upright(pm: &mut PixmapMut, img: &Source, placed: &Placed) -> bool {
+    fast_upright_in(pm, img, placed, STRIP_ROWS)
+}
+
+/// [`fast_upright`], resizing `rows` rows of the picture at a time.
+fn fast_upright_in(pm: &mut PixmapMut, img: &Source, placed: &Placed, rows: u32) -> bool {
     let &Placed { w, h, ts, opacity, radius, img_ts } = placed;
     let upright = |t: &Transform| t.is_finite() && t.kx == 0.0 && t.ky == 0.0 && t.sx > 0.0 && t.sy > 0.0;
     if !upright(&ts) || !upright(&img_ts) {
@@ -423,52 +428,89 @@ fn fast_upright(pm: &mut PixmapMut, img: &Source, placed: &Placed) -> bool {
     mask.fill_path(&path, FillRule::Winding, !ts.is_translate(), ts.post_translate(-x0, -y0));
     let (dw, dh) = (mask.width(), mask.height());
     let inner = ((xi0 - x0) as u32, (yi0 - y0) as u32, (xi1 - xi0) as u32, (yi1 - yi0) as u32);
+    let strips = UprightStrips { src_size: (src.width(), src.height()), inner, crop, rows: rows.max(1) };
+    if !strips.all_valid() {
+        return false;
+    }
     USED.with(|u| u.set(super::painting()));
     UPRIGHT.with(|cell| {
-        // Every byte is written below (the resize, then the edges), so the last frame's
-        // pixels need no clearing.
+        // A strip of rows at a time: resized, its edges padded, blended. Every byte of a
+        // strip is written (the resize, then the edges), so the last one's needs no clearing.
         let mut buf = cell.borrow_mut();
-        buf.resize(dw as usize * dh as usize * 4, 0);
-        if !resize_into(src, &mut buf, (dw, dh), inner, crop) {
-            return false;
+        let (l, t, iw, ih) = inner;
+        for (s0, s1, crop) in strips.iter() {
+            // The box's rows this strip blends: its own, and the edge rows above the first
+            // strip and below the last (they repeat its first and last row).
+            let r0 = if s0 == 0 { 0 } else { t + s0 };
+            let r1 = if s1 == ih { dh } else { t + s1 };
+            let part = (l, t + s0 - r0, iw, s1 - s0);
+            buf.resize(dw as usize * (r1 - r0) as usize * 4, 0);
+            if !resize_strip(src, &mut buf, (dw, r1 - r0), part, crop) {
+                // Not expected: every strip's crop was checked above. What is drawn stays.
+                return true;
+            }
+            pad_edges(&mut buf, (dw, r1 - r0), part);
+            let mask = &mask.data()[r0 as usize * dw as usize..r1 as usize * dw as usize];
+            crate::pixels::blit::over_masked(pm, &buf, mask, dw as usize, (x0 as usize, y0 as usize + r0 as usize), opacity);
         }
-        pad_edges(&mut buf, (dw, dh), inner);
-        crate::pixels::blit::over_masked(pm, &buf, mask.data(), dw as usize, (x0 as usize, y0 as usize), opacity);
         true
     })
 }
 
-/// Resizes the part `crop` of `src` into the rectangle `inner` (left, top, width, height)
+/// The strips of rows [`fast_upright`] resizes a picture in: the resizer's intermediate
+/// and the resized pixels are then a strip each, not the picture's whole box (W4's clip
+/// card held 5 MB of each a worker). Filter windows are clamped to the image, not the
+/// crop, so strips sample exactly the rows a whole resize would: the same pixels.
+struct UprightStrips {
+    /// The source's width and height.
+    src_size: (u32, u32),
+    /// Where the resized part goes in the box's pixels: (left, top, width, height).
+    inner: (u32, u32, u32, u32),
+    /// The part of the source resized, `(left, top, width, height)` in source pixels.
+    crop: (f64, f64, f64, f64),
+    /// Rows of the resized part a strip (at least 1).
+    rows: u32,
+}
+
+impl UprightStrips {
+    /// Each strip's rows `[s0, s1)` of the resized part and the part of the source they
+    /// are resized from.
+    fn iter(&self) -> impl Iterator<Item = (u32, u32, (f64, f64, f64, f64))> + '_ {
+        let (ih, crop) = (self.inner.3, self.crop);
+        let (sy, sh) = (crop.3 / ih as f64, self.src_size.1 as f64);
+        let rows = self.rows;
+        (0..ih).step_by(rows as usize).map(move |s0| {
+            let s1 = s0.saturating_add(rows).min(ih);
+            let top = crop.1 + s0 as f64 * sy;
+            (s0, s1, (crop.0, top, crop.2, ((s1 - s0) as f64 * sy).min(sh - top)))
+        })
+    }
+
+    /// Whether the resizer takes every strip's crop (its own checks, made before anything
+    /// is drawn: a strip refused halfway would leave the picture half drawn).
+    fn all_valid(&self) -> bool {
+        let (sw, sh) = (self.src_size.0 as f64, self.src_size.1 as f64);
+        self.iter().all(|(_, _, (l, t, w, h))| {
+            w >= 0.0 && h >= 0.0 && l >= 0.0 && t >= 0.0 && l < sw && t < sh && l + w <= sw && t + h <= sh
+        })
+    }
+}
+
+/// Resizes the part `crop` of `src` into the rectangle `part` (left, top, width, height)
 /// of the `size` RGBA image `dst`; false when the resizer refuses.
-fn resize_into(src: &tiny_skia::Pixmap, dst: &mut [u8], size: (u32, u32), inner: (u32, u32, u32, u32), crop: (f64, f64, f64, f64)) -> bool {
+fn resize_strip(src: &tiny_skia::Pixmap, dst: &mut [u8], size: (u32, u32), part: (u32, u32, u32, u32), crop: (f64, f64, f64, f64)) -> bool {
     use fast_image_resize as fr;
     let pt = fr::PixelType::U8x4;
     let Ok(s) = fr::images::ImageRef::new(src.width(), src.height(), src.data(), pt) else { return false };
     let Ok(mut d) = fr::images::Image::from_slice_u8(size.0, size.1, dst, pt) else { return false };
-    // In strips of rows, as [`resize_crop`] and for its reasons: the same pixels, and the
-    // resizer's intermediate buffer a strip instead of the whole picture (4 MB a worker
-    // for W4's clip card).
-    let (sy, sh) = (crop.3 / inner.3 as f64, src.height() as f64);
-    RESIZER.with(|r| {
-        let mut r = r.borrow_mut();
-        let mut y0 = 0;
-        while y0 < inner.3 {
-            let y1 = (y0 + STRIP_ROWS).min(inner.3);
-            let Ok(mut strip) = fr::images::CroppedImageMut::new(&mut d, inner.0, inner.1 + y0, inner.2, y1 - y0) else {
-                return false;
-            };
-            let top = crop.1 + y0 as f64 * sy;
-            let opts = fr::ResizeOptions::new()
-                .resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::Bilinear))
-                .use_alpha(false)
-                .crop(crop.0, top, crop.2, ((y1 - y0) as f64 * sy).min(sh - top));
-            if r.resize(&s, &mut strip, &opts).is_err() {
-                return false;
-            }
-            y0 = y1;
-        }
-        true
-    })
+    let Ok(mut strip) = fr::images::CroppedImageMut::new(&mut d, part.0, part.1, part.2, part.3) else {
+        return false;
+    };
+    let opts = fr::ResizeOptions::new()
+        .resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::Bilinear))
+        .use_alpha(false)
+        .crop(crop.0, crop.1, crop.2, crop.3);
+    RESIZER.with(|r| r.borrow_mut().resize(&s, &mut strip, &opts).is_ok())
 }
 
 /// Gives the pixels of the `size` RGBA image `buf` outside its rectangle `inner` the
@@ -494,7 +536,7 @@ fn pad_edges(buf: &mut [u8], size: (u32, u32), inner: (u32, u32, u32, u32)) {
 }
 
 thread_local! {
-    /// The pixels of [`fast_upright`]'s resized image (one per worker, reused).
+    /// The pixels of a strip of [`fast_upright`]'s resized image (one per worker, reused).
     static UPRIGHT: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     static RESIZER: std::cell::RefCell<fast_image_resize::Resizer> = std::cell::RefCell::new(fast_image_resize::Resizer::new());
     /// A clip picture converted to RGBA where it is not drawn straight into the canvas.
@@ -607,5 +649,48 @@ pub(crate) fn resize_crop(
     })
 }
 
-/// Rows per strip of [`fast_cover`].
+/// Rows per strip of [`fast_cover`] and [`fast_upright`].
 const STRIP_ROWS: u32 = 136;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_picture_resized_in_strips_is_the_picture_resized_whole() {
+        // A picture with rows and columns that all differ, scaled up and down into a
+        // rounded box at a fractional place, half transparent: strips of any height,
+        // with the edge rows above the first and below the last, give the same canvas.
+        let mut pic = tiny_skia::Pixmap::new(150, 330).expect("size");
+        for (i, p) in pic.data_mut().chunks_exact_mut(4).enumerate() {
+            let (x, y) = (i % 150, i / 150);
+            p.copy_from_slice(&[(x * 5 + y) as u8, (y * 3) as u8, (x * y % 253) as u8, 255]);
+        }
+        let src = Source { pixmap: &pic, opaque: true, fit: Fit::Fill, ken_burns: None };
+        let placed = Placed {
+            w: 120.0,
+            h: 300.0,
+            ts: Transform::from_row(1.1, 0.0, 0.0, 1.2, 5.5, 7.25),
+            opacity: 0.9,
+            radius: 14.0,
+            img_ts: Transform::from_scale(0.8, 300.0 / 330.0),
+        };
+        let paint = |rows: u32| {
+            let mut canvas = tiny_skia::Pixmap::new(200, 400).expect("size");
+            canvas.fill(tiny_skia::Color::from_rgba8(10, 60, 110, 255));
+            assert!(fast_upright_in(&mut canvas.as_mut(), &src, &placed, rows));
+            canvas
+        };
+        let whole = paint(u32::MAX);
+        // Rows 7 and 367 are a quarter and three quarters outside the box: drawn too,
+        // repeating the picture's first and last rows under the coverage.
+        for y in [7, 8, 200, 366, 367] {
+            let p = whole.pixel(70, y).expect("inside");
+            assert!((p.red(), p.green(), p.blue()) != (10, 60, 110), "row {y} drawn");
+        }
+        assert_eq!(whole.pixel(70, 368), Some(tiny_skia::Color::from_rgba8(10, 60, 110, 255).premultiply().to_color_u8()));
+        for rows in [1, 7, 136] {
+            assert!(paint(rows).data() == whole.data(), "{rows} rows a strip");
+        }
+    }
+}

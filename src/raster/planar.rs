@@ -139,10 +139,8 @@ impl Bufs<'_, '_> {
         let mut rects = paint(overlay);
         normalize(&mut rects, w, h);
         let Some(shows) = shows else {
-            let c = Composed::from_overlay(overlay, &rects, planes.spare.take());
+            planes.spare = blend_in_bands(overlay, &rects, out, planes.spare.take(), BAND_ROWS);
             clear(overlay, &rects);
-            c.blend(out);
-            planes.spare = Some(c);
             return;
         };
         let owner = shows.owner();
@@ -155,6 +153,27 @@ impl Bufs<'_, '_> {
         planes.composed[slot] = Some((shows, c));
         planes.used[slot] = planes.calls;
     }
+}
+
+/// Rows of an overlay composed and blended at a time when it is not kept (even).
+const BAND_ROWS: u32 = 32;
+
+/// Composes the overlay's pixels inside `rects` (even corners, disjoint) and blends them
+/// onto `out` a band of `rows` (even) rows at a time, reusing `spare`'s buffers; returns
+/// them for the next overlay. Nothing is kept, so only a band's buffers exist (a clip
+/// card's whole overlay took 5 MB a worker); bands start on even rows, so every chroma
+/// block and every pixel is the whole overlay's.
+fn blend_in_bands(overlay: &PixmapMut, rects: &[PixelRect], out: &mut Yuv420, mut spare: Option<Composed>, rows: u32) -> Option<Composed> {
+    let rows = rows.max(2);
+    for &(x0, y0, x1, y1) in rects {
+        for b0 in (y0..y1).step_by(rows as usize) {
+            let band = (x0, b0, x1, (b0 + rows).min(y1));
+            let c = Composed::from_overlay(overlay, &[band], spare.take());
+            c.blend(out);
+            spare = Some(c);
+        }
+    }
+    spare
 }
 
 /// Whether a layer's pixels depend on its animated state alone, not on the frame: text,
@@ -778,6 +797,37 @@ fn to_bt709_plain(pic: &YuvPicture, out: &mut Yuv420) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_overlay_blended_in_bands_is_the_overlay_blended_whole() {
+        // Antialiased, half-transparent shapes over two rectangles, on planes that vary.
+        let (w, h) = (96u32, 80u32);
+        let mut px = tiny_skia::Pixmap::new(w, h).expect("size");
+        let mut paint = tiny_skia::Paint::default();
+        paint.set_color_rgba8(200, 40, 90, 170);
+        let circle = tiny_skia::PathBuilder::from_circle(40.3, 37.7, 29.1).expect("circle");
+        px.fill_path(&circle, &paint, tiny_skia::FillRule::Winding, Transform::identity(), None);
+        paint.set_color_rgba8(20, 220, 60, 255);
+        let bar = tiny_skia::Rect::from_xywh(70.5, 3.25, 21.0, 70.5).expect("rect");
+        px.fill_rect(bar, &paint, Transform::identity(), None);
+        let rects = [(2, 4, 72, 78), (72, 2, 96, 76)];
+        let mut planes = Yuv420::new(w, h);
+        for (i, v) in planes.y.iter_mut().enumerate() {
+            *v = (i * 7 % 251) as u8;
+        }
+        for (i, (u, v)) in planes.u.iter_mut().zip(planes.v.iter_mut()).enumerate() {
+            (*u, *v) = ((i * 13 % 256) as u8, (255 - i * 5 % 256) as u8);
+        }
+        let mut whole = planes.clone();
+        Composed::from_overlay(&px.as_mut(), &rects, None).blend(&mut whole);
+        assert_ne!(whole.y, planes.y);
+        for rows in [2, 6, 32, 1000] {
+            let mut banded = planes.clone();
+            let spare = blend_in_bands(&px.as_mut(), &rects, &mut banded, None, rows);
+            assert!(spare.is_some());
+            assert!(banded.y == whole.y && banded.u == whole.u && banded.v == whole.v, "{rows} rows a band");
+        }
+    }
 
     fn apply(m: &[[i64; 4]; 3], y: u8, u: u8, v: u8) -> [u8; 3] {
         let (y, cb, cr) = (y as i64, u as i64 - 128, v as i64 - 128);
