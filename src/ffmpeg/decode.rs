@@ -247,20 +247,31 @@ impl YuvPicture {
     /// Converts to opaque RGBA rows of `width * 4` bytes (the `yuv` crate's SIMD kernels,
     /// about 1 ms a 1080p frame). False if `rgba` has the wrong size.
     pub fn to_rgba(&self, rgba: &mut [u8]) -> bool {
+        self.to_rgba_rows((0, self.planes.height), rgba)
+    }
+
+    /// Converts the rows `[y0, y1)` (both even) to opaque RGBA in `rgba` (`width * 4` bytes
+    /// a row): the same values as those rows of [`YuvPicture::to_rgba`], since each 2x2
+    /// block takes its own chroma. False if the rows or `rgba`'s size are wrong.
+    pub fn to_rgba_rows(&self, (y0, y1): (u32, u32), rgba: &mut [u8]) -> bool {
         let p = &self.planes;
-        let (w, h) = (p.width, p.height);
-        if rgba.len() != w as usize * h as usize * 4 {
+        let w = p.width;
+        if y0 % 2 != 0 || y1 % 2 != 0 || y0 >= y1 || y1 > p.height || rgba.len() != w as usize * (y1 - y0) as usize * 4 {
             return false;
         }
+        let (luma, chroma) = (y0 as usize * w as usize, (y0 / 2) as usize * (w / 2) as usize);
+        let (Some(y_plane), Some(u_plane), Some(v_plane)) = (p.y.get(luma..), p.u.get(chroma..), p.v.get(chroma..)) else {
+            return false;
+        };
         let img = yuv::YuvPlanarImage {
-            y_plane: &p.y,
+            y_plane,
             y_stride: w,
-            u_plane: &p.u,
+            u_plane,
             u_stride: w / 2,
-            v_plane: &p.v,
+            v_plane,
             v_stride: w / 2,
             width: w,
-            height: h,
+            height: y1 - y0,
         };
         let range = if self.full_range { yuv::YuvRange::Full } else { yuv::YuvRange::Limited };
         let matrix = if self.bt709 { yuv::YuvStandardMatrix::Bt709 } else { yuv::YuvStandardMatrix::Bt601 };
@@ -897,7 +908,33 @@ impl FfClip {
 
 #[cfg(test)]
 mod tests {
-    use super::decoder_threads;
+    use super::{decoder_threads, YuvPicture};
+
+    #[test]
+    fn a_picture_converted_by_rows_is_the_picture_converted_whole() {
+        let (w, h) = (70u32, 46u32);
+        let mut planes = crate::pixels::Yuv420::new(w, h);
+        for (i, v) in planes.y.iter_mut().enumerate() {
+            *v = (i * 37 % 256) as u8;
+        }
+        for (i, (u, v)) in planes.u.iter_mut().zip(planes.v.iter_mut()).enumerate() {
+            (*u, *v) = ((i * 11 % 256) as u8, (i * 29 % 256) as u8);
+        }
+        for (bt709, full_range) in [(true, false), (false, true)] {
+            let pic = YuvPicture { planes: planes.clone(), bt709, full_range };
+            let mut whole = vec![0u8; (w * h * 4) as usize];
+            assert!(pic.to_rgba(&mut whole));
+            let row = (w * 4) as usize;
+            for (y0, y1) in [(0, 2), (2, 12), (12, 46), (30, 32)] {
+                let mut part = vec![0u8; row * (y1 - y0) as usize];
+                assert!(pic.to_rgba_rows((y0, y1), &mut part));
+                assert!(part == whole[y0 as usize * row..y1 as usize * row], "rows {y0}..{y1}");
+            }
+            let mut part = vec![0u8; row * 2];
+            assert!(!pic.to_rgba_rows((1, 3), &mut part), "odd rows");
+            assert!(!pic.to_rgba_rows((46, 48), &mut part), "past the end");
+        }
+    }
 
     #[test]
     fn a_second_decoder_thread_only_past_4k30() {

@@ -67,6 +67,15 @@ pub(crate) fn paint_box(
                         pic.to_rgba(pm.data_mut());
                         return;
                     }
+                    // Drawn upright in a box (W4's clip card): converted to RGBA a strip at a
+                    // time as it is resized. The same decisions as for its RGBA copy below:
+                    // what fast_upright takes or declines depends on sizes alone.
+                    let (pw, ph) = (pic.planes.width as f32, pic.planes.height as f32);
+                    let img_ts = ken_burns_transform(pw, ph, v.fit, v.ken_burns, w, h, at.local, at.len);
+                    let placed = Placed { w, h, ts, opacity, radius, img_ts };
+                    if !covers_canvas(pm, &placed) && fast_upright_in(pm, Pixels::Yuv(pic), &placed, STRIP_ROWS) {
+                        return;
+                    }
                     // Drawn some other way: through an RGBA copy (one per worker, reused).
                     USED.with(|u| u.set(super::painting()));
                     CLIP_RGBA.with(|cell| {
@@ -376,18 +385,35 @@ fn paint_image(
 /// it replaces sampled every pixel bilinearly in floats: a 720x1280 clip in W4's rounded
 /// frame took 6.9 % of the render's CPU. Returns false when the case does not apply.
 fn fast_upright(pm: &mut PixmapMut, img: &Source, placed: &Placed) -> bool {
-    fast_upright_in(pm, img, placed, STRIP_ROWS)
+    fast_upright_in(pm, Pixels::Rgba(img.pixmap), placed, STRIP_ROWS)
+}
+
+/// The pixels [`fast_upright`] resizes.
+#[derive(Clone, Copy)]
+enum Pixels<'a> {
+    Rgba(&'a tiny_skia::Pixmap),
+    /// A clip's picture, converted to RGBA a strip of the rows a strip of the resize reads
+    /// at a time (a whole RGBA copy of W4's clip card took 3.7 MB a worker).
+    Yuv(&'a crate::media::YuvPicture),
+}
+
+impl Pixels<'_> {
+    fn size(&self) -> (u32, u32) {
+        match self {
+            Pixels::Rgba(p) => (p.width(), p.height()),
+            Pixels::Yuv(y) => (y.planes.width, y.planes.height),
+        }
+    }
 }
 
 /// [`fast_upright`], resizing `rows` rows of the picture at a time.
-fn fast_upright_in(pm: &mut PixmapMut, img: &Source, placed: &Placed, rows: u32) -> bool {
+fn fast_upright_in(pm: &mut PixmapMut, src: Pixels, placed: &Placed, rows: u32) -> bool {
     let &Placed { w, h, ts, opacity, radius, img_ts } = placed;
     let upright = |t: &Transform| t.is_finite() && t.kx == 0.0 && t.ky == 0.0 && t.sx > 0.0 && t.sy > 0.0;
     if !upright(&ts) || !upright(&img_ts) {
         return false;
     }
-    let src = img.pixmap;
-    let (iw, ih) = (src.width() as f32, src.height() as f32);
+    let (iw, ih) = (src.size().0 as f32, src.size().1 as f32);
     // The image's extent clipped to the box, in box units, then in canvas pixels.
     let (l, t) = (img_ts.tx.max(0.0), img_ts.ty.max(0.0));
     let (r, b) = ((img_ts.tx + iw * img_ts.sx).min(w), (img_ts.ty + ih * img_ts.sy).min(h));
@@ -428,7 +454,7 @@ fn fast_upright_in(pm: &mut PixmapMut, img: &Source, placed: &Placed, rows: u32)
     mask.fill_path(&path, FillRule::Winding, !ts.is_translate(), ts.post_translate(-x0, -y0));
     let (dw, dh) = (mask.width(), mask.height());
     let inner = ((xi0 - x0) as u32, (yi0 - y0) as u32, (xi1 - xi0) as u32, (yi1 - yi0) as u32);
-    let strips = UprightStrips { src_size: (src.width(), src.height()), inner, crop, rows: rows.max(1) };
+    let strips = UprightStrips { src_size: src.size(), inner, crop, rows: rows.max(1) };
     if !strips.all_valid() {
         return false;
     }
@@ -446,8 +472,9 @@ fn fast_upright_in(pm: &mut PixmapMut, img: &Source, placed: &Placed, rows: u32)
             let part = (l, t + s0 - r0, iw, s1 - s0);
             buf.resize(dw as usize * (r1 - r0) as usize * 4, 0);
             if !resize_strip(src, &mut buf, (dw, r1 - r0), part, crop) {
-                // Not expected: every strip's crop was checked above. What is drawn stays.
-                return true;
+                // Not expected: every strip's crop was checked above. Nothing drawn yet:
+                // another way draws it; else what is drawn stays.
+                return s0 > 0;
             }
             pad_edges(&mut buf, (dw, r1 - r0), part);
             let mask = &mask.data()[r0 as usize * dw as usize..r1 as usize * dw as usize];
@@ -498,19 +525,79 @@ impl UprightStrips {
 
 /// Resizes the part `crop` of `src` into the rectangle `part` (left, top, width, height)
 /// of the `size` RGBA image `dst`; false when the resizer refuses.
-fn resize_strip(src: &tiny_skia::Pixmap, dst: &mut [u8], size: (u32, u32), part: (u32, u32, u32, u32), crop: (f64, f64, f64, f64)) -> bool {
+fn resize_strip(src: Pixels, dst: &mut [u8], size: (u32, u32), part: (u32, u32, u32, u32), crop: (f64, f64, f64, f64)) -> bool {
     use fast_image_resize as fr;
-    let pt = fr::PixelType::U8x4;
-    let Ok(s) = fr::images::ImageRef::new(src.width(), src.height(), src.data(), pt) else { return false };
-    let Ok(mut d) = fr::images::Image::from_slice_u8(size.0, size.1, dst, pt) else { return false };
-    let Ok(mut strip) = fr::images::CroppedImageMut::new(&mut d, part.0, part.1, part.2, part.3) else {
-        return false;
-    };
+    use fr::pixels::U8x4;
     let opts = fr::ResizeOptions::new()
         .resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::Bilinear))
         .use_alpha(false)
         .crop(crop.0, crop.1, crop.2, crop.3);
-    RESIZER.with(|r| r.borrow_mut().resize(&s, &mut strip, &opts).is_ok())
+    let Ok(mut d) = fr::images::TypedImage::<U8x4>::from_buffer(size.0, size.1, dst) else { return false };
+    let Ok(mut strip) = fr::images::TypedCroppedImageMut::from_ref(&mut d, part.0, part.1, part.2, part.3) else {
+        return false;
+    };
+    let pic = match src {
+        Pixels::Rgba(pm) => {
+            let Ok(s) = fr::images::TypedImageRef::<U8x4>::from_buffer(pm.width(), pm.height(), pm.data()) else {
+                return false;
+            };
+            return RESIZER.with(|r| r.borrow_mut().resize_typed(&s, &mut strip, &opts).is_ok());
+        }
+        Pixels::Yuv(pic) => pic,
+    };
+    // The rows the resize reads: within its filter's reach (a pixel, widened by the
+    // shrink ratio) of the crop, and two more; whole chroma rows.
+    let (w, h) = (pic.planes.width, pic.planes.height);
+    let reach = (crop.3 / part.3.max(1) as f64).max(1.0) + 2.0;
+    let y0 = ((crop.1 - reach).floor().max(0.0) as u32) & !1;
+    let y1 = (((crop.1 + crop.3 + reach).ceil() as u32).min(h) + 1) & !1;
+    if y1 <= y0 {
+        return false;
+    }
+    CLIP_ROWS.with(|cell| {
+        let mut rows = cell.borrow_mut();
+        rows.resize(w as usize * (y1 - y0) as usize * 4, 0);
+        if !pic.to_rgba_rows((y0, y1), &mut rows) {
+            return false;
+        }
+        let Ok(part) = fr::images::TypedImageRef::<U8x4>::from_buffer(w, y1 - y0, &rows) else { return false };
+        let view = RowsView { rows: part.pixels(), width: w, height: h, first: y0, count: y1 - y0 };
+        RESIZER.with(|r| r.borrow_mut().resize_typed(&view, &mut strip, &opts).is_ok())
+    })
+}
+
+/// A picture of `height` rows of which only `count` from `first` are in memory, as the
+/// resizer reads it: it reads only the rows under its filter, which [`resize_strip`] keeps
+/// in memory. A row outside them reads as the nearest row inside (never used). The same
+/// picture size and crop as a whole picture give the same filter weights, so the same
+/// pixels.
+struct RowsView<'a> {
+    rows: &'a [fast_image_resize::pixels::U8x4],
+    width: u32,
+    height: u32,
+    first: u32,
+    count: u32,
+}
+
+// SAFETY: every row `iter_rows` gives is a whole row of `rows`: `width` pixels.
+unsafe impl fast_image_resize::ImageView for RowsView<'_> {
+    type Pixel = fast_image_resize::pixels::U8x4;
+
+    fn width(&self) -> u32 {
+        self.width
+    }
+
+    fn height(&self) -> u32 {
+        self.height
+    }
+
+    fn iter_rows(&self, start_row: u32) -> impl Iterator<Item = &[Self::Pixel]> {
+        let (w, last) = (self.width as usize, self.count.saturating_sub(1));
+        (start_row..self.height).map(move |y| {
+            let i = y.saturating_sub(self.first).min(last) as usize;
+            &self.rows[i * w..(i + 1) * w]
+        })
+    }
 }
 
 /// Gives the pixels of the `size` RGBA image `buf` outside its rectangle `inner` the
@@ -539,6 +626,8 @@ thread_local! {
     /// The pixels of a strip of [`fast_upright`]'s resized image (one per worker, reused).
     static UPRIGHT: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     static RESIZER: std::cell::RefCell<fast_image_resize::Resizer> = std::cell::RefCell::new(fast_image_resize::Resizer::new());
+    /// The rows of a clip picture a strip of [`fast_upright`]'s resize reads, in RGBA.
+    static CLIP_ROWS: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     /// A clip picture converted to RGBA where it is not drawn straight into the canvas.
     static CLIP_RGBA: std::cell::RefCell<Option<tiny_skia::Pixmap>> = const { std::cell::RefCell::new(None) };
     /// The frame (of the thread's clock, [`super::painting`]) that last used the buffers above.
@@ -552,8 +641,16 @@ pub(super) fn forget_unused(now: u64) {
         return;
     }
     UPRIGHT.with(|c| *c.borrow_mut() = Vec::new());
+    CLIP_ROWS.with(|c| *c.borrow_mut() = Vec::new());
     CLIP_RGBA.with(|c| *c.borrow_mut() = None);
     RESIZER.with(|r| *r.borrow_mut() = fast_image_resize::Resizer::new());
+}
+
+/// Whether a box placed so covers the canvas, untransformed, fully opaque, with square
+/// corners (where [`fast_cover`] applies to an opaque picture).
+fn covers_canvas(pm: &PixmapMut, placed: &Placed) -> bool {
+    let &Placed { w, h, ts, opacity, radius, .. } = placed;
+    ts.is_identity() && opacity >= 1.0 && radius <= 0.0 && w as u32 == pm.width() && h as u32 == pm.height()
 }
 
 /// The common case of a photo background (cover, Ken Burns): an opaque image that covers the
@@ -562,12 +659,12 @@ pub(super) fn forget_unused(now: u64) {
 /// convolution (fast_image_resize) straight into the canvas rows: 2-3x faster at 1080p, and
 /// properly filtered when it shrinks. Returns false when the case does not apply.
 fn fast_cover(pm: &mut PixmapMut, img: &Source, placed: &Placed) -> bool {
-    let &Placed { w, h, ts, opacity, radius, img_ts } = placed;
+    let &Placed { w, h, img_ts, .. } = placed;
     use fast_image_resize as fr;
-    let (cw, ch) = (pm.width(), pm.height());
-    if !(img.opaque && ts.is_identity() && opacity >= 1.0 && radius <= 0.0 && w as u32 == cw && h as u32 == ch) {
+    if !(img.opaque && covers_canvas(pm, placed)) {
         return false;
     }
+    let (cw, ch) = (pm.width(), pm.height());
     let src = img.pixmap;
     let Some(crop) = cover_crop(src.width(), src.height(), img_ts, w, h) else { return false };
     resize_crop(src.data(), (src.width(), src.height()), pm.data_mut(), (cw, ch), fr::PixelType::U8x4, crop)
@@ -678,7 +775,7 @@ mod tests {
         let paint = |rows: u32| {
             let mut canvas = tiny_skia::Pixmap::new(200, 400).expect("size");
             canvas.fill(tiny_skia::Color::from_rgba8(10, 60, 110, 255));
-            assert!(fast_upright_in(&mut canvas.as_mut(), &src, &placed, rows));
+            assert!(fast_upright_in(&mut canvas.as_mut(), Pixels::Rgba(src.pixmap), &placed, rows));
             canvas
         };
         let whole = paint(u32::MAX);
@@ -691,6 +788,39 @@ mod tests {
         assert_eq!(whole.pixel(70, 368), Some(tiny_skia::Color::from_rgba8(10, 60, 110, 255).premultiply().to_color_u8()));
         for rows in [1, 7, 136] {
             assert!(paint(rows).data() == whole.data(), "{rows} rows a strip");
+        }
+    }
+
+    #[test]
+    fn a_clip_picture_converted_as_it_is_resized_is_its_rgba_copy_resized() {
+        // A 4:2:0 picture drawn by converting the rows each strip reads gives the canvas
+        // its whole RGBA copy gives, enlarged and shrunk (a shrink reads further rows).
+        let (pw, ph) = (150u32, 330u32);
+        let mut planes = crate::pixels::Yuv420::new(pw, ph);
+        for (i, v) in planes.y.iter_mut().enumerate() {
+            *v = (16 + (i % 150 * 3 + i / 150 * 5) % 220) as u8;
+        }
+        for (i, (u, v)) in planes.u.iter_mut().zip(planes.v.iter_mut()).enumerate() {
+            (*u, *v) = ((60 + i * 7 % 130) as u8, (200 - i / 75 * 3 % 140) as u8);
+        }
+        let pic = crate::media::YuvPicture { planes, bt709: true, full_range: false };
+        let mut rgba = tiny_skia::Pixmap::new(pw, ph).expect("size");
+        assert!(pic.to_rgba(rgba.data_mut()));
+        for (ts, img_ts) in [
+            (Transform::from_row(1.1, 0.0, 0.0, 1.2, 5.5, 7.25), Transform::from_scale(0.8, 300.0 / 330.0)),
+            (Transform::from_row(0.35, 0.0, 0.0, 0.4, 20.25, 3.5), Transform::from_scale(0.8, 300.0 / 330.0)),
+        ] {
+            let placed = Placed { w: 120.0, h: 300.0, ts, opacity: 1.0, radius: 9.0, img_ts };
+            let paint = |src: Pixels, rows: u32| {
+                let mut canvas = tiny_skia::Pixmap::new(200, 400).expect("size");
+                canvas.fill(tiny_skia::Color::from_rgba8(10, 60, 110, 255));
+                assert!(fast_upright_in(&mut canvas.as_mut(), src, &placed, rows));
+                canvas
+            };
+            let want = paint(Pixels::Rgba(&rgba), u32::MAX);
+            for rows in [1, 7, 136, u32::MAX] {
+                assert!(paint(Pixels::Yuv(&pic), rows).data() == want.data(), "{rows} rows a strip, {ts:?}");
+            }
         }
     }
 }
