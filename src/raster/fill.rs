@@ -413,7 +413,8 @@ fn fast_upright_in(pm: &mut PixmapMut, src: Pixels, placed: &Placed, rows: u32) 
     if !upright(&ts) || !upright(&img_ts) {
         return false;
     }
-    let (iw, ih) = (src.size().0 as f32, src.size().1 as f32);
+    let (iw, ih) = src.size();
+    let (iw, ih) = (iw as f32, ih as f32);
     // The image's extent clipped to the box, in box units, then in canvas pixels.
     let (l, t) = (img_ts.tx.max(0.0), img_ts.ty.max(0.0));
     let (r, b) = ((img_ts.tx + iw * img_ts.sx).min(w), (img_ts.ty + ih * img_ts.sy).min(h));
@@ -454,7 +455,7 @@ fn fast_upright_in(pm: &mut PixmapMut, src: Pixels, placed: &Placed, rows: u32) 
     mask.fill_path(&path, FillRule::Winding, !ts.is_translate(), ts.post_translate(-x0, -y0));
     let (dw, dh) = (mask.width(), mask.height());
     let inner = ((xi0 - x0) as u32, (yi0 - y0) as u32, (xi1 - xi0) as u32, (yi1 - yi0) as u32);
-    let strips = UprightStrips { src_size: src.size(), inner, crop, rows: rows.max(1) };
+    let strips = Strips { src_size: src.size(), inner, crop, rows: rows.max(1) };
     if !strips.all_valid() {
         return false;
     }
@@ -484,11 +485,12 @@ fn fast_upright_in(pm: &mut PixmapMut, src: Pixels, placed: &Placed, rows: u32) 
     })
 }
 
-/// The strips of rows [`fast_upright`] resizes a picture in: the resizer's intermediate
-/// and the resized pixels are then a strip each, not the picture's whole box (W4's clip
-/// card held 5 MB of each a worker). Filter windows are clamped to the image, not the
-/// crop, so strips sample exactly the rows a whole resize would: the same pixels.
-struct UprightStrips {
+/// The strips of rows [`fast_upright`] and [`resize_crop`] resize a picture in: the
+/// resizer's intermediate and the resized pixels are then a strip each, not the picture's
+/// whole box (W4's clip card held 5 MB of each a worker). Filter windows are clamped to
+/// the image, not the crop, so strips sample exactly the rows a whole resize would: the
+/// same pixels.
+struct Strips {
     /// The source's width and height.
     src_size: (u32, u32),
     /// Where the resized part goes in the box's pixels: (left, top, width, height).
@@ -499,7 +501,7 @@ struct UprightStrips {
     rows: u32,
 }
 
-impl UprightStrips {
+impl Strips {
     /// Each strip's rows `[s0, s1)` of the resized part and the part of the source they
     /// are resized from.
     fn iter(&self) -> impl Iterator<Item = (u32, u32, (f64, f64, f64, f64))> + '_ {
@@ -703,44 +705,35 @@ pub(crate) fn resize_crop(
     crop: (f64, f64, f64, f64),
 ) -> bool {
     use fast_image_resize as fr;
-    let (left, top, cw_src, ch_src) = crop;
     let (cw, ch) = dst_size;
     let Ok(s) = fr::images::ImageRef::new(size.0, size.1, src, pt) else {
         return false;
     };
-    let sh = size.1 as f64;
     // Under Ken Burns, planning shrank the source to the largest size it is drawn at, so
     // frames read fewer pixels. Two-tap bilinear was measured too: 2 % faster on W1 but its
     // SSIM against a lossless render fell (0.98900 vs 0.98909), so the kernel stays widened
     // for the ratio.
     let alg = fr::ResizeAlg::Convolution(fr::FilterType::Bilinear);
-    // In strips of rows: the resizer's intermediate buffer (one horizontal pass) is then a
-    // strip, not a whole frame per worker (10-20 MB each at 1080p), and stays in cache.
-    // Filter windows are clamped to the image, not the crop, so strips sample exactly the
-    // rows a whole-frame resize would.
-    let sy = ch_src / ch as f64;
+    // In strips of rows ([`Strips`]): the resizer's intermediate buffer is then a strip,
+    // not a whole frame per worker (10-20 MB each at 1080p), and stays in cache.
     let row = cw as usize * pt.size();
     if dst.len() < row * ch as usize {
         return false;
     }
     USED.with(|u| u.set(super::painting()));
+    let strips = Strips { src_size: size, inner: (0, 0, cw, ch), crop, rows: STRIP_ROWS };
     RESIZER.with(|r| {
         let mut r = r.borrow_mut();
-        let mut y0 = 0;
-        while y0 < ch {
-            let y1 = (y0 + STRIP_ROWS).min(ch);
+        for (y0, y1, (l, t, w, h)) in strips.iter() {
             let Ok(mut d) =
                 fr::images::Image::from_slice_u8(cw, y1 - y0, &mut dst[y0 as usize * row..y1 as usize * row], pt)
             else {
                 return false;
             };
-            let strip_top = top + y0 as f64 * sy;
-            let strip_h = ((y1 - y0) as f64 * sy).min(sh - strip_top);
-            let opts = fr::ResizeOptions::new().resize_alg(alg).use_alpha(false).crop(left, strip_top, cw_src, strip_h);
+            let opts = fr::ResizeOptions::new().resize_alg(alg).use_alpha(false).crop(l, t, w, h);
             if r.resize(&s, &mut d, &opts).is_err() {
                 return false;
             }
-            y0 = y1;
         }
         true
     })
