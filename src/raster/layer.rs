@@ -177,7 +177,7 @@ fn dithered_fill(
         key.extend(g.colors.iter().flat_map(|c| [c.red(), c.green(), c.blue(), c.alpha()].map(f32::to_bits)));
         let done = GRADIENTS.with(|cell| {
             let mut cache = cell.borrow_mut();
-            let made = kept(&mut cache, key, GRADIENTS_KEPT, || {
+            let made = kept(&mut cache, key, GRADIENTS_KEPT, |_| false, || {
                 let mut tmp = tiny_skia::Pixmap::new(w, h)?;
                 super::fill::dithered_gradient(&mut tmp.as_mut(), g, false);
                 Some(tmp)
@@ -232,7 +232,10 @@ fn paint_shadow(
         return;
     }
     let local = ts.post_translate(-x0, -y0);
-    let key: ShadowKey = [
+    // The layer itself: a shadow it no longer matches (the layer moved or grew) is dropped
+    // before its new one is made, rather than kept beside it until the next frame.
+    let layer = l as *const LayerPlan as usize;
+    let key: ShadowKey = (layer, [
         l.w,
         l.h,
         l.decor.radius,
@@ -247,11 +250,13 @@ fn paint_shadow(
         x1 - x0,
         y1 - y0,
     ]
-    .map(f32::to_bits);
+    .map(f32::to_bits));
     SHADOWS.with(|cell| {
         let mut cache = cell.borrow_mut();
-        let made = kept(&mut cache, key, SHADOWS_KEPT, || {
+        let made = kept(&mut cache, key, SHADOWS_KEPT, |k| k.0 == layer, || {
             // The outline's coverage, blurred; the colour is applied as it is drawn.
+            #[cfg(test)]
+            SHADOWS_MADE.with(|c| c.set(c.get() + 1));
             let mut mask = tiny_skia::Mask::new((x1 - x0) as u32, (y1 - y0) as u32)?;
             mask.fill_path(&path, FillRule::Winding, true, local);
             let (w, h) = (mask.width() as usize, mask.height() as usize);
@@ -269,12 +274,21 @@ fn paint_shadow(
 type Kept<K, V> = (K, V, u64);
 
 /// The value kept under `key` in a worker's small cache, made (and kept, the oldest
-/// dropped beyond `most`) when it is not there; `None` when it cannot be made.
-fn kept<K: PartialEq, V>(cache: &mut Vec<Kept<K, V>>, key: K, most: usize, make: impl FnOnce() -> Option<V>) -> Option<&V> {
+/// dropped beyond `most`) when it is not there; `None` when it cannot be made. Before a
+/// value is made, the entries it `replaces` are dropped (the same layer's, made for where it
+/// was on an earlier frame), so the old and the new are not held at once.
+fn kept<K: PartialEq, V>(
+    cache: &mut Vec<Kept<K, V>>,
+    key: K,
+    most: usize,
+    replaces: impl Fn(&K) -> bool,
+    make: impl FnOnce() -> Option<V>,
+) -> Option<&V> {
     let now = super::painting();
     let i = match cache.iter().position(|(k, ..)| *k == key) {
         Some(i) => i,
         None => {
+            cache.retain(|(k, ..)| !replaces(k));
             let made = make()?;
             if cache.len() >= most {
                 cache.remove(0);
@@ -294,6 +308,17 @@ pub(super) fn cached() -> (usize, usize) {
     (GRADIENTS.with(|c| c.borrow().len()), SHADOWS.with(|c| c.borrow().len()))
 }
 
+#[cfg(test)]
+thread_local! {
+    static SHADOWS_MADE: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// How many shadow masks this thread has made.
+#[cfg(test)]
+pub(super) fn shadows_made() -> usize {
+    SHADOWS_MADE.with(|c| c.get())
+}
+
 /// Drops what this thread's caches hold that its previous frame did not use, as frame
 /// `now` begins: a gradient or a shadow of a scene long past (a layer composed once in
 /// 4:2:0 and reused is not painted again, so its entries go too).
@@ -307,9 +332,9 @@ pub(super) fn forget_unused(now: u64) {
 /// canvas plus twice this on each side.
 const MAX_SHADOW_BLUR: f32 = 128.0;
 
-/// What a shadow pixmap depends on (f32 bits): the outline, the shadow, and the transform
-/// into the pixmap.
-type ShadowKey = [u32; 13];
+/// What a shadow pixmap depends on: the layer it is made for (its address in the plan), and
+/// (f32 bits) the outline, the shadow, and the transform into the pixmap.
+type ShadowKey = (usize, [u32; 13]);
 
 /// Shadow pixmaps a worker keeps: a frame rarely shows more shadowed pictures.
 const SHADOWS_KEPT: usize = 2;

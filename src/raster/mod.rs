@@ -263,4 +263,25 @@ mod tests {
         paint(13, &mut scratch);
         assert_eq!(held(&scratch), (0, 0, false, 0), "a frame later, what a's layers used goes too");
     }
+
+    #[test]
+    fn a_moving_shadow_holds_one_mask_and_a_still_one_is_made_once() {
+        // Two shadowed shapes: one moves on every frame, one stands still.
+        let json = r##"{"id": "shadows", "width": 160, "height": 90, "fps": 30, "scenes": [
+          {"id": "a", "durationFrames": 30, "background": "#303030",
+           "layers": [{"type": "shape", "shape": "rect", "width": 40, "height": 30, "y": 10, "anchor": "top-left", "fill": "#ff0000",
+                       "shadow": {"color": "#00000080", "offsetY": 4, "blur": 6},
+                       "keyframes": {"x": [{"frame": 0, "value": 0}, {"frame": 29, "value": 110}]}},
+                      {"type": "shape", "shape": "rect", "width": 40, "height": 30, "x": 60, "y": 50, "anchor": "top-left", "fill": "#00ff00",
+                       "shadow": {"color": "#00000080", "offsetY": 4, "blur": 6}}]}]}"##;
+        let plan = Plan::build(&crate::parse(json).expect("parses"), &crate::PlanOptions::new(".")).expect("plans");
+        let mut scratch = Scratch::new(160, 90);
+        let mut canvas = Pixmap::new(160, 90).expect("canvas");
+        let made = layer::shadows_made();
+        for (i, f) in (2..7).enumerate() {
+            render_frame(&plan, f, &mut canvas.as_mut(), &mut scratch, &[]);
+            assert_eq!(layer::cached().1, 2, "frame {f}: one mask a layer, the moving one's of this frame only");
+            assert_eq!(layer::shadows_made() - made, 2 + i, "frame {f}: only the moving shadow is made again");
+        }
+    }
 }
