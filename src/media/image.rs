@@ -487,6 +487,40 @@ pub(crate) fn resize_rgb_rows(
     Some(dst)
 }
 
+/// Gives the memory of `buf[..end]` back to the system, for a buffer read front to back
+/// whose front is never read again: the whole pages from where the last call stopped
+/// (`given_back`, a byte offset kept by the caller, 0 at first) up to `end`. Those bytes
+/// read as zero afterwards. A decoded image resized and converted a strip of rows at a
+/// time ([`crate::plan::ImageSource`]) gives back the rows behind the strips, so the planes
+/// they fill take the place of the image instead of adding to it. Linux only (a no-op
+/// elsewhere): `madvise(MADV_DONTNEED)` on the pages of the buffer.
+pub(crate) fn give_back(buf: &mut [u8], given_back: &mut usize, end: usize) {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: a plain query.
+        let page = match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
+            p if p > 0 => p as usize,
+            _ => return,
+        };
+        let base = buf.as_mut_ptr() as usize;
+        let end = end.min(buf.len());
+        let from = (base + *given_back).next_multiple_of(page);
+        let to = (base + end) / page * page;
+        if to > from {
+            // SAFETY: [from, to) is whole pages inside `buf`, a private anonymous allocation
+            // of the heap (the allocator's own records lie outside it); `buf` is borrowed
+            // mutably, so nothing reads those bytes as they become zeros. Failure (not
+            // expected for this range) leaves the bytes as they were.
+            unsafe {
+                libc::madvise(from as *mut libc::c_void, to - from, libc::MADV_DONTNEED);
+            }
+            *given_back = to - base;
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (buf, given_back, end);
+}
+
 /// Decoded images shared between plans, for a caller that plans many compositions naming
 /// the same files (a batch rendering one template per row). An image is found again by its
 /// file's path, length and modification time, so a changed file is decoded anew. At most
@@ -573,5 +607,38 @@ mod budget_tests {
         ::image::ImageBuffer::<::image::Rgba<u16>, Vec<u16>>::new(10, 5).save(&sixteen).expect("save");
         assert_eq!(super::decoded_bytes(&eight), Some(50 * 4));
         assert_eq!(super::decoded_bytes(&sixteen), Some(50 * (4 + 8)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::give_back;
+
+    /// The whole pages below the end asked for read as zeros afterwards (their memory went
+    /// back), the bytes from the first partly covered page on are kept, and a second call
+    /// goes on from where the first stopped.
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn given_back_pages_read_as_zeros_and_the_rest_is_kept() {
+        // SAFETY: a plain query.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
+        let mut buf = vec![7u8; 64 * page];
+        let base = buf.as_ptr() as usize;
+        let zeros_below = |buf: &[u8], end: usize| {
+            let cut = (base + end) / page * page - base;
+            let first = (page - base % page) % page; // the first whole page
+            (buf[first.min(cut)..cut].iter().all(|&b| b == 0), buf[cut..].iter().all(|&b| b == 7))
+        };
+        let mut given = 0;
+        let end = 10 * page + page / 2;
+        give_back(&mut buf, &mut given, end);
+        assert_eq!(zeros_below(&buf, end), (true, true));
+        assert!(buf[..end].iter().filter(|&&b| b == 0).count() >= 9 * page, "nine pages at least went back");
+        let end = 40 * page + 3;
+        give_back(&mut buf, &mut given, end);
+        assert_eq!(zeros_below(&buf, end), (true, true));
+        assert!(buf[..end].iter().filter(|&&b| b == 0).count() >= 39 * page, "and up to the new end");
+        give_back(&mut buf, &mut given, 0);
+        assert!(buf[40 * page + page..].iter().all(|&b| b == 7), "an earlier end gives nothing back");
     }
 }

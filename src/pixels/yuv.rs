@@ -48,6 +48,14 @@ impl Yuv420 {
         Yuv420 { width, height, y: vec![16; w * h], u: vec![128; w * h / 4], v: vec![128; w * h / 4] }
     }
 
+    /// Planes of `width` x `height` for a caller that writes every sample before any is
+    /// read: zeroed, so the system brings their pages into memory as they are written (a
+    /// strip at a time, for planes filled in strips) instead of all at once.
+    pub(crate) fn unfilled(width: u32, height: u32) -> Yuv420 {
+        let (w, h) = (width as usize, height as usize);
+        Yuv420 { width, height, y: vec![0; w * h], u: vec![0; w * h / 4], v: vec![0; w * h / 4] }
+    }
+
     /// [`Yuv420::fill_from_rgba`] from RGB rows of `width * 3` bytes (an opaque image
     /// decoded without alpha): the same conversion, the same bytes.
     pub fn fill_from_rgb(&mut self, rgb: &[u8]) {

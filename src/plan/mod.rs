@@ -325,16 +325,19 @@ impl ImageSource {
         let mut slot = self.planes.lock().unwrap_or_else(|e| e.into_inner());
         if slot.is_none() {
             let (w, h) = (self.width as usize, self.height as usize);
-            let mut planes = crate::pixels::Yuv420::new((w + w % 2) as u32, (h + h % 2) as u32);
             let held = self.slot().clone();
-            match held {
+            let planes = match held {
                 // Opaque, so premultiplied RGBA is straight RGBA.
-                Some(pixmap) => planes.fill_from_rgba(&pad_to_even(pixmap.data(), w, h, 4)),
+                Some(pixmap) => {
+                    let mut planes = crate::pixels::Yuv420::new((w + w % 2) as u32, (h + h % 2) as u32);
+                    planes.fill_from_rgba(&pad_to_even(pixmap.data(), w, h, 4));
+                    planes
+                }
                 // Not in memory: decode straight to RGB, then resize and convert it a strip
                 // of rows at a time. Same pixels: Lanczos on opaque RGB is Lanczos on its
                 // RGBA, and a strip's rows are the whole resize's rows.
-                None => self.planes_from_file(&mut planes)?,
-            }
+                None => self.planes_from_file()?,
+            };
             *slot = Some(Arc::new(planes));
             // A frame composed in planes needs only these: let the RGBA pixels go (13 MB
             // for a W1 photo). A frame that still wants them decodes them once again.
@@ -343,31 +346,17 @@ impl ImageSource {
         slot.clone()
     }
 
-    /// Fills `planes` (this source's size rounded up to even) from the file decoded again as
-    /// RGB, resized to this source's size and converted [`PLANE_STRIP`] rows at a time: beside
-    /// the decoded image only a strip exists, where a whole resized copy and the resizer's
-    /// intermediate did (a W1 photo reloaded during the clip scene, W1's peak, held 22 MB
-    /// at once; now 12).
-    fn planes_from_file(&self, planes: &mut crate::pixels::Yuv420) -> Option<()> {
+    /// This source's planes (its size rounded up to even) from the file decoded again as
+    /// RGB, resized to this source's size and converted [`PLANE_STRIP`] rows at a time.
+    /// Beside the decoded image only a strip exists, where a whole resized copy and the
+    /// resizer's intermediate did (a W1 photo reloaded during the clip scene, W1's peak,
+    /// held 22 MB at once). The planes' pages come into memory as their strips are written,
+    /// and the decoded rows no later strip reads go back to the system as the strips pass
+    /// them ([`crate::media::give_back`]): the peak is the decoded image, 11.5 MB for a W1
+    /// photo, where the image and the whole planes were 16.4 MB.
+    fn planes_from_file(&self) -> Option<crate::pixels::Yuv420> {
         let (rgb, iw, ih) = crate::media::decode_image_rgb(&self.bytes, self.limits).ok()?;
-        let (w, h) = (self.width as usize, self.height as usize);
-        let mut y0 = 0;
-        while y0 < h {
-            let y1 = (y0 + PLANE_STRIP as usize).min(h);
-            let rows = if (iw, ih) == (self.width, self.height) {
-                std::borrow::Cow::Borrowed(rgb.get(y0 * w * 3..y1 * w * 3)?)
-            } else {
-                let size = (self.width, self.height);
-                crate::media::resize_rgb_rows(&rgb, iw, ih, size, (y0 as u32, y1 as u32))?.into()
-            };
-            // Whole chroma blocks: an odd last column, or the odd last row (only the last
-            // strip can have an odd number of rows), is repeated.
-            if !planes.fill_rows_from_rgb(y0 as u32, &pad_to_even(&rows, w, y1 - y0, 3)) {
-                return None;
-            }
-            y0 = y1;
-        }
-        Some(())
+        planes_from_rgb(rgb, (iw, ih), (self.width, self.height), true)
     }
 
     /// Lets the pixels go (they come back on the next [`ImageSource::pixmap`]).
@@ -387,6 +376,53 @@ impl ImageSource {
 
 /// Rows an image source's planes are made from at a time (even).
 const PLANE_STRIP: u32 = 64;
+
+/// The planes of `rgb` (`iw` x `ih` RGB rows) resized to `w` x `h` (rounded up to even),
+/// resized and converted [`PLANE_STRIP`] rows at a time; with `give_back`, the rows of `rgb`
+/// no later strip reads are given back to the system as the strips pass them
+/// ([`ImageSource::planes_from_file`]). `None` if the sizes do not match the data.
+fn planes_from_rgb(
+    mut rgb: Vec<u8>,
+    (iw, ih): (u32, u32),
+    (width, height): (u32, u32),
+    give_back: bool,
+) -> Option<crate::pixels::Yuv420> {
+    let (w, h) = (width as usize, height as usize);
+    let mut planes = crate::pixels::Yuv420::unfilled((w + w % 2) as u32, (h + h % 2) as u32);
+    let same_size = (iw, ih) == (width, height);
+    // The first source row a strip from output row `y` on may read: the resize's filter
+    // (Lanczos, 3 taps each way, widened by a shrink's factor) around `y`'s centre, less a
+    // margin.
+    let sy = ih as f64 / h.max(1) as f64;
+    let first_read = |y: usize| -> usize {
+        if same_size {
+            y
+        } else {
+            (y as f64 * sy - 3.0 * sy.max(1.0) - 2.0).floor().max(0.0) as usize
+        }
+    };
+    let mut given_back = 0;
+    let mut y0 = 0;
+    while y0 < h {
+        let y1 = (y0 + PLANE_STRIP as usize).min(h);
+        let rows = if same_size {
+            std::borrow::Cow::Borrowed(rgb.get(y0 * w * 3..y1 * w * 3)?)
+        } else {
+            crate::media::resize_rgb_rows(&rgb, iw, ih, (width, height), (y0 as u32, y1 as u32))?.into()
+        };
+        // Whole chroma blocks: an odd last column, or the odd last row (only the last strip
+        // can have an odd number of rows), is repeated.
+        if !planes.fill_rows_from_rgb(y0 as u32, &pad_to_even(&rows, w, y1 - y0, 3)) {
+            return None;
+        }
+        drop(rows);
+        if give_back {
+            crate::media::give_back(&mut rgb, &mut given_back, first_read(y1) * iw as usize * 3);
+        }
+        y0 = y1;
+    }
+    Some(planes)
+}
 
 /// `src`, `w` x `h` pixels of `bpp` bytes, with one more column and row repeating the last
 /// where `w` or `h` is odd, so 4:2:0 planes get whole chroma blocks (borrowed when even).
@@ -691,6 +727,29 @@ mod tests {
                 ] {
                     assert!(a == b, "{format:?} at {w}x{h}: plane {plane} differs");
                 }
+            }
+        }
+    }
+
+    /// A photo large enough that the rows behind each strip span whole pages, which a
+    /// reload gives back as it goes: its planes are the same bytes as when every row is
+    /// kept to the end, shrunk a little (as W1's photos are), shrunk by more than two, at
+    /// its own size, enlarged, and at odd sizes. A row given back before the last strip
+    /// that reads it reads as zeros.
+    #[test]
+    fn planes_made_while_the_decoded_rows_go_back_are_the_same() {
+        let (iw, ih) = (700u32, 600u32);
+        let rgb: Vec<u8> = (0..ih)
+            .flat_map(|y| {
+                (0..iw)
+                    .flat_map(move |x| [((x + y * 3) % 251) as u8, ((y * 7) % 253) as u8, (40 + (x ^ y) % 200) as u8])
+            })
+            .collect();
+        for (w, h) in [(640, 550), (300, 257), (700, 600), (699, 601), (980, 841), (700, 130)] {
+            let kept = planes_from_rgb(rgb.clone(), (iw, ih), (w, h), false).expect("planes");
+            let given = planes_from_rgb(rgb.clone(), (iw, ih), (w, h), true).expect("planes");
+            for (a, b, plane) in [(&kept.y, &given.y, "y"), (&kept.u, &given.u, "u"), (&kept.v, &given.v, "v")] {
+                assert!(a == b, "at {w}x{h}: plane {plane} differs");
             }
         }
     }
