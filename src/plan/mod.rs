@@ -334,8 +334,10 @@ impl ImageSource {
                     planes
                 }
                 // Not in memory: decode straight to RGB, then resize and convert it a strip
-                // of rows at a time. Same pixels: Lanczos on opaque RGB is Lanczos on its
-                // RGBA, and a strip's rows are the whole resize's rows.
+                // of rows at a time. Lanczos on opaque RGB is Lanczos on its RGBA, and a
+                // strip's rows are the whole resize's rows up to rounding: the same pixels
+                // shrunk, within 2 levels on 0.1 % of samples enlarged (the resizer places a
+                // strip's filters from its crop in floating point).
                 None => self.planes_from_file()?,
             };
             *slot = Some(Arc::new(planes));
