@@ -533,6 +533,20 @@ impl FileReader {
         FileReader { file, source: None, buf: Vec::new(), start: 0, error: None }
     }
 
+    /// Lets the decoder and its decoded chunk go, once the mix is past every frame it reads
+    /// (reading again would start the file over). A failure is kept.
+    pub(crate) fn release(&mut self) {
+        self.source = None;
+        self.buf = Vec::new();
+        self.start = 0;
+    }
+
+    /// Whether a decoder is open.
+    #[cfg(test)]
+    pub(crate) fn is_open(&self) -> bool {
+        self.source.is_some()
+    }
+
     /// Sample frame `i` as (left, right). Reading forward is cheap; going back restarts the
     /// decoder from the file's start (a looped sound). Silence past the end or after a failure.
     pub(crate) fn frame(&mut self, i: usize) -> (f32, f32) {

@@ -197,6 +197,23 @@ impl Reader {
         }
     }
 
+    /// Lets a file's decoder go (the mix is past the sound).
+    fn release(&mut self) {
+        match self {
+            Reader::Memory(_) => {}
+            Reader::File(f) | Reader::Clip(f, _) => f.release(),
+        }
+    }
+
+    /// Whether a file's decoder is open.
+    #[cfg(test)]
+    fn is_open(&self) -> bool {
+        match self {
+            Reader::Memory(_) => false,
+            Reader::File(f) | Reader::Clip(f, _) => f.is_open(),
+        }
+    }
+
     /// A file that could not be decoded again, and why.
     pub(crate) fn error(&self) -> Option<(&std::path::Path, &str)> {
         match self {
@@ -366,7 +383,9 @@ pub struct MixStream {
     voice: Vec<f32>,
 }
 
-/// Adds `p` into `out`, which holds frames `a..a + out.len() / 2`.
+/// Adds `p` into `out`, which holds frames `a..a + out.len() / 2`. Once the block reaches
+/// the sound's end, its reader's decoder goes: a voice in twenty segments (W1 looped to ten
+/// minutes) held twenty decoders and their chunks to the end of the mix.
 fn add(out: &mut [f32], a: u64, p: &Placed, reader: &mut Reader) {
     let b = a + out.len() as u64 / 2;
     let n = p.samples.frames() as u64;
@@ -376,6 +395,9 @@ fn add(out: &mut [f32], a: u64, p: &Placed, reader: &mut Reader) {
         let o = ((f - a) * 2) as usize;
         out[o] += l * g;
         out[o + 1] += r * g;
+    }
+    if b >= p.start + n {
+        reader.release();
     }
 }
 
@@ -497,6 +519,9 @@ impl MixStream {
                 out[o] += l * g;
                 out[o + 1] += r * g;
             }
+            if b >= stop {
+                reader.release();
+            }
         }
         if let Some(gain) = self.spec.gain {
             out.iter_mut().for_each(|s| *s *= gain);
@@ -570,6 +595,44 @@ mod tests {
             assert!(got == whole, "streamed samples differ from the whole mix");
             assert!(most as u64 <= BLOCK + LOOK, "held {most} frames");
         }
+    }
+
+    /// A sound read from its file lets its decoder go once the mix is past it, so a voice in
+    /// many segments holds one decoder at a time, not one a segment; the samples are those
+    /// of the sound decoded whole.
+    #[test]
+    fn a_file_sound_lets_its_decoder_go_after_its_end() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("v.wav");
+        let wave: Vec<f32> = (0..22_050).map(|i| (i as f32 * 0.05).sin() * 0.5).collect();
+        crate::audio::decode::write_wav(&path, 44_100, 1, &wave);
+        let file = Arc::new(crate::audio::decode::AudioFile::open(&path).expect("checks"));
+        let len = file.frames() as u64;
+        let segment = |k: u64| Placed { samples: Source::File(file.clone()), start: k * (len + 4000), gain: 1.0 };
+        let plan = AudioPlan { voice: (0..3).map(segment).collect(), music: None, tracks: vec![] };
+        let frames = 3 * (len + 4000);
+        let spec = MixSpec::new(Arc::new(plan.clone()), frames, None);
+        let mut stream = spec.stream();
+        let mut got = Vec::new();
+        let mut buf = vec![0f32; 2 * 1000];
+        let mut open_at_once = 0;
+        loop {
+            let n = stream.read(&mut buf);
+            got.extend_from_slice(&buf[..n]);
+            open_at_once = open_at_once.max(stream.voice_readers.iter().filter(|r| r.is_open()).count());
+            if n < buf.len() {
+                break;
+            }
+        }
+        assert_eq!(open_at_once, 1, "one segment's decoder at a time");
+        assert!(stream.voice_readers.iter().all(|r| !r.is_open()), "none left at the end");
+        let decoded = Arc::new(file.decode_all().expect("decodes"));
+        let in_memory = AudioPlan {
+            voice: plan.voice.iter().map(|p| Placed { samples: Source::Memory(decoded.clone()), ..p.clone() }).collect(),
+            music: None,
+            tracks: vec![],
+        };
+        assert!(got == mix(&in_memory, frames, None), "the samples of the sound decoded whole");
     }
 
     /// A mono sound mixes exactly as the stereo sound with it on both sides, looped music
