@@ -111,6 +111,67 @@ pub fn read_image_file(path: &Path, limits: ImageLimits) -> Result<Vec<u8>, Stri
     std::fs::read(path).map_err(|e| e.to_string())
 }
 
+/// An image file planning read and checked, held open for the render to read again: a
+/// video of many photos holds none of their files' bytes between the scenes that show
+/// them, and the render reads the file planning read even if its name has been moved,
+/// removed or replaced since (an asset cache trimmed meanwhile). A file changed in place is
+/// told by its length and a hash of its bytes.
+pub(crate) struct ImageFile {
+    file: std::sync::Mutex<std::fs::File>,
+    path: std::path::PathBuf,
+    len: u64,
+    hash: u64,
+}
+
+impl ImageFile {
+    /// Opens `path` and reads it whole, as [`read_image_file`] does: the file, kept open,
+    /// and its bytes.
+    pub(crate) fn open(path: &Path, limits: ImageLimits) -> Result<(ImageFile, Vec<u8>), String> {
+        use std::io::Read;
+        let mut file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+        let len = file.metadata().map_err(|e| e.to_string())?.len();
+        // Compressed data is smaller than the pixels; PNG's worst case is a little larger.
+        let most = limits.max_pixels.saturating_mul(8).saturating_add(1 << 20);
+        if len > most {
+            return Err(format!("the file is {len} bytes, more than any image within the limits ({most} bytes)"));
+        }
+        let mut bytes = Vec::with_capacity(len as usize);
+        (&mut file).take(most).read_to_end(&mut bytes).map_err(|e| e.to_string())?;
+        let len = bytes.len() as u64;
+        let held =
+            ImageFile { file: std::sync::Mutex::new(file), path: path.to_path_buf(), len, hash: hash_of(&bytes) };
+        Ok((held, bytes))
+    }
+
+    /// The file's bytes, read again from the start; an error if they are not the bytes
+    /// planning read.
+    pub(crate) fn read(&self) -> Result<Vec<u8>, String> {
+        use std::io::{Read, Seek, SeekFrom};
+        let changed = || "the image file changed after planning".to_string();
+        let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        file.seek(SeekFrom::Start(0)).map_err(|e| e.to_string())?;
+        let mut bytes = Vec::with_capacity(self.len as usize);
+        (&mut *file).take(self.len + 1).read_to_end(&mut bytes).map_err(|e| e.to_string())?;
+        if bytes.len() as u64 != self.len || hash_of(&bytes) != self.hash {
+            return Err(changed());
+        }
+        Ok(bytes)
+    }
+
+    /// The file's name when planning opened it.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// A hash of a file's bytes, to tell whether it changed.
+fn hash_of(bytes: &[u8]) -> u64 {
+    use std::hash::Hasher;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    h.write(bytes);
+    h.finish()
+}
+
 /// Decodes a PNG, JPEG or WebP image held in memory (the format is read from the content,
 /// never from a name: a mislabelled file still decodes, and a file that is no image says so).
 /// The result is premultiplied, with the EXIF orientation applied.
@@ -570,9 +631,10 @@ impl ImageCache {
         inner.entries.get(&key).map(|(v, _)| v.clone())
     }
 
-    /// Keeps `value` for `path`, dropping the oldest entries to stay within the limit.
-    pub(crate) fn put(&self, path: &Path, value: CacheValue) {
-        let Some(key) = Self::key(path) else { return };
+    /// Keeps `value` for `path`, dropping the oldest entries to stay within the limit;
+    /// whether it is kept (not when larger than the whole cache).
+    pub(crate) fn put(&self, path: &Path, value: CacheValue) -> bool {
+        let Some(key) = Self::key(path) else { return false };
         let pixels = match value.0.as_ref() {
             Original::Rgb { data, .. } => data.len() as u64,
             Original::Rgba(p) => p.data().len() as u64,
@@ -581,11 +643,11 @@ impl ImageCache {
         };
         let size = pixels + value.1.len() as u64;
         if size > self.max_bytes {
-            return;
+            return false;
         }
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         if inner.entries.contains_key(&key) {
-            return;
+            return true;
         }
         while inner.held + size > self.max_bytes {
             let Some(old) = inner.order.pop_front() else { break };
@@ -596,6 +658,7 @@ impl ImageCache {
         inner.held += size;
         inner.order.push_back(key.clone());
         inner.entries.insert(key, (value, size));
+        true
     }
 }
 

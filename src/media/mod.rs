@@ -9,7 +9,7 @@ pub use self::image::{
     decode_image, decode_image_bytes, decode_image_rgb, decoded_bytes, image_dimensions, read_image_file,
     resize_premultiplied, resize_rgb, DecodedImage, ImageCache, ImageLimits, Original,
 };
-pub(crate) use self::image::{give_back, resize_rgb_rows};
+pub(crate) use self::image::{give_back, resize_rgb_rows, ImageFile};
 pub(crate) use self::webp::is_webp;
 pub(crate) use crate::ffmpeg::clip_audio::{ClipAudio, Pending};
 // Clip decoding is the engine's own (public only for reel's tests: `internals`).

@@ -3,7 +3,7 @@
 
 use super::*;
 use super::{build::*, check::*};
-use crate::media::{read_image_file, ImageLimits, Original};
+use crate::media::{ImageFile, ImageLimits, Original};
 use rayon::prelude::*;
 use std::collections::{HashMap, HashSet};
 
@@ -28,8 +28,8 @@ pub(super) struct ImageEntry {
 
 pub(super) enum ImageState {
     Pending,
-    /// The decoded original and the file's bytes.
-    Ready(Arc<Original>, Arc<[u8]>),
+    /// The decoded original and where it is read again from.
+    Ready(Arc<Original>, ImageData),
     /// Decoded ahead of its first use and broken: why, reported at that use.
     Broken(String),
     /// Broken, and reported.
@@ -37,10 +37,10 @@ pub(super) enum ImageState {
 }
 
 impl Images {
-    /// The decoded image and the file's bytes, decoding it now if needed (a failure is
+    /// The decoded image and where it is read again from, decoding it now if needed (a failure is
     /// reported once). The next image planning will want is decoded at the same time, on
     /// another core: two originals at most are held at once.
-    pub(super) fn get(&mut self, ck: &mut Checker, key: &str) -> Option<(Arc<Original>, Arc<[u8]>)> {
+    pub(super) fn get(&mut self, ck: &mut Checker, key: &str) -> Option<(Arc<Original>, ImageData)> {
         if matches!(self.entries.get(key)?.state, ImageState::Pending) {
             let limits = self.limits;
             let next = self
@@ -51,16 +51,21 @@ impl Images {
                 .find(|k| self.entries.get(*k).is_some_and(|e| e.uses > 0 && matches!(e.state, ImageState::Pending)))
                 .cloned();
             let cache = self.cache.clone();
-            let decode = |file: &std::path::Path| {
-                if let Some(hit) = cache.as_ref().and_then(|c| c.get(file)) {
-                    return Ok(hit);
+            // The file is kept open, its bytes let go; with a cache shared between plans,
+            // the cache holds the bytes (it keeps them anyway).
+            let decode = |file: &std::path::Path| -> Result<(Arc<Original>, ImageData), String> {
+                if let Some((original, bytes)) = cache.as_ref().and_then(|c| c.get(file)) {
+                    return Ok((original, ImageData::Bytes(bytes)));
                 }
-                let decoded: Result<(Arc<Original>, Arc<[u8]>), String> = read_image_file(file, limits)
-                    .and_then(|bytes| Original::decode(&bytes, limits).map(|p| (Arc::new(p), Arc::from(bytes))));
-                if let (Some(c), Ok(v)) = (&cache, &decoded) {
-                    c.put(file, v.clone());
+                let (held, bytes) = ImageFile::open(file, limits)?;
+                let original = Arc::new(Original::decode(&bytes, limits)?);
+                if let Some(c) = &cache {
+                    let bytes: Arc<[u8]> = Arc::from(bytes);
+                    if c.put(file, (original.clone(), bytes.clone())) {
+                        return Ok((original, ImageData::Bytes(bytes)));
+                    }
                 }
-                decoded
+                Ok((original, ImageData::File(Arc::new(held))))
             };
             let file = self.entries.get(key)?.file.clone();
             let next_file = next.as_ref().and_then(|k| self.entries.get(k)).map(|e| e.file.clone());
@@ -81,7 +86,7 @@ impl Images {
             e.state = ImageState::Failed;
         }
         match &self.entries.get(key)?.state {
-            ImageState::Ready(p, bytes) => Some((p.clone(), bytes.clone())),
+            ImageState::Ready(p, data) => Some((p.clone(), data.clone())),
             _ => None,
         }
     }
@@ -154,17 +159,32 @@ pub(super) fn image_plan(
         (src.width(), src.height())
     };
     let limits = ctx.images.limits;
+    // Drawn near the start: the pixels made here are the first frames'. Drawn later: the
+    // render's loader makes them shortly before, so planning lets them go at once (and
+    // holds the pixels of the first second's images only, however many photos follow).
+    let keep = ctx.scene_start < ctx.keep_before;
     let source = ctx
         .sources
         .entry((key.to_string(), tw, th))
         .or_insert_with(|| {
+            // A photo without an alpha channel is opaque at any size: its pixels need not be
+            // made to know that. (Not enlarged: an enlarged source's planes, made in strips
+            // by the loader, could differ by a level from those of its whole pixels.)
+            let photo = matches!(*src, Original::Rgb { .. }) && tw <= src.width() && th <= src.height();
+            if !keep && photo {
+                return Arc::new(ImageSource::unloaded(bytes, limits, (tw, th), true));
+            }
             // The original's size, or one it shrinks to: never zero, never larger than it.
             let (w, h) = (src.width(), src.height());
             let pixels = match Arc::try_unwrap(src) {
                 Ok(original) => original.into_pixmap_at(tw, th),
                 Err(shared) => shared.pixmap_at(tw, th).or_else(|| shared.pixmap_at(w, h)),
             };
-            Arc::new(ImageSource::new(bytes, limits, pixels.unwrap_or_else(|| crate::pixels::pixmap_or_tiny(1, 1))))
+            let source = ImageSource::new(bytes, limits, pixels.unwrap_or_else(|| crate::pixels::pixmap_or_tiny(1, 1)));
+            if !keep {
+                source.release();
+            }
+            Arc::new(source)
         })
         .clone();
     ctx.image_uses.push((ctx.scene, source.clone()));

@@ -350,6 +350,7 @@ pub fn build(comp: &Composition, parse_warnings: &[Problem], opts: &PlanOptions)
             clips: Vec::new(),
             scene: 0,
             scene_start: 0,
+            keep_before: fps.frames_for_seconds(1.0),
         };
         let mut scenes = Vec::new();
         for (i, s) in comp.scenes.iter().enumerate() {

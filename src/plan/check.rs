@@ -130,6 +130,11 @@ pub(super) struct Ctx<'a> {
     pub(super) clips: Vec<ClipPlan>,
     pub(super) scene: usize,
     pub(super) scene_start: u64,
+    /// Image sources first drawn by a scene starting before this frame keep the pixels
+    /// planning made; later ones are let go at once (the render's loader makes them again
+    /// shortly before they are shown), so planning holds no more pixels for a video of many
+    /// photos than for one of a few.
+    pub(super) keep_before: u64,
 }
 
 impl Ctx<'_> {

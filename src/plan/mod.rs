@@ -253,14 +253,16 @@ impl Fit {
 
 /// The pixels of one image as drawn, shared by every use of the same file at the same size.
 ///
-/// Planning decodes the image (so a broken file fails before frame 0) and keeps the pixels;
-/// a render lets them go after the last frame that shows them and decodes them again, from
-/// the file's bytes kept here, if a later scene shows them. So a render holds the images of
-/// the frames around the current one, not every image of the video. Decoding the same
-/// bytes with the same decoder gives the same pixels, so reloading cannot fail.
+/// Planning decodes the image (so a broken file fails before frame 0) and keeps the pixels
+/// of images drawn in the first second; a render makes the others shortly before the first
+/// frame that shows them, lets them go after the last, and makes them again from the file
+/// planning read if a later scene shows them. So a render holds the images of the frames
+/// around the current one, not every image of the video. Decoding the same bytes with the
+/// same decoder gives the same pixels; if the file changed after planning, the image is not
+/// drawn and the render stops with [`crate::Error::Io`] naming it ([`ImageSource::fault`]).
 pub(crate) struct ImageSource {
-    /// The file's bytes.
-    bytes: Arc<[u8]>,
+    /// The file, or its bytes.
+    data: ImageData,
     limits: crate::media::ImageLimits,
     /// Size of the pixels (the decoded image, or the size planning shrank it to).
     pub width: u32,
@@ -272,6 +274,32 @@ pub(crate) struct ImageSource {
     /// in planes ([`crate::raster::paint_frame`]) or by the render's prefetch; the
     /// RGBA pixels are let go then. Lock order: `planes` before `pixels`.
     planes: std::sync::Mutex<Option<Arc<crate::pixels::Yuv420>>>,
+    /// Why the pixels could not be made again, once they could not.
+    fault: std::sync::Mutex<Option<String>>,
+}
+
+/// Where an image source's pixels are made again from.
+pub(crate) enum ImageData {
+    /// The file planning read, held open (not its bytes).
+    File(Arc<crate::media::ImageFile>),
+    /// The file's bytes, held by an image cache shared with other plans
+    /// ([`PlanOptions::image_cache`]).
+    Bytes(Arc<[u8]>),
+}
+
+impl From<Arc<[u8]>> for ImageData {
+    fn from(bytes: Arc<[u8]>) -> ImageData {
+        ImageData::Bytes(bytes)
+    }
+}
+
+impl Clone for ImageData {
+    fn clone(&self) -> ImageData {
+        match self {
+            ImageData::File(f) => ImageData::File(f.clone()),
+            ImageData::Bytes(b) => ImageData::Bytes(b.clone()),
+        }
+    }
 }
 
 impl std::fmt::Debug for ImageSource {
@@ -282,15 +310,36 @@ impl std::fmt::Debug for ImageSource {
 
 impl ImageSource {
     /// A source whose pixels (decoded from `bytes`, then shrunk to their size) are `pixels`.
-    pub(crate) fn new(bytes: Arc<[u8]>, limits: crate::media::ImageLimits, pixels: Pixmap) -> ImageSource {
+    pub(crate) fn new(data: impl Into<ImageData>, limits: crate::media::ImageLimits, pixels: Pixmap) -> ImageSource {
         ImageSource {
-            bytes,
+            data: data.into(),
             limits,
             width: pixels.width(),
             height: pixels.height(),
             opaque: pixels.pixels().iter().all(|p| p.alpha() == 255),
             pixels: std::sync::Mutex::new(Some(Arc::new(pixels))),
             planes: std::sync::Mutex::new(None),
+            fault: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// A source of `width` x `height` pixels, `opaque` or not, whose pixels are not made
+    /// until first asked for (decoded from `bytes`, then resized to that size).
+    pub(crate) fn unloaded(
+        data: impl Into<ImageData>,
+        limits: crate::media::ImageLimits,
+        (width, height): (u32, u32),
+        opaque: bool,
+    ) -> ImageSource {
+        ImageSource {
+            data: data.into(),
+            limits,
+            width,
+            height,
+            opaque,
+            pixels: std::sync::Mutex::new(None),
+            planes: std::sync::Mutex::new(None),
+            fault: std::sync::Mutex::new(None),
         }
     }
 
@@ -299,8 +348,8 @@ impl ImageSource {
         self.pixels.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The pixels, decoding them again if they were released. `None` only if the bytes that
-    /// decoded at planning no longer do (not expected: same bytes, same decoder).
+    /// The pixels, decoding them again if they were released. `None` only if the file
+    /// changed after planning ([`ImageSource::fault`] says how).
     pub(crate) fn pixmap(&self) -> Option<Arc<Pixmap>> {
         let mut slot = self.slot();
         if slot.is_none() {
@@ -310,7 +359,38 @@ impl ImageSource {
     }
 
     fn decode(&self) -> Option<Pixmap> {
-        crate::media::Original::decode(&self.bytes, self.limits).ok()?.into_pixmap_at(self.width, self.height)
+        let bytes = self.bytes()?;
+        let pixels = crate::media::Original::decode(&bytes, self.limits)
+            .and_then(|o| o.into_pixmap_at(self.width, self.height).ok_or_else(|| "the image is empty".into()));
+        self.noted(pixels)
+    }
+
+    /// The file's bytes again (`None`, with the fault noted, if they are not planning's).
+    fn bytes(&self) -> Option<std::borrow::Cow<'_, [u8]>> {
+        match &self.data {
+            ImageData::Bytes(b) => Some(std::borrow::Cow::Borrowed(b)),
+            ImageData::File(f) => self.noted(f.read()).map(std::borrow::Cow::Owned),
+        }
+    }
+
+    /// `result`'s value, or `None` with its error kept as this source's fault.
+    fn noted<T>(&self, result: Result<T, String>) -> Option<T> {
+        result
+            .map_err(|why| {
+                self.fault.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(why);
+            })
+            .ok()
+    }
+
+    /// The file, and why this source's pixels could not be made again (it changed after
+    /// planning), once they could not.
+    pub(crate) fn fault(&self) -> Option<(std::path::PathBuf, String)> {
+        let why = self.fault.lock().unwrap_or_else(|e| e.into_inner()).clone()?;
+        let path = match &self.data {
+            ImageData::File(f) => f.path().to_path_buf(),
+            ImageData::Bytes(_) => std::path::PathBuf::new(),
+        };
+        Some((path, why))
     }
 
     /// The pixels as BT.709 limited-range 4:2:0 planes, converted from [`ImageSource::pixmap`]
@@ -357,8 +437,11 @@ impl ImageSource {
     /// them ([`crate::media::give_back`]): the peak is the decoded image, 11.5 MB for a W1
     /// photo, where the image and the whole planes were 16.4 MB.
     fn planes_from_file(&self) -> Option<crate::pixels::Yuv420> {
-        let (rgb, iw, ih) = crate::media::decode_image_rgb(&self.bytes, self.limits).ok()?;
-        planes_from_rgb(rgb, (iw, ih), (self.width, self.height), true)
+        let bytes = self.bytes()?;
+        let (rgb, iw, ih) = self.noted(crate::media::decode_image_rgb(&bytes, self.limits))?;
+        drop(bytes);
+        let planes = planes_from_rgb(rgb, (iw, ih), (self.width, self.height), true);
+        self.noted(planes.ok_or_else(|| "the image decodes to another size than when planned".into()))
     }
 
     /// Lets the pixels go (they come back on the next [`ImageSource::pixmap`]).
@@ -685,6 +768,51 @@ mod tests {
                 assert!(source.is_loaded());
                 assert_eq!((again.width(), again.height()), (pixels.width(), pixels.height()));
                 assert!(again.data() == pixels.data(), "{format:?} at {w}x{h}: reloaded pixels differ");
+            }
+        }
+    }
+
+    /// Planning keeps the pixels it made of the images drawn in the first second (the first
+    /// frames want them at once) and lets every later image's go: a photo's are not made at
+    /// all, an image with alpha's are made (to know it is not opaque) and let go. Made
+    /// again by the render's loader, each is the pixels and planes planning would have kept.
+    #[test]
+    fn planning_keeps_only_the_first_seconds_pixels() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let rgb = image::RgbImage::from_fn(120, 80, |x, y| {
+            image::Rgb([(x * 2) as u8, (y * 3) as u8, ((x ^ y) * 7 % 256) as u8])
+        });
+        for name in ["first.jpg", "early.jpg", "late.jpg"] {
+            rgb.save(dir.path().join(name)).expect("write jpeg");
+        }
+        let rgba = image::RgbaImage::from_fn(60, 40, |x, y| image::Rgba([200, (x * 4) as u8, 40, (y * 6) as u8]));
+        rgba.save(dir.path().join("logo.png")).expect("write png");
+        // Scenes at frames 0, 20 (within the first second at 30 fps) and 40; the photos
+        // cover a 64x36 canvas (shrunk), the logo is drawn at its own size.
+        let json = r##"{"id": "k", "width": 64, "height": 36, "fps": 30, "scenes": [
+            {"id": "a", "durationFrames": 20, "background": {"type": "image", "asset": "first.jpg"}},
+            {"id": "b", "durationFrames": 20, "background": {"type": "image", "asset": "early.jpg"}},
+            {"id": "c", "durationFrames": 20, "background": {"type": "image", "asset": "late.jpg"},
+             "layers": [{"type": "image", "asset": "logo.png", "width": 60, "height": 40}]}]}"##;
+        let plan = Plan::build(&crate::parse(json).expect("parses"), &PlanOptions::new(dir.path())).expect("plans");
+        let starts: Vec<(u64, bool, bool)> =
+            plan.images.iter().map(|u| (u.spans[0].0, u.source.is_loaded(), u.source.opaque)).collect();
+        assert_eq!(starts, [(0, true, true), (20, true, true), (40, false, true), (40, false, false)]);
+        let limits = crate::media::ImageLimits::default();
+        for u in &plan.images {
+            let s = &u.source;
+            let file = std::fs::read(dir.path().join(if s.opaque { "late.jpg" } else { "logo.png" })).expect("read");
+            let kept = crate::media::Original::decode(&file, limits)
+                .expect("decodes")
+                .into_pixmap_at(s.width, s.height)
+                .expect("pixels");
+            let again = s.pixmap().expect("made again");
+            assert!(again.data() == kept.data(), "{:?}: pixels differ", u.spans);
+            if s.opaque {
+                let kept_planes = ImageSource::new(Arc::from(file), limits, kept).planes().expect("opaque");
+                s.release();
+                let planes = s.planes().expect("opaque");
+                assert!(planes.y == kept_planes.y && planes.u == kept_planes.u && planes.v == kept_planes.v);
             }
         }
     }

@@ -117,6 +117,10 @@ pub fn render(plan: &Plan, opts: &RenderOptions) -> Result<RenderReport> {
     if let Some(e) = run.clip_fault.lock().ok().and_then(|mut g| g.take()) {
         return Err(e); // likewise: the unfinished writers remove their temporary files
     }
+    // An image whose file changed after planning was not drawn: stop likewise.
+    if let Some((path, why)) = plan.images.iter().find_map(|u| u.source.fault()) {
+        return Err(Error::io(path, std::io::Error::other(format!("{why}; the render stopped and wrote nothing"))));
+    }
 
     // Finish every output (trailers, faststart) and write the posters under temporary
     // names, then rename them all: every output appears, or none does.

@@ -366,7 +366,9 @@ impl<'a> Run<'a> {
                         .collect()
                 })
                 .collect();
-            if self.clip_fault.lock().map(|g| g.is_some()).unwrap_or(true) {
+            if self.clip_fault.lock().map(|g| g.is_some()).unwrap_or(true)
+                || plan.images.iter().any(|u| u.source.fault().is_some())
+            {
                 return; // reported by `render`
             }
             let sets: Vec<FrameSet> = pool.install(|| {

@@ -361,6 +361,48 @@ fn a_sound_changed_after_planning_plays_or_stops_the_render() {
     assert!(files_in(&out).is_empty(), "left behind: {:?}", files_in(&out));
 }
 
+/// An image drawn after the first second is read again by the render from the file planning
+/// opened (planning holds neither its pixels nor its bytes): removed after planning, it is
+/// still drawn; rewritten in place after planning, the render stops naming the file and
+/// leaves nothing behind.
+#[test]
+fn an_image_changed_after_planning_is_drawn_or_stops_the_render() {
+    let dir = media_dir();
+    let png = dir.path().join("late.png");
+    let write = |rgb: [u8; 3]| image::RgbImage::from_pixel(64, 36, image::Rgb(rgb)).save(&png).expect("write png");
+    // The photo's scene starts at frame 40, past the first second.
+    let json = r##"{"id": "i", "width": 64, "height": 36, "fps": 30, "scenes": [
+        {"id": "a", "durationFrames": 40, "background": "#000000"},
+        {"id": "b", "durationFrames": 20, "background": {"type": "image", "asset": "late.png"},
+         "transition": {"type": "cut"}}]}"##;
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).expect("mkdir");
+    let mut opts = RenderOptions::new(out.join("i.mp4"));
+    opts.variants = Variants::NONE;
+
+    write([230, 20, 20]);
+    let planned = plan(json, dir.path()).expect("plans");
+    std::fs::remove_file(&png).expect("remove");
+    reel::render(&planned, &opts).expect("renders from the file planning opened");
+    let (w, _, frames) = decode_rgb(&out.join("i.mp4"));
+    assert_eq!(frames.len(), 60);
+    assert_near(rgb_at(&frames[50], w, 32, 18), [230, 20, 20], 12, "the removed photo, drawn");
+    std::fs::remove_file(out.join("i.mp4")).expect("remove");
+
+    write([230, 20, 20]);
+    let planned = plan(json, dir.path()).expect("plans");
+    write([20, 20, 230]);
+    let err = reel::render(&planned, &opts).expect_err("an image changed in place must not render");
+    match &err {
+        reel::Error::Io { path, source } => {
+            assert_eq!(path, &png);
+            assert!(source.to_string().contains("changed after planning"), "{err}");
+        }
+        other => panic!("expected an Io error naming the file, got {other:?}"),
+    }
+    assert!(files_in(&out).is_empty(), "left behind: {:?}", files_in(&out));
+}
+
 /// The cancel flag stops planning too: a set flag returns `Error::Cancelled` before the
 /// scenes are planned, and an unset one plans as usual.
 #[test]
