@@ -256,7 +256,8 @@ impl<'a> Run<'a> {
                 let frames_total = self.frames.end - self.frames.start;
                 p(Progress { frames_done: n, frames_total, elapsed: self.start.elapsed() });
             }
-            if let Ok(set) = Arc::try_unwrap(set) {
+            // Exactly one of the encoders letting go of a set at once gets it back.
+            if let Some(set) = Arc::into_inner(set) {
                 let _ = free_tx.send(set);
             }
         }
@@ -386,12 +387,20 @@ impl<'a> Run<'a> {
                     })
                     .collect()
             });
+            // The last encoder is handed this loop's own reference, so the set's buffers
+            // come back to the free list from whichever encoder lets go last (a reference
+            // kept here until after the sends left some sets to be freed and made anew:
+            // 66 sets made in 3,600 frames of W1 looped, where 5 are in use at most).
+            let Some((last, others)) = senders.split_last() else { return };
             for set in sets {
                 let set = Arc::new(set);
-                for tx in senders {
+                for tx in others {
                     if tx.send(set.clone()).is_err() {
                         return; // an encoder stopped: its error is reported by `stream`
                     }
+                }
+                if last.send(set).is_err() {
+                    return;
                 }
             }
             next = end;
