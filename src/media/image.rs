@@ -115,18 +115,41 @@ pub fn read_image_file(path: &Path, limits: ImageLimits) -> Result<Vec<u8>, Stri
 /// video of many photos holds none of their files' bytes between the scenes that show
 /// them, and the render reads the file planning read even if its name has been moved,
 /// removed or replaced since (an asset cache trimmed meanwhile). A file changed in place is
-/// told by its length and a hash of its bytes.
+/// told by its length and a hash of its bytes. Past [`MAX_OPEN_IMAGE_FILES`] held open in
+/// the process, a file is opened again by its name for each read instead (then one removed
+/// since planning cannot be read).
 pub(crate) struct ImageFile {
-    file: std::sync::Mutex<std::fs::File>,
+    /// The open file, or `None` when it is opened by name for each read.
+    file: Option<std::sync::Mutex<std::fs::File>>,
     path: std::path::PathBuf,
     len: u64,
     hash: u64,
 }
 
+/// Image files held open at once in this process: a plan of thousands of images, or many
+/// plans at once, must not use up the process's file descriptors (often 1024).
+pub(crate) const MAX_OPEN_IMAGE_FILES: usize = 256;
+
+/// Image files held open now, in this process.
+static OPEN_IMAGE_FILES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 impl ImageFile {
-    /// Opens `path` and reads it whole, as [`read_image_file`] does: the file, kept open,
-    /// and its bytes.
+    /// Opens `path` and reads it whole, as [`read_image_file`] does: the file, kept open
+    /// while fewer than [`MAX_OPEN_IMAGE_FILES`] are, and its bytes.
     pub(crate) fn open(path: &Path, limits: ImageLimits) -> Result<(ImageFile, Vec<u8>), String> {
+        use std::sync::atomic::Ordering;
+        let keep = OPEN_IMAGE_FILES
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < MAX_OPEN_IMAGE_FILES).then_some(n + 1))
+            .is_ok();
+        let opened = Self::open_as(path, limits, keep);
+        if keep && !matches!(&opened, Ok((f, _)) if f.file.is_some()) {
+            OPEN_IMAGE_FILES.fetch_sub(1, Ordering::AcqRel);
+        }
+        opened
+    }
+
+    /// [`ImageFile::open`], keeping the file open or not.
+    fn open_as(path: &Path, limits: ImageLimits, keep_open: bool) -> Result<(ImageFile, Vec<u8>), String> {
         use std::io::Read;
         let mut file = std::fs::File::open(path).map_err(|e| e.to_string())?;
         let len = file.metadata().map_err(|e| e.to_string())?.len();
@@ -137,9 +160,12 @@ impl ImageFile {
         }
         let mut bytes = Vec::with_capacity(len as usize);
         (&mut file).take(most).read_to_end(&mut bytes).map_err(|e| e.to_string())?;
-        let len = bytes.len() as u64;
-        let held =
-            ImageFile { file: std::sync::Mutex::new(file), path: path.to_path_buf(), len, hash: hash_of(&bytes) };
+        let held = ImageFile {
+            file: keep_open.then(|| std::sync::Mutex::new(file)),
+            path: path.to_path_buf(),
+            len: bytes.len() as u64,
+            hash: hash_of(&bytes),
+        };
         Ok((held, bytes))
     }
 
@@ -147,13 +173,21 @@ impl ImageFile {
     /// planning read.
     pub(crate) fn read(&self) -> Result<Vec<u8>, String> {
         use std::io::{Read, Seek, SeekFrom};
-        let changed = || "the image file changed after planning".to_string();
-        let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
-        file.seek(SeekFrom::Start(0)).map_err(|e| e.to_string())?;
+        let changed = |why: &str| format!("the image file changed after planning{why}");
         let mut bytes = Vec::with_capacity(self.len as usize);
-        (&mut *file).take(self.len + 1).read_to_end(&mut bytes).map_err(|e| e.to_string())?;
+        match &self.file {
+            Some(file) => {
+                let mut file = file.lock().unwrap_or_else(|e| e.into_inner());
+                file.seek(SeekFrom::Start(0)).map_err(|e| e.to_string())?;
+                (&mut *file).take(self.len + 1).read_to_end(&mut bytes).map_err(|e| e.to_string())?;
+            }
+            None => {
+                let file = std::fs::File::open(&self.path).map_err(|e| changed(&format!(": {e}")))?;
+                file.take(self.len + 1).read_to_end(&mut bytes).map_err(|e| e.to_string())?;
+            }
+        }
         if bytes.len() as u64 != self.len || hash_of(&bytes) != self.hash {
-            return Err(changed());
+            return Err(changed(""));
         }
         Ok(bytes)
     }
@@ -161,6 +195,14 @@ impl ImageFile {
     /// The file's name when planning opened it.
     pub(crate) fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+impl Drop for ImageFile {
+    fn drop(&mut self) {
+        if self.file.is_some() {
+            OPEN_IMAGE_FILES.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+        }
     }
 }
 
@@ -678,7 +720,62 @@ mod budget_tests {
 
 #[cfg(test)]
 mod tests {
-    use super::give_back;
+    use super::{give_back, ImageFile, ImageLimits};
+
+    /// No more than [`super::MAX_OPEN_IMAGE_FILES`] image files are held open in a process:
+    /// past them, a file is opened by name for each read, and reads the same.
+    #[test]
+    fn image_files_held_open_are_bounded() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let n = super::MAX_OPEN_IMAGE_FILES + 20;
+        let files: Vec<ImageFile> = (0..n)
+            .map(|i| {
+                let path = dir.path().join(format!("{i}.png"));
+                std::fs::write(&path, format!("bytes of {i}")).expect("write");
+                ImageFile::open(&path, ImageLimits::default()).expect("opens").0
+            })
+            .collect();
+        let open = files.iter().filter(|f| f.file.is_some()).count();
+        assert!(open <= super::MAX_OPEN_IMAGE_FILES && open < n, "{open} of {n} held open");
+        for (i, f) in files.iter().enumerate() {
+            assert_eq!(f.read().expect("reads"), format!("bytes of {i}").as_bytes());
+        }
+    }
+
+    /// An image file is read again as planning read it, held open or opened again by name:
+    /// held open, it is still read after its name is removed; opened by name, that is an
+    /// error; either way a file rewritten in place (same length or not) is an error.
+    #[test]
+    fn an_image_file_reads_again_as_planned_or_says_it_changed() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("a.png");
+        for keep_open in [true, false] {
+            std::fs::write(&path, b"first bytes").expect("write");
+            let (file, bytes) = ImageFile::open_as(&path, ImageLimits::default(), keep_open).expect("opens");
+            assert_eq!(bytes, b"first bytes");
+            assert_eq!(file.read().expect("reads"), b"first bytes");
+            // Same length, other bytes; then longer.
+            for other in [&b"other bytes"[..], b"longer bytes than that"] {
+                std::fs::write(&path, b"first bytes").expect("write");
+                let (file, _) = ImageFile::open_as(&path, ImageLimits::default(), keep_open).expect("opens");
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .and_then(|mut f| std::io::Write::write_all(&mut f, other))
+                    .expect("rewrite in place");
+                let why = file.read().expect_err("changed in place");
+                assert!(why.contains("changed after planning"), "{why}");
+            }
+            std::fs::write(&path, b"first bytes").expect("write");
+            let (file, _) = ImageFile::open_as(&path, ImageLimits::default(), keep_open).expect("opens");
+            std::fs::remove_file(&path).expect("remove");
+            match (keep_open, file.read()) {
+                (true, Ok(b)) => assert_eq!(b, b"first bytes"),
+                (false, Err(why)) => assert!(why.contains("changed after planning"), "{why}"),
+                (keep, got) => panic!("held open: {keep}, read after removal: {got:?}"),
+            }
+        }
+    }
 
     /// The whole pages below the end asked for read as zeros afterwards (their memory went
     /// back), the bytes from the first partly covered page on are kept, and a second call
