@@ -30,7 +30,7 @@ use crate::plan::Plan;
 use crate::variants::{self};
 use options::OutputSettings;
 use pipeline::{lower_priority, Run, Sizes};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -105,6 +105,7 @@ pub fn render(plan: &Plan, opts: &RenderOptions) -> Result<RenderReport> {
         poster: pipeline::Posters { quality: opts.poster_quality, made: Mutex::new(None) },
         clip_fault: Mutex::new(None),
         frames_over: AtomicBool::new(false),
+        frame_sets: AtomicUsize::new(0),
         raster_ns: AtomicU64::new(0),
         convert_ns: AtomicU64::new(0),
         encode_ns: AtomicU64::new(0),
