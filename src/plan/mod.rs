@@ -279,6 +279,7 @@ pub(crate) struct ImageSource {
 }
 
 /// Where an image source's pixels are made again from.
+#[derive(Clone)]
 pub(crate) enum ImageData {
     /// The file planning read, held open (not its bytes).
     File(Arc<crate::media::ImageFile>),
@@ -290,15 +291,6 @@ pub(crate) enum ImageData {
 impl From<Arc<[u8]>> for ImageData {
     fn from(bytes: Arc<[u8]>) -> ImageData {
         ImageData::Bytes(bytes)
-    }
-}
-
-impl Clone for ImageData {
-    fn clone(&self) -> ImageData {
-        match self {
-            ImageData::File(f) => ImageData::File(f.clone()),
-            ImageData::Bytes(b) => ImageData::Bytes(b.clone()),
-        }
     }
 }
 
